@@ -1,1 +1,121 @@
-//! Shared support for the end-to-end tests.
+//! Support for the end-to-end tests: the real built binaries and the real
+//! Docker daemon, found or built once per test process.
+//!
+//! `cargo xtask test` builds the static worker first and passes its path in
+//! JOB_WORKER_BIN (and its own path in JOB_TEST_XTASK_BIN). Under a plain
+//! `cargo test` the support builds them itself through `cargo xtask build`,
+//! so the binaries under test are always the ones the pipeline ships.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub mod worker;
+
+/// The workspace root.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `cargo xtask` binary.
+pub fn xtask_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("JOB_TEST_XTASK_BIN") {
+            return PathBuf::from(path);
+        }
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--locked", "--package", "xtask"])
+            .current_dir(project_root())
+            .status()
+            .expect("running cargo to build xtask");
+        assert!(status.success(), "cargo could not build xtask");
+        project_root().join("target/debug/xtask")
+    })
+}
+
+/// The static job-worker binary, as `cargo xtask build` makes it.
+pub fn worker_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("JOB_WORKER_BIN") {
+            return PathBuf::from(path);
+        }
+        let out = xtask(&["--output", "json", "build"]);
+        assert!(out.status.success(), "cargo xtask build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let built: serde_json::Value = serde_json::from_slice(&out.stdout).expect("xtask build --output json");
+        PathBuf::from(built["path"].as_str().expect("path in xtask build output"))
+    })
+}
+
+/// Runs `cargo xtask ARGS` and returns what it printed.
+pub fn xtask(args: &[&str]) -> Output {
+    Command::new(xtask_bin())
+        .args(args)
+        .current_dir(project_root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running cargo xtask")
+}
+
+/// Runs the Docker CLI against the machine's daemon. Panics with a clear
+/// message when there is no daemon: these tests need one and must not pass
+/// without it.
+pub fn docker(args: &[&str]) -> Output {
+    require_docker();
+    Command::new("docker").args(args).stdin(Stdio::null()).output().expect("running the docker CLI")
+}
+
+pub fn require_docker() {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let out = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => panic!(
+                "this test needs the Docker daemon, which does not answer: {}\nstart it, or run the tests with `cargo xtask test`, which checks for it",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => panic!("this test needs the docker CLI and daemon: {e}; `cargo xtask test` checks for them"),
+        }
+    });
+}
+
+/// An image of the top-level Dockerfile with the built worker, on the local
+/// daemon, built once per test process.
+pub fn worker_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let context = tempdir("image-context");
+        std::fs::copy(project_root().join("Dockerfile"), context.join("Dockerfile")).unwrap();
+        std::fs::copy(worker_bin(), context.join("job-worker")).unwrap();
+        // Tagged by content, so a rerun with the same binary reuses the image
+        // instead of piling up new ones.
+        let sha = sha256_hex(&std::fs::read(worker_bin()).unwrap());
+        let tag = format!("job-test-e2e/job-worker:{}", &sha[..16]);
+        let out = docker(&["build", "--quiet", "--tag", &tag, context.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "docker build of the worker image failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::remove_dir_all(&context).unwrap();
+        tag
+    })
+}
+
+/// A fresh, empty temporary directory unique to this process and name.
+pub fn tempdir(name: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("job-test-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The sha256 of some bytes, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

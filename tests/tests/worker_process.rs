@@ -1,0 +1,303 @@
+//! The built static worker, run as a process: what a user of a Job sees of
+//! it (exit codes, signals, logs, the termination message).
+
+use std::time::Duration;
+
+use tests::tempdir;
+use tests::worker::worker;
+
+/// How long a signalled worker may take to exit before the test calls it
+/// hung. The contract is 100 ms; `cargo xtask bench` measures the real
+/// latency. This bound only tells "handled" from "ignored" on a loaded CI
+/// machine.
+const SIGNAL_LIMIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn success_exits_zero_and_logs_the_draw_and_threshold() {
+    let run = worker().json().env("FAIL_PROBABILITY", "0").run();
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let outcome = run.event("outcome");
+    assert_eq!(outcome["result"], "success");
+    assert_eq!(outcome["threshold"], 0.0);
+    let draw = outcome["draw"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&draw));
+}
+
+#[test]
+fn exit_mode_uses_the_configured_exit_code() {
+    let run = worker().args(["--fail-probability", "1"]).run();
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    let run = worker().args(["--fail-probability", "1", "--fail-exit-code", "7"]).run();
+    assert_eq!(run.code(), Some(7), "{run:?}");
+    let run = worker().env("FAIL_PROBABILITY", "1").env("FAIL_EXIT_CODE", "255").run();
+    assert_eq!(run.code(), Some(255), "{run:?}");
+}
+
+#[test]
+fn panic_mode_panics_like_a_rust_program() {
+    let run = worker().args(["--fail-probability", "1", "--failure-mode", "panic"]).run();
+    assert_eq!(run.code(), Some(101), "{run:?}");
+    assert!(run.stderr.contains("panicked") && run.stderr.contains("simulated failure"), "{}", run.stderr);
+}
+
+#[test]
+fn abort_mode_dies_by_sigabrt() {
+    let run = worker().args(["--fail-probability", "1", "--failure-mode", "abort"]).run();
+    assert_eq!(run.signal(), Some(libc::SIGABRT), "{run:?}");
+    assert_eq!(run.code(), None);
+}
+
+#[test]
+fn hang_mode_hangs_until_sigterm_then_exits_143() {
+    let mut running = worker().json().args(["--fail-probability", "1", "--failure-mode", "hang"]).spawn();
+    running.wait_for_line("\"outcome\"");
+    // Still there a while later: it does not end on its own.
+    std::thread::sleep(Duration::from_millis(300));
+    running.signal(libc::SIGTERM);
+    let run = running.wait(SIGNAL_LIMIT);
+    assert_eq!(run.code(), Some(143), "{run:?}");
+    let signal = run.event("signal");
+    assert_eq!(signal["signal"], "SIGTERM");
+    assert_eq!(signal["during"], "while hanging");
+    assert!(signal["elapsed_ms"].as_u64().unwrap() >= 300);
+}
+
+#[test]
+fn sigterm_during_work_exits_143_before_the_work_is_done() {
+    let termination_log = tempdir("term-work").join("termination-log");
+    let mut running = worker()
+        .json()
+        .env("TERMINATION_LOG", &termination_log)
+        .args(["--work-duration", "1h", "--fail-probability", "0"])
+        .spawn();
+    running.wait_for_line("\"start\"");
+    running.signal(libc::SIGTERM);
+    let run = running.wait(SIGNAL_LIMIT);
+    assert_eq!(run.code(), Some(143), "{run:?}");
+    assert_eq!(run.event("signal")["during"], "while working");
+    // No decision was made: it was interrupted first.
+    assert!(!run.stdout.contains("\"outcome\""), "{}", run.stdout);
+    let message = std::fs::read_to_string(&termination_log).unwrap();
+    assert!(message.starts_with("job-worker: terminated by SIGTERM after"), "{message}");
+    assert_eq!(message.lines().count(), 1);
+}
+
+#[test]
+fn sigint_exits_130() {
+    let mut running = worker().args(["--work-duration", "1h"]).spawn();
+    running.wait_for_line(" start ");
+    running.signal(libc::SIGINT);
+    let run = running.wait(SIGNAL_LIMIT);
+    assert_eq!(run.code(), Some(130), "{run:?}");
+    assert!(run.stdout.contains(" signal signal=SIGINT"), "{}", run.stdout);
+}
+
+#[test]
+fn long_work_logs_ticks_and_then_decides() {
+    let run = worker().json().args(["--work-duration", "2500ms", "--fail-probability", "0"]).run();
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let events: Vec<String> = run.json_lines().iter().map(|v| v["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(events, ["start", "work", "work", "outcome"]);
+    assert!(run.event("outcome")["elapsed_ms"].as_u64().unwrap() >= 2500);
+}
+
+#[test]
+fn the_termination_message_says_why_the_run_failed() {
+    let dir = tempdir("term");
+    let path = dir.join("termination-log");
+    let run = worker()
+        .env("TERMINATION_LOG", &path)
+        .env("WORKER_SEED", "1")
+        .env("JOB_COMPLETION_INDEX", "4")
+        .args(["--fail-probability", "1", "--fail-exit-code", "3"])
+        .run();
+    assert_eq!(run.code(), Some(3), "{run:?}");
+    let message = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.starts_with("job-worker: simulated failure: draw "), "{message}");
+    assert!(
+        message.contains("< fail probability 1; exit code 3 (pod job-test-e2e00, index 4, attempt 0)"),
+        "{message}"
+    );
+    assert!(run.stdout.contains(&format!("termination_log=\"written to {}\"", path.display())), "{}", run.stdout);
+}
+
+#[test]
+fn an_unwritable_termination_log_does_not_change_the_outcome() {
+    let run = worker().json().args(["--fail-probability", "1", "--termination-log", "/proc/no/such/file"]).run();
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    let outcome = run.event("outcome");
+    assert!(outcome["termination_log"].as_str().unwrap().starts_with("not written to /proc/no/such/file"));
+    // The default path is not created where the kubelet did not mount it.
+    let run = worker().json().args(["--fail-probability", "1"]).run();
+    assert_eq!(run.code(), Some(1));
+    assert!(
+        run.event("outcome")["termination_log"].as_str().unwrap().starts_with("not written to /dev/termination-log")
+    );
+}
+
+#[test]
+fn every_json_line_has_a_timestamp_and_an_event() {
+    let run = worker().json().args(["--fail-probability", "1", "--work-duration", "1100ms"]).run();
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    for line in &lines {
+        let ts = line["ts"].as_str().unwrap();
+        assert!(ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
+        assert!(line["event"].is_string());
+    }
+    let start = &lines[0];
+    assert_eq!(start["event"], "start");
+    assert_eq!(start["fail_probability"], 1.0);
+    assert_eq!(start["sources"]["fail_probability"], "--fail-probability");
+    assert_eq!(start["sources"]["log_format"], "LOG_FORMAT");
+    assert_eq!(start["pod"], "job-test-e2e00");
+    assert_eq!(start["attempt_source"], "none");
+}
+
+#[test]
+fn plain_lines_are_one_per_event() {
+    let run = worker().args(["--fail-probability", "0"]).run();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(lines[0].contains(" start ") && lines[0].contains("fail_probability=0 "), "{}", lines[0]);
+    assert!(lines[0].contains("sources.fail_probability=--fail-probability"), "{}", lines[0]);
+    assert!(lines[1].contains(" outcome result=success decided_by=draw draw=0."), "{}", lines[1]);
+}
+
+#[test]
+fn a_seeded_run_of_the_same_pod_is_reproducible_and_a_new_pod_draws_anew() {
+    let draw = |pod: &str| {
+        let run = worker().json().env("HOSTNAME", pod).env("WORKER_SEED", "2024").run();
+        run.event("outcome")["draw"].as_f64().unwrap()
+    };
+    assert_eq!(draw("job-test-aaaaa"), draw("job-test-aaaaa"));
+    assert_ne!(draw("job-test-aaaaa"), draw("job-test-bbbbb"));
+}
+
+#[test]
+fn listed_indexes_fail_with_their_exit_codes_before_any_draw() {
+    // The documentation's per-index example: index 0 exits 1, index 1
+    // exits 42, the others succeed.
+    let codes: Vec<Option<i32>> = (0..4)
+        .map(|i| {
+            worker()
+                .env("JOB_COMPLETION_INDEX", i.to_string())
+                .env("FAIL_INDEXES", "0,1:42")
+                .env("FAIL_PROBABILITY", "0")
+                .run()
+                .code()
+        })
+        .collect();
+    assert_eq!(codes, [Some(1), Some(42), Some(0), Some(0)]);
+    let run = worker().json().env("JOB_COMPLETION_INDEX", "1").env("FAIL_INDEXES", "0,1:42").run();
+    let outcome = run.event("outcome");
+    assert_eq!(outcome["decided_by"], "fail-indexes");
+    assert_eq!(outcome["draw"], serde_json::Value::Null);
+}
+
+#[test]
+fn odd_indexes_fail_and_even_succeed() {
+    let codes: Vec<Option<i32>> = (0..4)
+        .map(|i| {
+            worker()
+                .env("JOB_COMPLETION_INDEX", i.to_string())
+                .env("FAIL_INDEXES", "odd")
+                .env("FAIL_PROBABILITY", "0")
+                .run()
+                .code()
+        })
+        .collect();
+    assert_eq!(codes, [Some(0), Some(1), Some(0), Some(1)]);
+}
+
+#[test]
+fn fail_attempts_counted_in_state_dir_across_restarts() {
+    // restartPolicy OnFailure restarts the container in the same pod; the
+    // emptyDir survives and so does the count.
+    let state = tempdir("state");
+    let run = || worker().json().env("STATE_DIR", &state).env("FAIL_ATTEMPTS", "2").env("FAIL_PROBABILITY", "0").run();
+    let runs: Vec<_> = (0..4).map(|_| run()).collect();
+    let codes: Vec<_> = runs.iter().map(|r| r.code()).collect();
+    assert_eq!(codes, [Some(1), Some(1), Some(0), Some(0)]);
+    let attempts: Vec<_> = runs.iter().map(|r| r.event("start")["attempt"].as_u64().unwrap()).collect();
+    assert_eq!(attempts, [0, 1, 2, 3]);
+    assert_eq!(runs[0].event("start")["attempt_source"], "STATE_DIR");
+    assert_eq!(runs[1].event("outcome")["decided_by"], "fail-attempts");
+}
+
+#[test]
+fn fail_attempts_counted_by_job_index_failure_count() {
+    let code = |count: &str| {
+        worker()
+            .env("JOB_COMPLETION_INDEX", "0")
+            .env("JOB_INDEX_FAILURE_COUNT", count)
+            .env("FAIL_ATTEMPTS", "1")
+            .env("FAIL_PROBABILITY", "0")
+            .run()
+            .code()
+    };
+    assert_eq!((code("0"), code("1"), code("2")), (Some(1), Some(0), Some(0)));
+}
+
+#[test]
+fn fail_attempts_without_a_counter_warns_in_the_start_line() {
+    let run = worker().json().env("FAIL_ATTEMPTS", "1").env("FAIL_PROBABILITY", "0").run();
+    assert_eq!(run.code(), Some(1), "every run is attempt 0, so every run fails: {run:?}");
+    let warning = run.event("start")["warning"].as_str().unwrap().to_owned();
+    assert!(warning.contains("nothing counts attempts"), "{warning}");
+}
+
+#[test]
+fn rules_come_before_the_draw() {
+    // Probability 0 never fails by the draw, so this failure is the rule's.
+    let run =
+        worker().json().env("JOB_COMPLETION_INDEX", "2").env("FAIL_INDEXES", "2").env("FAIL_PROBABILITY", "0").run();
+    assert_eq!(run.code(), Some(1));
+    assert_eq!(run.event("outcome")["decided_by"], "fail-indexes");
+}
+
+/// Environment, flags, and what stderr must say.
+type BadConfig<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+
+#[test]
+fn invalid_configuration_exits_2_with_the_name_the_value_and_the_fix() {
+    let cases: &[BadConfig] = &[
+        (
+            &[("FAIL_PROBABILITY", "1.2")],
+            &[],
+            "invalid value \"1.2\" for FAIL_PROBABILITY: expected a number from 0 to 1",
+        ),
+        (
+            &[],
+            &["--failure-mode", "explode"],
+            "invalid value \"explode\" for --failure-mode: expected one of exit, panic",
+        ),
+        (&[("FAIL_EXIT_CODE", "2")], &[], "invalid value \"2\" for FAIL_EXIT_CODE"),
+        (&[("WORK_DURATION", "ten")], &[], "invalid value \"ten\" for WORK_DURATION"),
+        (&[("WORKER_SEED", "abc")], &[], "invalid value \"abc\" for WORKER_SEED"),
+        (&[("FAIL_INDEXES", "1;2")], &[], "invalid value \"1;2\" for FAIL_INDEXES"),
+        (&[("STATE_DIR", "/no/such/dir")], &[], "invalid value \"/no/such/dir\" for STATE_DIR"),
+        (&[], &["--bogus", "1"], "--bogus"),
+    ];
+    for (env, args, expected) in cases {
+        let mut w = worker().args(*args);
+        for (k, v) in *env {
+            w = w.env(k, v);
+        }
+        let run = w.run();
+        assert_eq!(run.code(), Some(2), "{env:?} {args:?}: {run:?}");
+        assert!(run.stderr.contains(expected), "{env:?} {args:?}: {:?} should contain {expected:?}", run.stderr);
+        assert!(run.stdout.is_empty(), "nothing runs on a bad configuration: {}", run.stdout);
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let run = worker().args(["--help"]).run();
+    assert_eq!(run.code(), Some(0));
+    assert!(run.stdout.contains("FAIL_PROBABILITY") && run.stdout.contains("--failure-mode"), "{}", run.stdout);
+    let run = worker().args(["--version"]).run();
+    assert_eq!(run.code(), Some(0));
+    assert_eq!(run.stdout.trim(), format!("job-worker {}", env!("CARGO_PKG_VERSION")));
+}

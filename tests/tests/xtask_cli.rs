@@ -1,0 +1,65 @@
+//! `cargo xtask` as a user runs it: the build result, the exit codes, and the
+//! help texts (snapshots, so a change to the CLI is a reviewed change).
+
+use std::process::Command;
+
+use tests::{sha256_hex, worker_bin, xtask};
+
+#[test]
+fn build_prints_a_static_binary_with_its_size_and_sha256() {
+    let out = xtask(&["--output", "json", "build"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = built["path"].as_str().unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(built["size"], bytes.len() as u64);
+    assert_eq!(built["sha256"], sha256_hex(&bytes));
+    assert_eq!(built["target"], "x86_64-unknown-linux-musl");
+    assert_eq!(built["linkage"], "static-pie");
+    // The same verdict from an independent tool.
+    let file = Command::new("file").arg(path).output().expect("the file(1) command");
+    let file = String::from_utf8_lossy(&file.stdout);
+    assert!(file.contains("static-pie linked") || file.contains("statically linked"), "{file}");
+}
+
+#[test]
+fn build_text_output_names_path_size_and_sha256() {
+    let out = xtask(&["build"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bytes = std::fs::read(worker_bin()).unwrap();
+    assert!(
+        text.starts_with("built job-worker for x86_64-unknown-linux-musl (static-pie, runs with no libc)"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("size    {} bytes", bytes.len())), "{text}");
+    assert!(text.contains(&sha256_hex(&bytes)), "{text}");
+}
+
+#[test]
+fn bad_usage_exits_2_and_says_what_is_wrong() {
+    let out = xtask(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand 'frobnicate'"));
+    let out = xtask(&["build", "--target", "aarch64-apple-darwin"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid value 'aarch64-apple-darwin' for '--target <TARGET>'"), "{stderr}");
+    let out = xtask(&["bench", "--runs", "3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--runs 3 is too few"));
+}
+
+#[test]
+fn xtask_help_snapshot() {
+    let out = xtask(&["--help"]);
+    assert!(out.status.success());
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn worker_help_snapshot() {
+    let out = Command::new(worker_bin()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}

@@ -1,0 +1,180 @@
+//! `cargo xtask build`: the static job-worker binary.
+//!
+//! Static because the image is `FROM scratch`: no libc, no loader. The result
+//! is checked, not assumed: the ELF must have no program interpreter and no
+//! needed shared libraries.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use xshell::{Shell, cmd};
+
+use crate::flags::{BuildFlags, Target};
+use crate::report::Reporter;
+use crate::{Prerequisite, project_root};
+
+/// A built worker binary.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub path: PathBuf,
+    pub target: Target,
+    pub size: u64,
+    pub sha256: String,
+    pub linkage: Linkage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linkage {
+    /// No interpreter and no dynamic section.
+    Static,
+    /// Position-independent and static: a dynamic section for self-relocation
+    /// but no interpreter and no needed libraries (what `file` calls static-pie).
+    StaticPie,
+}
+
+impl Linkage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Linkage::Static => "static",
+            Linkage::StaticPie => "static-pie",
+        }
+    }
+}
+
+pub fn run(flags: &BuildFlags, out: &Reporter) -> Result<Built> {
+    let built = build(flags.target, out)?;
+    out.result(
+        format!(
+            "built job-worker for {} ({}, runs with no libc)\n  path    {}\n  size    {} bytes ({:.1} KiB)\n  sha256  {}",
+            built.target.triple(),
+            built.linkage.as_str(),
+            built.path.display(),
+            built.size,
+            built.size as f64 / 1024.0,
+            built.sha256
+        ),
+        &json!({
+            "path": built.path,
+            "target": built.target.triple(),
+            "linkage": built.linkage.as_str(),
+            "size": built.size,
+            "sha256": built.sha256,
+        }),
+    );
+    Ok(built)
+}
+
+/// Builds the worker for `target` and checks that the result is static.
+pub fn build(target: Target, out: &Reporter) -> Result<Built> {
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    let triple = target.triple();
+    ensure_target(&sh, triple, out)?;
+
+    out.status(format!("building job-worker for {triple} (release)"));
+    let mut build = cmd!(sh, "cargo build --release --locked --package job-worker --target {triple}");
+    if target == Target::GnuStatic {
+        // Only for this target, so other builds in the tree are untouched.
+        build = build.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static");
+    }
+    build.run().with_context(|| format!("cargo could not build job-worker for {triple}"))?;
+
+    let path = project_root().join("target").join(triple).join("release").join("job-worker");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading the built binary {}", path.display()))?;
+    let linkage = linkage(&bytes).with_context(|| format!("checking that {} is static", path.display()))?;
+    Ok(Built { size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)), path, target, linkage })
+}
+
+/// Installs the Rust target with rustup when it is missing.
+pub fn ensure_target(sh: &Shell, triple: &str, out: &Reporter) -> Result<()> {
+    let installed = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().map_err(|e| {
+        Prerequisite(format!(
+            "cannot ask rustup which targets are installed ({e}); install rustup (https://rustup.rs) or \
+             build with `--target x86_64-unknown-linux-gnu`, which links glibc statically"
+        ))
+    })?;
+    if installed.lines().any(|l| l.trim() == triple) {
+        return Ok(());
+    }
+    out.status(format!("installing the Rust target {triple} with rustup"));
+    cmd!(sh, "rustup target add {triple}").run().map_err(|e| {
+        Prerequisite(format!(
+            "the Rust target {triple} is missing and `rustup target add {triple}` failed ({e}); \
+             install it by hand, or build with `--target x86_64-unknown-linux-gnu` (static glibc, larger)"
+        ))
+    })?;
+    Ok(())
+}
+
+/// Reads the ELF program headers: static means no PT_INTERP, and no
+/// DT_NEEDED entry if there is a dynamic section.
+pub fn linkage(elf: &[u8]) -> Result<Linkage> {
+    const PT_DYNAMIC: u32 = 2;
+    const PT_INTERP: u32 = 3;
+    const DT_NULL: u64 = 0;
+    const DT_NEEDED: u64 = 1;
+    let u16_at = |o: usize| -> Result<u16> {
+        Ok(u16::from_le_bytes(elf.get(o..o + 2).context("truncated ELF file")?.try_into()?))
+    };
+    let u32_at = |o: usize| -> Result<u32> {
+        Ok(u32::from_le_bytes(elf.get(o..o + 4).context("truncated ELF file")?.try_into()?))
+    };
+    let u64_at = |o: usize| -> Result<u64> {
+        Ok(u64::from_le_bytes(elf.get(o..o + 8).context("truncated ELF file")?.try_into()?))
+    };
+    if elf.get(..4) != Some(b"\x7fELF") || elf.get(4) != Some(&2) || elf.get(5) != Some(&1) {
+        bail!("not a 64-bit little-endian ELF file");
+    }
+    let phoff = u64_at(0x20)? as usize;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    let mut dynamic = None;
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        match u32_at(ph)? {
+            PT_INTERP => bail!("it has a program interpreter (dynamically linked): it would need a libc in the image"),
+            PT_DYNAMIC => dynamic = Some((u64_at(ph + 8)? as usize, u64_at(ph + 32)? as usize)),
+            _ => {}
+        }
+    }
+    let Some((offset, size)) = dynamic else { return Ok(Linkage::Static) };
+    for entry in (offset..offset + size).step_by(16) {
+        match u64_at(entry)? {
+            DT_NULL => break,
+            DT_NEEDED => bail!("it needs shared libraries (DT_NEEDED): it would need them in the image"),
+            _ => {}
+        }
+    }
+    Ok(Linkage::StaticPie)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The file's sha256, in hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dynamically_linked_program_is_refused() {
+        // The test binary itself is a normal glibc-linked program.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let err = linkage(&me).unwrap_err().to_string();
+        assert!(err.contains("program interpreter"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_not_an_elf_file() {
+        assert!(linkage(b"#!/bin/sh\n").unwrap_err().to_string().contains("not a 64-bit"));
+        assert!(linkage(b"\x7fELF\x02\x01").unwrap_err().to_string().contains("truncated"));
+    }
+}

@@ -1,0 +1,44 @@
+//! How results reach the user: progress and warnings on stderr, the result on
+//! stdout as text or as one JSON object (`--output json`). Colour only on a
+//! terminal and never when NO_COLOR is set (https://no-color.org).
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+
+use crate::flags::Output;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Reporter {
+    pub output: Output,
+    color: bool,
+}
+
+impl Reporter {
+    pub fn new(output: Output) -> Reporter {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Reporter { output, color: !no_color && std::io::stderr().is_terminal() }
+    }
+
+    /// A progress line on stderr, for people; scripts read stdout.
+    pub fn status(&self, message: impl Display) {
+        eprintln!("{}", self.paint("1", &message.to_string()));
+    }
+
+    /// A warning on stderr: shown in both output modes.
+    pub fn warn(&self, message: impl Display) {
+        eprintln!("{} {message}", self.paint("33", "warning:"));
+    }
+
+    /// The result: `text` for people, `json` (one object, one line) for scripts.
+    pub fn result(&self, text: impl Display, json: &serde_json::Value) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = match self.output {
+            Output::Text => writeln!(stdout, "{text}"),
+            Output::Json => writeln!(stdout, "{json}"),
+        };
+    }
+
+    fn paint(&self, sgr: &str, text: &str) -> String {
+        if self.color { format!("\x1b[{sgr}m{text}\x1b[0m") } else { text.to_owned() }
+    }
+}

@@ -1,0 +1,56 @@
+//! `cargo xtask test`: make sure what the tests need is here (installing it
+//! where this machine allows), build the real worker, then run every test of
+//! the workspace. Nothing is skipped: ignored tests are run too, and a test
+//! whose prerequisite is missing fails with a message, it does not pass.
+
+use anyhow::{Context, Result};
+use xshell::{Shell, cmd};
+
+use crate::flags::{Target, TestFlags};
+use crate::report::Reporter;
+use crate::{Prerequisite, build, project_root};
+
+pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+
+    if flags.no_install {
+        let installed = cmd!(sh, "rustup target list --installed").quiet().read().unwrap_or_default();
+        if !installed.lines().any(|l| l.trim() == Target::Musl.triple()) {
+            return Err(Prerequisite(format!(
+                "the Rust target {0} is missing; run `rustup target add {0}` (or drop --no-install)",
+                Target::Musl.triple()
+            ))
+            .into());
+        }
+    }
+    check_docker(&sh)?;
+    out.status("prerequisites: the musl target and the Docker daemon are here");
+
+    let worker = build::build(Target::Musl, out)?;
+    let xtask = std::env::current_exe().context("finding the running xtask binary")?;
+    let args = &flags.cargo_test_args;
+    out.status("running every test of the workspace");
+    cmd!(sh, "cargo test --workspace --locked -- --include-ignored {args...}")
+        .env("JOB_WORKER_BIN", &worker.path)
+        .env("JOB_TEST_XTASK_BIN", &xtask)
+        .run()
+        .context("some tests failed (their output is above)")?;
+    Ok(())
+}
+
+/// The tests run containers on the machine's Docker daemon.
+pub fn check_docker(sh: &Shell) -> Result<String> {
+    let format = "{{.Server.Version}}";
+    let version = cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read();
+    match version {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+        _ => Err(Prerequisite(
+            "the Docker daemon does not answer (`docker version` found no server): the tests run the worker \
+             as PID 1 in a container; start the daemon (`systemctl start docker` or `dockerd &`) and make sure \
+             this user can reach /var/run/docker.sock"
+                .into(),
+        )
+        .into()),
+    }
+}
