@@ -32,6 +32,10 @@ pub enum Command {
     Test(TestFlags),
     /// Measure the worker's size, start-up time and SIGTERM latency against baselines.
     Bench(BenchFlags),
+    /// Render the Namespace, Job and RBAC manifests from typed Kubernetes objects.
+    Render(RenderFlags),
+    /// Tell what the retry settings will do with this failure probability, before anything runs.
+    Odds(OddsFlags),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -79,4 +83,134 @@ pub struct BenchFlags {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub save: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenderFlags {
+    #[command(flatten)]
+    pub job: JobFlags,
+    #[command(flatten)]
+    pub auth: AuthFlags,
+    /// Write the YAML to this file instead of stdout.
+    #[arg(long, value_name = "FILE", conflicts_with = "write")]
+    pub out: Option<PathBuf>,
+    /// Refresh manifests/job-deploy.yaml and manifests/authorization.yaml (the golden files).
+    #[arg(long)]
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OddsFlags {
+    #[command(flatten)]
+    pub job: JobFlags,
+    /// Simulated Jobs for the time and deadline estimates.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub trials: u32,
+    /// Seed of the simulation, so that the same flags give the same numbers.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub trial_seed: u64,
+    /// Assumed time from a pod's creation to its container starting (scheduling, image present).
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub pod_startup: String,
+}
+
+/// The Job and what its worker is told. Numbers are read as signed so that
+/// a negative value gets the rule it breaks, not a parse error.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Job")]
+pub struct JobFlags {
+    /// Job name (a DNS-1123 label, at most 63 characters).
+    #[arg(long, default_value = "job-test")]
+    pub name: String,
+    /// Namespace of every object; a Namespace object is rendered too.
+    #[arg(long, default_value = "job-test")]
+    pub namespace: String,
+    /// Image reference; `repo:tag@sha256:...` pins what runs. Default: job-test:<crate version>.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Successful pods needed (spec.completions).
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+    pub completions: i64,
+    /// Pods running at once (spec.parallelism); 0 only with --suspend.
+    #[arg(long, default_value_t = 2, allow_negative_numbers = true)]
+    pub parallelism: i64,
+    /// Failures allowed before the Job fails (spec.backoffLimit). Default 3, or unset with --backoff-limit-per-index.
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub backoff_limit: Option<i64>,
+    /// Deadline of the whole Job in seconds (spec.activeDeadlineSeconds).
+    #[arg(long, default_value_t = 600, allow_negative_numbers = true)]
+    pub active_deadline_seconds: i64,
+    /// Seconds before a finished Job and its pods are deleted (spec.ttlSecondsAfterFinished).
+    #[arg(long, default_value_t = 600, allow_negative_numbers = true)]
+    pub ttl_seconds_after_finished: i64,
+    /// Never (a failure means a new pod) or OnFailure (the container restarts in its pod).
+    #[arg(long, default_value = "Never")]
+    pub restart_policy: String,
+    /// NonIndexed, or Indexed (each pod gets JOB_COMPLETION_INDEX).
+    #[arg(long, default_value = "NonIndexed")]
+    pub completion_mode: String,
+    /// Failures allowed per index (Indexed, restartPolicy Never).
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub backoff_limit_per_index: Option<i64>,
+    /// Failed indexes tolerated before the Job fails early (needs --backoff-limit-per-index).
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub max_failed_indexes: Option<i64>,
+    /// Create the Job suspended (spec.suspend); allows --parallelism 0.
+    #[arg(long)]
+    pub suspend: bool,
+    /// Image pull secret for a private registry (a docker-registry Secret in the namespace).
+    #[arg(long, value_name = "NAME")]
+    pub image_pull_secret: Option<String>,
+    /// CPU request and limit of the worker container.
+    #[arg(long, default_value = "50m")]
+    pub cpu: String,
+    /// Memory request and limit of the worker container (what oom mode runs into).
+    #[arg(long, default_value = "32Mi")]
+    pub memory: String,
+
+    /// Worker: chance in [0, 1] that a run fails (FAIL_PROBABILITY).
+    #[arg(long, default_value = "0.2", allow_negative_numbers = true, help_heading = "Worker")]
+    pub fail_probability: String,
+    /// Worker: exit, panic, abort, hang or oom (FAILURE_MODE).
+    #[arg(long, default_value = "exit", help_heading = "Worker")]
+    pub failure_mode: String,
+    /// Worker: simulated work before deciding, e.g. 500ms or 2s (WORK_DURATION).
+    #[arg(long, default_value = "0s", help_heading = "Worker")]
+    pub work_duration: String,
+    /// Worker: exit code of a simulated failure, 1..=255 but not 2 (FAIL_EXIT_CODE).
+    #[arg(long, default_value = "1", allow_negative_numbers = true, help_heading = "Worker")]
+    pub fail_exit_code: String,
+    /// Worker: seed making each pod's decision reproducible (WORKER_SEED).
+    #[arg(long, allow_negative_numbers = true, help_heading = "Worker")]
+    pub seed: Option<String>,
+    /// Worker: completion indexes that always fail: odd, even or 0,3-5,7:42 (FAIL_INDEXES; Indexed only).
+    #[arg(long, help_heading = "Worker")]
+    pub fail_indexes: Option<String>,
+    /// Worker: the first N attempts fail (FAIL_ATTEMPTS; adds an emptyDir for STATE_DIR).
+    #[arg(long, default_value = "0", allow_negative_numbers = true, help_heading = "Worker")]
+    pub fail_attempts: String,
+}
+
+/// The service account that lists pods, and what it may do.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Authorization")]
+pub struct AuthFlags {
+    /// ServiceAccount name (the tutorial's: java-admin).
+    #[arg(long, default_value = "job-test-pod-reader")]
+    pub service_account: String,
+    /// Name of its kubernetes.io/service-account-token Secret (the tutorial's: java-access-secret).
+    #[arg(long, default_value = "job-test-pod-reader-token")]
+    pub token_secret: String,
+    /// Role or ClusterRole name (the tutorial's: pod-updater).
+    #[arg(long, default_value = "job-test-pod-reader")]
+    pub role: String,
+    /// RoleBinding or ClusterRoleBinding name (the tutorial's: simu-auth-binding).
+    #[arg(long, default_value = "job-test-pod-reader")]
+    pub role_binding: String,
+    /// Grant across the cluster (ClusterRole + ClusterRoleBinding) instead of in the namespace.
+    #[arg(long)]
+    pub cluster_wide: bool,
+    /// Verbs on pods, comma-separated; listing pods needs get,list,watch (pods/log get is always granted).
+    #[arg(long, default_value = "get,list,watch", value_delimiter = ',')]
+    pub pod_verbs: Vec<String>,
 }

@@ -7,6 +7,10 @@
 pub mod bench;
 pub mod build;
 pub mod flags;
+pub mod image_ref;
+pub mod manifest;
+pub mod odds;
+pub mod render;
 pub mod report;
 pub mod test;
 
@@ -55,6 +59,8 @@ pub fn run(flags: flags::Xtask) -> Result<()> {
         flags::Command::Build(f) => build::run(&f, &out).map(drop),
         flags::Command::Test(f) => test::run(&f, &out),
         flags::Command::Bench(f) => bench::run(&f, &out),
+        flags::Command::Render(f) => render::run(&f, &out),
+        flags::Command::Odds(f) => odds::run(&f, &out),
     }
 }
 

@@ -1,0 +1,407 @@
+//! The rendered manifests: the golden files, the official Kubernetes schema
+//! (strict: no unknown field), the round trip through YAML, what the
+//! security and retry settings are, and every refused input.
+
+use std::path::Path;
+
+use clap::Parser;
+use k8s_openapi::api::batch::v1::Job;
+use serde_json::Value;
+use tests::{project_root, tempdir, xtask};
+use xtask::flags::{Command, RenderFlags, Xtask};
+use xtask::manifest::{self, Object, params};
+
+/// Flag combinations that exercise every branch of the rendering.
+const COMBINATIONS: &[&[&str]] = &[
+    &[],
+    &[
+        "--completion-mode",
+        "Indexed",
+        "--backoff-limit-per-index",
+        "1",
+        "--max-failed-indexes",
+        "2",
+        "--fail-indexes",
+        "0,1:42",
+        "--fail-attempts",
+        "1",
+        "--seed",
+        "7",
+    ],
+    &["--restart-policy", "OnFailure", "--fail-attempts", "2", "--work-duration", "2s", "--failure-mode", "oom"],
+    &[
+        "--cluster-wide",
+        "--service-account",
+        "java-admin",
+        "--token-secret",
+        "java-access-secret",
+        "--role",
+        "pod-updater",
+        "--role-binding",
+        "simu-auth-binding",
+        "--pod-verbs",
+        "get,watch,list,patch,update,delete,create",
+    ],
+    &[
+        "--image",
+        "crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/jerry-learn/job-test:1.0.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "--image-pull-secret",
+        "acr-pull",
+        "--cpu",
+        "0.5",
+        "--memory",
+        "1Gi",
+        "--name",
+        "retry-demo",
+        "--namespace",
+        "demo",
+    ],
+    &["--suspend", "--parallelism", "0"],
+];
+
+fn render_flags(args: &[&str]) -> RenderFlags {
+    let mut argv = vec!["cargo xtask", "render"];
+    argv.extend_from_slice(args);
+    match Xtask::try_parse_from(argv).unwrap().command {
+        Command::Render(f) => f,
+        _ => unreachable!(),
+    }
+}
+
+fn objects(args: &[&str]) -> Vec<Object> {
+    let f = render_flags(args);
+    let (job, _) = params::job_params(&f.job).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let (auth, _) = params::auth_params(&f.auth, &job.namespace).unwrap();
+    manifest::all_objects(&job, &auth)
+}
+
+fn job_of(objects: &[Object]) -> &Job {
+    objects.iter().find_map(|o| if let Object::Job(j) = o { Some(j.as_ref()) } else { None }).unwrap()
+}
+
+#[test]
+fn the_golden_files_match_a_fresh_rendering() {
+    let f = render_flags(&[]);
+    let (job, _) = params::job_params(&f.job).unwrap();
+    let (auth, _) = params::auth_params(&f.auth, &job.namespace).unwrap();
+    for (file, objects) in [
+        ("manifests/job-deploy.yaml", manifest::job_objects(&job)),
+        ("manifests/authorization.yaml", manifest::auth_objects(&auth)),
+    ] {
+        let committed = std::fs::read_to_string(project_root().join(file)).unwrap();
+        let fresh = manifest::to_yaml(&objects).unwrap();
+        assert!(
+            committed == fresh,
+            "{file} differs from a fresh rendering: run `cargo xtask render --write` and review the diff"
+        );
+    }
+}
+
+/// Loads a vendored schema file by the name its `$ref`s use.
+struct VendoredSchemas;
+
+impl jsonschema::Retrieve for VendoredSchemas {
+    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let name = uri.path().as_str().rsplit('/').next().unwrap_or_default().to_owned();
+        Ok(serde_json::from_str(&std::fs::read_to_string(schema_dir().join(name))?)?)
+    }
+}
+
+fn schema_dir() -> std::path::PathBuf {
+    project_root().join("tests/schemas/kubernetes-v1.33.0-local-strict")
+}
+
+fn validate(doc: &Value) -> Vec<String> {
+    let api_version = doc["apiVersion"].as_str().unwrap();
+    let group = api_version.split('/').rev().nth(1).map(|g| g.split('.').next().unwrap());
+    let version = api_version.rsplit('/').next().unwrap();
+    let kind = doc["kind"].as_str().unwrap().to_lowercase();
+    let file = match group {
+        Some(g) => format!("{kind}-{g}-{version}.json"),
+        None => format!("{kind}-{version}.json"),
+    };
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(schema_dir().join(&file)).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .with_base_uri(format!("file:///api/{file}"))
+        .with_retriever(VendoredSchemas)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("loading {file}: {e}"));
+    validator.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+}
+
+#[test]
+fn every_rendered_document_is_valid_for_kubernetes_1_33_strictly() {
+    for args in COMBINATIONS {
+        let yaml = manifest::to_yaml(&objects(args)).unwrap();
+        // Validate what is written, parsed back from the YAML text.
+        let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+        assert!(docs.len() >= 6, "{args:?}");
+        for doc in &docs {
+            let errors = validate(doc);
+            assert!(
+                errors.is_empty(),
+                "{args:?}: {} {} is invalid:\n{}",
+                doc["kind"],
+                doc["metadata"]["name"],
+                errors.join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_schema_check_catches_an_unknown_field() {
+    // The check is strict: a misspelled field is an error, not ignored.
+    let yaml = manifest::to_yaml(&objects(&[])).unwrap();
+    let mut docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    let job = docs.iter_mut().find(|d| d["kind"] == "Job").unwrap();
+    job["spec"]["backofLimit"] = 3.into();
+    assert!(!validate(job).is_empty());
+}
+
+#[test]
+fn yaml_round_trips_into_the_typed_objects_with_no_field_lost() {
+    for args in COMBINATIONS {
+        let objects = objects(args);
+        let yaml = manifest::to_yaml(&objects).unwrap();
+        let back = manifest::from_yaml(&yaml).unwrap();
+        assert_eq!(back, objects, "{args:?}");
+        assert_eq!(manifest::to_yaml(&back).unwrap(), yaml, "{args:?}");
+    }
+}
+
+#[test]
+fn the_pod_is_locked_down() {
+    let objects = objects(&[]);
+    let job = serde_json::to_value(job_of(&objects)).unwrap();
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let c = &pod["containers"][0];
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(c["resources"]["limits"]["memory"], "32Mi");
+    assert_eq!(c["resources"]["requests"]["cpu"], "50m");
+    // A tag can move: pulled every time. A digest cannot: pulled if absent.
+    assert_eq!(c["imagePullPolicy"], "Always");
+    let pinned = serde_json::to_value(job_of(&objects_with_image())).unwrap();
+    assert_eq!(pinned["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+    let labels = &job["metadata"]["labels"];
+    for key in [
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/version",
+        "app.kubernetes.io/managed-by",
+    ] {
+        assert!(labels[key].is_string(), "label {key} missing");
+    }
+}
+
+fn objects_with_image() -> Vec<Object> {
+    objects(COMBINATIONS[4])
+}
+
+#[test]
+fn configuration_errors_fail_the_job_at_once_and_disruptions_are_ignored() {
+    let job = serde_json::to_value(job_of(&objects(&[]))).unwrap();
+    let rules = &job["spec"]["podFailurePolicy"]["rules"];
+    assert_eq!(rules[0]["action"], "FailJob");
+    assert_eq!(rules[0]["onExitCodes"]["values"], serde_json::json!([2]));
+    assert_eq!(rules[0]["onExitCodes"]["containerName"], "worker");
+    assert_eq!(rules[1]["action"], "Ignore");
+    assert_eq!(rules[1]["onPodConditions"][0]["type"], "DisruptionTarget");
+    // Kubernetes allows a podFailurePolicy only with restartPolicy Never.
+    let on_failure = serde_json::to_value(job_of(&objects(COMBINATIONS[2]))).unwrap();
+    assert!(on_failure["spec"]["podFailurePolicy"].is_null());
+}
+
+#[test]
+fn attempts_are_counted_where_the_worker_can_see_them() {
+    let indexed = serde_json::to_value(job_of(&objects(COMBINATIONS[1]))).unwrap();
+    let pod = &indexed["spec"]["template"]["spec"];
+    let env = pod["containers"][0]["env"].as_array().unwrap();
+    let get = |name: &str| env.iter().find(|e| e["name"] == name).cloned().unwrap_or(Value::Null);
+    assert_eq!(get("FAIL_ATTEMPTS")["value"], "1");
+    assert_eq!(get("STATE_DIR")["value"], "/state");
+    assert_eq!(get("FAIL_INDEXES")["value"], "0,1:42");
+    assert_eq!(get("WORKER_SEED")["value"], "7");
+    assert_eq!(
+        get("JOB_INDEX_FAILURE_COUNT")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.annotations['batch.kubernetes.io/job-index-failure-count']"
+    );
+    assert_eq!(pod["volumes"][0]["name"], "state");
+    assert!(pod["volumes"][0]["emptyDir"].is_object());
+    assert_eq!(pod["containers"][0]["volumeMounts"][0]["mountPath"], "/state");
+    assert_eq!(indexed["spec"]["backoffLimitPerIndex"], 1);
+    assert_eq!(indexed["spec"]["maxFailedIndexes"], 2);
+    // With a per-index limit the global one is left to Kubernetes.
+    assert!(indexed["spec"]["backoffLimit"].is_null());
+    // No attempts to count: no volume.
+    let plain = serde_json::to_value(job_of(&objects(&[]))).unwrap();
+    assert!(plain["spec"]["template"]["spec"]["volumes"].is_null());
+}
+
+#[test]
+fn least_privilege_by_default_and_the_tutorials_names_when_asked() {
+    let docs = objects(&[]);
+    let role = docs.iter().find_map(|o| if let Object::Role(r) = o { Some(r) } else { None }).unwrap();
+    let rules = serde_json::to_value(&role.rules).unwrap();
+    assert_eq!(rules[0]["resources"], serde_json::json!(["pods"]));
+    assert_eq!(rules[0]["verbs"], serde_json::json!(["get", "list", "watch"]));
+    assert_eq!(rules[1]["resources"], serde_json::json!(["pods/log"]));
+    assert_eq!(rules[1]["verbs"], serde_json::json!(["get"]));
+    assert!(!docs.iter().any(|o| matches!(o, Object::ClusterRole(_) | Object::ClusterRoleBinding(_))));
+
+    let tutorial = objects(COMBINATIONS[3]);
+    let names: Vec<String> = tutorial.iter().map(Object::describe).collect();
+    assert_eq!(
+        names,
+        [
+            "Namespace/job-test",
+            "ServiceAccount/java-admin",
+            "Secret/java-access-secret",
+            "ClusterRole/pod-updater",
+            "ClusterRoleBinding/simu-auth-binding",
+            "Job/job-test"
+        ]
+    );
+    let secret = serde_json::to_value(&tutorial[2]).unwrap();
+    assert_eq!(secret["type"], "kubernetes.io/service-account-token");
+    assert_eq!(secret["metadata"]["annotations"]["kubernetes.io/service-account.name"], "java-admin");
+}
+
+fn render(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut argv = vec!["render"];
+    argv.extend_from_slice(args);
+    let out = xtask(&argv);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_invalid_input_is_refused_with_the_flag_the_value_and_the_rule() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--restart-policy", "Always"], "--restart-policy Always: a Job's pods must end"),
+        (&["--restart-policy", "Sometimes"], "--restart-policy Sometimes: expected Never or OnFailure"),
+        (&["--completion-mode", "Random"], "--completion-mode Random: expected NonIndexed or Indexed"),
+        (&["--completions", "0"], "--completions 0: at least 1"),
+        (&["--parallelism", "0"], "--parallelism 0: 0 runs no pod at all; to create the Job paused, pass --suspend"),
+        (&["--parallelism", "-2"], "--parallelism -2: at least 1"),
+        (&["--backoff-limit", "-1"], "--backoff-limit -1: cannot be negative"),
+        (&["--active-deadline-seconds", "0"], "--active-deadline-seconds 0: must be at least 1"),
+        (&["--ttl-seconds-after-finished", "-5"], "--ttl-seconds-after-finished -5: cannot be negative"),
+        (&["--fail-probability", "1.5"], "--fail-probability 1.5: expected a number from 0 to 1"),
+        (&["--fail-probability", "often"], "--fail-probability often: expected a number from 0 to 1"),
+        (&["--failure-mode", "explode"], "--failure-mode explode: expected one of exit, panic, abort, hang, oom"),
+        (&["--fail-exit-code", "2"], "--fail-exit-code 2: expected a whole number from 1 to 255 other than 2"),
+        (&["--work-duration", "soon"], "--work-duration soon: expected a duration"),
+        (&["--seed", "-1"], "--seed -1: expected a whole number"),
+        (&["--backoff-limit-per-index", "1"], "--backoff-limit-per-index 1: needs --completion-mode Indexed"),
+        (&["--max-failed-indexes", "1"], "--max-failed-indexes 1: needs --completion-mode Indexed"),
+        (
+            &["--completion-mode", "Indexed", "--max-failed-indexes", "1"],
+            "--max-failed-indexes 1: needs --backoff-limit-per-index",
+        ),
+        (
+            &["--completion-mode", "Indexed", "--restart-policy", "OnFailure", "--backoff-limit-per-index", "1"],
+            "--backoff-limit-per-index 1: needs --restart-policy Never",
+        ),
+        (&["--fail-indexes", "odd"], "--fail-indexes odd: needs --completion-mode Indexed"),
+        (&["--completion-mode", "Indexed", "--fail-indexes", "1,,2"], "--fail-indexes 1,,2: expected odd, even"),
+        (&["--name", "Job_Test"], "--name \"Job_Test\": not a DNS-1123 label"),
+        (&["--namespace=-x"], "--namespace \"-x\": not a DNS-1123 label"),
+        (&["--service-account", "Java Admin"], "--service-account \"Java Admin\": not a DNS-1123 subdomain"),
+        (&["--image", "Job-Test:1.0"], "--image Job-Test:1.0: not an image reference"),
+        (&["--image", "job-test@sha256:abc"], "--image job-test@sha256:abc: not an image reference: the digest"),
+        (&["--memory", "lots"], "--memory \"lots\": not a positive quantity"),
+        (&["--cpu", "2Gi"], "--cpu \"2Gi\": not a positive quantity"),
+        (&["--pod-verbs", "get,steal"], "--pod-verbs steal: not a Kubernetes verb"),
+    ];
+    let dir = tempdir("render-invalid");
+    for (args, expected) in cases {
+        let out_file = dir.join("out.yaml");
+        let mut argv = args.to_vec();
+        let out_arg = out_file.to_str().unwrap().to_owned();
+        argv.extend(["--out", &out_arg]);
+        let (code, stdout, stderr) = render(&argv);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr:?} should contain {expected:?}");
+        assert!(stderr.contains("nothing was rendered"), "{stderr}");
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert!(!out_file.exists(), "{args:?}: a file was written despite the error");
+    }
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let (code, _, stderr) = render(&["--completions", "0", "--restart-policy", "Always", "--fail-probability", "2"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("3 invalid settings"), "{stderr}");
+}
+
+#[test]
+fn questionable_settings_are_warnings_and_the_rendering_goes_on() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--parallelism", "9"], "--parallelism 9 is more than --completions 5"),
+        (&["--work-duration", "15m"], "--active-deadline-seconds 600 is not longer than --work-duration 15m"),
+        (
+            &["--pod-verbs", "get,watch,list,patch,update,delete,create"],
+            "--pod-verbs grants patch,update,delete,create on pods",
+        ),
+        (&["--fail-attempts", "1"], "every pod is attempt 0 and fails"),
+        (&["--image", "registry.example.com/job-test:1"], "is not pinned by digest"),
+        (&["--failure-mode", "hang"], "the Job ends DeadlineExceeded"),
+    ];
+    for (args, expected) in cases {
+        let (code, stdout, stderr) = render(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("warning: {expected}")) || stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(stdout.contains("kind: Job"), "{args:?}");
+    }
+}
+
+#[test]
+fn render_prints_the_odds_and_writes_where_asked() {
+    let dir = tempdir("render-out");
+    let file = dir.join("all.yaml");
+    let (code, stdout, stderr) = render(&["--out", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("odds: completes with probability 94.37% (exact)"), "{stderr}");
+    assert!(stdout.starts_with(&format!("wrote {}", file.display())), "{stdout}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let kinds: Vec<String> = manifest::from_yaml(&written).unwrap().iter().map(Object::describe).collect();
+    assert_eq!(kinds.first().map(String::as_str), Some("Namespace/job-test"));
+    assert_eq!(kinds.last().map(String::as_str), Some("Job/job-test"));
+    assert!(Path::new(&file).exists());
+}
+
+#[test]
+fn render_json_output_is_the_objects() {
+    let out = xtask(&["--output", "json", "render"]);
+    assert!(out.status.success());
+    let objects: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(objects.len(), 6);
+    assert_eq!(objects[5]["kind"], "Job");
+}
+
+#[test]
+fn odds_snapshot() {
+    let out = xtask(&["odds"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn odds_json_agrees_with_the_closed_form() {
+    let out = xtask(&["--output", "json", "odds", "--trials", "5000"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((v["exact"]["p_complete"].as_f64().unwrap() - 0.9437184).abs() < 1e-12);
+    assert_eq!(v["simulated"]["trials"], 5000);
+}

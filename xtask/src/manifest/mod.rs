@@ -1,0 +1,101 @@
+//! The manifests: Namespace, Job and RBAC objects built from typed
+//! k8s-openapi structs (`objects`) out of checked parameters (`params`), and
+//! their YAML.
+//!
+//! manifests/job-deploy.yaml and manifests/authorization.yaml hold the
+//! rendering with the default flags; a test fails when they drift.
+
+pub mod objects;
+pub mod params;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde::{Deserialize, Serialize};
+
+use params::{AuthParams, JobParams};
+
+/// One object of a manifest. k8s-openapi checks `apiVersion` and `kind` when
+/// deserializing, so the untagged enum reads each document as what it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Object {
+    Namespace(Namespace),
+    ServiceAccount(ServiceAccount),
+    Secret(Secret),
+    Role(Role),
+    RoleBinding(RoleBinding),
+    ClusterRole(ClusterRole),
+    ClusterRoleBinding(ClusterRoleBinding),
+    Job(Box<Job>),
+}
+
+impl Object {
+    /// `Kind/name`, as kubectl prints it.
+    pub fn describe(&self) -> String {
+        let (kind, meta) = match self {
+            Object::Namespace(o) => ("Namespace", &o.metadata),
+            Object::ServiceAccount(o) => ("ServiceAccount", &o.metadata),
+            Object::Secret(o) => ("Secret", &o.metadata),
+            Object::Role(o) => ("Role", &o.metadata),
+            Object::RoleBinding(o) => ("RoleBinding", &o.metadata),
+            Object::ClusterRole(o) => ("ClusterRole", &o.metadata),
+            Object::ClusterRoleBinding(o) => ("ClusterRoleBinding", &o.metadata),
+            Object::Job(o) => ("Job", &o.metadata),
+        };
+        format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))
+    }
+}
+
+/// The Job's file: its Namespace, then the Job.
+pub fn job_objects(p: &JobParams) -> Vec<Object> {
+    vec![Object::Namespace(objects::namespace(&p.namespace)), Object::Job(Box::new(objects::job(p)))]
+}
+
+/// The authorization file: the Namespace (so the file applies on its own),
+/// the ServiceAccount, its token Secret, the role and the binding.
+pub fn auth_objects(a: &AuthParams) -> Vec<Object> {
+    let mut docs = vec![
+        Object::Namespace(objects::namespace(&a.namespace)),
+        Object::ServiceAccount(objects::service_account(a)),
+        Object::Secret(objects::token_secret(a)),
+    ];
+    if a.cluster_wide {
+        docs.push(Object::ClusterRole(objects::cluster_role(a)));
+        docs.push(Object::ClusterRoleBinding(objects::cluster_role_binding(a)));
+    } else {
+        docs.push(Object::Role(objects::role(a)));
+        docs.push(Object::RoleBinding(objects::role_binding(a)));
+    }
+    docs
+}
+
+/// Everything, in the order it must be applied: Namespace, RBAC, Job.
+pub fn all_objects(p: &JobParams, a: &AuthParams) -> Vec<Object> {
+    let mut docs = auth_objects(a);
+    docs.push(Object::Job(Box::new(objects::job(p))));
+    docs
+}
+
+/// The header every rendered file starts with.
+pub const HEADER: &str = concat!(
+    "# Rendered by `cargo xtask render` (job-test ",
+    env!("CARGO_PKG_VERSION"),
+    ") from typed Kubernetes objects.\n",
+    "# Change the flags and render again rather than editing this file.\n",
+);
+
+/// A multi-document YAML stream.
+pub fn to_yaml(objects: &[Object]) -> Result<String, serde_saphyr::SerializeError> {
+    let mut out = String::from(HEADER);
+    for object in objects {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(object)?);
+    }
+    Ok(out)
+}
+
+/// Reads a multi-document YAML stream back into objects.
+pub fn from_yaml(yaml: &str) -> Result<Vec<Object>, serde_saphyr::Error> {
+    serde_saphyr::from_multiple(yaml)
+}

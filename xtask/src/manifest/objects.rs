@@ -1,0 +1,273 @@
+//! The Kubernetes objects, built as k8s-openapi structs from checked
+//! parameters: valid by construction, secure by default.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
+    PodFailurePolicyRule,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, LocalObjectReference, Namespace,
+    ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
+    SecurityContext, ServiceAccount, Volume, VolumeMount,
+};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::params::{AuthParams, JobParams, RestartPolicy, STATE_DIR};
+
+/// The name of the worker container (podFailurePolicy rules name it).
+pub const CONTAINER: &str = "worker";
+/// The tool's name: the managed-by label and the server-side apply field manager.
+pub const MANAGER: &str = "job-test";
+/// The numeric user and group of the image (see the Dockerfile).
+pub const USER_ID: i64 = 65532;
+/// The worker's exit code for a configuration error (see job-worker).
+pub const EXIT_CONFIG: i32 = job_worker::EXIT_CONFIG as i32;
+
+/// The downward-API path of the annotation Kubernetes sets on the pods of an
+/// Indexed Job with backoffLimitPerIndex: how often this index has failed.
+pub const INDEX_FAILURE_COUNT_PATH: &str = "metadata.annotations['batch.kubernetes.io/job-index-failure-count']";
+
+fn labels(instance: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "job-worker".into()),
+        ("app.kubernetes.io/instance".into(), instance.into()),
+        ("app.kubernetes.io/version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("app.kubernetes.io/managed-by".into(), MANAGER.into()),
+    ])
+}
+
+fn meta(name: &str, namespace: Option<&str>, instance: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: namespace.map(Into::into),
+        labels: Some(labels(instance)),
+        ..ObjectMeta::default()
+    }
+}
+
+pub fn namespace(name: &str) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(BTreeMap::from([("app.kubernetes.io/managed-by".into(), MANAGER.into())])),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    }
+}
+
+pub fn job(p: &JobParams) -> Job {
+    let mut env: Vec<EnvVar> = p
+        .env
+        .iter()
+        .map(|(name, value)| EnvVar { name: (*name).into(), value: Some(value.clone()), ..EnvVar::default() })
+        .collect();
+    let counts_attempts = p.worker.fail_attempts.value > 0;
+    if counts_attempts && p.indexed() {
+        // Empty when the Job has no per-index limit; the worker reads an
+        // empty variable as unset and falls back to STATE_DIR.
+        env.push(EnvVar {
+            name: job_worker::config::ENV_INDEX_FAILURE_COUNT.into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: INDEX_FAILURE_COUNT_PATH.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..EnvVar::default()
+        });
+    }
+    let resources =
+        BTreeMap::from([("cpu".into(), Quantity(p.cpu.clone())), ("memory".into(), Quantity(p.memory.clone()))]);
+
+    let container = Container {
+        name: CONTAINER.into(),
+        image: Some(p.image.to_string()),
+        image_pull_policy: Some(pull_policy(p).into()),
+        env: Some(env),
+        resources: Some(ResourceRequirements {
+            requests: Some(resources.clone()),
+            limits: Some(resources),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
+            ..Default::default()
+        }),
+        // A panic or an OOM kill may leave no message of the worker's own;
+        // then the last log lines explain the failure in the pod status.
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        volume_mounts: counts_attempts
+            .then(|| vec![VolumeMount { name: "state".into(), mount_path: STATE_DIR.into(), ..Default::default() }]),
+        ..Container::default()
+    };
+
+    let pod = PodSpec {
+        restart_policy: Some(p.restart_policy.as_str().into()),
+        // The worker never calls the API: no token in the pod.
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        // The worker exits within 100 ms of SIGTERM.
+        termination_grace_period_seconds: Some(10),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(USER_ID),
+            run_as_group: Some(USER_ID),
+            fs_group: counts_attempts.then_some(USER_ID),
+            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
+            ..Default::default()
+        }),
+        image_pull_secrets: p.image_pull_secret.as_ref().map(|s| vec![LocalObjectReference { name: s.clone() }]),
+        containers: vec![container],
+        volumes: counts_attempts.then(|| {
+            vec![Volume {
+                name: "state".into(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    size_limit: Some(Quantity("1Mi".into())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]
+        }),
+        ..PodSpec::default()
+    };
+
+    Job {
+        metadata: meta(&p.name, Some(&p.namespace), &p.name),
+        spec: Some(JobSpec {
+            completions: Some(p.completions),
+            parallelism: Some(p.parallelism),
+            backoff_limit: p.backoff_limit,
+            active_deadline_seconds: Some(p.active_deadline_seconds),
+            ttl_seconds_after_finished: Some(p.ttl_seconds_after_finished),
+            completion_mode: Some(p.completion_mode.as_str().into()),
+            backoff_limit_per_index: p.backoff_limit_per_index,
+            max_failed_indexes: p.max_failed_indexes,
+            suspend: p.suspend.then_some(true),
+            pod_failure_policy: pod_failure_policy(p.restart_policy),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(labels(&p.name)), ..Default::default() }),
+                spec: Some(pod),
+            },
+            ..JobSpec::default()
+        }),
+        ..Job::default()
+    }
+}
+
+/// A digest names immutable content, so a node that has it need not pull
+/// again; a tag can move, so it is pulled every time (as Kubernetes does by
+/// default only for `:latest`).
+fn pull_policy(p: &JobParams) -> &'static str {
+    if p.image.digest.is_some() { "IfNotPresent" } else { "Always" }
+}
+
+/// Following "Handling retriable and non-retriable pod failures with Pod
+/// failure policy": a configuration error (exit code 2) cannot be fixed by a
+/// retry, so it fails the Job at once; a disruption (preemption, eviction,
+/// node drain) is not the workload's failure, so it does not count against
+/// backoffLimit. Kubernetes allows a podFailurePolicy only with
+/// restartPolicy Never.
+fn pod_failure_policy(restart_policy: RestartPolicy) -> Option<PodFailurePolicy> {
+    (restart_policy == RestartPolicy::Never).then(|| PodFailurePolicy {
+        rules: vec![
+            PodFailurePolicyRule {
+                action: "FailJob".into(),
+                on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                    container_name: Some(CONTAINER.into()),
+                    operator: "In".into(),
+                    values: vec![EXIT_CONFIG],
+                }),
+                ..Default::default()
+            },
+            PodFailurePolicyRule {
+                action: "Ignore".into(),
+                on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                    type_: "DisruptionTarget".into(),
+                    status: "True".into(),
+                }]),
+                ..Default::default()
+            },
+        ],
+    })
+}
+
+pub fn service_account(a: &AuthParams) -> ServiceAccount {
+    ServiceAccount {
+        metadata: meta(&a.service_account, Some(&a.namespace), &a.service_account),
+        // The token is in the Secret below, for use outside the cluster; a
+        // pod running as this account gets none it did not ask for.
+        automount_service_account_token: Some(false),
+        ..Default::default()
+    }
+}
+
+/// A long-lived token Secret, which the token controller fills with `token`,
+/// `ca.crt` and `namespace` (the tutorial's java-access-secret).
+pub fn token_secret(a: &AuthParams) -> Secret {
+    let mut metadata = meta(&a.token_secret, Some(&a.namespace), &a.service_account);
+    metadata.annotations =
+        Some(BTreeMap::from([("kubernetes.io/service-account.name".into(), a.service_account.clone())]));
+    Secret { metadata, type_: Some("kubernetes.io/service-account-token".into()), ..Default::default() }
+}
+
+fn rules(a: &AuthParams) -> Vec<PolicyRule> {
+    vec![
+        PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["pods".into()]),
+            verbs: a.pod_verbs.clone(),
+            ..Default::default()
+        },
+        PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["pods/log".into()]),
+            verbs: vec!["get".into()],
+            ..Default::default()
+        },
+    ]
+}
+
+fn subject(a: &AuthParams) -> Vec<Subject> {
+    vec![Subject {
+        kind: "ServiceAccount".into(),
+        name: a.service_account.clone(),
+        namespace: Some(a.namespace.clone()),
+        ..Default::default()
+    }]
+}
+
+fn role_ref(kind: &str, a: &AuthParams) -> RoleRef {
+    RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: kind.into(), name: a.role.clone() }
+}
+
+pub fn role(a: &AuthParams) -> Role {
+    Role { metadata: meta(&a.role, Some(&a.namespace), &a.service_account), rules: Some(rules(a)) }
+}
+
+pub fn role_binding(a: &AuthParams) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(&a.role_binding, Some(&a.namespace), &a.service_account),
+        role_ref: role_ref("Role", a),
+        subjects: Some(subject(a)),
+    }
+}
+
+pub fn cluster_role(a: &AuthParams) -> ClusterRole {
+    ClusterRole { metadata: meta(&a.role, None, &a.service_account), rules: Some(rules(a)), ..Default::default() }
+}
+
+pub fn cluster_role_binding(a: &AuthParams) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        metadata: meta(&a.role_binding, None, &a.service_account),
+        role_ref: role_ref("ClusterRole", a),
+        subjects: Some(subject(a)),
+    }
+}

@@ -1,0 +1,300 @@
+//! `cargo xtask odds`: what the retry settings will do with this failure
+//! probability, before anything runs. `exact` holds the closed forms,
+//! `simulate` the Monte Carlo for time, the deadline and what has no closed
+//! form; both decide runs with the worker's own rules.
+
+pub mod exact;
+pub mod simulate;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use job_worker::config::{FailIndexes, FailureMode};
+use job_worker::decision::{self, Rules};
+use serde_json::json;
+
+use crate::InvalidInput;
+use crate::flags::OddsFlags;
+use crate::manifest::params::{self, JobParams, RestartPolicy};
+use crate::report::Reporter;
+use exact::Exact;
+use simulate::{End, Simulated, human_seconds};
+
+/// What the odds depend on, taken from the checked Job parameters.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub completions: u32,
+    pub parallelism: u32,
+    pub backoff_limit: Option<u32>,
+    pub backoff_limit_per_index: Option<u32>,
+    pub max_failed_indexes: Option<u32>,
+    pub restart_policy: RestartPolicy,
+    pub indexed: bool,
+    pub fail_probability: f64,
+    pub failure_mode: FailureMode,
+    pub fail_exit_code: u8,
+    pub fail_attempts: u32,
+    pub fail_indexes: Option<FailIndexes>,
+    pub seed: Option<u64>,
+    pub work: Duration,
+    pub deadline: Duration,
+    pub pod_startup: Duration,
+}
+
+impl Model {
+    pub fn new(p: &JobParams, pod_startup: Duration) -> Model {
+        let n = |x: i32| x.max(0) as u32;
+        Model {
+            name: p.name.clone(),
+            completions: n(p.completions),
+            parallelism: n(p.parallelism),
+            backoff_limit: p.backoff_limit.map(n),
+            backoff_limit_per_index: p.backoff_limit_per_index.map(n),
+            max_failed_indexes: p.max_failed_indexes.map(n),
+            restart_policy: p.restart_policy,
+            indexed: p.indexed(),
+            fail_probability: p.worker.fail_probability.value,
+            failure_mode: p.worker.failure_mode.value,
+            fail_exit_code: p.worker.fail_exit_code.value,
+            fail_attempts: p.worker.fail_attempts.value,
+            fail_indexes: p.worker.fail_indexes.value.clone(),
+            seed: p.worker.seed.value,
+            work: p.worker.work_duration.value,
+            deadline: Duration::from_secs(p.active_deadline_seconds.max(0) as u64),
+            pod_startup,
+        }
+    }
+
+    pub fn rules(&self) -> Rules<'_> {
+        Rules {
+            fail_probability: self.fail_probability,
+            fail_indexes: self.fail_indexes.as_ref(),
+            fail_attempts: self.fail_attempts,
+            failure_mode: self.failure_mode,
+            fail_exit_code: self.fail_exit_code,
+        }
+    }
+
+    /// Whether the worker sees attempt numbers other than 0: under
+    /// OnFailure through STATE_DIR, under Never only through
+    /// JOB_INDEX_FAILURE_COUNT (backoffLimitPerIndex).
+    pub fn attempts_counted(&self) -> bool {
+        self.restart_policy == RestartPolicy::OnFailure || self.backoff_limit_per_index.is_some()
+    }
+
+    /// The chance that attempt `attempt` of index `index` fails, from the
+    /// worker's own rules: 1 when a rule decides, the probability when the
+    /// draw does.
+    pub fn fail_chance(&self, index: u32, attempt: u32) -> f64 {
+        let attempt = if self.attempts_counted() { attempt } else { 0 };
+        let mut drew = false;
+        let verdict = decision::decide(&self.rules(), self.indexed.then_some(index), attempt, || {
+            drew = true;
+            1.0
+        });
+        if drew {
+            self.fail_probability
+        } else {
+            debug_assert!(verdict.is_failure());
+            1.0
+        }
+    }
+
+    /// A failure hangs, and some attempt may fail.
+    pub fn hangs(&self) -> bool {
+        self.failure_mode == FailureMode::Hang
+    }
+
+    pub fn hangs_on_failure(&self) -> bool {
+        self.hangs() && (0..self.completions).any(|i| self.fail_chance(i, 0) > 0.0)
+    }
+
+    /// A pod can finish its work before the deadline.
+    pub fn work_fits_deadline(&self) -> bool {
+        self.pod_startup + self.work < self.deadline
+    }
+}
+
+/// The odds: exact where there is a closed form, and the simulation.
+#[derive(Debug, Clone)]
+pub struct Odds {
+    pub exact: Option<Exact>,
+    pub simulated: Simulated,
+}
+
+pub fn odds(m: &Model, trials: u32, seed: u64) -> Odds {
+    Odds { exact: exact::exact(m), simulated: simulate::run_trials(m, trials, seed) }
+}
+
+/// Trials for the one-line summary `render` prints.
+pub const SUMMARY_TRIALS: u32 = 2_000;
+/// The pod start-up time assumed where the user gives none.
+pub const DEFAULT_POD_STARTUP: Duration = Duration::from_secs(2);
+
+/// The one line `render` prints on stderr.
+pub fn summary(p: &JobParams) -> String {
+    if p.parallelism == 0 {
+        return "odds: parallelism 0 runs no pod until it is raised".into();
+    }
+    let m = Model::new(p, DEFAULT_POD_STARTUP);
+    let o = odds(&m, SUMMARY_TRIALS, 1);
+    let s = &o.simulated;
+    let completes = match &o.exact {
+        Some(e) => format!("completes with probability {} (exact)", percent(e.p_complete)),
+        None => format!("completes with probability {} (simulated)", percent(s.p_complete)),
+    };
+    format!(
+        "odds: {completes}, ends by the deadline in {}, takes {:.1} pods and {} on average; `cargo xtask odds` for more",
+        percent(s.share(End::DeadlineExceeded)),
+        s.pods_mean,
+        human_seconds(s.seconds_mean)
+    )
+}
+
+pub fn percent(p: f64) -> String {
+    let x = p * 100.0;
+    if x > 0.0 && x < 0.01 {
+        "<0.01%".into()
+    } else if x < 100.0 && x > 99.99 {
+        ">99.99%".into()
+    } else {
+        format!("{x:.2}%")
+    }
+}
+
+pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
+    let (params, warnings) = params::job_params(&flags.job)?;
+    for w in &warnings {
+        out.warn(w);
+    }
+    let pod_startup = humantime::parse_duration(&flags.pod_startup).map_err(|e| {
+        InvalidInput(format!("--pod-startup {}: not a duration ({e}); expected e.g. 2s or 500ms", flags.pod_startup))
+    })?;
+    if flags.trials < 100 {
+        return Err(
+            InvalidInput(format!("--trials {}: at least 100 are needed for a useful estimate", flags.trials)).into()
+        );
+    }
+    if params.parallelism == 0 {
+        return Err(InvalidInput("--parallelism 0: no pod would ever run; the odds need at least 1".into()).into());
+    }
+    let m = Model::new(&params, pod_startup);
+    out.status(format!("simulating {} Jobs (seed {})", flags.trials, flags.trial_seed));
+    let o = odds(&m, flags.trials, flags.trial_seed);
+    let s = &o.simulated;
+    // The simulation's own uncertainty: one standard error of a proportion.
+    let se = (s.p_complete * (1.0 - s.p_complete) / f64::from(s.trials)).sqrt();
+
+    let mut text = String::new();
+    let limit = match (m.backoff_limit, m.backoff_limit_per_index) {
+        (Some(b), Some(i)) => format!("backoffLimit {b}, backoffLimitPerIndex {i}"),
+        (Some(b), None) => format!("backoffLimit {b}"),
+        (None, Some(i)) => format!("backoffLimitPerIndex {i}"),
+        (None, None) => "no backoffLimit".into(),
+    };
+    text += &format!(
+        "Job {}: {} completions, parallelism {}, {limit}, restartPolicy {}, {}, activeDeadlineSeconds {}\n",
+        m.name,
+        m.completions,
+        m.parallelism,
+        m.restart_policy.as_str(),
+        if m.indexed { "Indexed" } else { "NonIndexed" },
+        m.deadline.as_secs()
+    );
+    text += &format!(
+        "Worker: fails with probability {} ({}), work {}{}{}\n\n",
+        m.fail_probability,
+        match m.failure_mode {
+            FailureMode::Exit => format!("exit code {}", m.fail_exit_code),
+            other => other.as_str().to_owned(),
+        },
+        human_seconds(m.work.as_secs_f64()),
+        m.fail_indexes.as_ref().map_or(String::new(), |f| format!(", indexes {f} always fail")),
+        if m.fail_attempts > 0 { format!(", the first {} attempts fail", m.fail_attempts) } else { String::new() },
+    );
+    match &o.exact {
+        Some(e) => {
+            text += &format!("Completes (backoff limits alone):  {}  exact\n", percent(e.p_complete));
+        }
+        None => text += "Completes (backoff limits alone):  no closed form for these settings; see the simulation\n",
+    }
+    text += &format!(
+        "Completes (with time and deadline): {} ± {}  simulated, {} Jobs\n",
+        percent(s.p_complete),
+        percent(se),
+        s.trials
+    );
+    let failures: Vec<String> = s
+        .ends
+        .iter()
+        .filter(|(e, _)| *e != End::Complete)
+        .map(|(e, _)| format!("{} {}", e.reason(), percent(s.share(*e))))
+        .collect();
+    text += &format!(
+        "Fails:                              {}\n",
+        if failures.is_empty() { "never in the simulation".into() } else { failures.join(", ") }
+    );
+    text += &format!("Deadline first:                     {}\n", percent(s.share(End::DeadlineExceeded)));
+    let runs_word = if m.restart_policy == RestartPolicy::Never { "pods that end" } else { "container runs" };
+    match o.exact.as_ref().and_then(|e| e.runs) {
+        Some((mean, sd)) => {
+            text += &format!("{:<36}{mean:.2} ± {sd:.2}  exact\n", format!("{}:", capitalize(runs_word)))
+        }
+        None => {
+            text += &format!(
+                "{:<36}{:.2} ± {:.2}  simulated\n",
+                format!("{}:", capitalize(runs_word)),
+                s.runs_mean,
+                s.runs_sd
+            )
+        }
+    }
+    text += &format!("Pods created:                       {:.2} ± {:.2}  simulated\n", s.pods_mean, s.pods_sd);
+    text += &format!(
+        "Wall time:                          mean {}, median {}, 90% within {}  simulated\n",
+        human_seconds(s.seconds_mean),
+        human_seconds(s.seconds_median),
+        human_seconds(s.seconds_p90)
+    );
+    if m.restart_policy == RestartPolicy::Never {
+        text += "Exit code 2 (configuration error):  fails the Job at once (podFailurePolicy); the rendered settings are valid\n";
+    }
+    text += &format!(
+        "\nModel: pods start {} after creation; failed pods are replaced after 10 s doubling to 6 min (Never), \
+         containers restart after 10 s doubling to 5 min (OnFailure); a hanging failure lasts until the deadline.",
+        human_seconds(m.pod_startup.as_secs_f64())
+    );
+
+    let json = json!({
+        "job": { "name": m.name, "completions": m.completions, "parallelism": m.parallelism,
+                 "backoff_limit": m.backoff_limit, "backoff_limit_per_index": m.backoff_limit_per_index,
+                 "max_failed_indexes": m.max_failed_indexes, "restart_policy": m.restart_policy.as_str(),
+                 "indexed": m.indexed, "active_deadline_seconds": m.deadline.as_secs() },
+        "worker": { "fail_probability": m.fail_probability, "failure_mode": m.failure_mode.as_str(),
+                    "fail_attempts": m.fail_attempts, "fail_indexes": m.fail_indexes.as_ref().map(|f| f.to_string()),
+                    "work_seconds": m.work.as_secs_f64() },
+        "exact": o.exact.as_ref().map(|e| json!({
+            "p_complete": e.p_complete,
+            "runs_mean": e.runs.map(|r| r.0), "runs_sd": e.runs.map(|r| r.1),
+        })),
+        "simulated": {
+            "trials": s.trials, "seed": flags.trial_seed, "p_complete": s.p_complete, "p_complete_se": se,
+            "ends": s.ends.iter().map(|(e, n)| (e.reason().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "p_deadline": s.share(End::DeadlineExceeded),
+            "runs_mean": s.runs_mean, "runs_sd": s.runs_sd, "pods_mean": s.pods_mean, "pods_sd": s.pods_sd,
+            "seconds_mean": s.seconds_mean, "seconds_median": s.seconds_median, "seconds_p90": s.seconds_p90,
+            "pod_startup_seconds": m.pod_startup.as_secs_f64(),
+        },
+    });
+    out.result(text, &json);
+    Ok(())
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

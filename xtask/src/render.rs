@@ -1,0 +1,60 @@
+//! `cargo xtask render`: the manifests as YAML on stdout, in a file, or
+//! refreshed in manifests/ (the golden files). Every check runs before
+//! anything is written.
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::flags::RenderFlags;
+use crate::manifest::{self, params};
+use crate::report::Reporter;
+use crate::{odds, project_root};
+
+/// The golden files `--write` refreshes, relative to the project root.
+pub const JOB_FILE: &str = "manifests/job-deploy.yaml";
+pub const AUTH_FILE: &str = "manifests/authorization.yaml";
+
+pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
+    let (job, mut warnings) = params::job_params(&flags.job)?;
+    let (auth, auth_warnings) = params::auth_params(&flags.auth, &job.namespace)?;
+    warnings.extend(auth_warnings);
+    for w in &warnings {
+        out.warn(w);
+    }
+    out.status(odds::summary(&job));
+
+    if flags.write {
+        let files = [
+            (JOB_FILE, manifest::to_yaml(&manifest::job_objects(&job))?),
+            (AUTH_FILE, manifest::to_yaml(&manifest::auth_objects(&auth))?),
+        ];
+        for (file, yaml) in &files {
+            let path = project_root().join(file);
+            std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        }
+        out.result(
+            format!("wrote {JOB_FILE} and {AUTH_FILE}"),
+            &json!({ "written": files.iter().map(|(f, _)| f).collect::<Vec<_>>() }),
+        );
+        return Ok(());
+    }
+
+    let objects = manifest::all_objects(&job, &auth);
+    let yaml = manifest::to_yaml(&objects)?;
+    match &flags.out {
+        Some(path) => {
+            std::fs::write(path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+            out.result(
+                format!(
+                    "wrote {} ({})",
+                    path.display(),
+                    objects.iter().map(|o| o.describe()).collect::<Vec<_>>().join(", ")
+                ),
+                &json!({ "written": [path], "objects": objects.iter().map(|o| o.describe()).collect::<Vec<_>>() }),
+            );
+        }
+        // The YAML is the result; --output json gives the same objects as JSON.
+        None => out.result(yaml.trim_end(), &serde_json::to_value(&objects)?),
+    }
+    Ok(())
+}
