@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod fault_proxy;
+pub mod registry;
+pub mod tls;
 pub mod worker;
 
 /// The workspace root.
@@ -50,12 +53,26 @@ pub fn worker_bin() -> &'static Path {
 
 /// Runs `cargo xtask ARGS` and returns what it printed.
 pub fn xtask(args: &[&str]) -> Output {
-    Command::new(xtask_bin())
-        .args(args)
-        .current_dir(project_root())
-        .stdin(Stdio::null())
-        .output()
-        .expect("running cargo xtask")
+    xtask_with(args, &[], None)
+}
+
+/// Runs `cargo xtask ARGS` with extra environment variables and, when
+/// given, `stdin` as its standard input.
+pub fn xtask_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(xtask_bin());
+    cmd.args(args).current_dir(project_root()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Registry credentials of the machine must not leak into a test.
+    cmd.env_remove("REGISTRY_USERNAME").env_remove("REGISTRY_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().expect("running cargo xtask");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().expect("waiting for cargo xtask")
 }
 
 /// Runs the Docker CLI against the machine's daemon. Panics with a clear

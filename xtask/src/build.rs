@@ -74,11 +74,21 @@ pub fn build(target: Target, out: &Reporter) -> Result<Built> {
     ensure_target(&sh, triple, out)?;
 
     out.status(format!("building job-worker for {triple} (release)"));
-    let mut build = cmd!(sh, "cargo build --release --locked --package job-worker --target {triple}");
+    // Paths of dependencies' sources end up in panic messages; mapping the
+    // machine's cargo home to a fixed prefix makes the binary, and so the
+    // image digest, the same on every machine. Set per target, so other
+    // builds in the tree are untouched.
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default();
+    let mut rustflags = format!("--remap-path-prefix={}=/cargo", cargo_home.display());
     if target == Target::GnuStatic {
-        // Only for this target, so other builds in the tree are untouched.
-        build = build.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static");
+        rustflags.push_str(" -C target-feature=+crt-static");
     }
+    let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
+    let build =
+        cmd!(sh, "cargo build --release --locked --package job-worker --target {triple}").env(flags_var, rustflags);
     build.run().with_context(|| format!("cargo could not build job-worker for {triple}"))?;
 
     let path = project_root().join("target").join(triple).join("release").join("job-worker");

@@ -32,6 +32,10 @@ pub enum Command {
     Test(TestFlags),
     /// Measure the worker's size, start-up time and SIGTERM latency against baselines.
     Bench(BenchFlags),
+    /// Build the worker and its image (Docker Engine or daemonless OCI); print reference, digest, size.
+    Image(ImageFlags),
+    /// Build the image if anything changed, then push it to a registry with oci-client.
+    Push(PushFlags),
     /// Render the Namespace, Job and RBAC manifests from typed Kubernetes objects.
     Render(RenderFlags),
     /// Tell what the retry settings will do with this failure probability, before anything runs.
@@ -213,4 +217,60 @@ pub struct AuthFlags {
     /// Verbs on pods, comma-separated; listing pods needs get,list,watch (pods/log get is always granted).
     #[arg(long, default_value = "get,list,watch", value_delimiter = ',')]
     pub pod_verbs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImageFlags {
+    /// docker (the Docker Engine API, through bollard) or oci (daemonless). Default: docker when the daemon answers, else oci.
+    #[arg(long, value_enum)]
+    pub builder: Option<Builder>,
+    /// Image reference, e.g. crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0.
+    /// Default: job-test:<version> for `image`; for `push`, 127.0.0.1:5000/job-test:<version> in a local
+    /// registry started on demand.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Load the daemonless image into the local Docker daemon too.
+    #[arg(long)]
+    pub load: bool,
+    /// Directory of the OCI image layout that is built (and pushed from).
+    #[arg(long, value_name = "DIR")]
+    pub layout: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Builder {
+    /// The Docker Engine API: the Dockerfile, built by the daemon.
+    Docker,
+    /// No daemon: the layer, config and manifest assembled here, reproducibly.
+    Oci,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PushFlags {
+    #[command(flatten)]
+    pub image: ImageFlags,
+    /// Registry user name; the password is read from standard input (needs --password-stdin).
+    #[arg(long, requires = "password_stdin", help_heading = "Registry")]
+    pub username: Option<String>,
+    /// Read the registry password from standard input (needs --username).
+    #[arg(long, requires = "username", help_heading = "Registry")]
+    pub password_stdin: bool,
+    /// PEM file with the CA certificate that signed the registry's certificate.
+    #[arg(long, value_name = "FILE", help_heading = "Registry")]
+    pub registry_ca_cert: Option<PathBuf>,
+    /// Allow plain HTTP and unverified TLS for a registry that is not on this machine (warns).
+    #[arg(long, help_heading = "Registry")]
+    pub insecure_registry: bool,
+    /// monolithic: one PUT per blob (works everywhere, GCP Artifact Registry needs it); chunked: PATCH per chunk.
+    #[arg(long, value_enum, default_value_t = UploadMode::Monolithic, help_heading = "Registry")]
+    pub upload_mode: UploadMode,
+    /// Tries per request before a transient failure (reset, 5xx, 429) is given up.
+    #[arg(long, default_value_t = 6, value_name = "N", help_heading = "Registry")]
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UploadMode {
+    Monolithic,
+    Chunked,
 }

@@ -7,9 +7,12 @@
 pub mod bench;
 pub mod build;
 pub mod flags;
+pub mod image;
 pub mod image_ref;
+pub mod local_registry;
 pub mod manifest;
 pub mod odds;
+pub mod push;
 pub mod render;
 pub mod report;
 pub mod test;
@@ -29,6 +32,9 @@ pub mod exit {
     /// Something the task needs is missing from this machine (a toolchain
     /// target, the Docker daemon, the registry binary).
     pub const PREREQUISITE: u8 = 3;
+    /// A remote service refused or could not be reached: the registry or the
+    /// cluster (credentials, permissions, TLS trust, DNS, connection).
+    pub const REMOTE: u8 = 4;
 }
 
 /// A missing prerequisite: the message says what is missing and how to get it.
@@ -41,12 +47,20 @@ pub struct Prerequisite(pub String);
 #[error("{0}")]
 pub struct InvalidInput(pub String);
 
+/// A remote service refused or failed: the message says which step, why,
+/// and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Remote(pub String);
+
 /// The exit code for an error: the most specific kind found in its chain.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.chain().any(|e| e.is::<InvalidInput>()) {
         exit::USAGE
     } else if err.chain().any(|e| e.is::<Prerequisite>()) {
         exit::PREREQUISITE
+    } else if err.chain().any(|e| e.is::<Remote>()) {
+        exit::REMOTE
     } else {
         exit::FAILED
     }
@@ -59,6 +73,8 @@ pub fn run(flags: flags::Xtask) -> Result<()> {
         flags::Command::Build(f) => build::run(&f, &out).map(drop),
         flags::Command::Test(f) => test::run(&f, &out),
         flags::Command::Bench(f) => bench::run(&f, &out),
+        flags::Command::Image(f) => image::run(&f, &out),
+        flags::Command::Push(f) => push::run(&f, &out),
         flags::Command::Render(f) => render::run(&f, &out),
         flags::Command::Odds(f) => odds::run(&f, &out),
     }
@@ -67,4 +83,18 @@ pub fn run(flags: flags::Xtask) -> Result<()> {
 /// The workspace root (the folder holding the top-level Cargo.toml).
 pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives one level below the root").to_path_buf()
+}
+
+/// Installs the process's one rustls crypto provider (ring, the one kube
+/// uses); oci-client is built without one. Without this, the first TLS
+/// connection panics when two providers are compiled in. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The async runtime for the subcommands that talk to daemons, registries
+/// and clusters.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    install_crypto_provider();
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }

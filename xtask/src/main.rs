@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    xtask::install_crypto_provider();
     let flags = match xtask::flags::Xtask::try_parse() {
         Ok(flags) => flags,
         Err(e) => {

@@ -38,6 +38,16 @@ impl Reporter {
         };
     }
 
+    /// A progress line: redrawn in place on a terminal; elsewhere only the
+    /// finished line is printed, so logs get one line per item.
+    pub fn progress(&self, line: &str, finished: bool) {
+        if self.color || std::io::stderr().is_terminal() {
+            eprint!("\r\x1b[2K{line}{}", if finished { "\n" } else { "" });
+        } else if finished {
+            eprintln!("{line}");
+        }
+    }
+
     fn paint(&self, sgr: &str, text: &str) -> String {
         if self.color { format!("\x1b[{sgr}m{text}\x1b[0m") } else { text.to_owned() }
     }

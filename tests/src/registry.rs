@@ -1,0 +1,182 @@
+//! A real CNCF registry (Debian's `docker-registry`, the distribution
+//! project's binary), started per test on 127.0.0.1 at a free port: either
+//! with TLS from a test CA and htpasswd (bcrypt) basic auth, or plain HTTP
+//! without auth (behind the fault proxy). Stopped when dropped.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::tempdir;
+use crate::tls::TestCa;
+
+pub const USER: &str = "pusher";
+/// Distinctive, so that a test can look for it in every output.
+pub const PASSWORD: &str = "reg-Pa55w0rd-1f3c9a";
+
+pub struct Registry {
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    pub dir: PathBuf,
+    /// The CA that signed the registry's certificate (TLS registries only).
+    pub ca_path: Option<PathBuf>,
+    child: Child,
+    docker_certs: Option<PathBuf>,
+}
+
+/// The registry binary, with a clear message when it is missing.
+pub fn binary() -> &'static str {
+    let bin = "docker-registry";
+    if Command::new(bin).arg("--version").output().is_err() {
+        panic!(
+            "this test needs the CNCF registry binary `{bin}`: install it with `apt-get install docker-registry` \
+             (`cargo xtask test` installs it)"
+        );
+    }
+    bin
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Registry {
+    /// TLS from a fresh test CA, and basic auth for USER / PASSWORD.
+    pub fn start_tls() -> Registry {
+        let dir = tempdir("registry");
+        let ca = TestCa::new("registry");
+        let cert = ca.server_cert();
+        std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
+        std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
+        let ca_path = ca.write(&dir);
+        let hash = bcrypt::hash_with_result(PASSWORD, 5).unwrap().format_for_version(bcrypt::Version::TwoY);
+        std::fs::write(dir.join("htpasswd"), format!("{USER}:{hash}\n")).unwrap();
+        let extra = format!(
+            "  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\nauth:\n  htpasswd:\n    realm: job-test-registry\n    path: {d}/htpasswd\n",
+            d = dir.display()
+        );
+        Registry::start(dir, &extra, Some(ca_path))
+    }
+
+    /// Plain HTTP, no auth.
+    pub fn start_plain() -> Registry {
+        Registry::start(tempdir("registry-plain"), "", None)
+    }
+
+    fn start(dir: PathBuf, extra: &str, ca_path: Option<PathBuf>) -> Registry {
+        let bin = binary();
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: job-test-registry-secret\n{extra}",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("config.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let registry = Registry { host, dir, ca_path, child, docker_certs: None };
+        let start = Instant::now();
+        while TcpStream::connect(&registry.host).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "the registry did not start listening on {}; its log:\n{}",
+                registry.host,
+                registry.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+
+    /// Makes the machine's Docker daemon trust this registry's CA
+    /// (/etc/docker/certs.d/HOST/ca.crt, read on every pull).
+    pub fn trust_in_docker(&mut self) {
+        let dir = PathBuf::from("/etc/docker/certs.d").join(&self.host);
+        std::fs::create_dir_all(&dir).expect("writing /etc/docker/certs.d (the tests run as root)");
+        std::fs::copy(self.ca_path.as_ref().expect("a TLS registry"), dir.join("ca.crt")).unwrap();
+        self.docker_certs = Some(dir);
+    }
+
+    /// The tags of a repository, read with curl (None when the repository
+    /// has none: the registry answers 404 NAME_UNKNOWN).
+    pub fn tags(&self, repository: &str) -> Option<Vec<String>> {
+        let mut cmd = Command::new("curl");
+        cmd.args(["--silent", "--show-error", "--write-out", "\n%{http_code}"]);
+        let scheme = match &self.ca_path {
+            Some(ca) => {
+                cmd.arg("--cacert").arg(ca).args(["--user", &format!("{USER}:{PASSWORD}")]);
+                "https"
+            }
+            None => "http",
+        };
+        cmd.arg(format!("{scheme}://{}/v2/{repository}/tags/list", self.host));
+        let out = cmd.output().expect("running curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or((&text, ""));
+        match code {
+            "200" => {
+                let v: serde_json::Value = serde_json::from_str(body).unwrap();
+                Some(
+                    v["tags"]
+                        .as_array()
+                        .map(|t| t.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
+                        .unwrap_or_default(),
+                )
+            }
+            "404" => None,
+            other => panic!("the registry answered {other} to the tag list: {body}"),
+        }
+    }
+
+    /// The digest the registry serves for a tag (Docker-Content-Digest).
+    pub fn manifest_digest(&self, repository: &str, tag: &str) -> String {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "--silent",
+            "--show-error",
+            "--head",
+            "--header",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+        ]);
+        let scheme = match &self.ca_path {
+            Some(ca) => {
+                cmd.arg("--cacert").arg(ca).args(["--user", &format!("{USER}:{PASSWORD}")]);
+                "https"
+            }
+            None => "http",
+        };
+        cmd.arg(format!("{scheme}://{}/v2/{repository}/manifests/{tag}", self.host));
+        let out = cmd.output().expect("running curl");
+        let headers = String::from_utf8_lossy(&out.stdout);
+        headers
+            .lines()
+            .find_map(|l| {
+                l.to_lowercase()
+                    .starts_with("docker-content-digest:")
+                    .then(|| l.split_once(':').unwrap().1.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no Docker-Content-Digest for {repository}:{tag}:\n{headers}"))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = &self.docker_certs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

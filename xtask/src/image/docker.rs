@@ -1,0 +1,239 @@
+//! The Docker builder, through the Engine API (bollard): the Dockerfile and
+//! the binary sent as a two-file tar context, the build stream shown as it
+//! comes, the result exported back into an OCI layout so that `push` uploads
+//! what the daemon built, with gzip layers.
+//!
+//! `docker save` (the export endpoint) answers in two formats: the classic
+//! one (manifest.json, uncompressed layer tars), and since Engine 25 an OCI
+//! layout (index.json, blobs/), which under the containerd image store may
+//! put an index in front of the manifest. Both are read.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bollard::Docker;
+use bollard::query_parameters::{BuildImageOptionsBuilder, ImportImageOptionsBuilder};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::layout::{self, CONFIG_MEDIA_TYPE, Descriptor, Image, LAYER_GZIP_MEDIA_TYPE};
+use super::{BINARY_MODE, Labels};
+use crate::Prerequisite;
+use crate::report::Reporter;
+
+/// Connects to the local daemon (DOCKER_HOST or /var/run/docker.sock) and
+/// agrees on an API version both sides speak: bollard's default is newer
+/// than older engines accept.
+pub async fn connect() -> Result<Docker> {
+    let no_daemon = |e: &dyn std::fmt::Display| {
+        Prerequisite(format!(
+            "the Docker daemon does not answer ({e}); start it, set DOCKER_HOST, or use --builder oci, which needs no daemon"
+        ))
+    };
+    let docker = Docker::connect_with_local_defaults().map_err(|e| no_daemon(&e))?;
+    let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
+        .await
+        .map_err(|_| no_daemon(&"no answer within 5 s"))?
+        .map_err(|e| no_daemon(&e))?;
+    tokio::time::timeout(Duration::from_secs(5), docker.ping())
+        .await
+        .map_err(|_| no_daemon(&"no answer within 5 s"))?
+        .map_err(|e| no_daemon(&e))?;
+    Ok(docker)
+}
+
+/// Whether a daemon answers (the default builder depends on it).
+pub async fn daemon_answers() -> bool {
+    connect().await.is_ok()
+}
+
+/// The build context: exactly the Dockerfile and the binary.
+pub fn context_tar(dockerfile: &[u8], binary: &[u8], mtime: u64) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, bytes, mode) in [("Dockerfile", dockerfile, 0o644), ("job-worker", binary, BINARY_MODE)] {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name).expect("a short path");
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, bytes).expect("writing to memory");
+    }
+    tar.into_inner().expect("writing to memory")
+}
+
+/// Builds the image on the daemon, tagged `tag`; returns the image ID.
+pub async fn build(docker: &Docker, context: Vec<u8>, tag: &str, labels: &Labels, out: &Reporter) -> Result<String> {
+    let args = HashMap::from([
+        ("VERSION".to_owned(), labels.version.clone()),
+        ("REVISION".to_owned(), labels.revision.clone()),
+        ("SOURCE".to_owned(), labels.source.clone()),
+    ]);
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&args)
+        .build();
+    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut id = None;
+    while let Some(item) = stream.next().await {
+        // An error inside the stream is a failed build even though the
+        // HTTP call itself succeeded: report the daemon's own words.
+        let info = item.map_err(|e| anyhow::anyhow!("the Docker daemon failed the build: {e}"))?;
+        if let Some(detail) = info.error_detail.as_ref().and_then(|d| d.message.clone()) {
+            bail!("the Docker daemon failed the build: {detail}");
+        }
+        if let Some(line) = info.stream.as_deref().map(str::trim_end).filter(|l| !l.is_empty()) {
+            out.status(format!("  docker: {line}"));
+        }
+        if let Some(aux_id) = info.aux.and_then(|a| a.id) {
+            id = Some(aux_id);
+        }
+    }
+    match id {
+        Some(id) => Ok(id),
+        None => Ok(docker
+            .inspect_image(tag)
+            .await
+            .context("inspecting the built image")?
+            .id
+            .context("the built image has no ID")?),
+    }
+}
+
+/// Exports the image from the daemon into the layout, layers gzip-compressed.
+pub async fn export(docker: &Docker, tag: &str, layout_dir: &Path, ref_name: &str) -> Result<Image> {
+    let mut saved = Vec::new();
+    let mut stream = docker.export_image(tag);
+    while let Some(chunk) = stream.next().await {
+        saved.extend_from_slice(&chunk.context("exporting the image from the daemon")?);
+    }
+    let files = untar(&saved).context("reading the exported image")?;
+    let (config, layers) = if files.contains_key("index.json") && files.contains_key("oci-layout") {
+        read_oci_save(&files)?
+    } else {
+        read_classic_save(&files)?
+    };
+    let config = Descriptor {
+        media_type: CONFIG_MEDIA_TYPE.into(),
+        digest: layout::write_blob(layout_dir, &config)?,
+        size: config.len() as u64,
+    };
+    let mut descriptors = Vec::new();
+    for layer in layers {
+        let tar = if layer.starts_with(&[0x1f, 0x8b]) { layout::gunzip(&layer)? } else { layer };
+        let gz = layout::gzip(&tar);
+        descriptors.push(Descriptor {
+            media_type: LAYER_GZIP_MEDIA_TYPE.into(),
+            digest: layout::write_blob(layout_dir, &gz)?,
+            size: gz.len() as u64,
+        });
+    }
+    layout::write_image(layout_dir, config, descriptors, ref_name)
+}
+
+fn untar(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>> {
+    let mut files = HashMap::new();
+    let mut archive = tar::Archive::new(bytes);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type().is_file() {
+            let path = entry.path()?.to_string_lossy().trim_start_matches("./").to_owned();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data)?;
+            files.insert(path, data);
+        }
+    }
+    Ok(files)
+}
+
+/// The pre-25 format: manifest.json lists the config and layer tar paths.
+fn read_classic_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let manifest: Value =
+        serde_json::from_slice(files.get("manifest.json").context("no manifest.json in the export")?)?;
+    let entry = &manifest[0];
+    let get = |path: &str| files.get(path).cloned().with_context(|| format!("{path} missing from the export"));
+    let config = get(entry["Config"].as_str().context("manifest.json without Config")?)?;
+    let layers = entry["Layers"]
+        .as_array()
+        .context("manifest.json without Layers")?
+        .iter()
+        .map(|l| get(l.as_str().unwrap_or_default()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((config, layers))
+}
+
+/// The Engine 25+ format: an OCI layout, maybe with an index in front.
+fn read_oci_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+    let blob = |digest: &str| {
+        let path = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+        files.get(&path).cloned().with_context(|| format!("{path} missing from the export"))
+    };
+    let index: Value = serde_json::from_slice(&files["index.json"])?;
+    let mut descriptor = index["manifests"][0].clone();
+    // Follow indexes down to a manifest for linux/amd64 (or the only one).
+    for _ in 0..4 {
+        let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
+        if !media_type.contains("index") && !media_type.contains("manifest.list") {
+            break;
+        }
+        let inner: Value = serde_json::from_slice(&blob(descriptor["digest"].as_str().unwrap_or_default())?)?;
+        let manifests = inner["manifests"].as_array().context("an index without manifests")?;
+        descriptor = manifests
+            .iter()
+            .find(|m| m["platform"]["architecture"] == "amd64" && m["platform"]["os"] == "linux")
+            .or_else(|| manifests.first())
+            .cloned()
+            .context("an empty index")?;
+    }
+    let manifest: Value = serde_json::from_slice(&blob(descriptor["digest"].as_str().context("no manifest digest")?)?)?;
+    let config = blob(manifest["config"]["digest"].as_str().context("manifest without config")?)?;
+    let layers = manifest["layers"]
+        .as_array()
+        .context("manifest without layers")?
+        .iter()
+        .map(|l| blob(l["digest"].as_str().unwrap_or_default()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((config, layers))
+}
+
+/// Loads an image from the layout into the daemon as `tag`, in the classic
+/// `docker save` format every engine reads (uncompressed layers).
+pub async fn load(docker: &Docker, image: &Image, tag: &str) -> Result<()> {
+    let config = image.read_blob(&image.config)?;
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, bytes: &[u8]| {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(path).expect("a short path");
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, bytes).expect("writing to memory");
+    };
+    let config_name = format!("{}.json", image.config.digest.trim_start_matches("sha256:"));
+    add(&config_name, &config);
+    let mut layer_names = Vec::new();
+    for layer in &image.layers {
+        let raw = layout::gunzip(&image.read_blob(layer)?)?;
+        let name = format!("{}/layer.tar", layout::sha256_digest(&raw).trim_start_matches("sha256:"));
+        add(&name, &raw);
+        layer_names.push(name);
+    }
+    let manifest = serde_json::json!([{ "Config": config_name, "RepoTags": [tag], "Layers": layer_names }]);
+    add("manifest.json", &serde_json::to_vec(&manifest)?);
+    let archive = tar.into_inner()?;
+    let mut stream =
+        docker.import_image(ImportImageOptionsBuilder::default().build(), bollard::body_full(archive.into()), None);
+    while let Some(item) = stream.next().await {
+        item.map_err(|e| anyhow::anyhow!("the Docker daemon refused to load the image: {e}"))?;
+    }
+    docker.inspect_image(tag).await.with_context(|| format!("the daemon loaded the archive but has no image {tag}"))?;
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! `cargo xtask image`: the worker's image, built by the Docker daemon
+//! (`docker`) or without one (`oci`), always ending as an OCI image layout
+//! under target/ that `push` uploads.
+//!
+//! Both builders make the same image: the one file /job-worker (mode 0555,
+//! owner 0:0), user 65532:65532, that entrypoint, the same OCI labels.
+
+pub mod docker;
+pub mod layout;
+pub mod oci;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use xshell::{Shell, cmd};
+
+use crate::flags::{Builder, ImageFlags, Target};
+use crate::image_ref::ImageRef;
+use crate::report::Reporter;
+use crate::{InvalidInput, build, manifest, project_root};
+
+pub const BINARY_PATH: &str = "/job-worker";
+pub const BINARY_MODE: u32 = 0o555;
+pub const USER: &str = "65532:65532";
+
+/// The OCI labels, the same from both builders (the Dockerfile sets them
+/// from build arguments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    pub version: String,
+    pub revision: String,
+    pub source: String,
+}
+
+impl Labels {
+    pub fn map(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("org.opencontainers.image.title", "job-worker".to_owned()),
+            (
+                "org.opencontainers.image.description",
+                "A flaky Kubernetes Job workload: fails on purpose, in every way real programs fail".to_owned(),
+            ),
+            ("org.opencontainers.image.source", self.source.clone()),
+            ("org.opencontainers.image.version", self.version.clone()),
+            ("org.opencontainers.image.revision", self.revision.clone()),
+            ("org.opencontainers.image.licenses", "MIT OR Apache-2.0".to_owned()),
+        ])
+    }
+
+    /// This version, and the commit the tree is at (`-dirty` with uncommitted changes).
+    pub fn of_checkout(sh: &Shell) -> Labels {
+        let revision =
+            cmd!(sh, "git rev-parse HEAD").quiet().ignore_stderr().read().unwrap_or_else(|_| "unknown".into());
+        let dirty = cmd!(sh, "git status --porcelain --untracked-files=no")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .is_ok_and(|s| !s.is_empty());
+        Labels {
+            version: env!("CARGO_PKG_VERSION").into(),
+            revision: if dirty { format!("{revision}-dirty") } else { revision },
+            source: env!("CARGO_PKG_REPOSITORY").into(),
+        }
+    }
+}
+
+/// The time stamped into the image: SOURCE_DATE_EPOCH (the reproducible
+/// builds convention), else the last commit's time, so that the same sources
+/// give the same image.
+pub fn source_date_epoch(sh: &Shell) -> Result<u64> {
+    if let Some(v) = std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
+        let v = v.to_string_lossy();
+        return v.trim().parse().map_err(|_| {
+            InvalidInput(format!("SOURCE_DATE_EPOCH {v:?}: expected seconds since 1970 as a whole number")).into()
+        });
+    }
+    let time = cmd!(sh, "git log -1 --format=%ct").quiet().ignore_stderr().read().context(
+        "cannot read the last commit's time for the image timestamp: set SOURCE_DATE_EPOCH or build in a git checkout",
+    )?;
+    time.trim().parse().context("git printed a commit time that is not a number")
+}
+
+/// A built image, in its layout.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub reference: ImageRef,
+    pub builder: Builder,
+    pub image: layout::Image,
+    /// The daemon's image ID, for the docker builder.
+    pub docker_id: Option<String>,
+}
+
+pub fn default_layout() -> PathBuf {
+    project_root().join("target").join("oci").join("job-worker")
+}
+
+pub fn run(flags: &ImageFlags, out: &Reporter) -> Result<()> {
+    let built = crate::runtime()?.block_on(build_image(flags, out))?;
+    report(&built, out);
+    Ok(())
+}
+
+pub fn report(built: &Built, out: &Reporter) {
+    let size = built.image.compressed_size();
+    let builder = match built.builder {
+        Builder::Docker => "docker",
+        Builder::Oci => "oci",
+    };
+    out.result(
+        format!(
+            "image {} (built by {builder})\n  digest           {}\n  compressed size  {size} bytes ({:.1} KiB)\n  layout           {}{}",
+            built.reference,
+            built.image.digest,
+            size as f64 / 1024.0,
+            built.image.layout.display(),
+            built.docker_id.as_deref().map_or(String::new(), |id| format!("\n  docker image ID  {id}")),
+        ),
+        &json!({
+            "reference": built.reference.to_string(),
+            "digest": built.image.digest,
+            "compressed_size": size,
+            "builder": builder,
+            "layout": built.image.layout,
+            "docker_id": built.docker_id,
+        }),
+    );
+}
+
+/// Builds the worker, then the image; the result is in the layout.
+pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
+    let text = flags.image.clone().unwrap_or_else(manifest::params::default_image);
+    let reference =
+        ImageRef::parse(&text).map_err(|why| InvalidInput(format!("--image {text}: not an image reference: {why}")))?;
+    if reference.digest.is_some() {
+        return Err(InvalidInput(format!(
+            "--image {text}: names a digest; a build makes a new image, so give a tag (repo:tag) and the digest is printed"
+        ))
+        .into());
+    }
+    let builder = match flags.builder {
+        Some(b) => b,
+        None if docker::daemon_answers().await => Builder::Docker,
+        None => {
+            out.status("no Docker daemon answers: building without one (--builder oci)");
+            Builder::Oci
+        }
+    };
+    if flags.load && builder == Builder::Docker {
+        out.warn("--load is for --builder oci: the docker builder's image is in the daemon already");
+    }
+
+    let reporter = *out;
+    let worker = tokio::task::spawn_blocking(move || build::build(Target::Musl, &reporter))
+        .await
+        .context("the build task")??;
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    let labels = Labels::of_checkout(&sh);
+    let mtime = source_date_epoch(&sh)?;
+    let binary = std::fs::read(&worker.path).with_context(|| format!("reading {}", worker.path.display()))?;
+    let layout_dir = flags.layout.clone().unwrap_or_else(default_layout);
+    let ref_name = reference.tag.clone().unwrap_or_else(|| "latest".into());
+
+    match builder {
+        Builder::Oci => {
+            out.status(format!("assembling {reference} without a daemon in {}", layout_dir.display()));
+            let image = oci::build(&binary, &labels, mtime, &layout_dir, &ref_name)?;
+            if flags.load {
+                let docker = docker::connect().await?;
+                docker::load(&docker, &image, &reference.to_string()).await?;
+                out.status(format!("loaded {reference} into the Docker daemon"));
+            }
+            Ok(Built { reference, builder, image, docker_id: None })
+        }
+        Builder::Docker => {
+            let docker = docker::connect().await?;
+            let dockerfile = std::fs::read(project_root().join("Dockerfile")).context("reading the Dockerfile")?;
+            let context = docker::context_tar(&dockerfile, &binary, mtime);
+            out.status(format!("building {reference} with the Docker daemon ({} byte context)", context.len()));
+            let id = docker::build(&docker, context, &reference.to_string(), &labels, out).await?;
+            let image = docker::export(&docker, &reference.to_string(), &layout_dir, &ref_name)
+                .await
+                .with_context(|| format!("exporting {reference} from the daemon into {}", layout_dir.display()))?;
+            Ok(Built { reference, builder, image, docker_id: Some(id) })
+        }
+    }
+}

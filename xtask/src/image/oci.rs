@@ -1,0 +1,67 @@
+//! The daemonless builder: the same image the Dockerfile describes (one file,
+//! user 65532, the entrypoint, the labels), assembled without any daemon and
+//! reproducibly: sorted entries, owner 0:0, fixed mode and mtime, a gzip
+//! header without name or time, a config whose only time is the source's.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::layout::{self, CONFIG_MEDIA_TYPE, Descriptor, Image, LAYER_GZIP_MEDIA_TYPE};
+use super::{BINARY_MODE, BINARY_PATH, Labels, USER};
+
+/// The uncompressed layer: one regular file at the root.
+pub fn layer_tar(binary: &[u8], mtime: u64) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_path(BINARY_PATH.trim_start_matches('/')).expect("a short relative path");
+    header.set_size(binary.len() as u64);
+    header.set_mode(BINARY_MODE);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    tar.append(&header, binary).expect("writing to memory");
+    tar.into_inner().expect("writing to memory")
+}
+
+/// The image config, as the Dockerfile would make it.
+pub fn config(diff_id: &str, labels: &Labels, created: &str) -> Vec<u8> {
+    let config = json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": created,
+        "config": {
+            "User": USER,
+            "Entrypoint": [BINARY_PATH],
+            "Labels": labels.map(),
+        },
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+        "history": [{ "created": created, "created_by": "cargo xtask image --builder oci" }],
+    });
+    // serde_json's map is sorted: the same config gives the same bytes.
+    serde_json::to_vec(&config).expect("a JSON value serializes")
+}
+
+/// Builds the image into the layout and names it `ref_name` there.
+pub fn build(binary: &[u8], labels: &Labels, mtime: u64, layout_dir: &Path, ref_name: &str) -> Result<Image> {
+    let tar = layer_tar(binary, mtime);
+    let gz = layout::gzip(&tar);
+    let layer = Descriptor {
+        media_type: LAYER_GZIP_MEDIA_TYPE.into(),
+        digest: layout::write_blob(layout_dir, &gz)?,
+        size: gz.len() as u64,
+    };
+    let created = job_worker::log::timestamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime));
+    // Second precision, as `docker inspect` shows it.
+    let created = format!("{}Z", &created[..19]);
+    let config = config(&layout::sha256_digest(&tar), labels, &created);
+    let config = Descriptor {
+        media_type: CONFIG_MEDIA_TYPE.into(),
+        digest: layout::write_blob(layout_dir, &config)?,
+        size: config.len() as u64,
+    };
+    layout::write_image(layout_dir, config, vec![layer], ref_name)
+}

@@ -1,0 +1,72 @@
+//! The embedded default registry: where no `--image` names one, `push`
+//! pushes to a CNCF registry on 127.0.0.1:5000, and starts one there
+//! (Debian's `docker-registry`, storage under target/registry/) when nothing
+//! answers. It keeps running in the background for later pushes and pulls;
+//! `kill $(cat target/registry/pid)` stops it.
+
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::report::Reporter;
+use crate::{Prerequisite, project_root};
+
+pub const ADDRESS: &str = "127.0.0.1:5000";
+
+/// The default push target: this version in the local registry.
+pub fn default_image() -> String {
+    format!("{ADDRESS}/job-test:{}", env!("CARGO_PKG_VERSION"))
+}
+
+pub fn dir() -> PathBuf {
+    project_root().join("target").join("registry")
+}
+
+/// Starts the local registry unless something already listens there.
+pub fn ensure_running(out: &Reporter) -> Result<()> {
+    if TcpStream::connect(ADDRESS).is_ok() {
+        return Ok(());
+    }
+    let dir = dir();
+    std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
+    let config = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ADDRESS}\n",
+        dir.join("data").display()
+    );
+    std::fs::write(dir.join("config.yml"), config)?;
+    let log = std::fs::File::create(dir.join("registry.log"))?;
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group: it outlives this command, as a daemon would.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            Prerequisite(format!(
+                "no registry was named (--image) and the local default cannot start: `docker-registry` ({e}); \
+                 install it with `apt-get install docker-registry`, or pass --image with your registry"
+            ))
+        })?;
+    std::fs::write(dir.join("pid"), child.id().to_string())?;
+    let start = Instant::now();
+    while TcpStream::connect(ADDRESS).is_err() {
+        if start.elapsed() > Duration::from_secs(15) {
+            let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
+            anyhow::bail!("the local registry did not start on {ADDRESS}; its log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    out.status(format!(
+        "started a local registry on {ADDRESS} (storage {}, stop it with `kill $(cat {})`)",
+        dir.join("data").display(),
+        dir.join("pid").display()
+    ));
+    Ok(())
+}
