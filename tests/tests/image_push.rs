@@ -501,10 +501,17 @@ fn push_without_a_registry_uses_the_local_default() {
     // The README's main command: no registry configured, so a local CNCF
     // registry on 127.0.0.1:5000 is started (or reused) and pushed to.
     let started_here = std::net::TcpStream::connect("127.0.0.1:5000").is_err();
-    let r = run(&["--output", "json", "push", "--builder", "oci", "--layout", tempdir("l-local").to_str().unwrap()], &[], None);
+    let r = run(
+        &["--output", "json", "push", "--builder", "oci", "--layout", tempdir("l-local").to_str().unwrap()],
+        &[],
+        None,
+    );
     r.assert_ok();
     let reference = r.json()["reference"].as_str().unwrap().to_owned();
-    assert!(reference.starts_with(&format!("127.0.0.1:5000/job-test:{}@sha256:", env!("CARGO_PKG_VERSION"))), "{reference}");
+    assert!(
+        reference.starts_with(&format!("127.0.0.1:5000/job-test:{}@sha256:", env!("CARGO_PKG_VERSION"))),
+        "{reference}"
+    );
     if started_here {
         assert!(r.stderr.contains("started a local registry on 127.0.0.1:5000"), "{}", r.stderr);
         let pid = std::fs::read_to_string(tests::project_root().join("target/registry/pid")).unwrap();

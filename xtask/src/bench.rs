@@ -6,7 +6,13 @@
 //!   see the same machine state;
 //! - SIGTERM-to-exit latency in `hang` mode, against the 100 ms the contract
 //!   allows;
-//! - binary size, against the 512 KiB aim.
+//! - binary size, against the 512 KiB aim;
+//! - `cargo xtask push --builder docker` (build, export, push) against
+//!   `docker build` + `docker push` of the same Dockerfile and binary to the
+//!   same local registry, each to a fresh repository, builds cached for
+//!   both (the Docker daemon mounts layers across repositories, so its push
+//!   of a known layer sends nothing, while ours uploads them); and the time
+//!   of a second, no-op push.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -51,6 +57,8 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
     }
 
     let (w, p, s) = (Stats::of(&mut worker_times), Stats::of(&mut python_times), Stats::of(&mut latencies));
+    let pipeline = if flags.pipeline_runs > 0 { Some(pipeline(flags.pipeline_runs, &worker.path, out)?) } else { None };
+
     let ratio = p.median.as_secs_f64() / w.median.as_secs_f64();
     let size_kib = worker.size as f64 / 1024.0;
     let report = json!({
@@ -61,31 +69,106 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
             "python_over_worker_median": ratio,
         },
         "sigterm_to_exit_us": s.json(),
+        "pipeline_seconds": pipeline.as_ref().map(Pipeline::json),
     });
-    out.result(
-        format!(
-            "job-worker ({}): {} bytes = {size_kib:.1} KiB (aim: at most 512 KiB)\n\
-             start to exit, median (p90) of {} runs:\n  job-worker      {:>9.0} us ({:.0})\n  python3 job.py  {:>9.0} us ({:.0})\n  \
-             ratio           {ratio:.1}x faster than the Python equivalent\n\
-             SIGTERM to exit in hang mode, median (p90, max) of {signal_runs}: {:.0} us ({:.0}, {:.0}); the contract allows 100 ms",
-            worker.target.triple(),
-            worker.size,
-            flags.runs,
-            w.median_us(),
-            w.p90_us(),
-            p.median_us(),
-            p.p90_us(),
-            s.median_us(),
-            s.p90_us(),
-            s.max.as_secs_f64() * 1e6,
-        ),
-        &report,
+    let mut text = format!(
+        "job-worker ({}): {} bytes = {size_kib:.1} KiB (aim: at most 512 KiB)\n\
+         start to exit, median (p90) of {} runs:\n  job-worker      {:>9.0} us ({:.0})\n  python3 job.py  {:>9.0} us ({:.0})\n  \
+         ratio           {ratio:.1}x faster than the Python equivalent\n\
+         SIGTERM to exit in hang mode, median (p90, max) of {signal_runs}: {:.0} us ({:.0}, {:.0}); the contract allows 100 ms",
+        worker.target.triple(),
+        worker.size,
+        flags.runs,
+        w.median_us(),
+        w.p90_us(),
+        p.median_us(),
+        p.p90_us(),
+        s.median_us(),
+        s.p90_us(),
+        s.max.as_secs_f64() * 1e6,
     );
+    if let Some(pl) = &pipeline {
+        let (x, d) = (pl.xtask.median.as_secs_f64(), pl.docker.median.as_secs_f64());
+        text += &format!(
+            "\nbuild + push to a local registry, median of {} runs:\n  cargo xtask push --builder docker  {x:.2} s\n  \
+             docker build + docker push         {d:.2} s\n  ratio                              {:.2}x (docker / xtask)\n  \
+             a second, no-op cargo xtask push   {:.2} s (0 bytes uploaded)",
+            flags.pipeline_runs,
+            d / x,
+            pl.noop.median.as_secs_f64()
+        );
+    }
+    out.result(text, &report);
     if let Some(path) = &flags.save {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing the results to {}", path.display()))?;
     }
     Ok(())
+}
+
+struct Pipeline {
+    xtask: Stats,
+    docker: Stats,
+    noop: Stats,
+}
+
+impl Pipeline {
+    fn json(&self) -> serde_json::Value {
+        let s = |st: &Stats| st.median.as_secs_f64();
+        json!({ "xtask_push_docker": s(&self.xtask), "docker_build_push": s(&self.docker), "xtask_noop_push": s(&self.noop),
+                "docker_over_xtask": s(&self.docker) / s(&self.xtask) })
+    }
+}
+
+/// Times both pipelines, interleaved, each run to a fresh repository.
+fn pipeline(runs: u32, worker: &std::path::Path, out: &Reporter) -> Result<Pipeline> {
+    crate::local_registry::ensure_running(out)?;
+    let xtask = std::env::current_exe().context("finding the running xtask")?;
+    let context = std::env::temp_dir().join(format!("job-test-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&context)?;
+    std::fs::copy(crate::project_root().join("Dockerfile"), context.join("Dockerfile"))?;
+    std::fs::copy(worker, context.join("job-worker"))?;
+    let layout = context.join("layout");
+    let registry = crate::local_registry::ADDRESS;
+    out.status(format!("timing {runs} runs each of both build-and-push pipelines against {registry}"));
+    let (mut xs, mut ds, mut ns) = (Vec::new(), Vec::new(), Vec::new());
+    let mut tags = Vec::new();
+    // The same build arguments as `cargo xtask image` passes, so both builds hit the same cache.
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(crate::project_root());
+    let labels = crate::image::Labels::of_checkout(&sh);
+    let run = |cmd: &mut Command| -> Result<Duration> {
+        let start = Instant::now();
+        let o = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+        if !o.status.success() {
+            bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&o.stderr));
+        }
+        Ok(start.elapsed())
+    };
+    for i in 0..runs {
+        let tag = format!("{registry}/bench-{}-{i}/xtask:1", std::process::id());
+        let push = |c: &mut Command| -> Result<Duration> {
+            run(c.arg("push").args(["--builder", "docker", "--image", &tag, "--layout"]).arg(&layout))
+        };
+        xs.push(push(&mut Command::new(&xtask))?);
+        ns.push(push(&mut Command::new(&xtask))?);
+        let dtag = format!("{registry}/bench-{}-{i}/docker:1", std::process::id());
+        let start = Instant::now();
+        run(Command::new("docker")
+            .args(["build", "--quiet", "--tag", &dtag])
+            .args(["--build-arg", &format!("VERSION={}", labels.version)])
+            .args(["--build-arg", &format!("REVISION={}", labels.revision)])
+            .args(["--build-arg", &format!("SOURCE={}", labels.source)])
+            .arg(&context))?;
+        run(Command::new("docker").args(["push", &dtag]))?;
+        ds.push(start.elapsed());
+        tags.extend([tag, dtag]);
+    }
+    // Removed only at the end: removing an image also removes the build
+    // cache behind it, which would make every run a cold build.
+    let _ = Command::new("docker").arg("rmi").arg("--force").args(&tags).output();
+    let _ = std::fs::remove_dir_all(&context);
+    Ok(Pipeline { xtask: Stats::of(&mut xs), docker: Stats::of(&mut ds), noop: Stats::of(&mut ns) })
 }
 
 fn time_run(cmd: &mut Command) -> Result<Duration> {

@@ -87,6 +87,9 @@ pub struct BenchFlags {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Runs of each build-and-push pipeline (xtask image + push against docker build + docker push); 0 skips it.
+    #[arg(long, default_value_t = 5)]
+    pub pipeline_runs: u32,
 }
 
 #[derive(Debug, Clone, Args)]
