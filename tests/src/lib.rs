@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+pub mod apiserver;
 pub mod fault_proxy;
 pub mod registry;
 pub mod tls;
@@ -135,4 +136,101 @@ pub fn tempdir(name: &str) -> PathBuf {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `cargo xtask` running in the background, its output collected as it
+/// comes, so that a test can act when it reaches a point.
+pub struct Background {
+    child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What a finished background run printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn spawn_xtask(args: &[&str], env: &[(&str, &str)]) -> Background {
+    use std::io::Read;
+    let mut cmd = Command::new(xtask_bin());
+    cmd.args(args).current_dir(project_root()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.env_remove("KUBECONFIG").env_remove("KUBE_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("running cargo xtask");
+    let collect = |mut pipe: Box<dyn Read + Send>, into: std::sync::Arc<std::sync::Mutex<String>>| {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                into.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let readers = vec![
+        collect(Box::new(child.stdout.take().unwrap()), stdout.clone()),
+        collect(Box::new(child.stderr.take().unwrap()), stderr.clone()),
+    ];
+    Background { child, stdout, stderr, readers }
+}
+
+impl Background {
+    /// Waits until stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str) {
+        let start = std::time::Instant::now();
+        while !self.stderr.lock().unwrap().contains(needle) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "no {needle:?} on stderr; so far:\n{}",
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the exit (at most a minute).
+    pub fn finish(mut self) -> Finished {
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                let _ = self.child.kill();
+                panic!("cargo xtask did not finish within a minute; stderr:\n{}", self.stderr.lock().unwrap());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        let stdout = self.stdout.lock().unwrap().clone();
+        let stderr = self.stderr.lock().unwrap().clone();
+        Finished { code: status.code(), stdout, stderr }
+    }
+}
+
+/// Runs `cargo xtask` to its end (no KUBECONFIG or KUBE_TOKEN from the machine).
+pub fn run_xtask(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    spawn_xtask(args, env).finish()
 }

@@ -40,6 +40,20 @@ pub enum Command {
     Render(RenderFlags),
     /// Tell what the retry settings will do with this failure probability, before anything runs.
     Odds(OddsFlags),
+    /// Apply the manifests (a fresh rendering, or -f files) with server-side apply.
+    Apply(ApplyFlags),
+    /// Follow the Job and its pods to the end and report what the retries did.
+    Watch(WatchFlags),
+    /// Print the logs of every pod of the Job, failed and restarted ones included.
+    Logs(JobRefFlags),
+    /// Delete the Job and its pods.
+    Delete(JobRefFlags),
+    /// List pods with whatever credentials are given (as the tutorial's Java client does).
+    Pods(PodsFlags),
+    /// Apply the authorization objects, wait for the token, write a kubeconfig for the service account.
+    Auth(AuthCmdFlags),
+    /// Everything: build, image, push, render with the pinned image, apply, watch, report.
+    Release(ReleaseFlags),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -224,14 +238,22 @@ pub struct AuthFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct ImageFlags {
-    /// docker (the Docker Engine API, through bollard) or oci (daemonless). Default: docker when the daemon answers, else oci.
-    #[arg(long, value_enum)]
-    pub builder: Option<Builder>,
     /// Image reference, e.g. crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0.
     /// Default: job-test:<version> for `image`; for `push`, 127.0.0.1:5000/job-test:<version> in a local
     /// registry started on demand.
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
+    #[command(flatten)]
+    pub build: BuilderFlags,
+}
+
+/// How the image is built.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Image")]
+pub struct BuilderFlags {
+    /// docker (the Docker Engine API, through bollard) or oci (daemonless). Default: docker when the daemon answers, else oci.
+    #[arg(long, value_enum)]
+    pub builder: Option<Builder>,
     /// Load the daemonless image into the local Docker daemon too.
     #[arg(long)]
     pub load: bool,
@@ -252,23 +274,31 @@ pub enum Builder {
 pub struct PushFlags {
     #[command(flatten)]
     pub image: ImageFlags,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+}
+
+/// How to reach the registry.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Registry")]
+pub struct RegistryFlags {
     /// Registry user name; the password is read from standard input (needs --password-stdin).
-    #[arg(long, requires = "password_stdin", help_heading = "Registry")]
+    #[arg(long, requires = "password_stdin")]
     pub username: Option<String>,
     /// Read the registry password from standard input (needs --username).
-    #[arg(long, requires = "username", help_heading = "Registry")]
+    #[arg(long, requires = "username")]
     pub password_stdin: bool,
     /// PEM file with the CA certificate that signed the registry's certificate.
-    #[arg(long, value_name = "FILE", help_heading = "Registry")]
+    #[arg(long, value_name = "FILE")]
     pub registry_ca_cert: Option<PathBuf>,
     /// Allow plain HTTP and unverified TLS for a registry that is not on this machine (warns).
-    #[arg(long, help_heading = "Registry")]
+    #[arg(long)]
     pub insecure_registry: bool,
     /// monolithic: one PUT per blob (works everywhere, GCP Artifact Registry needs it); chunked: PATCH per chunk.
-    #[arg(long, value_enum, default_value_t = UploadMode::Monolithic, help_heading = "Registry")]
+    #[arg(long, value_enum, default_value_t = UploadMode::Monolithic)]
     pub upload_mode: UploadMode,
     /// Tries per request before a transient failure (reset, 5xx, 429) is given up.
-    #[arg(long, default_value_t = 6, value_name = "N", help_heading = "Registry")]
+    #[arg(long, default_value_t = 6, value_name = "N")]
     pub attempts: u32,
 }
 
@@ -276,4 +306,110 @@ pub struct PushFlags {
 pub enum UploadMode {
     Monolithic,
     Chunked,
+}
+
+/// How to reach the cluster. Default: kubeconfig, as kubectl.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Cluster")]
+pub struct ClusterFlags {
+    /// kubeconfig file (default: KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// API server URL, e.g. https://10.0.0.1:6443, instead of a kubeconfig (with --token-file and --ca-cert).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// File holding the bearer token for --server (or set KUBE_TOKEN); a token is never a flag value.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// PEM file with the cluster's CA certificate, trusted for this connection only.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the API server's certificate (warns every time; prefer --ca-cert).
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyFlags {
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    /// Manifest files to apply instead of a fresh rendering (repeatable).
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub job: JobFlags,
+    #[command(flatten)]
+    pub auth: AuthFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchFlags {
+    #[command(flatten)]
+    pub job: JobRefFlags,
+    /// Give up after this long (e.g. 10m); exit code 5.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+/// Which Job.
+#[derive(Debug, Clone, Args)]
+pub struct JobRefFlags {
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    /// The Job's name.
+    #[arg(long, default_value = "job-test")]
+    pub name: String,
+    /// The Job's namespace.
+    #[arg(short = 'n', long, default_value = "job-test")]
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PodsFlags {
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    /// Namespace to list (default: the kubeconfig context's, else "default").
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthCmdFlags {
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub auth: AuthFlags,
+    /// Namespace of the service account.
+    #[arg(long, default_value = "job-test")]
+    pub namespace: String,
+    /// Where to write the service account's kubeconfig (mode 0600). Default: target/<service account>.kubeconfig.
+    #[arg(long, value_name = "FILE")]
+    pub write_kubeconfig: Option<PathBuf>,
+    /// Also print the token (it is a credential: only when asked).
+    #[arg(long)]
+    pub print_token: bool,
+    /// How long to wait for the token controller to fill the Secret.
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseFlags {
+    #[command(flatten)]
+    pub build: BuilderFlags,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    /// The Job; its --image is where the image is pushed (default: the local registry).
+    #[command(flatten)]
+    pub job: JobFlags,
+    #[command(flatten)]
+    pub auth: AuthFlags,
+    /// Give up watching after this long (e.g. 15m); exit code 5.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 }

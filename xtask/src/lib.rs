@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod cluster;
 pub mod flags;
 pub mod image;
 pub mod image_ref;
@@ -13,6 +14,7 @@ pub mod local_registry;
 pub mod manifest;
 pub mod odds;
 pub mod push;
+pub mod release;
 pub mod render;
 pub mod report;
 pub mod test;
@@ -35,6 +37,8 @@ pub mod exit {
     /// A remote service refused or could not be reached: the registry or the
     /// cluster (credentials, permissions, TLS trust, DNS, connection).
     pub const REMOTE: u8 = 4;
+    /// `--timeout` ran out while watching a Job.
+    pub const TIMEOUT: u8 = 5;
 }
 
 /// A missing prerequisite: the message says what is missing and how to get it.
@@ -59,7 +63,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         exit::USAGE
     } else if err.chain().any(|e| e.is::<Prerequisite>()) {
         exit::PREREQUISITE
-    } else if err.chain().any(|e| e.is::<Remote>()) {
+    } else if err.chain().any(|e| e.is::<cluster::watch::TimedOut>()) {
+        exit::TIMEOUT
+    } else if err.chain().any(|e| e.is::<Remote>() || e.is::<cluster::NoCluster>()) {
         exit::REMOTE
     } else {
         exit::FAILED
@@ -77,6 +83,13 @@ pub fn run(flags: flags::Xtask) -> Result<()> {
         flags::Command::Push(f) => push::run(&f, &out),
         flags::Command::Render(f) => render::run(&f, &out),
         flags::Command::Odds(f) => odds::run(&f, &out),
+        flags::Command::Apply(f) => cluster::apply::run(&f, &out),
+        flags::Command::Watch(f) => cluster::watch::run(&f, &out),
+        flags::Command::Logs(f) => cluster::logs::run(&f, &out),
+        flags::Command::Delete(f) => cluster::delete::run(&f, &out),
+        flags::Command::Pods(f) => cluster::pods::run(&f, &out),
+        flags::Command::Auth(f) => cluster::auth::run(&f, &out),
+        flags::Command::Release(f) => release::run(&f, &out),
     }
 }
 

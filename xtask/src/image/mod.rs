@@ -139,7 +139,7 @@ pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
         ))
         .into());
     }
-    let builder = match flags.builder {
+    let builder = match flags.build.builder {
         Some(b) => b,
         None if docker::daemon_answers().await => Builder::Docker,
         None => {
@@ -147,7 +147,7 @@ pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
             Builder::Oci
         }
     };
-    if flags.load && builder == Builder::Docker {
+    if flags.build.load && builder == Builder::Docker {
         out.warn("--load is for --builder oci: the docker builder's image is in the daemon already");
     }
 
@@ -160,14 +160,14 @@ pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
     let labels = Labels::of_checkout(&sh);
     let mtime = source_date_epoch(&sh)?;
     let binary = std::fs::read(&worker.path).with_context(|| format!("reading {}", worker.path.display()))?;
-    let layout_dir = flags.layout.clone().unwrap_or_else(default_layout);
+    let layout_dir = flags.build.layout.clone().unwrap_or_else(default_layout);
     let ref_name = reference.tag.clone().unwrap_or_else(|| "latest".into());
 
     match builder {
         Builder::Oci => {
             out.status(format!("assembling {reference} without a daemon in {}", layout_dir.display()));
             let image = oci::build(&binary, &labels, mtime, &layout_dir, &ref_name)?;
-            if flags.load {
+            if flags.build.load {
                 let docker = docker::connect().await?;
                 docker::load(&docker, &image, &reference.to_string()).await?;
                 out.status(format!("loaded {reference} into the Docker daemon"));

@@ -87,10 +87,14 @@ pub const HEADER: &str = concat!(
 
 /// A multi-document YAML stream.
 pub fn to_yaml(objects: &[Object]) -> Result<String, serde_saphyr::SerializeError> {
+    // Plain scalars, as kubectl writes them: no folded `>-` blocks for
+    // long values such as a digest-pinned image reference.
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.prefer_block_scalars = false;
     let mut out = String::from(HEADER);
     for object in objects {
         out.push_str("---\n");
-        out.push_str(&serde_saphyr::to_string(object)?);
+        out.push_str(&serde_saphyr::to_string_with_options(object, options.clone())?);
     }
     Ok(out)
 }

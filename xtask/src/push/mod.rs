@@ -24,7 +24,7 @@ use oci_client::errors::OciDistributionError;
 use oci_client::{Client, Reference, RegistryOperation};
 use serde_json::json;
 
-use crate::flags::{PushFlags, UploadMode};
+use crate::flags::{PushFlags, RegistryFlags, UploadMode};
 use crate::image::layout::{Descriptor, MANIFEST_MEDIA_TYPE};
 use crate::image::{self, Built};
 use crate::image_ref::ImageRef;
@@ -53,8 +53,8 @@ pub fn run(flags: &PushFlags, out: &Reporter) -> Result<()> {
     }
     let flags = &flags;
     let target = target_reference(flags.image.image.as_deref())?;
-    let inputs = credentials::Inputs::from_process(flags.username.clone(), flags.password_stdin)?;
-    let ca = match &flags.registry_ca_cert {
+    let inputs = credentials::Inputs::from_process(flags.registry.username.clone(), flags.registry.password_stdin)?;
+    let ca = match &flags.registry.registry_ca_cert {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
             InvalidInput(format!(
                 "--registry-ca-cert {}: cannot read it ({e}); give a PEM file with the registry's CA",
@@ -71,9 +71,8 @@ pub fn run(flags: &PushFlags, out: &Reporter) -> Result<()> {
             built.image.compressed_size(),
             built.image.digest
         ));
-        let host = registry_host(&target);
-        let (credential, source) = tokio::task::spawn_blocking(move || credentials::lookup(&host, &inputs)).await??;
-        let pushed = push(&built, &target, &credential, &source, ca, flags, out).await?;
+        let (credential, source) = credential_for(&target, inputs).await?;
+        let pushed = push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;
         out.result(
             format!(
                 "{}\n  uploaded {} bytes in {} blobs, {} already there, in {:.1} s",
@@ -91,6 +90,26 @@ pub fn run(flags: &PushFlags, out: &Reporter) -> Result<()> {
         );
         Ok(())
     })
+}
+
+/// The registry CA from --registry-ca-cert.
+pub fn read_ca(flags: &RegistryFlags) -> Result<Option<Vec<u8>>> {
+    match &flags.registry_ca_cert {
+        Some(path) => Ok(Some(std::fs::read(path).map_err(|e| {
+            InvalidInput(format!(
+                "--registry-ca-cert {}: cannot read it ({e}); give a PEM file with the registry's CA",
+                path.display()
+            ))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Finds the credential for the target's registry, off the async runtime
+/// (credential helpers are processes).
+pub async fn credential_for(target: &ImageRef, inputs: credentials::Inputs) -> Result<(Credential, Source)> {
+    let host = registry_host(target);
+    tokio::task::spawn_blocking(move || credentials::lookup(&host, &inputs)).await?
 }
 
 /// The reference to push to: it must name a registry, and for Alibaba Cloud
@@ -346,7 +365,7 @@ async fn connect(
     reference: &Reference,
     auth: &oci_client::secrets::RegistryAuth,
     ca: Option<&[u8]>,
-    flags: &PushFlags,
+    flags: &RegistryFlags,
     out: &Reporter,
     host: &str,
 ) -> Result<Client, Failure> {
@@ -391,7 +410,7 @@ pub async fn push(
     credential: &Credential,
     source: &Source,
     ca: Option<Vec<u8>>,
-    flags: &PushFlags,
+    flags: &RegistryFlags,
     out: &Reporter,
 ) -> Result<Pushed> {
     let started = Instant::now();

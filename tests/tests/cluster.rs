@@ -1,0 +1,500 @@
+//! apply, watch, logs, delete, pods and auth against the API-server double
+//! (HTTPS with its own CA, bearer tokens, RBAC from the stored roles, the
+//! real wire protocol). The product code is configured exactly as for a
+//! cluster: a kubeconfig, or --server / --token-file / --ca-cert.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tests::apiserver::objects::{self, PodSpec};
+use tests::apiserver::{ADMIN_TOKEN, ApiServer, Identity};
+use tests::{Finished, run_xtask, spawn_xtask, tempdir};
+
+const NS: &str = "job-test";
+
+fn admin(api: &ApiServer) -> String {
+    api.kubeconfig(Some(ADMIN_TOKEN), true, NS).display().to_string()
+}
+
+/// Every output is checked for the tokens it must never show.
+fn assert_no_token(run: &Finished, tokens: &[&str]) {
+    for t in tokens {
+        assert!(!run.all().contains(t), "a token was printed:\n{}", run.all());
+    }
+}
+
+fn apply(api: &ApiServer, extra: &[&str]) -> Finished {
+    let k = admin(api);
+    let mut args = vec!["apply", "--kubeconfig", &k];
+    args.extend_from_slice(extra);
+    let r = run_xtask(&args, &[]);
+    assert_no_token(&r, &[ADMIN_TOKEN]);
+    r
+}
+
+fn job(api: &ApiServer) -> Value {
+    api.get("jobs", Some(NS), "job-test").expect("the Job was applied")
+}
+
+#[test]
+fn apply_creates_in_order_and_a_second_apply_changes_nothing() {
+    let api = ApiServer::start();
+    let first = apply(&api, &[]);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert_eq!(
+        first.stdout.trim(),
+        "namespace/job-test created\nserviceaccount/job-test-pod-reader created\nsecret/job-test-pod-reader-token created\n\
+         role.rbac.authorization.k8s.io/job-test-pod-reader created\nrolebinding.rbac.authorization.k8s.io/job-test-pod-reader created\n\
+         job.batch/job-test created"
+    );
+    // Server-side apply, forced, with the tool as field manager.
+    let patches: Vec<_> = api.requests().into_iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), 6);
+    for p in &patches {
+        assert_eq!(p.content_type.as_deref(), Some("application/apply-patch+yaml"), "{p:?}");
+        assert!(p.query.contains("fieldManager=job-test") && p.query.contains("force=true"), "{p:?}");
+    }
+    let second = apply(&api, &[]);
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    assert!(second.stdout.lines().all(|l| l.ends_with(" unchanged")), "{}", second.stdout);
+    assert_eq!(job(&api)["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "0.2");
+}
+
+#[test]
+fn a_changed_pod_template_replaces_the_job_and_says_so() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let old_uid = job(&api)["metadata"]["uid"].clone();
+    let r = apply(&api, &["--fail-probability", "0.5"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("job.batch/job-test replaced"), "{}", r.stdout);
+    assert!(r.stderr.contains("the pod template changed, which Kubernetes does not allow in place"), "{}", r.stderr);
+    let new = job(&api);
+    assert_ne!(new["metadata"]["uid"], old_uid);
+    assert_eq!(new["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "0.5");
+    let delete = api.requests().into_iter().find(|r| r.method == "DELETE").expect("the old Job was deleted");
+    assert!(delete.query.contains("observedPropagationPolicy=Background"), "{delete:?}");
+    // A change outside the template is applied in place.
+    let r = apply(&api, &["--fail-probability", "0.5", "--ttl-seconds-after-finished", "60"]);
+    assert!(r.stdout.contains("job.batch/job-test configured"), "{}", r.stdout);
+}
+
+/// Starts `watch` on the applied Job and waits until both watches are open.
+fn start_watch(api: &ApiServer, extra: &[&str]) -> tests::Background {
+    let k = admin(api);
+    let mut args = vec!["watch", "--kubeconfig", k.as_str()];
+    args.extend_from_slice(extra);
+    let w = spawn_xtask(&args, &[]);
+    api.wait_for_watches(2);
+    w
+}
+
+fn put_pod(api: &ApiServer, job: &Value, name: &str, phase: &str, terminated: Option<(i32, &str, &str)>) {
+    api.put(objects::pod(&PodSpec { job, name, index: None, phase, terminated, restarts: 0, last_exit_code: None }));
+}
+
+#[test]
+fn watch_follows_the_job_to_complete_and_reports_the_retries() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &[]);
+    api.put(objects::running(&j, 2, 0, 0));
+    let m1 = objects::worker_message("job-test-aaaaa", 0.03, 0.2, 1);
+    let m2 = objects::worker_message("job-test-bbbbb", 0.11, 0.2, 1);
+    put_pod(&api, &j, "job-test-aaaaa", "Running", None);
+    put_pod(&api, &j, "job-test-aaaaa", "Failed", Some((1, "Error", &m1)));
+    put_pod(&api, &j, "job-test-bbbbb", "Failed", Some((1, "Error", &m2)));
+    for n in ["ccccc", "ddddd", "eeeee", "fffff", "ggggg"] {
+        put_pod(&api, &j, &format!("job-test-{n}"), "Succeeded", Some((0, "Completed", "")));
+    }
+    w.wait_stderr("pod job-test-ggggg");
+    api.put(objects::complete(&j, 5, 2));
+    let r = w.finish();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.starts_with("job.batch/job-test Complete (Reached expected number of succeeded pods)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("succeeded 5 of 5, failed pods 2"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("job-test-aaaaa  exit 1  Error  {m1}")), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("observed failure rate 2 of 7 runs = 29% (configured FAIL_PROBABILITY 0.2)"),
+        "{}",
+        r.stdout
+    );
+    // Live lines while it ran (stderr is not a terminal here).
+    assert!(r.stderr.contains("pod job-test-aaaaa") && r.stderr.contains("Failed"), "{}", r.stderr);
+    assert_no_token(&r, &[ADMIN_TOKEN]);
+}
+
+#[test]
+fn watch_ends_with_exit_code_1_when_the_backoff_limit_is_exceeded() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &["--output", "json"]);
+    for n in ["a1", "a2", "a3", "a4"] {
+        put_pod(&api, &j, &format!("job-test-{n}"), "Failed", Some((1, "Error", "job-worker: simulated failure")));
+    }
+    put_pod(&api, &j, "job-test-s1", "Succeeded", Some((0, "Completed", "")));
+    api.put(objects::failed(&j, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1, 4));
+    let r = w.finish();
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["result"], "Failed");
+    assert_eq!(report["reason"], "BackoffLimitExceeded");
+    assert_eq!((report["failed_pods"].as_i64(), report["succeeded"].as_i64()), (Some(4), Some(1)));
+    assert_eq!(report["pods"].as_array().unwrap().len(), 5);
+    assert!(r.stderr.contains("error: job.batch/job-test failed: BackoffLimitExceeded"), "{}", r.stderr);
+}
+
+#[test]
+fn watch_reports_deadline_exceeded() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &["--failure-mode", "hang"]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &[]);
+    put_pod(
+        &api,
+        &j,
+        "job-test-h1",
+        "Failed",
+        Some((143, "Error", "job-worker: terminated by SIGTERM after 10m while hanging")),
+    );
+    api.put(objects::failed(&j, "DeadlineExceeded", "Job was active longer than specified deadline", 0, 1));
+    let r = w.finish();
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(
+        r.stdout
+            .starts_with("job.batch/job-test Failed: DeadlineExceeded (Job was active longer than specified deadline)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("exit 143"), "{}", r.stdout);
+}
+
+#[test]
+fn the_verdict_comes_as_soon_as_the_failure_target_is_set() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &[]);
+    put_pod(&api, &j, "job-test-x1", "Running", None);
+    api.put(objects::failure_target(
+        &j,
+        "BackoffLimitExceeded",
+        "Job has reached the specified backoff limit",
+        0,
+        4,
+        1,
+    ));
+    w.wait_stderr("verdict: the Job has failed (BackoffLimitExceeded); waiting for its pods to terminate");
+    // Still watching: the Job is not Failed until its last pod has gone.
+    put_pod(&api, &j, "job-test-x1", "Failed", Some((143, "Error", "job-worker: terminated by SIGTERM")));
+    api.put(objects::failed(&j, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 0, 5));
+    let r = w.finish();
+    assert_eq!(r.code, Some(1));
+    assert!(r.stdout.contains("failed pods 5"), "{}", r.stdout);
+}
+
+#[test]
+fn the_watch_resumes_after_the_stream_is_cut() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &[]);
+    put_pod(&api, &j, "job-test-before", "Failed", Some((1, "Error", "before the cut")));
+    w.wait_stderr("pod job-test-before");
+    let watches_before = api.requests().iter().filter(|r| r.query.contains("watch=true")).count();
+    api.cut_watches();
+    // Both watches come back, from where they were.
+    let start = std::time::Instant::now();
+    while api.requests().iter().filter(|r| r.query.contains("watch=true")).count() < watches_before + 2 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "the watches did not resume");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let resumed: Vec<_> =
+        api.requests().into_iter().filter(|r| r.query.contains("watch=true")).skip(watches_before).collect();
+    for r in &resumed {
+        let rv = r.query.split('&').find_map(|kv| kv.strip_prefix("resourceVersion=")).unwrap_or("0");
+        assert_ne!(rv, "0", "a resumed watch starts from its last resourceVersion: {r:?}");
+    }
+    put_pod(&api, &j, "job-test-after", "Succeeded", Some((0, "Completed", "")));
+    w.wait_stderr("pod job-test-after");
+    api.put(objects::complete(&j, 1, 1));
+    let r = w.finish();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("job-test-before  exit 1  Error  before the cut"), "{}", r.stdout);
+    assert!(r.stdout.contains("succeeded 1 of 5, failed pods 1"), "{}", r.stdout);
+}
+
+#[test]
+fn watch_timeout_exits_5() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let k = admin(&api);
+    let r = run_xtask(&["watch", "--kubeconfig", &k, "--timeout", "1s"], &[]);
+    assert_eq!(r.code, Some(5), "{}", r.all());
+    assert!(r.stderr.contains("gave up after 1s"), "{}", r.stderr);
+}
+
+fn file(dir: &std::path::Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn pods_with_a_token_and_the_cluster_ca_prints_the_tutorials_lines() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    put_pod(&api, &j, "job-test-p1", "Running", None);
+    put_pod(&api, &j, "job-test-p2", "Succeeded", Some((0, "Completed", "")));
+    let dir = tempdir("pods");
+    let token = file(&dir, "token", ADMIN_TOKEN);
+    let (t, ca) = (token.display().to_string(), api.ca_path.display().to_string());
+    let r = run_xtask(&["pods", "--server", &api.url, "--token-file", &t, "--ca-cert", &ca, "-n", NS], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.stdout, "Number of pods = 2\npod name = job-test-p1\npod name = job-test-p2\n");
+    assert_no_token(&r, &[ADMIN_TOKEN]);
+    // The token may come from KUBE_TOKEN too.
+    let r = run_xtask(
+        &["--output", "json", "pods", "--server", &api.url, "--ca-cert", &ca, "-n", NS],
+        &[("KUBE_TOKEN", ADMIN_TOKEN)],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["count"], 2);
+}
+
+#[test]
+fn without_the_cluster_ca_the_trust_error_says_how_to_get_it() {
+    let api = ApiServer::start();
+    let dir = tempdir("no-ca");
+    let token = file(&dir, "token", ADMIN_TOKEN);
+    let t = token.display().to_string();
+    let r = run_xtask(&["pods", "--server", &api.url, "--token-file", &t, "-n", NS], &[]);
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    assert!(r.stderr.contains("is not trusted"), "{}", r.stderr);
+    assert!(r.stderr.contains("pass --ca-cert FILE with the cluster's CA"), "{}", r.stderr);
+    assert!(r.stderr.contains(".data.ca\\.crt"), "{}", r.stderr);
+    assert_no_token(&r, &[ADMIN_TOKEN]);
+    // The same from a kubeconfig without the CA.
+    let k = api.kubeconfig(Some(ADMIN_TOKEN), false, NS).display().to_string();
+    let r = run_xtask(&["pods", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    assert!(r.stderr.contains("is not trusted"), "{}", r.stderr);
+    // Skipping verification works, and warns.
+    let r = run_xtask(&["pods", "--server", &api.url, "--token-file", &t, "--insecure-skip-tls-verify", "-n", NS], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stderr.contains("warning: --insecure-skip-tls-verify"), "{}", r.stderr);
+}
+
+#[test]
+fn no_token_or_a_wrong_one_is_a_401_with_the_fix() {
+    let api = ApiServer::start();
+    let ca = api.ca_path.display().to_string();
+    let r = run_xtask(&["pods", "--server", &api.url, "--ca-cert", &ca, "-n", NS], &[]);
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    assert!(r.stderr.contains("401 Unauthorized"), "{}", r.stderr);
+    assert!(r.stderr.contains("the token is missing, wrong or expired"), "{}", r.stderr);
+    let dir = tempdir("wrong-token");
+    let wrong = "eyJ-wrong-token-5e1d0a";
+    let token = file(&dir, "token", wrong);
+    let r = run_xtask(
+        &["pods", "--server", &api.url, "--ca-cert", &ca, "--token-file", &token.display().to_string(), "-n", NS],
+        &[],
+    );
+    assert_eq!(r.code, Some(4));
+    assert!(r.stderr.contains("401 Unauthorized"));
+    assert_no_token(&r, &[wrong]);
+}
+
+/// `auth` as the admin; returns the service account's kubeconfig and token.
+fn auth(api: &ApiServer, extra: &[&str]) -> (PathBuf, String, Finished) {
+    let k = admin(api);
+    let out = tempdir("auth").join("reader.kubeconfig");
+    let o = out.display().to_string();
+    let mut args = vec!["auth", "--kubeconfig", k.as_str(), "--write-kubeconfig", o.as_str()];
+    args.extend_from_slice(extra);
+    let r = run_xtask(&args, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let token = api
+        .state
+        .lock()
+        .unwrap()
+        .tokens
+        .iter()
+        .find(|(_, id)| matches!(id, Identity::ServiceAccount { name, .. } if name == "job-test-pod-reader"))
+        .map(|(t, _)| t.clone())
+        .expect("the token controller issued a token");
+    (out, token, r)
+}
+
+#[test]
+fn auth_writes_a_working_0600_kubeconfig_without_printing_the_token() {
+    let api = ApiServer::start();
+    let (kubeconfig, token, r) = auth(&api, &[]);
+    assert_no_token(&r, &[&token, ADMIN_TOKEN]);
+    assert!(r.stdout.contains("secret/job-test-pod-reader-token created"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("use it: cargo xtask pods --kubeconfig {} -n job-test", kubeconfig.display())),
+        "{}",
+        r.stdout
+    );
+    let mode = std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(text.contains(&api.url) && text.contains("certificate-authority-data"), "{text}");
+    // The service account lists pods with it: TLS verified with the CA from the Secret.
+    let k = kubeconfig.display().to_string();
+    let pods = run_xtask(&["pods", "--kubeconfig", &k, "-n", NS], &[]);
+    assert_eq!(pods.code, Some(0), "{}", pods.all());
+    assert_eq!(pods.stdout, "Number of pods = 0\n");
+    assert_no_token(&pods, &[&token]);
+    // The token only when asked.
+    let (_, _, shown) = auth(&api, &["--print-token"]);
+    assert!(shown.stdout.contains("token: eyJ"), "{}", shown.stdout);
+}
+
+#[test]
+fn a_token_that_rbac_refuses_gets_a_403_naming_verb_resource_and_namespace() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let (kubeconfig, token, _) = auth(&api, &[]);
+    let k = kubeconfig.display().to_string();
+    // The reader may list pods and read logs, not delete Jobs...
+    let r = run_xtask(&["delete", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    assert!(r.stderr.contains("RBAC refused it (403 Forbidden)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("jobs.batch \"job-test\" is forbidden: User \"system:serviceaccount:job-test:job-test-pod-reader\" cannot get resource \"jobs\" in API group \"batch\" in the namespace \"job-test\""),
+        "{}",
+        r.stderr
+    );
+    assert_no_token(&r, &[&token]);
+    // ...nor list pods in another namespace.
+    let r = run_xtask(&["pods", "--kubeconfig", &k, "-n", "kube-system"], &[]);
+    assert_eq!(r.code, Some(4));
+    assert!(
+        r.stderr.contains("cannot list resource \"pods\" in API group \"\" in the namespace \"kube-system\""),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("A Role in namespace kube-system allowing `list` on `pods`"), "{}", r.stderr);
+    // With --cluster-wide it may.
+    let (cluster_wide, _, _) = auth(&api, &["--cluster-wide"]);
+    let r = run_xtask(&["pods", "--kubeconfig", &cluster_wide.display().to_string(), "-n", "kube-system"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+}
+
+#[test]
+fn logs_of_every_pod_failed_and_restarted_ones_included() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &["--restart-policy", "OnFailure"]).code, Some(0));
+    let j = job(&api);
+    api.put(objects::pod(&PodSpec {
+        job: &j,
+        name: "job-test-r1",
+        index: None,
+        phase: "Running",
+        terminated: None,
+        restarts: 1,
+        last_exit_code: Some(1),
+    }));
+    put_pod(&api, &j, "job-test-f1", "Failed", Some((1, "Error", "failed")));
+    api.set_log(NS, "job-test-r1", true, "start attempt=0\noutcome result=failure\n");
+    api.set_log(NS, "job-test-r1", false, "start attempt=1\noutcome result=success\n");
+    api.set_log(NS, "job-test-f1", false, "start attempt=0\noutcome result=failure\n");
+    let k = admin(&api);
+    let r = run_xtask(&["logs", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    // Oldest pod first; these two were created in the same second, so by name.
+    assert_eq!(
+        lines,
+        [
+            "job-test-f1: start attempt=0",
+            "job-test-f1: outcome result=failure",
+            "job-test-r1 (previous): start attempt=0",
+            "job-test-r1 (previous): outcome result=failure",
+            "job-test-r1: start attempt=1",
+            "job-test-r1: outcome result=success",
+        ]
+    );
+}
+
+#[test]
+fn delete_removes_the_job_and_its_pods() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    put_pod(&api, &j, "job-test-d1", "Failed", Some((1, "Error", "x")));
+    put_pod(&api, &j, "job-test-d2", "Running", None);
+    let k = admin(&api);
+    let r = run_xtask(&["delete", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.stdout.trim(), "job.batch/job-test deleted, with its 2 pods");
+    assert!(api.get("jobs", Some(NS), "job-test").is_none());
+    assert!(api.list("pods", Some(NS)).is_empty());
+    let r = run_xtask(&["delete", "--kubeconfig", &k], &[]);
+    assert_eq!(r.stdout.trim(), "job.batch/job-test was not there: nothing to delete");
+}
+
+#[test]
+fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
+    let started_here = std::net::TcpStream::connect("127.0.0.1:5000").is_err();
+    let layout = tempdir("release-layout");
+    let l = layout.display().to_string();
+
+    // No cluster configured: build, push to the local default registry,
+    // render with the pinned image, say that nothing was applied; exit 0.
+    let home = tempdir("release-home");
+    let h = home.display().to_string();
+    let r = run_xtask(&["release", "--builder", "oci", "--layout", &l], &[("HOME", &h)]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("no cluster is configured, so nothing was applied or watched"), "{}", r.stdout);
+    let pinned = r.stdout.lines().next().unwrap().to_owned();
+    assert!(pinned.starts_with("127.0.0.1:5000/job-test:0.1.0@sha256:"), "{pinned}");
+    let rendered = std::fs::read_to_string(tests::project_root().join("target/release/job-test.yaml")).unwrap();
+    assert!(
+        rendered.contains(&format!("image: {pinned}")) && rendered.contains("imagePullPolicy: IfNotPresent"),
+        "{rendered}"
+    );
+
+    // With a cluster: applied with the pinned image, watched to the end.
+    let api = ApiServer::start();
+    let k = admin(&api);
+    let w =
+        spawn_xtask(&["release", "--builder", "oci", "--layout", &l, "--kubeconfig", &k, "--completions", "2"], &[]);
+    api.wait_for_watches(2);
+    let j = job(&api);
+    assert_eq!(j["spec"]["template"]["spec"]["containers"][0]["image"], pinned.as_str());
+    put_pod(&api, &j, "job-test-r1", "Failed", Some((1, "Error", "job-worker: simulated failure")));
+    put_pod(&api, &j, "job-test-r2", "Succeeded", Some((0, "Completed", "")));
+    put_pod(&api, &j, "job-test-r3", "Succeeded", Some((0, "Completed", "")));
+    api.put(objects::complete(&j, 2, 1));
+    let r = w.finish();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], pinned);
+    assert!(lines.contains(&"job.batch/job-test created"), "{}", r.stdout);
+    assert!(r.stdout.contains("job.batch/job-test Complete"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("observed failure rate 1 of 3 runs = 33% (configured FAIL_PROBABILITY 0.2)"),
+        "{}",
+        r.stdout
+    );
+    for step in ["1/5 build", "2/5 push", "3/5 render", "4/5 apply", "5/5 watch"] {
+        assert!(r.stderr.contains(step), "{step} missing:\n{}", r.stderr);
+    }
+    assert_no_token(&r, &[ADMIN_TOKEN]);
+    if started_here && let Ok(pid) = std::fs::read_to_string(tests::project_root().join("target/registry/pid")) {
+        // SAFETY: a plain syscall on the registry this test started.
+        unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGTERM) };
+    }
+}

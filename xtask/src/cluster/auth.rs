@@ -1,0 +1,131 @@
+//! `cargo xtask auth`: the service account chores. Apply authorization.yaml
+//! (ServiceAccount, its token Secret, the Role and binding), wait until the
+//! token controller has filled the Secret, and write a kubeconfig for the
+//! account (the server, the cluster's ca.crt, the token; mode 0600), ready
+//! for `cargo xtask pods --kubeconfig FILE`: no `kubectl describe secret`,
+//! no `curl -k`, no CA imported into a trust store.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::wait::await_condition;
+use serde_json::json;
+
+use super::{Cluster, apply};
+use crate::flags::AuthCmdFlags;
+use crate::manifest::{self, params};
+use crate::report::Reporter;
+use crate::{InvalidInput, Remote, project_root};
+
+pub fn run(flags: &AuthCmdFlags, out: &Reporter) -> Result<()> {
+    let (auth, warnings) = params::auth_params(&flags.auth, &flags.namespace)?;
+    for w in &warnings {
+        out.warn(w);
+    }
+    let timeout = humantime::parse_duration(&flags.timeout)
+        .map_err(|e| InvalidInput(format!("--timeout {}: not a duration ({e}); e.g. 60s", flags.timeout)))?;
+    let path = flags.write_kubeconfig.clone().unwrap_or_else(|| default_path(&auth.service_account));
+    crate::runtime()?.block_on(async {
+        let cluster = super::connect(&flags.cluster, out).await?;
+        let applied = apply::apply_all(&cluster, manifest::auth_objects(&auth), out).await?;
+        out.status(format!("waiting for the token controller to fill secret/{}", auth.token_secret));
+        let secret = wait_for_token(&cluster, &auth.namespace, &auth.token_secret, timeout).await?;
+        let data = secret.data.unwrap_or_default();
+        let token = String::from_utf8(data["token"].0.clone()).context("the token in the Secret is not text")?;
+        let ca = &data["ca.crt"].0;
+        write_kubeconfig(&path, &cluster, ca, &token, &auth.service_account, &auth.namespace)?;
+        let usage = format!("cargo xtask pods --kubeconfig {} -n {}", path.display(), auth.namespace);
+        let mut text = applied.iter().map(|(n, o)| format!("{n} {}", o.as_str())).collect::<Vec<_>>().join("\n");
+        text += &format!(
+            "\nwrote {} (mode 0600): service account {}/{} with the cluster's CA from secret/{}\nuse it: {usage}",
+            path.display(),
+            auth.namespace,
+            auth.service_account,
+            auth.token_secret
+        );
+        if flags.print_token {
+            text += &format!("\ntoken: {token}");
+        }
+        let mut j = json!({
+            "kubeconfig": path, "service_account": auth.service_account, "namespace": auth.namespace,
+            "secret": auth.token_secret, "usage": usage,
+            "applied": applied.iter().map(|(n, o)| json!({"object": n, "result": o.as_str()})).collect::<Vec<_>>(),
+        });
+        if flags.print_token {
+            j["token"] = json!(token);
+        }
+        out.result(text, &j);
+        Ok(())
+    })
+}
+
+/// Waits (with a watch) until the Secret holds a token and the CA.
+async fn wait_for_token(cluster: &Cluster, namespace: &str, name: &str, timeout: Duration) -> Result<Secret> {
+    let api: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
+    let filled = |s: Option<&Secret>| {
+        s.and_then(|s| s.data.as_ref()).is_some_and(|d| d.contains_key("token") && d.contains_key("ca.crt"))
+    };
+    let secret = tokio::time::timeout(timeout, await_condition(api, name, filled))
+        .await
+        .map_err(|_| {
+            Remote(format!(
+                "secret/{name} in {namespace} has no token after {}: is the token controller running (kube-controller-manager), \
+                 and does the Secret name the service account in its kubernetes.io/service-account.name annotation?",
+                humantime::format_duration(timeout)
+            ))
+        })?
+        .context("watching the token Secret")?;
+    secret.ok_or_else(|| Remote(format!("secret/{name} in {namespace} was deleted while waiting for its token")).into())
+}
+
+/// A kubeconfig with one cluster, one user (the token) and one context.
+pub fn kubeconfig_yaml(server: &str, ca: &[u8], token: &str, account: &str, namespace: &str) -> Result<String> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(ca);
+    let context = format!("{account}@job-test");
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{ "name": "job-test", "cluster": { "server": server, "certificate-authority-data": b64 } }],
+        "users": [{ "name": account, "user": { "token": token } }],
+        "contexts": [{ "name": context, "context": { "cluster": "job-test", "user": account, "namespace": namespace } }],
+        "current-context": context,
+    });
+    Ok(serde_saphyr::to_string(&config)?)
+}
+
+/// Writes the kubeconfig readable by its owner only: it holds a token.
+fn write_kubeconfig(
+    path: &Path,
+    cluster: &Cluster,
+    ca: &[u8],
+    token: &str,
+    account: &str,
+    namespace: &str,
+) -> Result<()> {
+    let yaml = kubeconfig_yaml(&cluster.server, ca, token, account, namespace)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // An existing file keeps its mode on open: make sure it is 0600.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(yaml.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Where `auth` writes by default.
+pub fn default_path(account: &str) -> PathBuf {
+    project_root().join("target").join(format!("{account}.kubeconfig"))
+}

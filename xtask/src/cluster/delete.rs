@@ -1,0 +1,61 @@
+//! `cargo xtask delete`: the Job and its pods, waiting until both are gone.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::json;
+
+use super::{Attempt, Cluster, explain, job_pods_selector};
+use crate::flags::JobRefFlags;
+use crate::report::Reporter;
+
+pub fn run(flags: &JobRefFlags, out: &Reporter) -> Result<()> {
+    crate::runtime()?.block_on(async {
+        let cluster = super::connect(&flags.cluster, out).await?;
+        let (deleted, pods) = delete(&cluster, &flags.name, &flags.namespace, out).await?;
+        let text = if deleted {
+            format!("job.batch/{} deleted, with its {pods} pods", flags.name)
+        } else {
+            format!("job.batch/{} was not there: nothing to delete", flags.name)
+        };
+        out.result(text, &json!({ "job": flags.name, "deleted": deleted, "pods": pods }));
+        Ok(())
+    })
+}
+
+/// Deletes the Job with background propagation (the garbage collector
+/// deletes its pods), then waits until the Job and its pods are gone.
+/// Returns whether there was a Job, and how many pods it had.
+pub async fn delete(cluster: &Cluster, name: &str, namespace: &str, out: &Reporter) -> Result<(bool, usize)> {
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let attempt = |verb, resource| Attempt { verb, resource, namespace: Some(namespace) };
+    let Some(job) = jobs.get_opt(name).await.map_err(|e| explain(cluster, &attempt("get", "jobs"), &e))? else {
+        return Ok((false, 0));
+    };
+    let selector = ListParams::default().labels(&job_pods_selector(name));
+    let count = pods.list(&selector).await.map_err(|e| explain(cluster, &attempt("list", "pods"), &e))?.items.len();
+    jobs.delete(name, &DeleteParams::background())
+        .await
+        .map_err(|e| explain(cluster, &attempt("delete", "jobs"), &e))?;
+    let uid = job.uid().unwrap_or_default();
+    tokio::time::timeout(Duration::from_secs(120), await_condition(jobs, name, conditions::is_deleted(&uid)))
+        .await
+        .map_err(|_| {
+        crate::Remote(format!("job.batch/{name} is still there 2 minutes after its deletion (a finalizer?)"))
+    })??;
+    // The garbage collector removes the pods after the Job: wait for it.
+    for _ in 0..240 {
+        if pods.list(&selector).await.map_err(|e| explain(cluster, &attempt("list", "pods"), &e))?.items.is_empty() {
+            return Ok((true, count));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    out.warn(format!("job.batch/{name} is gone but some of its pods are still terminating"));
+    Ok((true, count))
+}

@@ -1,0 +1,68 @@
+//! `cargo xtask logs`: the logs of every pod of the Job, failed ones
+//! included, each line prefixed by its pod; for a restarted container
+//! (restartPolicy OnFailure) the previous run's logs too.
+
+use anyhow::Result;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, LogParams};
+use serde_json::json;
+
+use super::{Attempt, Cluster, explain, job_pods_selector};
+use crate::flags::JobRefFlags;
+use crate::report::Reporter;
+
+pub fn run(flags: &JobRefFlags, out: &Reporter) -> Result<()> {
+    crate::runtime()?.block_on(async {
+        let cluster = super::connect(&flags.cluster, out).await?;
+        let lines = logs(&cluster, &flags.name, &flags.namespace).await?;
+        out.result(
+            lines.iter().map(|(pod, run, line)| format!("{pod}{run}: {line}")).collect::<Vec<_>>().join("\n"),
+            &json!(
+                lines
+                    .iter()
+                    .map(|(pod, run, line)| json!({"pod": pod, "previous": !run.is_empty(), "line": line}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        Ok(())
+    })
+}
+
+/// (pod, " (previous)" or "", line) for every pod, oldest pod first.
+pub async fn logs(cluster: &Cluster, name: &str, namespace: &str) -> Result<Vec<(String, &'static str, String)>> {
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let attempt = |verb| Attempt { verb, resource: "pods", namespace: Some(namespace) };
+    let mut pods = api
+        .list(&ListParams::default().labels(&job_pods_selector(name)))
+        .await
+        .map_err(|e| explain(cluster, &attempt("list"), &e))?
+        .items;
+    if pods.is_empty() {
+        return Err(crate::Remote(format!("job.batch/{name} in {namespace} has no pods (yet, or any more: a finished Job's pods go with its ttlSecondsAfterFinished)")).into());
+    }
+    // Creation times have second precision: ties go by name.
+    pods.sort_by_key(|p| (p.creation_timestamp().map(|t| t.0), p.name_any()));
+    let mut lines = Vec::new();
+    for pod in &pods {
+        let pod_name = pod.name_any();
+        let restarted = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.restart_count > 0));
+        let mut runs = Vec::new();
+        if restarted {
+            runs.push((" (previous)", true));
+        }
+        runs.push(("", false));
+        for (label, previous) in runs {
+            let params = LogParams { previous, ..LogParams::default() };
+            let text = api.logs(&pod_name, &params).await.map_err(|e| {
+                explain(cluster, &Attempt { verb: "get", resource: "pods/log", namespace: Some(namespace) }, &e)
+            })?;
+            lines.extend(text.lines().map(|l| (pod_name.clone(), label, l.to_owned())));
+        }
+    }
+    Ok(lines)
+}

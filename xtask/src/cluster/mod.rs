@@ -1,0 +1,246 @@
+//! Talking to a cluster with kube-rs: one way to connect for every
+//! subcommand, and the explanations of what goes wrong.
+//!
+//! Connecting is kubectl's way by default (KUBECONFIG or ~/.kube/config,
+//! `--kubeconfig`, `--context`, the context's namespace), or explicit:
+//! `--server` with `--token-file` (or KUBE_TOKEN) and `--ca-cert`. The CA
+//! is trusted for this connection only. TLS is verified unless
+//! `--insecure-skip-tls-verify`, which warns every time. Tokens are never
+//! printed.
+
+pub mod apply;
+pub mod auth;
+pub mod delete;
+pub mod logs;
+pub mod pods;
+pub mod watch;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::flags::ClusterFlags;
+use crate::report::Reporter;
+use crate::{InvalidInput, Remote};
+
+/// No cluster is configured at all (no flags, no KUBECONFIG, no
+/// ~/.kube/config). `release` stops before applying on this.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no cluster is configured: pass --server URL with --token-file FILE and --ca-cert FILE, or --kubeconfig FILE, \
+     or set KUBECONFIG (~/.kube/config does not exist)"
+)]
+pub struct NoCluster;
+
+/// A connection to a cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    /// The API server URL, for messages.
+    pub server: String,
+    /// The namespace of the kubeconfig context (or "default").
+    pub default_namespace: String,
+    /// Where the cluster's CA came from, for the "not trusted" advice.
+    pub ca_source: Option<String>,
+    /// The config the client was built from (auth writes kubeconfigs from it).
+    pub config: Config,
+}
+
+/// The environment variable a bearer token may come from with `--server`.
+pub const TOKEN_ENV: &str = "KUBE_TOKEN";
+
+pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
+    let mut ca_source = None;
+    let mut config = match &flags.server {
+        Some(server) => {
+            let uri: http::Uri = server.parse().map_err(|e| {
+                InvalidInput(format!("--server {server}: not a URL ({e}); expected e.g. https://10.0.0.1:6443"))
+            })?;
+            if uri.scheme_str() != Some("https") {
+                return Err(InvalidInput(format!(
+                    "--server {server}: the API server is reached over https (with the cluster's CA), e.g. https://10.0.0.1:6443"
+                ))
+                .into());
+            }
+            let mut config = Config::new(uri);
+            config.default_namespace = "default".into();
+            let token = match &flags.token_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| InvalidInput(format!("--token-file {}: cannot read it ({e})", path.display())))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+            };
+            if let Some(token) = token {
+                config.auth_info.token = Some(token.into());
+            }
+            config
+        }
+        None => {
+            let kubeconfig = match &flags.kubeconfig {
+                Some(path) => Kubeconfig::read_from(path)
+                    .map_err(|e| InvalidInput(format!("--kubeconfig {}: cannot read it ({e})", path.display())))?,
+                None => {
+                    let env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
+                    let default = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
+                    if env.is_none() && !default.as_ref().is_some_and(|p| p.exists()) {
+                        return Err(NoCluster.into());
+                    }
+                    Kubeconfig::read().map_err(|e| {
+                        InvalidInput(format!("reading the kubeconfig (KUBECONFIG or ~/.kube/config): {e}"))
+                    })?
+                }
+            };
+            let options = KubeConfigOptions { context: flags.context.clone(), ..Default::default() };
+            if kubeconfig.clusters.iter().any(|c| {
+                c.cluster
+                    .as_ref()
+                    .is_some_and(|c| c.certificate_authority_data.is_some() || c.certificate_authority.is_some())
+            }) {
+                ca_source = Some("the kubeconfig".to_owned());
+            }
+            Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| {
+                InvalidInput(format!(
+                    "the kubeconfig{}: {e}",
+                    flags.context.as_deref().map_or(String::new(), |c| format!(" context {c}"))
+                ))
+            })?
+        }
+    };
+    if let Some(path) = &flags.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| InvalidInput(format!("--ca-cert {}: cannot read it ({e})", path.display())))?;
+        let ders = pem_certificates(&pem);
+        if ders.is_empty() {
+            return Err(InvalidInput(format!("--ca-cert {}: no PEM certificate in it", path.display())).into());
+        }
+        config.root_cert = Some(ders);
+        ca_source = Some(format!("--ca-cert {}", path.display()));
+    }
+    if flags.insecure_skip_tls_verify {
+        out.warn(format!(
+            "--insecure-skip-tls-verify: the certificate of {} is not checked; anyone on the way can read the token. \
+             Pass --ca-cert with the cluster's CA instead",
+            config.cluster_url
+        ));
+        config.accept_invalid_certs = true;
+    }
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.write_timeout = Some(Duration::from_secs(30));
+    let server = config.cluster_url.to_string().trim_end_matches('/').to_owned();
+    let default_namespace = config.default_namespace.clone();
+    let client = Client::try_from(config.clone()).context("setting up the Kubernetes client")?;
+    Ok(Cluster { client, server, default_namespace, ca_source, config })
+}
+
+/// The DER certificates in a PEM file.
+pub fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(pem);
+    let mut ders = Vec::new();
+    let mut body: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line == "-----BEGIN CERTIFICATE-----" {
+            body = Some(String::new());
+        } else if line == "-----END CERTIFICATE-----" {
+            if let Some(b) = body.take()
+                && let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b)
+            {
+                ders.push(der);
+            }
+        } else if let Some(b) = body.as_mut() {
+            b.push_str(line);
+        }
+    }
+    ders
+}
+
+/// What was being done, for the error message.
+pub struct Attempt<'a> {
+    pub verb: &'a str,
+    pub resource: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Explains a failed API call: what failed, the API server's words, and
+/// the fix. Never includes the token.
+pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remote {
+    let server = &cluster.server;
+    let ns = what.namespace.map_or(String::new(), |n| format!(" in namespace {n}"));
+    let step = format!("{} {}{ns}", what.verb, what.resource);
+    if let kube::Error::Api(status) = err {
+        let message = &status.message;
+        let fix = match status.code {
+            401 => format!(
+                "the API server {server} did not accept the credentials (401 Unauthorized): the token is missing, wrong \
+                 or expired. Pass --token-file with a valid token (or set KUBE_TOKEN), or use a kubeconfig; \
+                 `cargo xtask auth` writes one for a service account"
+            ),
+            403 => format!(
+                "RBAC refused it (403 Forbidden): {message}. A Role{} allowing `{}` on `{}`, bound to this identity, \
+                 would allow it; `cargo xtask render` shows such a Role, `cargo xtask apply` applies it",
+                what.namespace
+                    .map_or(" (a ClusterRole across namespaces)".to_owned(), |n| format!(" in namespace {n}")),
+                what.verb,
+                what.resource
+            ),
+            404 => format!("not found (404): {message}"),
+            _ => format!("the API server answered {} {}: {message}", status.code, status.reason),
+        };
+        return Remote(format!("{step} failed: {fix}"));
+    }
+    let text = chain_text(err);
+    let lower = text.to_lowercase();
+    let fix = if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("invalid peer") {
+        let have = cluster.ca_source.as_deref().map_or(String::new(), |s| format!(" (the CA used came from {s})"));
+        format!(
+            "the certificate of {server} is not trusted{have}: pass --ca-cert FILE with the cluster's CA. The CA is in \
+             every service-account token Secret: `kubectl get secret SECRET -n NAMESPACE -o jsonpath='{{.data.ca\\.crt}}' \
+             | base64 -d > ca.crt`, and `cargo xtask auth` writes a kubeconfig that carries it. Do not work around \
+             it with curl -k or --insecure-skip-tls-verify"
+        )
+    } else if lower.contains("connection refused") {
+        format!("nothing answers at {server} (connection refused): check the address and port (usually 6443)")
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
+        format!("the host of {server} does not resolve: check --server or the kubeconfig's cluster address")
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        format!("{server} did not answer in time: check the network path and the address")
+    } else {
+        format!("the request to {server} failed")
+    };
+    Remote(format!("{step} failed: {fix} ({})", short(&text)))
+}
+
+fn short(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 400 {
+        format!("{}…", one_line.chars().take(400).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+/// The label the Job controller puts on a Job's pods.
+pub fn job_pods_selector(job: &str) -> String {
+    format!("batch.kubernetes.io/job-name={job}")
+}

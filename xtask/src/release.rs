@@ -1,0 +1,103 @@
+//! `cargo xtask release`: the whole pipeline. Build the static worker and
+//! its image, push it, render the manifests with the image pinned by
+//! digest, apply them, watch the Job to its end and report what the
+//! retries did. Every step is also its own subcommand.
+//!
+//! With no registry named, the image goes to the local default registry;
+//! with no cluster configured (no --server, --kubeconfig, KUBECONFIG or
+//! ~/.kube/config), the release stops after rendering, says so, and leaves
+//! the manifests in target/release/ for `cargo xtask apply -f`.
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::cluster::{self, NoCluster, apply, watch};
+use crate::flags::{ImageFlags, ReleaseFlags};
+use crate::manifest::{self, params};
+use crate::report::Reporter;
+use crate::{image, local_registry, odds, project_root, push};
+
+pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
+    let timeout = watch::parse_timeout(flags.timeout.as_deref())?;
+    // Everything that can be checked is checked before anything is built.
+    let mut job_flags = flags.job.clone();
+    if job_flags.image.is_none() {
+        local_registry::ensure_running(out)?;
+        job_flags.image = Some(local_registry::default_image());
+    }
+    let target = push::target_reference(job_flags.image.as_deref())?;
+    let (_, mut warnings) = params::job_params(&job_flags)?;
+    let (auth, auth_warnings) = params::auth_params(&flags.auth, &job_flags.namespace)?;
+    warnings.extend(auth_warnings);
+    // A tag is pinned by the release itself: no warning about it.
+    warnings.retain(|w| !w.contains("is not pinned by digest"));
+    for w in &warnings {
+        out.warn(w);
+    }
+    let inputs =
+        push::credentials::Inputs::from_process(flags.registry.username.clone(), flags.registry.password_stdin)?;
+    let ca = push::read_ca(&flags.registry)?;
+
+    crate::runtime()?.block_on(async {
+        out.status("1/5 build: the static worker and its image");
+        let image_flags = ImageFlags { image: Some(target.to_string()), build: flags.build.clone() };
+        let built = image::build_image(&image_flags, out).await?;
+        out.status("2/5 push");
+        let (credential, source) = push::credential_for(&target, inputs).await?;
+        let pushed = push::push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;
+        out.status(format!("  pushed {}", pushed.pinned));
+
+        out.status("3/5 render, with the image pinned by digest");
+        job_flags.image = Some(pushed.pinned.clone());
+        let (job, _) = params::job_params(&job_flags)?;
+        out.status(format!("  {}", odds::summary(&job)));
+        let objects = manifest::all_objects(&job, &auth);
+        let dir = project_root().join("target").join("release");
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join(format!("{}.yaml", job.name));
+        std::fs::write(&file, manifest::to_yaml(&objects)?).with_context(|| format!("writing {}", file.display()))?;
+        out.status(format!("  wrote {}", file.display()));
+
+        out.status("4/5 apply");
+        let cluster = match cluster::connect(&flags.cluster, out).await {
+            Ok(c) => c,
+            Err(e) if e.is::<NoCluster>() => {
+                out.result(
+                    format!(
+                        "{}\nrendered {}\nno cluster is configured, so nothing was applied or watched: {e}\n\
+                         apply it later with `cargo xtask apply -f {}` (and `cargo xtask watch`)",
+                        pushed.pinned,
+                        file.display(),
+                        file.display()
+                    ),
+                    &json!({ "reference": pushed.pinned, "manifests": file, "applied": null, "report": null }),
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let applied = apply::apply_all(&cluster, objects, out).await?;
+
+        out.status("5/5 watch");
+        let report = watch::watch(&cluster, &job.name, &job.namespace, timeout, out).await?;
+        out.result(
+            format!(
+                "{}\n{}\n{}",
+                pushed.pinned,
+                applied.iter().map(|(n, o)| format!("{n} {}", o.as_str())).collect::<Vec<_>>().join("\n"),
+                report.text()
+            ),
+            &json!({
+                "reference": pushed.pinned,
+                "manifests": file,
+                "applied": applied.iter().map(|(n, o)| json!({"object": n, "result": o.as_str()})).collect::<Vec<_>>(),
+                "report": report.json(),
+            }),
+        );
+        if report.complete {
+            Ok(())
+        } else {
+            Err(watch::JobFailed { name: report.name.clone(), reason: report.reason.clone() }.into())
+        }
+    })
+}
