@@ -498,3 +498,19 @@ fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
         unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGTERM) };
     }
 }
+
+#[test]
+fn an_unreachable_server_is_named_in_the_error() {
+    let api = ApiServer::start();
+    let ca = api.ca_path.display().to_string();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = format!("https://127.0.0.1:{port}");
+    let r = run_xtask(&["pods", "--server", &server, "--ca-cert", &ca, "-n", NS], &[("KUBE_TOKEN", ADMIN_TOKEN)]);
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    assert!(r.stderr.contains(&format!("nothing answers at {server} (connection refused)")), "{}", r.stderr);
+    let r = run_xtask(&["pods", "--server", "http://127.0.0.1:6443"], &[]);
+    assert_eq!(r.code, Some(2));
+    assert!(r.stderr.contains("the API server is reached over https"), "{}", r.stderr);
+    assert_no_token(&r, &[ADMIN_TOKEN]);
+}
