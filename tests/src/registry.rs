@@ -65,6 +65,21 @@ impl Registry {
     }
 
     fn start(dir: PathBuf, extra: &str, ca_path: Option<PathBuf>) -> Registry {
+        // The free port is found by binding and releasing it, so another
+        // test may take it first: then the registry exits, and it is
+        // started again on another port.
+        for _ in 0..5 {
+            if let Some(registry) = Registry::try_start(&dir, extra, ca_path.clone()) {
+                return registry;
+            }
+        }
+        panic!(
+            "the registry did not start in 5 tries; its last log:\n{}",
+            std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+        );
+    }
+
+    fn try_start(dir: &std::path::Path, extra: &str, ca_path: Option<PathBuf>) -> Option<Registry> {
         let bin = binary();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -82,9 +97,12 @@ impl Registry {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let registry = Registry { host, dir, ca_path, child, docker_certs: None };
+        let mut registry = Registry { host, dir: dir.to_owned(), ca_path, child, docker_certs: None };
         let start = Instant::now();
         while TcpStream::connect(&registry.host).is_err() {
+            if registry.child.try_wait().unwrap().is_some() {
+                return None;
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(15),
                 "the registry did not start listening on {}; its log:\n{}",
@@ -93,7 +111,13 @@ impl Registry {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        registry
+        // Something answers: make sure it is this registry, not another
+        // test's that took the port (this one would have exited).
+        std::thread::sleep(Duration::from_millis(100));
+        if registry.child.try_wait().unwrap().is_some() {
+            return None;
+        }
+        Some(registry)
     }
 
     pub fn log(&self) -> String {

@@ -111,3 +111,21 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     install_crypto_provider();
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }
+
+/// An error and its causes on one line, `outer: inner: innermost`.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A message from a server on one line, cut at 400 characters.
+pub fn one_line(message: &str) -> String {
+    let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() > 400 { format!("{}…", line.chars().take(400).collect::<String>()) } else { line }
+}

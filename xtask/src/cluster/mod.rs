@@ -168,17 +168,6 @@ pub struct Attempt<'a> {
     pub namespace: Option<&'a str>,
 }
 
-fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 /// Explains a failed API call: what failed, the API server's words, and
 /// the fix. Never includes the token.
 pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remote {
@@ -206,7 +195,7 @@ pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remo
         };
         return Remote(format!("{step} failed: {fix}"));
     }
-    let text = chain_text(err);
+    let text = crate::error_text(err);
     let lower = text.to_lowercase();
     let fix = if lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("invalid peer") {
         let have = cluster.ca_source.as_deref().map_or(String::new(), |s| format!(" (the CA used came from {s})"));
@@ -228,16 +217,7 @@ pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remo
     } else {
         format!("the request to {server} failed")
     };
-    Remote(format!("{step} failed: {fix} ({})", short(&text)))
-}
-
-fn short(text: &str) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > 400 {
-        format!("{}…", one_line.chars().take(400).collect::<String>())
-    } else {
-        one_line
-    }
+    Remote(format!("{step} failed: {fix} ({})", crate::one_line(&text)))
 }
 
 /// The label the Job controller puts on a Job's pods.

@@ -180,9 +180,19 @@ pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
             let context = docker::context_tar(&dockerfile, &binary, mtime);
             out.status(format!("building {reference} with the Docker daemon ({} byte context)", context.len()));
             let id = docker::build(&docker, context, &reference.to_string(), &labels, out).await?;
-            let image = docker::export(&docker, &reference.to_string(), &layout_dir, &ref_name)
-                .await
-                .with_context(|| format!("exporting {reference} from the daemon into {}", layout_dir.display()))?;
+            // The image ID is the digest of its config, which the export
+            // keeps byte for byte: the same ID means the layout has it already.
+            let image = match layout::read_image(&layout_dir) {
+                Ok(existing)
+                    if existing.config.digest == id && existing.blobs().all(|b| existing.read_blob(b).is_ok()) =>
+                {
+                    out.status("  unchanged since the last export: the layout is reused");
+                    layout::write_image(&layout_dir, existing.config.clone(), existing.layers.clone(), &ref_name)?
+                }
+                _ => docker::export(&docker, &reference.to_string(), &layout_dir, &ref_name)
+                    .await
+                    .with_context(|| format!("exporting {reference} from the daemon into {}", layout_dir.display()))?,
+            };
             Ok(Built { reference, builder, image, docker_id: Some(id) })
         }
     }

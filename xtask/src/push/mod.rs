@@ -205,28 +205,8 @@ impl std::fmt::Display for Failure {
     }
 }
 
-fn chain_text(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-fn short(message: &str) -> String {
-    let one_line: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.chars().count() > 300 {
-        format!("{}…", one_line.chars().take(300).collect::<String>())
-    } else {
-        one_line
-    }
-}
-
 fn by_status(code: u16, message: &str) -> Failure {
-    let m = short(message);
+    let m = crate::one_line(message);
     match code {
         401 => Failure::Unauthorized(m),
         403 => Failure::Denied(m),
@@ -240,9 +220,9 @@ pub fn classify(e: &OciDistributionError) -> Failure {
     match e {
         OciDistributionError::ServerError { code, message, .. } => by_status(*code, message),
         OciDistributionError::UnauthorizedError { url } => Failure::Unauthorized(url.clone()),
-        OciDistributionError::AuthenticationFailure(reason) => Failure::Unauthorized(short(reason)),
+        OciDistributionError::AuthenticationFailure(reason) => Failure::Unauthorized(crate::one_line(reason)),
         OciDistributionError::RegistryError { envelope, .. } => {
-            let text = short(&format!("{envelope:?}"));
+            let text = crate::one_line(&format!("{envelope:?}"));
             let codes = format!("{envelope:?}").to_uppercase();
             if codes.contains("UNAUTHORIZED") {
                 Failure::Unauthorized(text)
@@ -260,13 +240,13 @@ pub fn classify(e: &OciDistributionError) -> Failure {
             if let Some(status) = re.status() {
                 return by_status(status.as_u16(), &re.to_string());
             }
-            let text = chain_text(re);
+            let text = crate::error_text(re);
             let lower = text.to_lowercase();
             if lower.contains("dns error")
                 || lower.contains("failed to lookup address")
                 || lower.contains("name or service not known")
             {
-                Failure::Dns(short(&text))
+                Failure::Dns(crate::one_line(&text))
             } else if lower.contains("certificate")
                 || lower.contains("unknownissuer")
                 || lower.contains("tls")
@@ -274,12 +254,12 @@ pub fn classify(e: &OciDistributionError) -> Failure {
                 || lower.contains("corrupt message")
                 || lower.contains("invalidcontenttype")
             {
-                Failure::Tls(short(&text))
+                Failure::Tls(crate::one_line(&text))
             } else {
-                Failure::Connection(short(&text))
+                Failure::Connection(crate::one_line(&text))
             }
         }
-        other => Failure::Other(short(&chain_text(other))),
+        other => Failure::Other(crate::one_line(&crate::error_text(other))),
     }
 }
 
@@ -353,8 +333,9 @@ fn explain(step: &str, host: &str, repository: &str, failure: &Failure, source: 
         Failure::Busy(..) => format!("the registry {host} kept failing; try again later"),
         Failure::Other(_) => format!("the registry {host} refused it"),
     };
+    let end = if fix.ends_with(['.', '?']) { "" } else { "." };
     Remote(format!(
-        "{step} failed: {failure}.\n  {fix}.\n  Nothing was tagged: the tag is written only after every blob is in the registry."
+        "{step} failed: {failure}.\n  {fix}{end}\n  Nothing was tagged: the tag is written only after every blob is in the registry."
     ))
 }
 
