@@ -234,3 +234,23 @@ impl Background {
 pub fn run_xtask(args: &[&str], env: &[(&str, &str)]) -> Finished {
     spawn_xtask(args, env).finish()
 }
+
+/// Runs `cargo xtask ARGS` on a pseudo-terminal (util-linux `script`), as a
+/// person at a terminal runs it, and returns what the terminal showed
+/// (stdout and stderr together, escape sequences included).
+pub fn xtask_on_terminal(args: &[&str], env: &[(&str, &str)]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = std::iter::once(xtask_bin().display().to_string())
+        .chain(args.iter().map(|a| (*a).to_owned()))
+        .map(|a| quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = Command::new("script");
+    cmd.args(["--quiet", "--return", "--command", &line, "/dev/null"]).current_dir(project_root()).stdin(Stdio::null());
+    cmd.env_remove("NO_COLOR").env_remove("KUBECONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running script(1) from util-linux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

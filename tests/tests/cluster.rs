@@ -514,3 +514,23 @@ fn an_unreachable_server_is_named_in_the_error() {
     assert!(r.stderr.contains("the API server is reached over https"), "{}", r.stderr);
     assert_no_token(&r, &[ADMIN_TOKEN]);
 }
+
+#[test]
+fn on_a_terminal_watch_keeps_a_live_table() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    put_pod(&api, &j, "job-test-t1", "Failed", Some((1, "Error", "job-worker: simulated failure")));
+    put_pod(&api, &j, "job-test-t2", "Running", None);
+    let k = admin(&api);
+    let script = std::thread::spawn(move || tests::xtask_on_terminal(&["watch", "--kubeconfig", &k], &[]));
+    api.wait_for_watches(2);
+    put_pod(&api, &j, "job-test-t2", "Succeeded", Some((0, "Completed", "")));
+    api.put(objects::failed(&j, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1, 1));
+    let screen = script.join().unwrap();
+    assert!(screen.contains("POD                          PHASE"), "{screen:?}");
+    assert!(screen.contains("job-test-t1                  Failed"), "{screen:?}");
+    // Redrawn in place: cursor up, clear to the end of the screen.
+    assert!(screen.contains("\x1b[J"), "{screen:?}");
+    assert!(screen.contains("job.batch/job-test Failed: BackoffLimitExceeded"), "{screen:?}");
+}

@@ -63,3 +63,15 @@ fn worker_help_snapshot() {
     assert!(out.status.success());
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn warnings_are_coloured_on_a_terminal_unless_no_color_is_set() {
+    let coloured = tests::xtask_on_terminal(&["render", "--parallelism", "9"], &[]);
+    assert!(coloured.contains("\x1b[33mwarning:\x1b[0m --parallelism 9 is more than --completions 5"), "{coloured:?}");
+    let plain = tests::xtask_on_terminal(&["render", "--parallelism", "9"], &[("NO_COLOR", "1")]);
+    assert!(plain.contains("warning: --parallelism 9"), "{plain:?}");
+    assert!(!plain.contains("\x1b[33m"), "NO_COLOR was not respected: {plain:?}");
+    // Piped, there is no colour either.
+    let piped = tests::xtask(&["render", "--parallelism", "9"]);
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains('\x1b'));
+}

@@ -237,3 +237,84 @@ pub async fn load(docker: &Docker, image: &Image, tag: &str) -> Result<()> {
     docker.inspect_image(tag).await.with_context(|| format!("the daemon loaded the archive but has no image {tag}"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, bytes) in files {
+            let mut h = tar::Header::new_ustar();
+            h.set_path(path).unwrap();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            tar.append(&h, bytes.as_slice()).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    fn blob(bytes: &[u8]) -> (String, String) {
+        let digest = layout::sha256_digest(bytes);
+        let path = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+        (digest, path)
+    }
+
+    /// Both `docker save` formats, built here by hand, read to the same config and layers.
+    #[test]
+    fn classic_and_oci_saves_read_the_same() {
+        let config = br#"{"architecture":"amd64","config":{"User":"65532:65532"}}"#.to_vec();
+        let layer = b"a layer tar".to_vec();
+
+        // Before Engine 25: manifest.json and uncompressed layer tars.
+        let classic = tar_of(&[
+            ("manifest.json", br#"[{"Config":"abc.json","RepoTags":["x:1"],"Layers":["l1/layer.tar"]}]"#.to_vec()),
+            ("abc.json", config.clone()),
+            ("l1/layer.tar", layer.clone()),
+        ]);
+
+        // Engine 25+ with the containerd image store: an OCI layout whose
+        // index points at another index, which points at the manifest.
+        let (config_digest, config_path) = blob(&config);
+        let (layer_digest, layer_path) = blob(&layer);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len() },
+            "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len() }],
+        }))
+        .unwrap();
+        let (manifest_digest, manifest_path) = blob(&manifest);
+        let inner = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:00", "size": 1, "platform": { "architecture": "arm64", "os": "linux" } },
+                { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len(), "platform": { "architecture": "amd64", "os": "linux" } },
+            ],
+        }))
+        .unwrap();
+        let (inner_digest, inner_path) = blob(&inner);
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{ "mediaType": "application/vnd.oci.image.index.v1+json", "digest": inner_digest, "size": inner.len() }],
+        }))
+        .unwrap();
+        let oci = tar_of(&[
+            ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            ("index.json", index),
+            (&inner_path, inner),
+            (&manifest_path, manifest),
+            (&config_path, config.clone()),
+            (&layer_path, layer.clone()),
+            ("manifest.json", b"[]".to_vec()),
+        ]);
+
+        let classic = read_classic_save(&untar(&classic).unwrap()).unwrap();
+        let oci_files = untar(&oci).unwrap();
+        assert!(oci_files.contains_key("index.json") && oci_files.contains_key("oci-layout"));
+        let oci = read_oci_save(&oci_files).unwrap();
+        assert_eq!(classic, (config.clone(), vec![layer.clone()]));
+        assert_eq!(oci, (config, vec![layer]));
+    }
+}
