@@ -457,7 +457,7 @@ fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
     let h = home.display().to_string();
     let r = run_xtask(&["release", "--builder", "oci", "--layout", &l], &[("HOME", &h)]);
     assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(r.stdout.contains("no cluster is configured, so nothing was applied or watched"), "{}", r.stdout);
+    assert!(r.stdout.contains("nothing was applied or watched: no cluster is configured"), "{}", r.stdout);
     let pinned = r.stdout.lines().next().unwrap().to_owned();
     assert!(pinned.starts_with("127.0.0.1:5000/job-test:0.1.0@sha256:"), "{pinned}");
     let rendered = std::fs::read_to_string(tests::project_root().join("target/release/job-test.yaml")).unwrap();

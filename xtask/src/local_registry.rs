@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use xshell::{Shell, cmd};
 
 use crate::report::Reporter;
 use crate::{Prerequisite, project_root};
@@ -26,11 +27,35 @@ pub fn dir() -> PathBuf {
     project_root().join("target").join("registry")
 }
 
+/// Makes sure Debian's `docker-registry` (the CNCF distribution registry)
+/// is installed, installing it with apt-get when allowed and possible.
+pub fn ensure_binary(install: bool, out: &Reporter) -> Result<()> {
+    let sh = Shell::new()?;
+    if cmd!(sh, "docker-registry --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        return Ok(());
+    }
+    let missing = "the CNCF registry binary `docker-registry` is missing";
+    if !install {
+        return Err(Prerequisite(format!("{missing}; install it with `apt-get install docker-registry`")).into());
+    }
+    out.status("installing docker-registry (Debian's package of the CNCF distribution registry) with apt-get");
+    cmd!(sh, "apt-get update -qq")
+        .run()
+        .and_then(|()| cmd!(sh, "apt-get install -y -qq docker-registry").env("DEBIAN_FRONTEND", "noninteractive").run())
+        .map_err(|e| {
+            Prerequisite(format!(
+                "{missing}, and `apt-get install docker-registry` failed ({e}); install it by hand, or pass --image to push to your own registry"
+            ))
+        })?;
+    Ok(())
+}
+
 /// Starts the local registry unless something already listens there.
 pub fn ensure_running(out: &Reporter) -> Result<()> {
     if TcpStream::connect(ADDRESS).is_ok() {
         return Ok(());
     }
+    ensure_binary(true, out)?;
     let dir = dir();
     std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
     let config = format!(

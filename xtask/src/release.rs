@@ -64,7 +64,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
             Err(e) if e.is::<NoCluster>() => {
                 out.result(
                     format!(
-                        "{}\nrendered {}\nno cluster is configured, so nothing was applied or watched: {e}\n\
+                        "{}\nrendered {}\nnothing was applied or watched: {e}\n\
                          apply it later with `cargo xtask apply -f {}` (and `cargo xtask watch`)",
                         pushed.pinned,
                         file.display(),

@@ -25,7 +25,7 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
         }
     }
     check_docker(&sh)?;
-    ensure_registry_binary(&sh, flags.no_install, out)?;
+    crate::local_registry::ensure_binary(!flags.no_install, out)?;
     out.status("prerequisites: the musl target, the Docker daemon and the registry binary are here");
 
     let worker = build::build(Target::Musl, out)?;
@@ -54,25 +54,4 @@ pub fn check_docker(sh: &Shell) -> Result<String> {
         )
         .into()),
     }
-}
-
-/// The tests run a real CNCF registry: Debian's `docker-registry`.
-fn ensure_registry_binary(sh: &Shell, no_install: bool, out: &Reporter) -> Result<()> {
-    if cmd!(sh, "docker-registry --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
-        return Ok(());
-    }
-    let missing = "the CNCF registry binary `docker-registry` is missing: the push tests run a real registry";
-    if no_install {
-        return Err(Prerequisite(format!("{missing}; install it with `apt-get install docker-registry`")).into());
-    }
-    out.status("installing docker-registry (Debian's CNCF distribution package) with apt-get");
-    cmd!(sh, "apt-get update -qq")
-        .run()
-        .and_then(|()| {
-            cmd!(sh, "apt-get install -y -qq docker-registry").env("DEBIAN_FRONTEND", "noninteractive").run()
-        })
-        .map_err(|e| {
-            Prerequisite(format!("{missing}, and `apt-get install docker-registry` failed ({e}); install it by hand"))
-        })?;
-    Ok(())
 }
