@@ -534,3 +534,31 @@ fn on_a_terminal_watch_keeps_a_live_table() {
     assert!(screen.contains("\x1b[J"), "{screen:?}");
     assert!(screen.contains("job.batch/job-test Failed: BackoffLimitExceeded"), "{screen:?}");
 }
+
+#[test]
+fn apply_takes_files_and_says_what_it_did_not_apply() {
+    let api = ApiServer::start();
+    let dir = tempdir("apply-files");
+    let file = dir.join("all.yaml");
+    let r = run_xtask(&["render", "--out", file.to_str().unwrap(), "--name", "from-file"], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let k = admin(&api);
+    let r = run_xtask(&["apply", "--kubeconfig", &k, "-f", file.to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("job.batch/from-file created"), "{}", r.stdout);
+    assert!(api.get("jobs", Some(NS), "from-file").is_some());
+
+    // Not a manifest: refused before anything is sent.
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n").unwrap();
+    let r = run_xtask(&["apply", "--kubeconfig", &k, "-f", bad.to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("not a manifest this tool applies"), "{}", r.stderr);
+
+    // A reader may not apply: the first refusal stops it, and it says so.
+    let (reader, _, _) = auth(&api, &[]);
+    let r = run_xtask(&["apply", "--kubeconfig", reader.to_str().unwrap(), "-f", file.to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    assert!(r.stderr.contains("apply stopped: 0 applied (nothing); not applied: namespace/job-test, "), "{}", r.stderr);
+    assert!(r.stderr.contains("RBAC refused it (403 Forbidden)"), "{}", r.stderr);
+}
