@@ -133,11 +133,11 @@ impl Registry {
         self.docker_certs = Some(dir);
     }
 
-    /// The tags of a repository, read with curl (None when the repository
-    /// has none: the registry answers 404 NAME_UNKNOWN).
-    pub fn tags(&self, repository: &str) -> Option<Vec<String>> {
+    /// GET (or as `args` say) `/v2/PATH` with curl, as the registry's
+    /// user over TLS with the test CA, or over plain HTTP.
+    fn curl(&self, args: &[&str], path: &str) -> String {
         let mut cmd = Command::new("curl");
-        cmd.args(["--silent", "--show-error", "--write-out", "\n%{http_code}"]);
+        cmd.args(["--silent", "--show-error"]).args(args);
         let scheme = match &self.ca_path {
             Some(ca) => {
                 cmd.arg("--cacert").arg(ca).args(["--user", &format!("{USER}:{PASSWORD}")]);
@@ -145,9 +145,15 @@ impl Registry {
             }
             None => "http",
         };
-        cmd.arg(format!("{scheme}://{}/v2/{repository}/tags/list", self.host));
+        cmd.arg(format!("{scheme}://{}/v2/{path}", self.host));
         let out = cmd.output().expect("running curl");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The tags of a repository, read with curl (None when the repository
+    /// has none: the registry answers 404 NAME_UNKNOWN).
+    pub fn tags(&self, repository: &str) -> Option<Vec<String>> {
+        let text = self.curl(&["--write-out", "\n%{http_code}"], &format!("{repository}/tags/list"));
         let (body, code) = text.rsplit_once('\n').unwrap_or((&text, ""));
         match code {
             "200" => {
@@ -166,24 +172,10 @@ impl Registry {
 
     /// The digest the registry serves for a tag (Docker-Content-Digest).
     pub fn manifest_digest(&self, repository: &str, tag: &str) -> String {
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "--silent",
-            "--show-error",
-            "--head",
-            "--header",
-            "Accept: application/vnd.oci.image.manifest.v1+json",
-        ]);
-        let scheme = match &self.ca_path {
-            Some(ca) => {
-                cmd.arg("--cacert").arg(ca).args(["--user", &format!("{USER}:{PASSWORD}")]);
-                "https"
-            }
-            None => "http",
-        };
-        cmd.arg(format!("{scheme}://{}/v2/{repository}/manifests/{tag}", self.host));
-        let out = cmd.output().expect("running curl");
-        let headers = String::from_utf8_lossy(&out.stdout);
+        let headers = self.curl(
+            &["--head", "--header", "Accept: application/vnd.oci.image.manifest.v1+json"],
+            &format!("{repository}/manifests/{tag}"),
+        );
         headers
             .lines()
             .find_map(|l| {
