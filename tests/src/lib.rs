@@ -14,6 +14,7 @@ pub mod apiserver;
 pub mod fault_proxy;
 pub mod registry;
 pub mod tls;
+pub mod token_server;
 pub mod worker;
 
 /// The workspace root.

@@ -59,6 +59,27 @@ impl Registry {
         Registry::start(dir, &extra, Some(ca_path))
     }
 
+    /// TLS, and bearer-token auth through a token service (the protocol of
+    /// Docker Hub, ACR and Harbor): the registry sends clients to the
+    /// service, which gives USER / PASSWORD a signed token.
+    pub fn start_token() -> (Registry, crate::token_server::TokenServer) {
+        use crate::token_server::{ISSUER, SERVICE, TokenServer};
+        let dir = tempdir("registry-token");
+        let ca = TestCa::new("registry");
+        let cert = ca.server_cert();
+        std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
+        std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
+        let ca_path = ca.write(&dir);
+        let tokens = TokenServer::start(&ca, USER, PASSWORD);
+        let extra = format!(
+            "  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\nauth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {ca}\n",
+            d = dir.display(),
+            realm = tokens.realm,
+            ca = ca_path.display()
+        );
+        (Registry::start(dir, &extra, Some(ca_path)), tokens)
+    }
+
     /// Plain HTTP, no auth.
     pub fn start_plain() -> Registry {
         Registry::start(tempdir("registry-plain"), "", None)

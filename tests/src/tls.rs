@@ -38,6 +38,17 @@ impl TestCa {
         path
     }
 
+    /// A token-signing certificate (ECDSA P-256) and its PKCS#8 key: what a
+    /// registry token service signs its JWTs with.
+    pub fn signing_cert(&self) -> (Vec<u8>, Vec<u8>) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "job-test token signer");
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.der().to_vec(), key.serialize_der())
+    }
+
     /// A server certificate for 127.0.0.1 and localhost.
     pub fn server_cert(&self) -> ServerCert {
         let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();

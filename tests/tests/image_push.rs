@@ -519,3 +519,30 @@ fn push_without_a_registry_uses_the_local_default() {
         unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGTERM) };
     }
 }
+
+#[test]
+fn bearer_token_registries_work_and_refuse_a_wrong_password() {
+    // The registry sends the client to a token service (as Docker Hub, ACR
+    // and Harbor do); the client gets a signed token with its credentials.
+    let (registry, tokens) = Registry::start_token();
+    let ca = registry.ca_path.clone().unwrap();
+    let ca = ca.to_str().unwrap();
+    let layout = tempdir("l-token");
+    let image = format!("{}/{}:1", registry.host, repo("token"));
+    let args = push_args(&image, layout.to_str().unwrap(), "oci", &["--registry-ca-cert", ca]);
+    let first = run(&args, &CREDS, None);
+    first.assert_ok();
+    first.assert_no_secret();
+    assert!(tokens.issued() > 0, "no token was asked for: {}", registry.log());
+    let second = run(&args, &CREDS, None);
+    second.assert_ok();
+    assert_eq!(second.json()["bytes_uploaded"], 0);
+    assert_eq!(second.json()["digest"], first.json()["digest"]);
+
+    let wrong = "T0ken-wr0ng-9d2f";
+    let r = run(&args, &[("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", wrong)], None);
+    assert_eq!(r.code, Some(4), "{}", r.stderr);
+    assert!(r.stderr.contains("401 Unauthorized"), "{}", r.stderr);
+    assert!(r.stderr.contains("refused the credentials from REGISTRY_USERNAME and REGISTRY_PASSWORD"), "{}", r.stderr);
+    assert!(!r.stderr.contains(wrong) && !r.stdout.contains(wrong));
+}
