@@ -63,18 +63,27 @@ pub fn xtask(args: &[&str]) -> Output {
 pub fn xtask_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     use std::io::Write;
     let mut cmd = Command::new(xtask_bin());
-    cmd.args(args).current_dir(project_root()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // Registry credentials of the machine must not leak into a test.
-    cmd.env_remove("REGISTRY_USERNAME").env_remove("REGISTRY_PASSWORD");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    isolate(&mut cmd, env);
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     let mut child = cmd.spawn().expect("running cargo xtask");
     if let Some(input) = stdin {
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
     child.wait_with_output().expect("waiting for cargo xtask")
+}
+
+/// Runs from the project root, with none of the machine's registry
+/// credentials, cluster settings or NO_COLOR, and then `env`: a test sees
+/// only what it sets.
+fn isolate(cmd: &mut Command, env: &[(&str, &str)]) {
+    cmd.current_dir(project_root());
+    for name in ["REGISTRY_USERNAME", "REGISTRY_PASSWORD", "KUBECONFIG", "KUBE_TOKEN", "NO_COLOR"] {
+        cmd.env_remove(name);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
 }
 
 /// Runs the Docker CLI against the machine's daemon. Panics with a clear
@@ -165,11 +174,8 @@ impl Finished {
 pub fn spawn_xtask(args: &[&str], env: &[(&str, &str)]) -> Background {
     use std::io::Read;
     let mut cmd = Command::new(xtask_bin());
-    cmd.args(args).current_dir(project_root()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.env_remove("KUBECONFIG").env_remove("KUBE_TOKEN");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    isolate(&mut cmd, env);
     let mut child = cmd.spawn().expect("running cargo xtask");
     let collect = |mut pipe: Box<dyn Read + Send>, into: std::sync::Arc<std::sync::Mutex<String>>| {
         std::thread::spawn(move || {
@@ -231,7 +237,7 @@ impl Background {
     }
 }
 
-/// Runs `cargo xtask` to its end (no KUBECONFIG or KUBE_TOKEN from the machine).
+/// Runs `cargo xtask` to its end.
 pub fn run_xtask(args: &[&str], env: &[(&str, &str)]) -> Finished {
     spawn_xtask(args, env).finish()
 }
@@ -247,11 +253,8 @@ pub fn xtask_on_terminal(args: &[&str], env: &[(&str, &str)]) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     let mut cmd = Command::new("script");
-    cmd.args(["--quiet", "--return", "--command", &line, "/dev/null"]).current_dir(project_root()).stdin(Stdio::null());
-    cmd.env_remove("NO_COLOR").env_remove("KUBECONFIG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
+    cmd.args(["--quiet", "--return", "--command", &line, "/dev/null"]).stdin(Stdio::null());
+    isolate(&mut cmd, env);
     let out = cmd.output().expect("running script(1) from util-linux");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

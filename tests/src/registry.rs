@@ -37,6 +37,19 @@ pub fn binary() -> &'static str {
     bin
 }
 
+/// A directory with a server certificate from a fresh test CA: the
+/// directory, the CA, its certificate's path, and the config's `tls:` lines.
+fn tls_setup(name: &str) -> (PathBuf, TestCa, PathBuf, String) {
+    let dir = tempdir(name);
+    let ca = TestCa::new("registry");
+    let cert = ca.server_cert();
+    std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
+    let ca_path = ca.write(&dir);
+    let tls = format!("  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\n", d = dir.display());
+    (dir, ca, ca_path, tls)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -44,19 +57,11 @@ fn free_port() -> u16 {
 impl Registry {
     /// TLS from a fresh test CA, and basic auth for USER / PASSWORD.
     pub fn start_tls() -> Registry {
-        let dir = tempdir("registry");
-        let ca = TestCa::new("registry");
-        let cert = ca.server_cert();
-        std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
-        std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
-        let ca_path = ca.write(&dir);
+        let (dir, _, ca_path, tls) = tls_setup("registry");
         let hash = bcrypt::hash_with_result(PASSWORD, 5).unwrap().format_for_version(bcrypt::Version::TwoY);
         std::fs::write(dir.join("htpasswd"), format!("{USER}:{hash}\n")).unwrap();
-        let extra = format!(
-            "  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\nauth:\n  htpasswd:\n    realm: job-test-registry\n    path: {d}/htpasswd\n",
-            d = dir.display()
-        );
-        Registry::start(dir, &extra, Some(ca_path))
+        let auth = format!("auth:\n  htpasswd:\n    realm: job-test-registry\n    path: {}/htpasswd\n", dir.display());
+        Registry::start(dir, &format!("{tls}{auth}"), Some(ca_path))
     }
 
     /// TLS, and bearer-token auth through a token service (the protocol of
@@ -64,20 +69,14 @@ impl Registry {
     /// service, which gives USER / PASSWORD a signed token.
     pub fn start_token() -> (Registry, crate::token_server::TokenServer) {
         use crate::token_server::{ISSUER, SERVICE, TokenServer};
-        let dir = tempdir("registry-token");
-        let ca = TestCa::new("registry");
-        let cert = ca.server_cert();
-        std::fs::write(dir.join("cert.pem"), &cert.cert_pem).unwrap();
-        std::fs::write(dir.join("key.pem"), &cert.key_pem).unwrap();
-        let ca_path = ca.write(&dir);
+        let (dir, ca, ca_path, tls) = tls_setup("registry-token");
         let tokens = TokenServer::start(&ca, USER, PASSWORD);
-        let extra = format!(
-            "  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\nauth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {ca}\n",
-            d = dir.display(),
-            realm = tokens.realm,
-            ca = ca_path.display()
+        let auth = format!(
+            "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+            tokens.realm,
+            ca_path.display()
         );
-        (Registry::start(dir, &extra, Some(ca_path)), tokens)
+        (Registry::start(dir, &format!("{tls}{auth}"), Some(ca_path)), tokens)
     }
 
     /// Plain HTTP, no auth.

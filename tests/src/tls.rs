@@ -10,10 +10,13 @@ pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
-/// A server certificate and its key, in PEM.
+/// A server certificate and its key, in PEM (for files) and DER (for rustls).
 pub struct ServerCert {
     pub cert_pem: String,
     pub key_pem: String,
+    pub cert_der: Vec<u8>,
+    /// PKCS#8.
+    pub key_der: Vec<u8>,
 }
 
 impl TestCa {
@@ -57,6 +60,11 @@ impl TestCa {
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        ServerCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+        ServerCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+        }
     }
 }

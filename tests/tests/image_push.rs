@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use base64::Engine;
 use serde_json::Value;
 use tests::fault_proxy::{Fault, FaultProxy};
 use tests::registry::{self, Registry};
@@ -337,7 +338,7 @@ fn password_stdin_and_docker_config_credentials_work() {
 
     // A Docker config with an auths entry, as `docker login` writes it.
     let config_dir = tempdir("docker-config-auths");
-    let auth = base64(&format!("{}:{}", registry::USER, registry::PASSWORD));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", registry::USER, registry::PASSWORD));
     std::fs::write(
         config_dir.join("config.json"),
         format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, registry.host),
@@ -381,20 +382,6 @@ fn password_stdin_and_docker_config_credentials_work() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("docker-credential-jobtest"));
     assert!(!String::from_utf8_lossy(&out.stderr).contains(registry::PASSWORD));
-}
-
-fn base64(s: &str) -> String {
-    let out = std::process::Command::new("base64")
-        .arg("-w0")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            std::io::Write::write_all(c.stdin.as_mut().unwrap(), s.as_bytes())?;
-            drop(c.stdin.take());
-            c.wait_with_output()
-        });
-    String::from_utf8(out.unwrap().stdout).unwrap()
 }
 
 #[test]

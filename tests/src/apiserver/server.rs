@@ -196,8 +196,8 @@ fn new_uid(state: &mut State) -> String {
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, cert: ServerCert, shared: Shared) {
-    let certs = vec![rustls::pki_types::CertificateDer::from(pem_der(&cert.cert_pem, "CERTIFICATE"))];
-    let key = rustls::pki_types::PrivateKeyDer::try_from(pem_der(&cert.key_pem, "PRIVATE KEY")).unwrap();
+    let certs = vec![rustls::pki_types::CertificateDer::from(cert.cert_der)];
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.key_der).unwrap();
     let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     loop {
@@ -216,20 +216,6 @@ pub async fn serve(listener: tokio::net::TcpListener, cert: ServerCert, shared: 
                 .await;
         });
     }
-}
-
-fn pem_der(pem: &str, label: &str) -> Vec<u8> {
-    use base64::Engine;
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let body: String = pem
-        .lines()
-        .skip_while(|l| l.trim() != begin)
-        .skip(1)
-        .take_while(|l| l.trim() != end)
-        .collect::<Vec<_>>()
-        .join("");
-    base64::engine::general_purpose::STANDARD.decode(body).unwrap()
 }
 
 async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Response<Body> {

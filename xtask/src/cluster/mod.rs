@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use base64::Engine;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
@@ -139,26 +138,11 @@ pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
     Ok(Cluster { client, server, default_namespace, ca_source, config })
 }
 
-/// The DER certificates in a PEM file.
+/// The DER certificates in a PEM file (what is not a certificate is skipped).
 pub fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
-    let text = String::from_utf8_lossy(pem);
-    let mut ders = Vec::new();
-    let mut body: Option<String> = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if line == "-----BEGIN CERTIFICATE-----" {
-            body = Some(String::new());
-        } else if line == "-----END CERTIFICATE-----" {
-            if let Some(b) = body.take()
-                && let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b)
-            {
-                ders.push(der);
-            }
-        } else if let Some(b) = body.as_mut() {
-            b.push_str(line);
-        }
-    }
-    ders
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem).filter_map(Result::ok).map(|c| c.to_vec()).collect()
 }
 
 /// What was being done, for the error message.
