@@ -15,17 +15,14 @@ use crate::cluster::{self, NoCluster, apply, watch};
 use crate::flags::{ImageFlags, ReleaseFlags};
 use crate::manifest::{self, params};
 use crate::report::Reporter;
-use crate::{image, local_registry, odds, project_root, push};
+use crate::{image, odds, project_root, push};
 
 pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     let timeout = watch::parse_timeout(flags.timeout.as_deref())?;
     // Everything that can be checked is checked before anything is built.
     let mut job_flags = flags.job.clone();
-    if job_flags.image.is_none() {
-        local_registry::ensure_running(out)?;
-        job_flags.image = Some(local_registry::default_image());
-    }
-    let target = push::target_reference(job_flags.image.as_deref())?;
+    let target = push::resolve_target(job_flags.image.as_deref(), out)?;
+    job_flags.image = Some(target.to_string());
     let (_, mut warnings) = params::job_params(&job_flags)?;
     let (auth, auth_warnings) = params::auth_params(&flags.auth, &job_flags.namespace)?;
     warnings.extend(auth_warnings);
@@ -81,23 +78,14 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         out.status("5/5 watch");
         let report = watch::watch(&cluster, &job.name, &job.namespace, timeout, out).await?;
         out.result(
-            format!(
-                "{}\n{}\n{}",
-                pushed.pinned,
-                applied.iter().map(|(n, o)| format!("{n} {}", o.as_str())).collect::<Vec<_>>().join("\n"),
-                report.text()
-            ),
+            format!("{}\n{}\n{}", pushed.pinned, applied.text(), report.text()),
             &json!({
                 "reference": pushed.pinned,
                 "manifests": file,
-                "applied": applied.iter().map(|(n, o)| json!({"object": n, "result": o.as_str()})).collect::<Vec<_>>(),
+                "applied": applied.json(),
                 "report": report.json(),
             }),
         );
-        if report.complete {
-            Ok(())
-        } else {
-            Err(watch::JobFailed { name: report.name.clone(), reason: report.reason.clone() }.into())
-        }
+        report.verdict()
     })
 }

@@ -2,28 +2,27 @@
 //! manager; Namespace first, then RBAC, then the Job.
 //!
 //! A Job's pod template is immutable: applying a changed one is refused
-//! with 422 "field is immutable". Then the old Job is deleted (background
-//! propagation: its pods go too), its deletion awaited, and the Job created
-//! again, and the output says so.
+//! with 422 "field is immutable". Then the old Job is deleted as `delete`
+//! does it (background propagation, waiting until it and its pods are gone),
+//! the Job created again, and the output says so.
 
 use std::fmt::Debug;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::{Attempt, Cluster, explain};
+use crate::InvalidInput;
 use crate::flags::ApplyFlags;
 use crate::manifest::objects::MANAGER;
 use crate::manifest::{self, Object, params};
 use crate::report::Reporter;
-use crate::{InvalidInput, Remote};
 
 /// What applying one object did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,16 +77,24 @@ pub fn run(flags: &ApplyFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.cluster, out).await?;
         let applied = apply_all(&cluster, objects, out).await?;
-        report(&applied, out);
+        out.result(applied.text(), &json!({ "applied": applied.json() }));
         Ok(())
     })
 }
 
-pub fn report(applied: &[(String, Outcome)], out: &Reporter) {
-    out.result(
-        applied.iter().map(|(n, o)| format!("{n} {}", o.as_str())).collect::<Vec<_>>().join("\n"),
-        &json!({ "applied": applied.iter().map(|(n, o)| json!({"object": n, "result": o.as_str()})).collect::<Vec<_>>() }),
-    );
+/// What an apply did, object by object (kubectl's names), in order.
+#[derive(Debug, Clone, Default)]
+pub struct Applied(pub Vec<(String, Outcome)>);
+
+impl Applied {
+    /// `job.batch/job-test created`, a line each.
+    pub fn text(&self) -> String {
+        self.0.iter().map(|(n, o)| format!("{n} {}", o.as_str())).collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        json!(self.0.iter().map(|(n, o)| json!({"object": n, "result": o.as_str()})).collect::<Vec<_>>())
+    }
 }
 
 /// The objects to apply: from the files, or a fresh rendering.
@@ -118,22 +125,22 @@ fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
 
 /// Applies the objects in order. On a failure it says what was applied
 /// before it and what was not.
-pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Reporter) -> Result<Vec<(String, Outcome)>> {
+pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Reporter) -> Result<Applied> {
     objects.sort_by_key(order);
     // One Namespace object is enough, even when two files carry it.
     objects.dedup_by(
         |a, b| matches!((&*a, &*b), (Object::Namespace(x), Object::Namespace(y)) if x.name_any() == y.name_any()),
     );
-    let mut applied = Vec::new();
+    let mut applied = Applied::default();
     for (i, object) in objects.iter().enumerate() {
         let name = kubectl_name(object);
         match apply_one_object(cluster, object, out).await {
             Ok(outcome) => {
                 out.status(format!("{name} {}", outcome.as_str()));
-                applied.push((name, outcome));
+                applied.0.push((name, outcome));
             }
             Err(e) => {
-                let done = applied.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>();
+                let done = applied.0.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>();
                 let rest = objects[i..].iter().map(kubectl_name).collect::<Vec<_>>();
                 return Err(e.context(format!(
                     "apply stopped: {} applied ({}); not applied: {}",
@@ -148,100 +155,97 @@ pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Report
 }
 
 async fn apply_one_object(cluster: &Cluster, object: &Object, out: &Reporter) -> Result<Outcome> {
-    let c = cluster.client.clone();
-    let ns = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| -> Result<String> {
-        meta.namespace.clone().ok_or_else(|| {
-            InvalidInput(format!("{} has no namespace: set metadata.namespace", kubectl_name(object))).into()
-        })
-    };
+    let all = || cluster.client.clone();
     match object {
-        Object::Namespace(o) => apply_one(cluster, Api::all(c), o, None).await,
-        Object::ServiceAccount(o) => {
-            let n = ns(&o.metadata)?;
-            apply_one(cluster, Api::namespaced(c, &n), o, Some(&n)).await
-        }
-        Object::Secret(o) => {
-            let n = ns(&o.metadata)?;
-            apply_one(cluster, Api::namespaced(c, &n), o, Some(&n)).await
-        }
-        Object::Role(o) => {
-            let n = ns(&o.metadata)?;
-            apply_one(cluster, Api::namespaced(c, &n), o, Some(&n)).await
-        }
-        Object::RoleBinding(o) => {
-            let n = ns(&o.metadata)?;
-            apply_one(cluster, Api::namespaced(c, &n), o, Some(&n)).await
-        }
-        Object::ClusterRole(o) => apply_one(cluster, Api::all(c), o, None).await,
-        Object::ClusterRoleBinding(o) => apply_one(cluster, Api::all(c), o, None).await,
-        Object::Job(o) => {
-            let n = ns(&o.metadata)?;
-            apply_job(cluster, Api::namespaced(c, &n), o, &n, out).await
-        }
+        Object::Namespace(o) => apply_one(cluster, Api::all(all()), o, None).await,
+        Object::ServiceAccount(o) => apply_namespaced(cluster, o, object).await,
+        Object::Secret(o) => apply_namespaced(cluster, o, object).await,
+        Object::Role(o) => apply_namespaced(cluster, o, object).await,
+        Object::RoleBinding(o) => apply_namespaced(cluster, o, object).await,
+        Object::ClusterRole(o) => apply_one(cluster, Api::all(all()), o, None).await,
+        Object::ClusterRoleBinding(o) => apply_one(cluster, Api::all(all()), o, None).await,
+        Object::Job(o) => apply_job(cluster, o, &namespace_of(o.as_ref(), object)?, out).await,
     }
+}
+
+fn namespace_of<K: Resource>(o: &K, object: &Object) -> Result<String> {
+    o.meta().namespace.clone().ok_or_else(|| {
+        InvalidInput(format!("{} has no namespace: set metadata.namespace", kubectl_name(object))).into()
+    })
+}
+
+async fn apply_namespaced<K>(cluster: &Cluster, o: &K, object: &Object) -> Result<Outcome>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    let ns = namespace_of(o, object)?;
+    apply_one(cluster, Api::namespaced(cluster.client.clone(), &ns), o, Some(&ns)).await
 }
 
 fn plural<K: Resource<DynamicType = ()>>() -> String {
     K::plural(&()).into_owned()
 }
 
-/// One forced server-side apply; the outcome from the resourceVersion
-/// before and after.
-async fn apply_one<K>(cluster: &Cluster, api: Api<K>, object: &K, namespace: Option<&str>) -> Result<Outcome>
+/// One forced server-side apply. The outer error is the GET before it
+/// (explained); the inner one the API server's refusal of the patch itself,
+/// as it came, for the caller to recognise.
+async fn try_apply<K>(
+    cluster: &Cluster,
+    api: &Api<K>,
+    object: &K,
+    namespace: Option<&str>,
+) -> Result<Result<Outcome, kube::Error>>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
     let name = object.meta().name.clone().context("an object without a name")?;
-    let resource = plural::<K>();
     let before = api
         .get_opt(&name)
         .await
-        .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: &resource, namespace }, &e))?;
-    let after = api
-        .patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object))
-        .await
-        .map_err(|e| explain(cluster, &Attempt { verb: "patch", resource: &resource, namespace }, &e))?;
-    Ok(match before {
+        .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: &plural::<K>(), namespace }, &e))?;
+    let after = match api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object)).await {
+        Ok(after) => after,
+        Err(e) => return Ok(Err(e)),
+    };
+    // The outcome from the resourceVersion before and after.
+    Ok(Ok(match before {
         None => Outcome::Created,
         Some(b) if b.resource_version() == after.resource_version() => Outcome::Unchanged,
         Some(_) => Outcome::Configured,
-    })
+    }))
 }
 
-fn is_immutable(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.downcast_ref::<Remote>().is_some_and(|r| r.0.contains("field is immutable")))
+async fn apply_one<K>(cluster: &Cluster, api: Api<K>, object: &K, namespace: Option<&str>) -> Result<Outcome>
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    try_apply(cluster, &api, object, namespace)
+        .await?
+        .map_err(|e| explain(cluster, &Attempt { verb: "patch", resource: &plural::<K>(), namespace }, &e).into())
+}
+
+/// The 422 a Job gets when its pod template changed.
+fn is_immutable(err: &kube::Error) -> bool {
+    matches!(err, kube::Error::Api(s) if s.code == 422 && s.message.contains("field is immutable"))
 }
 
 /// Applies the Job, replacing it when its pod template changed.
-async fn apply_job(cluster: &Cluster, api: Api<Job>, job: &Job, namespace: &str, out: &Reporter) -> Result<Outcome> {
-    match apply_one(cluster, api.clone(), job, Some(namespace)).await {
+async fn apply_job(cluster: &Cluster, job: &Job, namespace: &str, out: &Reporter) -> Result<Outcome> {
+    let api: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
+    let patch =
+        |e: &kube::Error| explain(cluster, &Attempt { verb: "patch", resource: "jobs", namespace: Some(namespace) }, e);
+    match try_apply(cluster, &api, job, Some(namespace)).await? {
+        Ok(outcome) => Ok(outcome),
         Err(e) if is_immutable(&e) => {
             let name = job.name_any();
             out.status(format!(
                 "job.batch/{name}: the pod template changed, which Kubernetes does not allow in place: \
                  deleting the old Job and its pods, then creating it again"
             ));
-            let old = api.get(&name).await.map_err(|e| {
-                explain(cluster, &Attempt { verb: "get", resource: "jobs", namespace: Some(namespace) }, &e)
-            })?;
-            let uid = old.uid().unwrap_or_default();
-            api.delete(&name, &DeleteParams::background()).await.map_err(|e| {
-                explain(cluster, &Attempt { verb: "delete", resource: "jobs", namespace: Some(namespace) }, &e)
-            })?;
-            tokio::time::timeout(
-                Duration::from_secs(120),
-                await_condition(api.clone(), &name, conditions::is_deleted(&uid)),
-            )
-            .await
-            .map_err(|_| {
-                Remote(format!("job.batch/{name} was deleted but is still there after 2 minutes (a finalizer?)"))
-            })?
-            .context("waiting for the old Job to be gone")?;
-            api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(job)).await.map_err(|e| {
-                explain(cluster, &Attempt { verb: "patch", resource: "jobs", namespace: Some(namespace) }, &e)
-            })?;
+            super::delete::delete(cluster, &name, namespace, out).await?;
+            api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(job)).await.map_err(|e| patch(&e))?;
             Ok(Outcome::Replaced)
         }
-        other => other,
+        Err(e) => Err(patch(&e).into()),
     }
 }

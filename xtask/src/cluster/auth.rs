@@ -41,7 +41,7 @@ pub fn run(flags: &AuthCmdFlags, out: &Reporter) -> Result<()> {
         let ca = &data["ca.crt"].0;
         write_kubeconfig(&path, &cluster, ca, &token, &auth.service_account, &auth.namespace)?;
         let usage = format!("cargo xtask pods --kubeconfig {} -n {}", path.display(), auth.namespace);
-        let mut text = applied.iter().map(|(n, o)| format!("{n} {}", o.as_str())).collect::<Vec<_>>().join("\n");
+        let mut text = applied.text();
         text += &format!(
             "\nwrote {} (mode 0600): service account {}/{} with the cluster's CA from secret/{}\nuse it: {usage}",
             path.display(),
@@ -55,7 +55,7 @@ pub fn run(flags: &AuthCmdFlags, out: &Reporter) -> Result<()> {
         let mut j = json!({
             "kubeconfig": path, "service_account": auth.service_account, "namespace": auth.namespace,
             "secret": auth.token_secret, "usage": usage,
-            "applied": applied.iter().map(|(n, o)| json!({"object": n, "result": o.as_str()})).collect::<Vec<_>>(),
+            "applied": applied.json(),
         });
         if flags.print_token {
             j["token"] = json!(token);

@@ -182,6 +182,15 @@ impl Report {
         }
     }
 
+    /// Ok when the Job completed; a failed Job is an error (exit code 1).
+    pub fn verdict(&self) -> Result<()> {
+        if self.complete {
+            Ok(())
+        } else {
+            Err(JobFailed { name: self.name.clone(), reason: self.reason.clone() }.into())
+        }
+    }
+
     pub fn text(&self) -> String {
         let verdict = if self.complete { "Complete" } else { "Failed" };
         let mut t = format!("job.batch/{} {verdict}", self.name);
@@ -277,11 +286,7 @@ pub fn parse_timeout(t: Option<&str>) -> Result<Option<Duration>> {
 /// Prints the report; a failed Job is an error (exit code 1).
 pub fn finish(report: &Report, out: &Reporter) -> Result<()> {
     out.result(report.text(), &report.json());
-    if report.complete {
-        Ok(())
-    } else {
-        Err(JobFailed { name: report.name.clone(), reason: report.reason.clone() }.into())
-    }
+    report.verdict()
 }
 
 enum Update {
