@@ -71,7 +71,7 @@ pub fn build(target: Target, out: &Reporter) -> Result<Built> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
     let triple = target.triple();
-    ensure_target(&sh, triple, out)?;
+    ensure_target(&sh, triple, true, out)?;
 
     out.status(format!("building job-worker for {triple} (release)"));
     // Paths of dependencies' sources end up in panic messages; mapping the
@@ -97,8 +97,9 @@ pub fn build(target: Target, out: &Reporter) -> Result<Built> {
     Ok(Built { size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)), path, target, linkage })
 }
 
-/// Installs the Rust target with rustup when it is missing.
-pub fn ensure_target(sh: &Shell, triple: &str, out: &Reporter) -> Result<()> {
+/// Makes sure the Rust target is installed, adding it with rustup when it
+/// is missing and `install` allows.
+pub fn ensure_target(sh: &Shell, triple: &str, install: bool, out: &Reporter) -> Result<()> {
     let installed = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().map_err(|e| {
         Prerequisite(format!(
             "cannot ask rustup which targets are installed ({e}); install rustup (https://rustup.rs) or \
@@ -107,6 +108,11 @@ pub fn ensure_target(sh: &Shell, triple: &str, out: &Reporter) -> Result<()> {
     })?;
     if installed.lines().any(|l| l.trim() == triple) {
         return Ok(());
+    }
+    if !install {
+        return Err(
+            Prerequisite(format!("the Rust target {triple} is missing; run `rustup target add {triple}`")).into()
+        );
     }
     out.status(format!("installing the Rust target {triple} with rustup"));
     cmd!(sh, "rustup target add {triple}").run().map_err(|e| {

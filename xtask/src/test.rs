@@ -14,16 +14,7 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
 
-    if flags.no_install {
-        let installed = cmd!(sh, "rustup target list --installed").quiet().read().unwrap_or_default();
-        if !installed.lines().any(|l| l.trim() == Target::Musl.triple()) {
-            return Err(Prerequisite(format!(
-                "the Rust target {0} is missing; run `rustup target add {0}` (or drop --no-install)",
-                Target::Musl.triple()
-            ))
-            .into());
-        }
-    }
+    build::ensure_target(&sh, Target::Musl.triple(), !flags.no_install, out)?;
     check_docker(&sh)?;
     crate::local_registry::ensure_binary(!flags.no_install, out)?;
     out.status("prerequisites: the musl target, the Docker daemon and the registry binary are here");

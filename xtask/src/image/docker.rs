@@ -19,8 +19,8 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, ImportImageOptionsBuil
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::layout::{self, CONFIG_MEDIA_TYPE, Descriptor, Image, LAYER_GZIP_MEDIA_TYPE};
-use super::{BINARY_MODE, Labels};
+use super::layout::{self, CONFIG_MEDIA_TYPE, Image, LAYER_GZIP_MEDIA_TYPE};
+use super::{BINARY_MODE, Labels, tar_file};
 use crate::Prerequisite;
 use crate::report::Reporter;
 
@@ -53,16 +53,8 @@ pub async fn daemon_answers() -> bool {
 /// The build context: exactly the Dockerfile and the binary.
 pub fn context_tar(dockerfile: &[u8], binary: &[u8], mtime: u64) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
-    for (name, bytes, mode) in [("Dockerfile", dockerfile, 0o644), ("job-worker", binary, BINARY_MODE)] {
-        let mut header = tar::Header::new_ustar();
-        header.set_path(name).expect("a short path");
-        header.set_size(bytes.len() as u64);
-        header.set_mode(mode);
-        header.set_mtime(mtime);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
-        tar.append(&header, bytes).expect("writing to memory");
-    }
+    tar_file(&mut tar, "Dockerfile", dockerfile, 0o644, mtime);
+    tar_file(&mut tar, "job-worker", binary, BINARY_MODE, mtime);
     tar.into_inner().expect("writing to memory")
 }
 
@@ -120,20 +112,11 @@ pub async fn export(docker: &Docker, tag: &str, layout_dir: &Path, ref_name: &st
     } else {
         read_classic_save(&files)?
     };
-    let config = Descriptor {
-        media_type: CONFIG_MEDIA_TYPE.into(),
-        digest: layout::write_blob(layout_dir, &config)?,
-        size: config.len() as u64,
-    };
+    let config = layout::put_blob(layout_dir, CONFIG_MEDIA_TYPE, &config)?;
     let mut descriptors = Vec::new();
     for layer in layers {
         let tar = if layer.starts_with(&[0x1f, 0x8b]) { layout::gunzip(&layer)? } else { layer };
-        let gz = layout::gzip(&tar);
-        descriptors.push(Descriptor {
-            media_type: LAYER_GZIP_MEDIA_TYPE.into(),
-            digest: layout::write_blob(layout_dir, &gz)?,
-            size: gz.len() as u64,
-        });
+        descriptors.push(layout::put_blob(layout_dir, LAYER_GZIP_MEDIA_TYPE, &layout::gzip(&tar))?);
     }
     layout::write_image(layout_dir, config, descriptors, ref_name)
 }
@@ -208,15 +191,7 @@ fn read_oci_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<Vec<u
 pub async fn load(docker: &Docker, image: &Image, tag: &str) -> Result<()> {
     let config = image.read_blob(&image.config)?;
     let mut tar = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, bytes: &[u8]| {
-        let mut header = tar::Header::new_ustar();
-        header.set_path(path).expect("a short path");
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
-        tar.append(&header, bytes).expect("writing to memory");
-    };
+    let mut add = |path: &str, bytes: &[u8]| tar_file(&mut tar, path, bytes, 0o644, 0);
     let config_name = format!("{}.json", image.config.digest.trim_start_matches("sha256:"));
     add(&config_name, &config);
     let mut layer_names = Vec::new();
@@ -245,13 +220,7 @@ mod tests {
     fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         let mut tar = tar::Builder::new(Vec::new());
         for (path, bytes) in files {
-            let mut h = tar::Header::new_ustar();
-            h.set_path(path).unwrap();
-            h.set_size(bytes.len() as u64);
-            h.set_mode(0o644);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_cksum();
-            tar.append(&h, bytes.as_slice()).unwrap();
+            tar_file(&mut tar, path, bytes, 0o644, 0);
         }
         tar.into_inner().unwrap()
     }

@@ -24,10 +24,6 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
-        Descriptor { media_type: media_type.into(), digest: sha256_digest(bytes), size: bytes.len() as u64 }
-    }
-
     fn json(&self) -> Value {
         json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
     }
@@ -104,6 +100,11 @@ pub fn write_blob(layout: &Path, bytes: &[u8]) -> Result<String> {
         .and_then(|()| std::fs::rename(&tmp, &path))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(digest)
+}
+
+/// Writes a blob and describes it.
+pub fn put_blob(layout: &Path, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
+    Ok(Descriptor { media_type: media_type.into(), digest: write_blob(layout, bytes)?, size: bytes.len() as u64 })
 }
 
 /// The manifest of an image with these blobs, with its media type set
@@ -206,16 +207,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let layer = gzip(b"layer");
         let config = br#"{"architecture":"amd64"}"#;
-        let l = Descriptor {
-            media_type: LAYER_GZIP_MEDIA_TYPE.into(),
-            digest: write_blob(&dir, &layer).unwrap(),
-            size: layer.len() as u64,
-        };
-        let c = Descriptor {
-            media_type: CONFIG_MEDIA_TYPE.into(),
-            digest: write_blob(&dir, config).unwrap(),
-            size: config.len() as u64,
-        };
+        let l = put_blob(&dir, LAYER_GZIP_MEDIA_TYPE, &layer).unwrap();
+        let c = put_blob(&dir, CONFIG_MEDIA_TYPE, config).unwrap();
         let written = write_image(&dir, c, vec![l], "job-test:1").unwrap();
         let read = read_image(&dir).unwrap();
         assert_eq!(

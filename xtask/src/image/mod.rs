@@ -25,6 +25,21 @@ pub const BINARY_PATH: &str = "/job-worker";
 pub const BINARY_MODE: u32 = 0o555;
 pub const USER: &str = "65532:65532";
 
+/// Appends one regular file owned by 0:0: the layer, the build context and
+/// the archive `--load` sends are all made of these.
+pub fn tar_file(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32, mtime: u64) {
+    let mut header = tar::Header::new_ustar();
+    header.set_path(path).expect("a short relative path");
+    header.set_size(bytes.len() as u64);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    tar.append(&header, bytes).expect("writing to memory");
+}
+
 /// The OCI labels, the same from both builders (the Dockerfile sets them
 /// from build arguments).
 #[derive(Debug, Clone, PartialEq, Eq)]

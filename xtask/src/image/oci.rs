@@ -8,22 +8,13 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::json;
 
-use super::layout::{self, CONFIG_MEDIA_TYPE, Descriptor, Image, LAYER_GZIP_MEDIA_TYPE};
-use super::{BINARY_MODE, BINARY_PATH, Labels, USER};
+use super::layout::{self, CONFIG_MEDIA_TYPE, Image, LAYER_GZIP_MEDIA_TYPE};
+use super::{BINARY_MODE, BINARY_PATH, Labels, USER, tar_file};
 
 /// The uncompressed layer: one regular file at the root.
 pub fn layer_tar(binary: &[u8], mtime: u64) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_ustar();
-    header.set_path(BINARY_PATH.trim_start_matches('/')).expect("a short relative path");
-    header.set_size(binary.len() as u64);
-    header.set_mode(BINARY_MODE);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(mtime);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
-    tar.append(&header, binary).expect("writing to memory");
+    tar_file(&mut tar, BINARY_PATH.trim_start_matches('/'), binary, BINARY_MODE, mtime);
     tar.into_inner().expect("writing to memory")
 }
 
@@ -49,19 +40,11 @@ pub fn config(diff_id: &str, labels: &Labels, created: &str) -> Vec<u8> {
 pub fn build(binary: &[u8], labels: &Labels, mtime: u64, layout_dir: &Path, ref_name: &str) -> Result<Image> {
     let tar = layer_tar(binary, mtime);
     let gz = layout::gzip(&tar);
-    let layer = Descriptor {
-        media_type: LAYER_GZIP_MEDIA_TYPE.into(),
-        digest: layout::write_blob(layout_dir, &gz)?,
-        size: gz.len() as u64,
-    };
+    let layer = layout::put_blob(layout_dir, LAYER_GZIP_MEDIA_TYPE, &gz)?;
     let created = job_worker::log::timestamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime));
     // Second precision, as `docker inspect` shows it.
     let created = format!("{}Z", &created[..19]);
     let config = config(&layout::sha256_digest(&tar), labels, &created);
-    let config = Descriptor {
-        media_type: CONFIG_MEDIA_TYPE.into(),
-        digest: layout::write_blob(layout_dir, &config)?,
-        size: config.len() as u64,
-    };
+    let config = layout::put_blob(layout_dir, CONFIG_MEDIA_TYPE, &config)?;
     layout::write_image(layout_dir, config, vec![layer], ref_name)
 }

@@ -45,26 +45,12 @@ pub struct Pushed {
 }
 
 pub fn run(flags: &PushFlags, out: &Reporter) -> Result<()> {
-    // No registry named: the embedded default, a local registry.
-    let mut flags = flags.clone();
-    if flags.image.image.is_none() {
-        crate::local_registry::ensure_running(out)?;
-        flags.image.image = Some(crate::local_registry::default_image());
-    }
-    let flags = &flags;
-    let target = target_reference(flags.image.image.as_deref())?;
+    let target = resolve_target(flags.image.image.as_deref(), out)?;
+    let image_flags = crate::flags::ImageFlags { image: Some(target.to_string()), build: flags.image.build.clone() };
     let inputs = credentials::Inputs::from_process(flags.registry.username.clone(), flags.registry.password_stdin)?;
-    let ca = match &flags.registry.registry_ca_cert {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            InvalidInput(format!(
-                "--registry-ca-cert {}: cannot read it ({e}); give a PEM file with the registry's CA",
-                path.display()
-            ))
-        })?),
-        None => None,
-    };
+    let ca = read_ca(&flags.registry)?;
     crate::runtime()?.block_on(async {
-        let built = image::build_image(&flags.image, out).await?;
+        let built = image::build_image(&image_flags, out).await?;
         out.status(format!(
             "built {} ({} bytes compressed, digest {})",
             built.reference,
@@ -110,6 +96,16 @@ pub fn read_ca(flags: &RegistryFlags) -> Result<Option<Vec<u8>>> {
 pub async fn credential_for(target: &ImageRef, inputs: credentials::Inputs) -> Result<(Credential, Source)> {
     let host = registry_host(target);
     tokio::task::spawn_blocking(move || credentials::lookup(&host, &inputs)).await?
+}
+
+/// The push target: `--image`, or with none the embedded default, a local
+/// registry, started when nothing answers there.
+pub fn resolve_target(image: Option<&str>, out: &Reporter) -> Result<ImageRef> {
+    let target = target_reference(image)?;
+    if image.is_none() {
+        crate::local_registry::ensure_running(out)?;
+    }
+    Ok(target)
 }
 
 /// The reference to push to: it must name a registry, and for Alibaba Cloud
