@@ -175,21 +175,26 @@ fn a_seeded_run_of_the_same_pod_is_reproducible_and_a_new_pod_draws_anew() {
     assert_ne!(draw("job-test-aaaaa"), draw("job-test-bbbbb"));
 }
 
-#[test]
-fn listed_indexes_fail_with_their_exit_codes_before_any_draw() {
-    // The documentation's per-index example: index 0 exits 1, index 1
-    // exits 42, the others succeed.
-    let codes: Vec<Option<i32>> = (0..4)
+/// The exit codes of completion indexes 0 to 3 with FAIL_INDEXES=`list`
+/// and probability 0.
+fn index_exit_codes(list: &str) -> Vec<Option<i32>> {
+    (0..4)
         .map(|i| {
             worker()
                 .env("JOB_COMPLETION_INDEX", i.to_string())
-                .env("FAIL_INDEXES", "0,1:42")
+                .env("FAIL_INDEXES", list)
                 .env("FAIL_PROBABILITY", "0")
                 .run()
                 .code()
         })
-        .collect();
-    assert_eq!(codes, [Some(1), Some(42), Some(0), Some(0)]);
+        .collect()
+}
+
+#[test]
+fn listed_indexes_fail_with_their_exit_codes_before_any_draw() {
+    // The documentation's per-index example: index 0 exits 1, index 1
+    // exits 42, the others succeed.
+    assert_eq!(index_exit_codes("0,1:42"), [Some(1), Some(42), Some(0), Some(0)]);
     let run = worker().json().env("JOB_COMPLETION_INDEX", "1").env("FAIL_INDEXES", "0,1:42").run();
     let outcome = run.event("outcome");
     assert_eq!(outcome["decided_by"], "fail-indexes");
@@ -198,16 +203,7 @@ fn listed_indexes_fail_with_their_exit_codes_before_any_draw() {
 
 #[test]
 fn odd_indexes_fail_and_even_succeed() {
-    let codes: Vec<Option<i32>> = (0..4)
-        .map(|i| {
-            worker()
-                .env("JOB_COMPLETION_INDEX", i.to_string())
-                .env("FAIL_INDEXES", "odd")
-                .env("FAIL_PROBABILITY", "0")
-                .run()
-                .code()
-        })
-        .collect();
+    let codes = index_exit_codes("odd");
     assert_eq!(codes, [Some(0), Some(1), Some(0), Some(1)]);
 }
 

@@ -41,7 +41,7 @@ impl Reporter {
     /// A progress line: redrawn in place on a terminal; elsewhere only the
     /// finished line is printed, so logs get one line per item.
     pub fn progress(&self, line: &str, finished: bool) {
-        if self.color || std::io::stderr().is_terminal() {
+        if std::io::stderr().is_terminal() {
             eprint!("\r\x1b[2K{line}{}", if finished { "\n" } else { "" });
         } else if finished {
             eprintln!("{line}");

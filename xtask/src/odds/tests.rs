@@ -14,6 +14,23 @@ fn model(args: &[&str]) -> Model {
     Model::new(&params, DEFAULT_POD_STARTUP)
 }
 
+/// OnFailure, one pod at a time, 3 completions, backoffLimit 2, p = 0.3,
+/// and the first attempt of every pod fails (counted in STATE_DIR).
+const ON_FAILURE_FIRST_ATTEMPT_FAILS: &[&str] = &[
+    "--restart-policy",
+    "OnFailure",
+    "--parallelism",
+    "1",
+    "--completions",
+    "3",
+    "--backoff-limit",
+    "2",
+    "--fail-probability",
+    "0.3",
+    "--fail-attempts",
+    "1",
+];
+
 fn exact_p(args: &[&str]) -> f64 {
     exact::exact(&model(args)).expect("a closed form").p_complete
 }
@@ -54,20 +71,7 @@ fn on_failure_with_one_pod_at_a_time() {
     let p = exact_p(&["--restart-policy", "OnFailure", "--parallelism", "1", "--backoff-limit", "0"]);
     assert!(close(p, 0.8f64.powi(5)), "{p}");
     // The first attempt of each pod fails (counted in STATE_DIR); then 0.3.
-    let p = exact_p(&[
-        "--restart-policy",
-        "OnFailure",
-        "--parallelism",
-        "1",
-        "--completions",
-        "3",
-        "--backoff-limit",
-        "2",
-        "--fail-probability",
-        "0.3",
-        "--fail-attempts",
-        "1",
-    ]);
+    let p = exact_p(ON_FAILURE_FIRST_ATTEMPT_FAILS);
     assert!(close(p, 0.7f64.powi(3)), "{p}");
     // Pods in parallel share the limit: no closed form.
     assert!(exact::exact(&model(&["--restart-policy", "OnFailure"])).is_none());
@@ -159,20 +163,7 @@ fn the_simulation_agrees_with_the_closed_forms() {
         "--fail-attempts",
         "1",
     ]);
-    agrees(&[
-        "--restart-policy",
-        "OnFailure",
-        "--parallelism",
-        "1",
-        "--completions",
-        "3",
-        "--backoff-limit",
-        "2",
-        "--fail-probability",
-        "0.3",
-        "--fail-attempts",
-        "1",
-    ]);
+    agrees(ON_FAILURE_FIRST_ATTEMPT_FAILS);
     agrees(&["--failure-mode", "hang", "--fail-probability", "0.1"]);
     agrees(&["--completion-mode", "Indexed", "--fail-probability", "0.3", "--parallelism", "5"]);
 }

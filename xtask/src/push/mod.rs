@@ -452,7 +452,7 @@ pub async fn push(
             .into());
         }
     }
-    let content_type = reqwest_header(MANIFEST_MEDIA_TYPE);
+    let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
     retry("writing the tag", attempts, out, || {
         client.push_manifest_raw(&reference, image.manifest.clone(), content_type.clone())
     })
@@ -476,10 +476,6 @@ pub async fn push(
         blobs_skipped: skipped,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-fn reqwest_header(value: &'static str) -> http::HeaderValue {
-    http::HeaderValue::from_static(value)
 }
 
 fn blob_label(blob: &Descriptor, image: &crate::image::layout::Image) -> String {
