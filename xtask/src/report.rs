@@ -52,3 +52,8 @@ impl Reporter {
         if self.color { format!("\x1b[{sgr}m{text}\x1b[0m") } else { text.to_owned() }
     }
 }
+
+/// Seconds as people read them: `42s`, `3m 5s`.
+pub fn human_seconds(s: f64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(s.round() as u64)).to_string()
+}

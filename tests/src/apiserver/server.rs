@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
@@ -184,9 +184,9 @@ fn text_response(code: u16, text: String) -> Response<Body> {
         .unwrap()
 }
 
+/// Now, to the second, as the API server writes times.
 pub fn now() -> String {
-    let ts = job_worker::log::timestamp(SystemTime::now());
-    format!("{}Z", &ts[..19])
+    jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap().to_string()
 }
 
 fn new_uid(state: &mut State) -> String {

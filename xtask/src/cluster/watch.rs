@@ -205,7 +205,7 @@ impl Report {
             self.succeeded,
             self.completions,
             self.failed_pods,
-            self.seconds.map_or(String::new(), |s| format!(", took {}", crate::odds::simulate::human_seconds(s)))
+            self.seconds.map_or(String::new(), |s| format!(", took {}", crate::report::human_seconds(s)))
         );
         let failed: Vec<&PodRow> = self
             .pods

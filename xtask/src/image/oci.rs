@@ -41,9 +41,10 @@ pub fn build(binary: &[u8], labels: &Labels, mtime: u64, layout_dir: &Path, ref_
     let tar = layer_tar(binary, mtime);
     let gz = layout::gzip(&tar);
     let layer = layout::put_blob(layout_dir, LAYER_GZIP_MEDIA_TYPE, &gz)?;
-    let created = job_worker::log::timestamp(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime));
-    // Second precision, as `docker inspect` shows it.
-    let created = format!("{}Z", &created[..19]);
+    // RFC 3339 with second precision, as `docker inspect` shows it.
+    let created = jiff::Timestamp::from_second(mtime as i64)
+        .map_err(|e| crate::InvalidInput(format!("SOURCE_DATE_EPOCH {mtime}: not a time ({e})")))?
+        .to_string();
     let config = config(&layout::sha256_digest(&tar), labels, &created);
     let config = layout::put_blob(layout_dir, CONFIG_MEDIA_TYPE, &config)?;
     layout::write_image(layout_dir, config, vec![layer], ref_name)

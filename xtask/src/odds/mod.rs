@@ -17,8 +17,9 @@ use crate::InvalidInput;
 use crate::flags::OddsFlags;
 use crate::manifest::params::{self, JobParams, RestartPolicy};
 use crate::report::Reporter;
+use crate::report::human_seconds;
 use exact::Exact;
-use simulate::{End, Simulated, human_seconds};
+use simulate::{End, Simulated};
 
 /// What the odds depend on, taken from the checked Job parameters.
 #[derive(Debug, Clone)]

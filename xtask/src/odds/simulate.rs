@@ -16,8 +16,6 @@
 //!   than the completions still missing;
 //! - activeDeadlineSeconds ends the Job from its start.
 
-use std::time::Duration;
-
 use job_worker::decision::{self, Verdict};
 
 use super::Model;
@@ -288,9 +286,4 @@ pub fn run_trials(m: &Model, trials: u32, seed: u64) -> Simulated {
         runs_sd,
         ends,
     }
-}
-
-/// Seconds as people read them: `42 s`, `3 min 5 s`.
-pub fn human_seconds(s: f64) -> String {
-    humantime::format_duration(Duration::from_secs(s.round() as u64)).to_string()
 }
