@@ -62,6 +62,38 @@ fn apply_creates_in_order_and_a_second_apply_changes_nothing() {
 }
 
 #[test]
+fn a_namespace_someone_else_made_is_used_as_it_is_never_patched() {
+    let api = ApiServer::start();
+    let theirs = api.put(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": { "name": "team-a", "labels": { "owner": "team-a" } },
+    }));
+    let r = apply(&api, &["--namespace", "team-a"]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with("namespace/team-a untouched (it exists and job-test did not create it)\n"),
+        "{}",
+        r.stdout
+    );
+    let after = api.get("namespaces", None, "team-a").unwrap();
+    assert_eq!(after["metadata"], theirs["metadata"], "the namespace was changed");
+    assert!(
+        !api.requests().iter().any(|r| r.method == "PATCH" && r.path.ends_with("/namespaces/team-a")),
+        "the namespace was patched"
+    );
+    assert!(api.get("jobs", Some("team-a"), "job-test").is_some());
+    // `default` is the cluster's, whoever's labels it has.
+    api.put(serde_json::json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "default" } }));
+    let r = apply(&api, &["--namespace", "default"]);
+    assert!(r.stdout.starts_with("namespace/default untouched"), "{}", r.stdout);
+    // One we created is ours to update.
+    let r = apply(&api, &[]);
+    assert!(r.stdout.starts_with("namespace/job-test created"), "{}", r.stdout);
+    let r = apply(&api, &[]);
+    assert!(r.stdout.starts_with("namespace/job-test unchanged"), "{}", r.stdout);
+}
+
+#[test]
 fn a_changed_pod_template_replaces_the_job_and_says_so() {
     let api = ApiServer::start();
     assert_eq!(apply(&api, &[]).code, Some(0));

@@ -285,6 +285,72 @@ fn render(args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 #[test]
+fn render_for_1_20_leaves_out_what_1_20_lacks_and_says_what_is_lost() {
+    let (code, stdout, stderr) = render(&["--kube-version", "1.20"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stdout.contains("podFailurePolicy") && !stdout.contains("completionMode"), "{stdout}");
+    assert!(
+        stderr.contains("spec.podFailurePolicy left out, Kubernetes 1.20 cannot take it (on by default from 1.26)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a configuration error (exit code 2) is now retried"), "{stderr}");
+    assert!(stderr.contains("spec.ttlSecondsAfterFinished is alpha in Kubernetes 1.20"), "{stderr}");
+    assert!(stderr.contains("--feature-gates=TTLAfterFinished=true"), "{stderr}");
+    // From 1.26 the policy is kept; NonIndexed, the default, is never written.
+    let (code, stdout, stderr) = render(&["--kube-version", "1.26"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("podFailurePolicy:") && !stdout.contains("completionMode"), "{stdout}");
+    assert!(!stderr.contains("left out") && !stderr.contains("is alpha"), "{stderr}");
+    // With OnFailure there is no policy to leave out.
+    let (_, _, stderr) = render(&["--kube-version", "1.20", "--restart-policy", "OnFailure"]);
+    assert!(!stderr.contains("podFailurePolicy"), "{stderr}");
+}
+
+#[test]
+fn render_refuses_what_the_version_cannot_take_naming_the_field_and_the_versions() {
+    let (code, stdout, stderr) = render(&[
+        "--kube-version",
+        "1.20",
+        "--completion-mode",
+        "Indexed",
+        "--backoff-limit-per-index",
+        "1",
+        "--suspend",
+        "--fail-probability",
+        "0",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("3 settings that Kubernetes 1.20 (--kube-version) cannot take"), "{stderr}");
+    assert!(
+        stderr
+            .contains("spec.completionMode: Indexed: Kubernetes 1.20 does not have it; it is on by default from 1.22"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("spec.suspend: Kubernetes 1.20 does not have it; it is on by default from 1.22"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("spec.backoffLimitPerIndex: Kubernetes 1.20 does not have it; it is on by default from 1.29")
+    );
+    // Where the field is alpha, the gate is named.
+    let (code, _, stderr) =
+        render(&["--kube-version", "1.28", "--completion-mode", "Indexed", "--backoff-limit-per-index", "1"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Kubernetes 1.28 has it as alpha, off by default (feature gate JobBackoffLimitPerIndex)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) =
+        render(&["--kube-version", "1.29", "--completion-mode", "Indexed", "--backoff-limit-per-index", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = render(&["--kube-version", "twenty"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--kube-version") && stderr.contains("expected MAJOR.MINOR such as 1.20"), "{stderr}");
+}
+
+#[test]
 fn every_invalid_input_is_refused_with_the_flag_the_value_and_the_rule() {
     let cases: &[(&[&str], &str)] = &[
         (&["--restart-policy", "Always"], "--restart-policy Always: a Job's pods must end"),

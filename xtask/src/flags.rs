@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::manifest::versions::KubeVersion;
+
 /// job-test's release pipeline: build the flaky worker, package it, ship it,
 /// run it as a Kubernetes Job and report what the retries did.
 #[derive(Debug, Parser)]
@@ -118,6 +120,14 @@ pub struct RenderFlags {
     /// Refresh manifests/job-deploy.yaml and manifests/authorization.yaml (the golden files).
     #[arg(long)]
     pub write: bool,
+    /// Render for this Kubernetes version (e.g. 1.20): what it cannot take is left out or refused, as `apply` does
+    /// after asking the cluster (default: the newest the schema covers).
+    #[arg(long, value_name = "X.Y", value_parser = parse_kube_version)]
+    pub kube_version: Option<KubeVersion>,
+}
+
+fn parse_kube_version(s: &str) -> Result<KubeVersion, String> {
+    s.parse()
 }
 
 #[derive(Debug, Clone, Args)]

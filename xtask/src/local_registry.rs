@@ -39,9 +39,17 @@ pub fn ensure_binary(install: bool, out: &Reporter) -> Result<()> {
         return Err(Prerequisite(format!("{missing}; install it with `apt-get install docker-registry`")).into());
     }
     out.status("installing docker-registry (Debian's package of the CNCF distribution registry) with apt-get");
+    // stdout is for the result (`--output json` included): apt's chatter
+    // is dropped, its errors still reach stderr.
     cmd!(sh, "apt-get update -qq")
+        .ignore_stdout()
         .run()
-        .and_then(|()| cmd!(sh, "apt-get install -y -qq docker-registry").env("DEBIAN_FRONTEND", "noninteractive").run())
+        .and_then(|()| {
+            cmd!(sh, "apt-get install -y -qq docker-registry")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .ignore_stdout()
+                .run()
+        })
         .map_err(|e| {
             Prerequisite(format!(
                 "{missing}, and `apt-get install docker-registry` failed ({e}); install it by hand, or pass --image to push to your own registry"

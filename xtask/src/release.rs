@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::cluster::{self, NoCluster, apply, watch};
 use crate::flags::{ImageFlags, ReleaseFlags};
-use crate::manifest::{self, params};
+use crate::manifest::{self, params, versions};
 use crate::report::Reporter;
 use crate::{image, odds, project_root, push};
 
@@ -36,6 +36,24 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     let ca = push::read_ca(&flags.registry)?;
 
     crate::runtime()?.block_on(async {
+        // The cluster first: what its version cannot take is refused before
+        // anything is built or pushed.
+        let cluster = match cluster::connect(&flags.cluster, out).await {
+            Ok(c) => Ok(c),
+            Err(e) if e.is::<NoCluster>() => Err(e),
+            Err(e) => return Err(e),
+        };
+        let version = match &cluster {
+            Ok(c) => {
+                let (job, _) = params::job_params(&job_flags)?;
+                let mut trial = manifest::all_objects(&job, &auth);
+                let version = apply::for_server(c, &mut trial, out).await?;
+                out.status(format!("the cluster at {} runs Kubernetes {version}", c.server));
+                version
+            }
+            Err(_) => versions::NEWEST,
+        };
+
         out.status("1/5 build: the static worker and its image");
         let image_flags = ImageFlags { image: Some(target.to_string()), build: flags.build.clone() };
         let built = image::build_image(&image_flags, out).await?;
@@ -48,7 +66,9 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         job_flags.image = Some(pushed.pinned.clone());
         let (job, _) = params::job_params(&job_flags)?;
         out.status(format!("  {}", odds::summary(&job)));
-        let objects = manifest::all_objects(&job, &auth);
+        let mut objects = manifest::all_objects(&job, &auth);
+        // Checked against this version above: the warnings were shown then.
+        versions::adapt(&mut objects, version);
         let dir = project_root().join("target").join("release");
         std::fs::create_dir_all(&dir)?;
         let file = dir.join(format!("{}.yaml", job.name));
@@ -56,9 +76,9 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         out.status(format!("  wrote {}", file.display()));
 
         out.status("4/5 apply");
-        let cluster = match cluster::connect(&flags.cluster, out).await {
+        let cluster = match cluster {
             Ok(c) => c,
-            Err(e) if e.is::<NoCluster>() => {
+            Err(e) => {
                 out.result(
                     format!(
                         "{}\nrendered {}\nnothing was applied or watched: {e}\n\
@@ -71,7 +91,6 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
                 );
                 return Ok(());
             }
-            Err(e) => return Err(e),
         };
         let applied = apply::apply_all(&cluster, objects, out).await?;
 

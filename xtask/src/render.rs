@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::flags::RenderFlags;
+use crate::manifest::versions::{self, NEWEST};
 use crate::manifest::{self, params};
 use crate::report::Reporter;
 use crate::{odds, project_root};
@@ -18,12 +19,22 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
     let (job, mut warnings) = params::job_params(&flags.job)?;
     let (auth, auth_warnings) = params::auth_params(&flags.auth, &job.namespace)?;
     warnings.extend(auth_warnings);
+    let version = flags.kube_version.unwrap_or(NEWEST);
+    let mut objects = manifest::all_objects(&job, &auth);
+    let source = if flags.kube_version.is_some() { "--kube-version" } else { "the newest the schema covers" };
+    warnings.extend(versions::adapt(&mut objects, version).into_result(version, source)?);
     for w in &warnings {
         out.warn(w);
     }
     out.status(odds::summary(&job));
 
     if flags.write {
+        if version != NEWEST {
+            return Err(crate::InvalidInput(format!(
+                "--write with --kube-version {version}: the golden files are rendered for {NEWEST}, the default"
+            ))
+            .into());
+        }
         let files = [
             (JOB_FILE, manifest::to_yaml(&manifest::job_objects(&job))?),
             (AUTH_FILE, manifest::to_yaml(&manifest::auth_objects(&auth))?),
@@ -39,7 +50,6 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
         return Ok(());
     }
 
-    let objects = manifest::all_objects(&job, &auth);
     let yaml = manifest::to_yaml(&objects)?;
     match &flags.out {
         Some(path) => {

@@ -11,6 +11,7 @@ use std::fmt::Debug;
 use anyhow::{Context, Result};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -21,6 +22,7 @@ use super::{Attempt, Cluster, explain};
 use crate::InvalidInput;
 use crate::flags::ApplyFlags;
 use crate::manifest::objects::MANAGER;
+use crate::manifest::versions::{self, KubeVersion};
 use crate::manifest::{self, Object, params};
 use crate::report::Reporter;
 
@@ -32,6 +34,9 @@ pub enum Outcome {
     Unchanged,
     /// The Job's pod template changed: deleted and created again.
     Replaced,
+    /// A Namespace that exists and is not ours (or is the cluster's own):
+    /// taken as it is, never patched.
+    Untouched,
 }
 
 impl Outcome {
@@ -41,6 +46,7 @@ impl Outcome {
             Outcome::Configured => "configured",
             Outcome::Unchanged => "unchanged",
             Outcome::Replaced => "replaced",
+            Outcome::Untouched => "untouched",
         }
     }
 }
@@ -73,9 +79,10 @@ fn order(o: &Object) -> u8 {
 }
 
 pub fn run(flags: &ApplyFlags, out: &Reporter) -> Result<()> {
-    let objects = objects(flags, out)?;
+    let mut objects = objects(flags, out)?;
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.cluster, out).await?;
+        for_server(&cluster, &mut objects, out).await?;
         let applied = apply_all(&cluster, objects, out).await?;
         out.result(applied.text(), &json!({ "applied": applied.json() }));
         Ok(())
@@ -89,7 +96,14 @@ pub struct Applied(pub Vec<(String, Outcome)>);
 impl Applied {
     /// `job.batch/job-test created`, a line each.
     pub fn text(&self) -> String {
-        self.0.iter().map(|(n, o)| format!("{n} {}", o.as_str())).collect::<Vec<_>>().join("\n")
+        self.0
+            .iter()
+            .map(|(n, o)| match o {
+                Outcome::Untouched => format!("{n} untouched (it exists and job-test did not create it)"),
+                _ => format!("{n} {}", o.as_str()),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -121,6 +135,18 @@ fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
         objects.extend(parsed);
     }
     Ok(objects)
+}
+
+/// Asks the cluster its version and adapts the objects to it (see
+/// `manifest::versions`): warnings printed, refusals an error before
+/// anything is applied.
+pub async fn for_server(cluster: &Cluster, objects: &mut [Object], out: &Reporter) -> Result<KubeVersion> {
+    let version = super::server_version(cluster).await?;
+    let warnings = versions::adapt(objects, version).into_result(version, &format!("at {}", cluster.server))?;
+    for w in &warnings {
+        out.warn(w);
+    }
+    Ok(version)
 }
 
 /// Applies the objects in order. On a failure it says what was applied
@@ -157,7 +183,7 @@ pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Report
 async fn apply_one_object(cluster: &Cluster, object: &Object, out: &Reporter) -> Result<Outcome> {
     let all = || cluster.client.clone();
     match object {
-        Object::Namespace(o) => apply_one(cluster, Api::all(all()), o, None).await,
+        Object::Namespace(o) => apply_namespace(cluster, o).await,
         Object::ServiceAccount(o) => apply_namespaced(cluster, o, object).await,
         Object::Secret(o) => apply_namespaced(cluster, o, object).await,
         Object::Role(o) => apply_namespaced(cluster, o, object).await,
@@ -165,6 +191,40 @@ async fn apply_one_object(cluster: &Cluster, object: &Object, out: &Reporter) ->
         Object::ClusterRole(o) => apply_one(cluster, Api::all(all()), o, None).await,
         Object::ClusterRoleBinding(o) => apply_one(cluster, Api::all(all()), o, None).await,
         Object::Job(o) => apply_job(cluster, o, &namespace_of(o.as_ref(), object)?, out).await,
+    }
+}
+
+/// Namespaces the cluster owns: never created, never patched.
+fn is_reserved_namespace(name: &str) -> bool {
+    name == "default" || name.starts_with("kube-")
+}
+
+/// Whether this tool made the Namespace (its label, or an apply of ours
+/// in the managed fields).
+fn is_ours(ns: &Namespace) -> bool {
+    ns.labels().get("app.kubernetes.io/managed-by").is_some_and(|m| m == MANAGER)
+        || ns.managed_fields().iter().any(|f| f.manager.as_deref() == Some(MANAGER))
+}
+
+/// A Namespace is shared with everything else in it: one that exists and
+/// that we did not create is taken as it is (our labels on the cluster's
+/// `default` would be a change nobody asked for); only a missing one is
+/// created.
+async fn apply_namespace(cluster: &Cluster, ns: &Namespace) -> Result<Outcome> {
+    let name = ns.name_any();
+    let api: Api<Namespace> = Api::all(cluster.client.clone());
+    let existing = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: "namespaces", namespace: None }, &e))?;
+    match existing {
+        Some(existing) if is_reserved_namespace(&name) || !is_ours(&existing) => Ok(Outcome::Untouched),
+        None if is_reserved_namespace(&name) => Err(crate::Remote(format!(
+            "namespace/{name} does not exist, and names `default` and `kube-*` belong to the cluster: pick another \
+             --namespace"
+        ))
+        .into()),
+        _ => apply_one(cluster, api, ns, None).await,
     }
 }
 

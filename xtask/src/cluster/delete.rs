@@ -38,7 +38,7 @@ pub async fn delete(cluster: &Cluster, name: &str, namespace: &str, out: &Report
     let Some(job) = jobs.get_opt(name).await.map_err(|e| explain(cluster, &attempt("get", "jobs"), &e))? else {
         return Ok((false, 0));
     };
-    let selector = ListParams::default().labels(&job_pods_selector(name));
+    let selector = ListParams::default().labels(&job_pods_selector(&job)?);
     let count = pods.list(&selector).await.map_err(|e| explain(cluster, &attempt("list", "pods"), &e))?.items.len();
     jobs.delete(name, &DeleteParams::background())
         .await

@@ -19,10 +19,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use k8s_openapi::api::batch::v1::Job;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::{Client, Config, ResourceExt};
 
 use crate::flags::ClusterFlags;
+use crate::manifest::versions::KubeVersion;
 use crate::report::Reporter;
 use crate::{InvalidInput, Remote};
 
@@ -175,6 +177,13 @@ pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remo
                 what.resource
             ),
             404 => format!("not found (404): {message}"),
+            // What a server-side apply of a field the server's version does
+            // not have gets (seen on 1.20 for spec.podFailurePolicy).
+            500 if message.contains("field not declared in schema") => format!(
+                "the API server does not know a field of the object ({message}): it runs an older Kubernetes than \
+                 the manifest was written for. `cargo xtask apply` renders for the server's version; for a file, \
+                 render it with `cargo xtask render --kube-version X.Y`"
+            ),
             _ => format!("the API server answered {} {}: {message}", status.code, status.reason),
         };
         return Remote(format!("{step} failed: {fix}"));
@@ -204,7 +213,30 @@ pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remo
     Remote(format!("{step} failed: {fix} ({})", crate::one_line(&text)))
 }
 
-/// The label the Job controller puts on a Job's pods.
-pub fn job_pods_selector(job: &str) -> String {
-    format!("batch.kubernetes.io/job-name={job}")
+/// The label selector of a Job's pods: the Job's own `spec.selector`,
+/// which the API server sets on every version (`controller-uid=UID` before
+/// 1.27, `batch.kubernetes.io/controller-uid=UID` from then on; the
+/// `batch.kubernetes.io/job-name` label exists only from 1.27).
+pub fn job_pods_selector(job: &Job) -> Result<String, Remote> {
+    let name = job.name_any();
+    let selector = job.spec.as_ref().and_then(|s| s.selector.clone()).ok_or_else(|| {
+        Remote(format!("job.batch/{name} has no spec.selector: the API server sets one on every Job it admits"))
+    })?;
+    let selector = kube::core::Selector::try_from(selector)
+        .map_err(|e| Remote(format!("job.batch/{name}: its spec.selector cannot be used to list pods ({e})")))?;
+    Ok(selector.to_string())
+}
+
+/// The API server's Kubernetes version, for rendering what it can take.
+pub async fn server_version(cluster: &Cluster) -> Result<KubeVersion> {
+    let info = cluster.client.apiserver_version().await.map_err(|e| {
+        explain(cluster, &Attempt { verb: "get", resource: "the server version (/version)", namespace: None }, &e)
+    })?;
+    KubeVersion::from_info(&info).ok_or_else(|| {
+        Remote(format!(
+            "{} gave a version this tool cannot read (major {:?}, minor {:?}, gitVersion {:?})",
+            cluster.server, info.major, info.minor, info.git_version
+        ))
+        .into()
+    })
 }

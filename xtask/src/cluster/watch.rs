@@ -117,6 +117,10 @@ fn pod_row(pod: &Pod) -> PodRow {
     }
 }
 
+/// Failed runs listed one by one in the text report; the rest are
+/// summarised by exit code.
+const FAILED_LISTED: usize = 10;
+
 /// The final report.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -214,7 +218,7 @@ impl Report {
             .collect();
         if !failed.is_empty() {
             t += "\n  failed runs:";
-            for p in failed {
+            for p in failed.iter().take(FAILED_LISTED) {
                 let code = p.exit_code.or(p.last_exit_code).map_or("-".into(), |c| c.to_string());
                 t += &format!(
                     "\n    {}  exit {code}  {}{}{}",
@@ -222,6 +226,21 @@ impl Report {
                     p.reason.as_deref().unwrap_or("-"),
                     if p.restarts > 0 { format!("  restarts {}", p.restarts) } else { String::new() },
                     p.message.as_deref().map_or(String::new(), |m| format!("  {m}"))
+                );
+            }
+            if failed.len() > FAILED_LISTED {
+                // The rest by exit code, most common first.
+                let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+                for p in &failed[FAILED_LISTED..] {
+                    let code = p.exit_code.or(p.last_exit_code).map_or("-".into(), |c| c.to_string());
+                    *codes.entry(code).or_default() += 1;
+                }
+                let mut codes: Vec<_> = codes.into_iter().collect();
+                codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                t += &format!(
+                    "\n    and {} more (exit {}); `--output json` lists every pod",
+                    failed.len() - FAILED_LISTED,
+                    codes.iter().map(|(c, n)| format!("{c} ×{n}")).collect::<Vec<_>>().join(", ")
                 );
             }
         }
@@ -311,13 +330,14 @@ pub async fn watch(
         .get_opt(name)
         .await
         .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: "jobs", namespace: Some(namespace) }, &e))?;
-    if first.is_none() {
+    let Some(first) = first else {
         return Err(Remote(format!(
             "job.batch/{name} is not in namespace {namespace}: apply it first (`cargo xtask apply`)"
         ))
         .into());
-    }
-    pods.list(&kube::api::ListParams::default().labels(&job_pods_selector(name)).limit(1))
+    };
+    let selector = job_pods_selector(&first)?;
+    pods.list(&kube::api::ListParams::default().labels(&selector).limit(1))
         .await
         .map_err(|e| explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e))?;
 
@@ -325,7 +345,7 @@ pub async fn watch(
         .default_backoff()
         .map_ok(|e| Update::Job(Box::new(e)))
         .map_err(|e| ("jobs", e));
-    let pod_events = watcher(pods, watcher::Config::default().labels(&job_pods_selector(name)))
+    let pod_events = watcher(pods, watcher::Config::default().labels(&selector))
         .default_backoff()
         .map_ok(|e| Update::Pod(Box::new(e)))
         .map_err(|e| ("pods", e));
@@ -333,7 +353,7 @@ pub async fn watch(
 
     let started = Instant::now();
     let mut table = Table::new(out);
-    let mut job = first;
+    let mut job = Some(first);
     let mut pods_now: BTreeMap<String, Pod> = BTreeMap::new();
     let mut announced = false;
     out.status(format!("watching job.batch/{name} in {namespace} and its pods"));
@@ -343,12 +363,9 @@ pub async fn watch(
                 table.close();
                 // The report from a fresh list: the pod watch may lag the
                 // Job's by an event or two.
-                let list = pods_api
-                    .list(&kube::api::ListParams::default().labels(&job_pods_selector(name)))
-                    .await
-                    .map_err(|e| {
-                        explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e)
-                    })?;
+                let list = pods_api.list(&kube::api::ListParams::default().labels(&selector)).await.map_err(|e| {
+                    explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e)
+                })?;
                 let final_pods = list.items.into_iter().map(|p| (p.name_any(), p)).collect();
                 return Ok(Report::new(j, &final_pods));
             }
@@ -488,5 +505,56 @@ impl Table {
 
     fn close(&mut self) {
         self.drawn = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_pod(n: usize, code: i32) -> PodRow {
+        PodRow {
+            name: format!("job-test-{n:05}"),
+            phase: "Failed".into(),
+            index: None,
+            exit_code: Some(code),
+            reason: Some("Error".into()),
+            message: Some(format!("job-worker: simulated failure ({n})")),
+            restarts: 0,
+            seconds: Some(1.0),
+            last_exit_code: None,
+        }
+    }
+
+    fn report(pods: Vec<PodRow>) -> Report {
+        Report {
+            name: "job-test".into(),
+            namespace: "job-test".into(),
+            complete: false,
+            reason: "BackoffLimitExceeded".into(),
+            message: String::new(),
+            succeeded: 0,
+            completions: 1,
+            failed_pods: pods.len() as i32,
+            seconds: None,
+            configured_probability: None,
+            runs: pods.len() as i32,
+            failed_runs: pods.len() as i32,
+            pods,
+        }
+    }
+
+    #[test]
+    fn failed_pods_are_listed_with_exit_code_and_message_then_summarised() {
+        let few = report((0..3).map(|n| failed_pod(n, 1)).collect()).text();
+        assert!(few.contains("job-test-00002  exit 1  Error  job-worker: simulated failure (2)"), "{few}");
+        assert!(!few.contains("more"), "{few}");
+
+        let mut pods: Vec<PodRow> = (0..FAILED_LISTED + 2).map(|n| failed_pod(n, 1)).collect();
+        pods.push(failed_pod(99, 137));
+        pods.push(failed_pod(98, 1));
+        let many = report(pods).text();
+        assert_eq!(many.lines().filter(|l| l.contains("  exit ")).count(), FAILED_LISTED, "{many}");
+        assert!(many.contains("\n    and 4 more (exit 1 ×3, 137 ×1); `--output json` lists every pod"), "{many}");
     }
 }

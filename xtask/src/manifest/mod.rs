@@ -7,6 +7,7 @@
 
 pub mod objects;
 pub mod params;
+pub mod versions;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};

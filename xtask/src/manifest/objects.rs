@@ -147,11 +147,13 @@ pub fn job(p: &JobParams) -> Job {
             backoff_limit: p.backoff_limit,
             active_deadline_seconds: Some(p.active_deadline_seconds),
             ttl_seconds_after_finished: Some(p.ttl_seconds_after_finished),
-            completion_mode: Some(p.completion_mode.as_str().into()),
+            // NonIndexed is the default, and clusters before 1.21 do not
+            // know the field at all: written only for Indexed.
+            completion_mode: p.indexed().then(|| p.completion_mode.as_str().into()),
             backoff_limit_per_index: p.backoff_limit_per_index,
             max_failed_indexes: p.max_failed_indexes,
             suspend: p.suspend.then_some(true),
-            pod_failure_policy: pod_failure_policy(p.restart_policy),
+            pod_failure_policy: (p.restart_policy == RestartPolicy::Never).then(default_pod_failure_policy),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta { labels: Some(labels(&p.name)), ..Default::default() }),
                 spec: Some(pod),
@@ -175,8 +177,8 @@ fn pull_policy(p: &JobParams) -> &'static str {
 /// node drain) is not the workload's failure, so it does not count against
 /// backoffLimit. Kubernetes allows a podFailurePolicy only with
 /// restartPolicy Never.
-fn pod_failure_policy(restart_policy: RestartPolicy) -> Option<PodFailurePolicy> {
-    (restart_policy == RestartPolicy::Never).then(|| PodFailurePolicy {
+pub fn default_pod_failure_policy() -> PodFailurePolicy {
+    PodFailurePolicy {
         rules: vec![
             PodFailurePolicyRule {
                 action: "FailJob".into(),
@@ -196,7 +198,7 @@ fn pod_failure_policy(restart_policy: RestartPolicy) -> Option<PodFailurePolicy>
                 ..Default::default()
             },
         ],
-    })
+    }
 }
 
 pub fn service_account(a: &AuthParams) -> ServiceAccount {

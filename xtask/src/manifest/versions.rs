@@ -1,0 +1,245 @@
+//! Rendering for the cluster's Kubernetes version: which Job fields each
+//! version takes, in one table, and the rendered objects adapted to it.
+//!
+//! A field whose feature is not on by default is either unknown to the API
+//! server ("field not declared in schema", a 500 on server-side apply) or
+//! silently dropped by it (an alpha gate that is off). So what the user asked
+//! for is refused before anything is applied, naming the field, the
+//! cluster's version and the first version that has it on by default; our
+//! own hardening (podFailurePolicy) is dropped with a warning saying what is
+//! lost.
+
+use std::fmt;
+use std::str::FromStr;
+
+use k8s_openapi::api::batch::v1::Job;
+
+use super::Object;
+use super::objects;
+
+/// A Kubernetes minor version, `1.20`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KubeVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl KubeVersion {
+    pub const fn new(major: u32, minor: u32) -> KubeVersion {
+        KubeVersion { major, minor }
+    }
+
+    /// From the API server's `/version` (`major: "1"`, `minor: "20"`, or
+    /// `"27+"` on some managed clusters; gitVersion as the fallback).
+    pub fn from_info(info: &k8s_openapi::apimachinery::pkg::version::Info) -> Option<KubeVersion> {
+        let digits = |s: &str| s.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok();
+        match (digits(&info.major), digits(&info.minor)) {
+            (Some(major), Some(minor)) => Some(KubeVersion { major, minor }),
+            _ => info.git_version.parse().ok(),
+        }
+    }
+}
+
+impl fmt::Display for KubeVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl FromStr for KubeVersion {
+    type Err = String;
+
+    /// `1.20`, `v1.20.2`, `1.27.3-gke.100`.
+    fn from_str(s: &str) -> Result<KubeVersion, String> {
+        let bad = || format!("{s:?} is not a Kubernetes version; expected MAJOR.MINOR such as 1.20 or v1.29.3");
+        let mut parts = s.trim().trim_start_matches('v').split(['.', '-', '+']);
+        let major = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let minor = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        Ok(KubeVersion { major, minor })
+    }
+}
+
+/// The newest version the vendored schema and k8s-openapi's types cover:
+/// what `render` targets when no version is given.
+pub const NEWEST: KubeVersion = KubeVersion::new(1, 33);
+/// The oldest version the tests run against (a real 1.20.2 control plane).
+pub const OLDEST_TESTED: KubeVersion = KubeVersion::new(1, 20);
+
+/// One Job feature and the versions where its gate is alpha (off by
+/// default) and then on by default.
+#[derive(Debug, Clone, Copy)]
+pub struct Feature {
+    /// The field, as the API names it.
+    pub field: &'static str,
+    /// The feature gate.
+    pub gate: &'static str,
+    pub alpha: KubeVersion,
+    pub on_by_default: KubeVersion,
+}
+
+impl Feature {
+    /// Whether a cluster of this version has it without a feature gate.
+    pub fn on(&self, v: KubeVersion) -> bool {
+        v >= self.on_by_default
+    }
+}
+
+const fn v(minor: u32) -> KubeVersion {
+    KubeVersion::new(1, minor)
+}
+
+// The stages come from the Kubernetes feature-gate documentation
+// ("Feature Gates" and "Feature Gates (removed)" reference pages): the
+// release where each gate turned alpha, and where it turned beta and so on
+// by default.
+pub const TTL_AFTER_FINISHED: Feature =
+    Feature { field: "spec.ttlSecondsAfterFinished", gate: "TTLAfterFinished", alpha: v(12), on_by_default: v(21) };
+pub const INDEXED_JOB: Feature =
+    Feature { field: "spec.completionMode: Indexed", gate: "IndexedJob", alpha: v(21), on_by_default: v(22) };
+pub const SUSPEND_JOB: Feature =
+    Feature { field: "spec.suspend", gate: "SuspendJob", alpha: v(21), on_by_default: v(22) };
+pub const POD_FAILURE_POLICY: Feature =
+    Feature { field: "spec.podFailurePolicy", gate: "JobPodFailurePolicy", alpha: v(25), on_by_default: v(26) };
+pub const BACKOFF_LIMIT_PER_INDEX: Feature =
+    Feature { field: "spec.backoffLimitPerIndex", gate: "JobBackoffLimitPerIndex", alpha: v(28), on_by_default: v(29) };
+pub const MAX_FAILED_INDEXES: Feature = Feature { field: "spec.maxFailedIndexes", ..BACKOFF_LIMIT_PER_INDEX };
+
+/// Every Job feature this tool can write, oldest first.
+pub const FEATURES: [Feature; 6] =
+    [TTL_AFTER_FINISHED, INDEXED_JOB, SUSPEND_JOB, POD_FAILURE_POLICY, BACKOFF_LIMIT_PER_INDEX, MAX_FAILED_INDEXES];
+
+/// What adapting to a version found: fields refused (the user asked for
+/// them) and warnings (what was dropped or may not work).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Adapted {
+    pub refused: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Adapted {
+    /// The refusals as one error, naming the version.
+    pub fn into_result(self, version: KubeVersion, source: &str) -> Result<Vec<String>, crate::InvalidInput> {
+        if self.refused.is_empty() {
+            return Ok(self.warnings);
+        }
+        let n = self.refused.len();
+        Err(crate::InvalidInput(format!(
+            "{n} setting{} that Kubernetes {version} ({source}) cannot take, nothing was applied:\n  {}",
+            if n == 1 { "" } else { "s" },
+            self.refused.join("\n  ")
+        )))
+    }
+}
+
+fn refusal(f: &Feature, version: KubeVersion, fix: &str) -> String {
+    let stage = if version >= f.alpha {
+        format!("has it as alpha, off by default (feature gate {})", f.gate)
+    } else {
+        "does not have it".to_owned()
+    };
+    format!("{}: Kubernetes {version} {stage}; it is on by default from {}. {fix}", f.field, f.on_by_default)
+}
+
+/// Adapts one Job to a version: fields at their default are not written,
+/// our hardening the version cannot take is dropped (with a warning), what
+/// the user asked for and the version cannot take is refused.
+pub fn adapt_job(job: &mut Job, version: KubeVersion) -> Adapted {
+    let mut found = Adapted::default();
+    let name = job.metadata.name.clone().unwrap_or_default();
+    let Some(spec) = job.spec.as_mut() else { return found };
+    if spec.completion_mode.as_deref() == Some("NonIndexed") {
+        spec.completion_mode = None;
+    }
+    if spec.completion_mode.is_some() && !INDEXED_JOB.on(version) {
+        found.refused.push(refusal(&INDEXED_JOB, version, "Drop --completion-mode Indexed (and --fail-indexes)."));
+    }
+    if spec.suspend == Some(true) && !SUSPEND_JOB.on(version) {
+        found.refused.push(refusal(&SUSPEND_JOB, version, "Drop --suspend."));
+    }
+    if spec.backoff_limit_per_index.is_some() && !BACKOFF_LIMIT_PER_INDEX.on(version) {
+        found.refused.push(refusal(
+            &BACKOFF_LIMIT_PER_INDEX,
+            version,
+            "Drop --backoff-limit-per-index and use --backoff-limit.",
+        ));
+    }
+    if spec.max_failed_indexes.is_some() && !MAX_FAILED_INDEXES.on(version) {
+        found.refused.push(refusal(&MAX_FAILED_INDEXES, version, "Drop --max-failed-indexes."));
+    }
+    if let Some(policy) = &spec.pod_failure_policy
+        && !POD_FAILURE_POLICY.on(version)
+    {
+        let restart_policy = spec.template.spec.as_ref().and_then(|p| p.restart_policy.as_deref());
+        if restart_policy == Some("Never") && *policy == objects::default_pod_failure_policy() {
+            spec.pod_failure_policy = None;
+            found.warnings.push(format!(
+                "job.batch/{name}: spec.podFailurePolicy left out, Kubernetes {version} cannot take it (on by default \
+                 from {}): a configuration error (exit code 2) is now retried like any failure until backoffLimit, \
+                 and disruptions (eviction, preemption, node drain) count against backoffLimit",
+                POD_FAILURE_POLICY.on_by_default
+            ));
+        } else {
+            found.refused.push(refusal(&POD_FAILURE_POLICY, version, "Remove spec.podFailurePolicy from the file."));
+        }
+    }
+    if spec.ttl_seconds_after_finished.is_some() && !TTL_AFTER_FINISHED.on(version) {
+        found.warnings.push(format!(
+            "job.batch/{name}: spec.ttlSecondsAfterFinished is alpha in Kubernetes {version} (on by default from {}): \
+             the finished Job is not deleted unless the cluster runs with --feature-gates={}=true; \
+             `cargo xtask delete` removes it",
+            TTL_AFTER_FINISHED.on_by_default, TTL_AFTER_FINISHED.gate
+        ));
+    }
+    found
+}
+
+/// Adapts every Job among the objects to a version; the rest pass as they
+/// are. A version older than the oldest tested gets a warning.
+pub fn adapt(objects: &mut [Object], version: KubeVersion) -> Adapted {
+    let mut found = Adapted::default();
+    if version < OLDEST_TESTED {
+        found.warnings.push(format!(
+            "Kubernetes {version} is older than {OLDEST_TESTED}, the oldest version job-test is tested against"
+        ));
+    }
+    for object in objects {
+        if let Object::Job(job) = object {
+            let more = adapt_job(job, version);
+            found.refused.extend(more.refused);
+            found.warnings.extend(more.warnings);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_from_flags_and_servers() {
+        assert_eq!("1.20".parse(), Ok(v(20)));
+        assert_eq!("v1.20.2".parse(), Ok(v(20)));
+        assert_eq!("1.27.3-gke.100".parse(), Ok(v(27)));
+        assert!("twenty".parse::<KubeVersion>().unwrap_err().contains("expected MAJOR.MINOR"));
+        let info = |major: &str, minor: &str, git: &str| k8s_openapi::apimachinery::pkg::version::Info {
+            major: major.into(),
+            minor: minor.into(),
+            git_version: git.into(),
+            ..Default::default()
+        };
+        assert_eq!(KubeVersion::from_info(&info("1", "20", "v1.20.2")), Some(v(20)));
+        assert_eq!(KubeVersion::from_info(&info("1", "27+", "v1.27.3-eks")), Some(v(27)));
+        assert_eq!(KubeVersion::from_info(&info("", "", "v1.29.1")), Some(v(29)));
+    }
+
+    #[test]
+    fn the_table_is_ordered_and_alpha_comes_before_default() {
+        for f in FEATURES {
+            assert!(f.alpha < f.on_by_default, "{f:?}");
+            assert!(f.on(NEWEST), "{f:?} is not on in the newest version");
+        }
+        assert!(!TTL_AFTER_FINISHED.on(v(20)) && TTL_AFTER_FINISHED.on(v(21)));
+        assert!(!POD_FAILURE_POLICY.on(v(25)) && POD_FAILURE_POLICY.on(v(26)));
+    }
+}
