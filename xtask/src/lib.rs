@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod build;
 pub mod cluster;
+pub mod control_plane;
 pub mod flags;
 pub mod image;
 pub mod image_ref;

@@ -8,7 +8,7 @@ use xshell::{Shell, cmd};
 
 use crate::flags::{Target, TestFlags};
 use crate::report::Reporter;
-use crate::{Prerequisite, build, project_root};
+use crate::{Prerequisite, build, control_plane, project_root};
 
 pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     let sh = Shell::new()?;
@@ -17,7 +17,12 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     build::ensure_target(&sh, Target::Musl.triple(), !flags.no_install, out)?;
     check_docker(&sh)?;
     crate::local_registry::ensure_binary(!flags.no_install, out)?;
-    out.status("prerequisites: the musl target, the Docker daemon and the registry binary are here");
+    let kube_bin = control_plane::ensure(!flags.no_install, out)?;
+    out.status(format!(
+        "prerequisites: the musl target, the Docker daemon, the registry binary and the Kubernetes {} control \
+         plane are here",
+        control_plane::KUBERNETES_VERSION
+    ));
 
     let worker = build::build(Target::Musl, out)?;
     let xtask = std::env::current_exe().context("finding the running xtask binary")?;
@@ -26,6 +31,7 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     cmd!(sh, "cargo test --workspace --locked -- --include-ignored {args...}")
         .env("JOB_WORKER_BIN", &worker.path)
         .env("JOB_TEST_XTASK_BIN", &xtask)
+        .env("JOB_TEST_KUBE_BIN", &kube_bin)
         .run()
         .context("some tests failed (their output is above)")?;
     Ok(())
