@@ -11,7 +11,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod apiserver;
+pub mod control_plane;
 pub mod fault_proxy;
+pub mod node_agent;
 pub mod registry;
 pub mod tls;
 pub mod token_server;
@@ -117,8 +119,8 @@ pub fn worker_image() -> &'static str {
         let context = tempdir("image-context");
         std::fs::copy(project_root().join("Dockerfile"), context.join("Dockerfile")).unwrap();
         std::fs::copy(worker_bin(), context.join("job-worker")).unwrap();
-        // Tagged by content, so a rerun with the same binary reuses the image
-        // instead of piling up new ones.
+        // Tagged by content (a name of the tests' own), and removed when the
+        // test process exits.
         let sha = sha256_hex(&std::fs::read(worker_bin()).unwrap());
         let tag = format!("job-test-e2e/job-worker:{}", &sha[..16]);
         let out = docker(&["build", "--quiet", "--tag", &tag, context.to_str().unwrap()]);
@@ -128,6 +130,10 @@ pub fn worker_image() -> &'static str {
             String::from_utf8_lossy(&out.stderr)
         );
         std::fs::remove_dir_all(&context).unwrap();
+        let image = tag.clone();
+        at_exit(move || {
+            let _ = Command::new("docker").args(["rmi", "--force", &image]).output();
+        });
         tag
     })
 }
@@ -198,15 +204,16 @@ pub fn spawn_xtask(args: &[&str], env: &[(&str, &str)]) -> Background {
 }
 
 impl Background {
-    /// Waits until stderr contains `needle`.
+    /// Waits until stderr contains `needle` (at most a minute).
     pub fn wait_stderr(&self, needle: &str) {
+        self.wait_stderr_within(needle, std::time::Duration::from_secs(60));
+    }
+
+    /// Waits until stderr contains `needle`, at most `limit`.
+    pub fn wait_stderr_within(&self, needle: &str, limit: std::time::Duration) {
         let start = std::time::Instant::now();
         while !self.stderr.lock().unwrap().contains(needle) {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(60),
-                "no {needle:?} on stderr; so far:\n{}",
-                self.stderr.lock().unwrap()
-            );
+            assert!(start.elapsed() < limit, "no {needle:?} on stderr; so far:\n{}", self.stderr.lock().unwrap());
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
@@ -216,15 +223,20 @@ impl Background {
     }
 
     /// Waits for the exit (at most a minute).
-    pub fn finish(mut self) -> Finished {
+    pub fn finish(self) -> Finished {
+        self.finish_within(std::time::Duration::from_secs(60))
+    }
+
+    /// Waits for the exit, at most `limit` (then kills it and fails).
+    pub fn finish_within(mut self, limit: std::time::Duration) -> Finished {
         let start = std::time::Instant::now();
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            if start.elapsed() > std::time::Duration::from_secs(60) {
+            if start.elapsed() > limit {
                 let _ = self.child.kill();
-                panic!("cargo xtask did not finish within a minute; stderr:\n{}", self.stderr.lock().unwrap());
+                panic!("cargo xtask did not finish within {limit:?}; stderr:\n{}", self.stderr.lock().unwrap());
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
@@ -257,4 +269,101 @@ pub fn xtask_on_terminal(args: &[&str], env: &[(&str, &str)]) -> String {
     isolate(&mut cmd, env);
     let out = cmd.output().expect("running script(1) from util-linux");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Where `push` and `release` put what they make when no place is named:
+/// a target directory (CARGO_TARGET_DIR) and an embedded-registry address
+/// (JOB_TEST_LOCAL_REGISTRY) of the test's own, so a test never writes the
+/// project's target/ or the user's registry on 127.0.0.1:5000. Dropping it
+/// stops the registry the product started there and removes the directory.
+pub struct OwnDefaults {
+    pub target: PathBuf,
+    /// `127.0.0.1:PORT`
+    pub registry: String,
+}
+
+impl OwnDefaults {
+    pub fn new() -> OwnDefaults {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        OwnDefaults { target: tempdir("own-target"), registry: format!("127.0.0.1:{port}") }
+    }
+
+    /// The environment that sends the product there.
+    pub fn env(&self) -> Vec<(&'static str, &str)> {
+        vec![("CARGO_TARGET_DIR", self.target.to_str().unwrap()), ("JOB_TEST_LOCAL_REGISTRY", &self.registry)]
+    }
+}
+
+impl Default for OwnDefaults {
+    fn default() -> OwnDefaults {
+        OwnDefaults::new()
+    }
+}
+
+impl Drop for OwnDefaults {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.target.join("registry/pid"))
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            // SAFETY: a plain syscall on the registry the product started for this test.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let _ = std::fs::remove_dir_all(&self.target);
+    }
+}
+
+/// Runs `f` when the test process exits (the harness ends with `exit`,
+/// which runs atexit handlers): for what lives as long as the process
+/// (the shared control plane's registry, the images its node pulled), which
+/// no Drop would clean up.
+pub fn at_exit(f: impl FnOnce() + Send + 'static) {
+    type Hooks = std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>;
+    static HOOKS: OnceLock<Hooks> = OnceLock::new();
+    extern "C" fn run_hooks() {
+        if let Some(hooks) = HOOKS.get() {
+            let hooks = std::mem::take(&mut *hooks.lock().unwrap_or_else(|e| e.into_inner()));
+            // Last registered, first run: what was made later goes first.
+            for hook in hooks.into_iter().rev() {
+                hook();
+            }
+        }
+    }
+    let hooks = HOOKS.get_or_init(|| {
+        // SAFETY: registers a plain function with no arguments.
+        unsafe { libc::atexit(run_hooks) };
+        std::sync::Mutex::new(Vec::new())
+    });
+    hooks.lock().unwrap().push(Box::new(f));
+}
+
+/// A kubeconfig in `dir` for a test API server: its CA (or none, to see the
+/// trust error) and a bearer token (or none).
+pub fn write_kubeconfig(
+    url: &str,
+    ca_path: &Path,
+    token: Option<&str>,
+    with_ca: bool,
+    namespace: &str,
+    dir: &Path,
+) -> PathBuf {
+    use serde_json::json;
+    let mut cluster = json!({ "server": url });
+    if with_ca {
+        cluster["certificate-authority"] = json!(ca_path);
+    }
+    let mut user = json!({});
+    if let Some(t) = token {
+        user["token"] = json!(t);
+    }
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{ "name": "job-test", "cluster": cluster }],
+        "users": [{ "name": "user", "user": user }],
+        "contexts": [{ "name": "job-test", "context": { "cluster": "job-test", "user": "user", "namespace": namespace } }],
+        "current-context": "job-test",
+    });
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_saphyr::to_string(&config).expect("a kubeconfig as YAML"))
+        .expect("writing a kubeconfig");
+    path
 }

@@ -207,6 +207,24 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Keeps the registry for the rest of the test process (shared by its
+    /// tests) and stops it, as dropping it would, when the process exits.
+    pub fn until_exit(self) -> &'static Registry {
+        let registry: &'static Registry = Box::leak(Box::new(self));
+        let pid = registry.child.id() as i32;
+        let certs = registry.docker_certs.clone();
+        crate::at_exit(move || {
+            // SAFETY: a plain syscall on the registry this process started.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            if let Some(dir) = certs {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        });
+        registry
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -68,3 +68,38 @@ impl TestCa {
         }
     }
 }
+
+/// Serves HTTPS/1.1 with this certificate on `listener`, each request
+/// answered by `handle`: the API-server double and the node agent's kubelet
+/// endpoint. A client that does not trust the CA aborts the handshake.
+pub async fn serve_https<F, Fut, B>(listener: tokio::net::TcpListener, cert: ServerCert, handle: F)
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let certs = vec![rustls::pki_types::CertificateDer::from(cert.cert_der)];
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.key_der).expect("a PKCS#8 test key");
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("a TLS configuration from the test certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else { continue };
+        let acceptor = acceptor.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let service = hyper::service::service_fn(move |req| {
+                let answer = handle(req);
+                async move { Ok::<_, std::convert::Infallible>(answer.await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}

@@ -5,6 +5,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::Value;
 use tests::apiserver::objects::{self, PodSpec};
@@ -479,7 +480,9 @@ fn delete_removes_the_job_and_its_pods() {
 
 #[test]
 fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
-    let started_here = std::net::TcpStream::connect("127.0.0.1:5000").is_err();
+    // The test's own target directory and registry address: the user's
+    // target/release/ and registry on 127.0.0.1:5000 are never touched.
+    let own = tests::OwnDefaults::new();
     let layout = tempdir("release-layout");
     let l = layout.display().to_string();
 
@@ -487,12 +490,15 @@ fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
     // render with the pinned image, say that nothing was applied; exit 0.
     let home = tempdir("release-home");
     let h = home.display().to_string();
-    let r = run_xtask(&["release", "--builder", "oci", "--layout", &l], &[("HOME", &h)]);
+    let mut env = own.env();
+    env.push(("HOME", &h));
+    let r = spawn_xtask(&["release", "--builder", "oci", "--layout", &l], &env).finish_within(Duration::from_secs(300));
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(r.stdout.contains("nothing was applied or watched: no cluster is configured"), "{}", r.stdout);
     let pinned = r.stdout.lines().next().unwrap().to_owned();
-    assert!(pinned.starts_with("127.0.0.1:5000/job-test:0.1.0@sha256:"), "{pinned}");
-    let rendered = std::fs::read_to_string(tests::project_root().join("target/release/job-test.yaml")).unwrap();
+    assert!(pinned.starts_with(&format!("{}/job-test:0.1.0@sha256:", own.registry)), "{pinned}");
+    assert!(r.stderr.contains(&format!("started a local registry on {}", own.registry)), "{}", r.stderr);
+    let rendered = std::fs::read_to_string(own.target.join("release/job-test.yaml")).unwrap();
     assert!(
         rendered.contains(&format!("image: {pinned}")) && rendered.contains("imagePullPolicy: IfNotPresent"),
         "{rendered}"
@@ -501,8 +507,10 @@ fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
     // With a cluster: applied with the pinned image, watched to the end.
     let api = ApiServer::start();
     let k = admin(&api);
-    let w =
-        spawn_xtask(&["release", "--builder", "oci", "--layout", &l, "--kubeconfig", &k, "--completions", "2"], &[]);
+    let w = spawn_xtask(
+        &["release", "--builder", "oci", "--layout", &l, "--kubeconfig", &k, "--completions", "2"],
+        &own.env(),
+    );
     api.wait_for_watches(2);
     let j = job(&api);
     assert_eq!(j["spec"]["template"]["spec"]["containers"][0]["image"], pinned.as_str());
@@ -525,10 +533,6 @@ fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
         assert!(r.stderr.contains(step), "{step} missing:\n{}", r.stderr);
     }
     assert_no_token(&r, &[ADMIN_TOKEN]);
-    if started_here && let Ok(pid) = std::fs::read_to_string(tests::project_root().join("target/registry/pid")) {
-        // SAFETY: a plain syscall on the registry this test started.
-        unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGTERM) };
-    }
 }
 
 #[test]

@@ -246,7 +246,9 @@ fn push_pull_run(builder: &str) {
         let out = docker(&["run", "--rm", &pinned, "--fail-probability", p]);
         assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stdout));
     }
+    // The pulled image, and the tag the Docker builder gave the image it built.
     let _ = docker(&["rmi", "--force", &pinned]);
+    let _ = docker(&["rmi", "--force", &image]);
 }
 
 #[test]
@@ -486,25 +488,29 @@ fn image_text_output() {
 #[test]
 fn push_without_a_registry_uses_the_local_default() {
     // The README's main command: no registry configured, so a local CNCF
-    // registry on 127.0.0.1:5000 is started (or reused) and pushed to.
-    let started_here = std::net::TcpStream::connect("127.0.0.1:5000").is_err();
+    // registry is started and pushed to. Here at the test's own address and
+    // under its own target directory: the user's 127.0.0.1:5000 and
+    // target/ are never touched.
+    let own = tests::OwnDefaults::new();
     let r = run(
         &["--output", "json", "push", "--builder", "oci", "--layout", tempdir("l-local").to_str().unwrap()],
-        &[],
+        &own.env(),
         None,
     );
     r.assert_ok();
     let reference = r.json()["reference"].as_str().unwrap().to_owned();
     assert!(
-        reference.starts_with(&format!("127.0.0.1:5000/job-test:{}@sha256:", env!("CARGO_PKG_VERSION"))),
+        reference.starts_with(&format!("{}/job-test:{}@sha256:", own.registry, env!("CARGO_PKG_VERSION"))),
         "{reference}"
     );
-    if started_here {
-        assert!(r.stderr.contains("started a local registry on 127.0.0.1:5000"), "{}", r.stderr);
-        let pid = std::fs::read_to_string(tests::project_root().join("target/registry/pid")).unwrap();
-        // SAFETY: a plain syscall on the registry this test started.
-        unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGTERM) };
-    }
+    assert!(r.stderr.contains(&format!("started a local registry on {}", own.registry)), "{}", r.stderr);
+    assert!(own.target.join("registry/pid").exists());
+    // A bad address is refused with the variable, the value and the fix.
+    let r = run(&["push", "--builder", "oci"], &[("JOB_TEST_LOCAL_REGISTRY", "10.0.0.1:5000")], None);
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("JOB_TEST_LOCAL_REGISTRY=10.0.0.1:5000: the embedded registry listens on this machine only")
+    );
 }
 
 #[test]

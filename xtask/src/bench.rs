@@ -129,7 +129,7 @@ fn pipeline(runs: u32, worker: &std::path::Path, out: &Reporter) -> Result<Pipel
     std::fs::copy(crate::project_root().join("Dockerfile"), context.join("Dockerfile"))?;
     std::fs::copy(worker, context.join("job-worker"))?;
     let layout = context.join("layout");
-    let registry = crate::local_registry::ADDRESS;
+    let registry = crate::local_registry::address()?;
     out.status(format!("timing {runs} runs each of both build-and-push pipelines against {registry}"));
     let (mut xs, mut ds, mut ns) = (Vec::new(), Vec::new(), Vec::new());
     let mut tags = Vec::new();

@@ -91,7 +91,7 @@ pub fn build(target: Target, out: &Reporter) -> Result<Built> {
         cmd!(sh, "cargo build --release --locked --package job-worker --target {triple}").env(flags_var, rustflags);
     build.run().with_context(|| format!("cargo could not build job-worker for {triple}"))?;
 
-    let path = project_root().join("target").join(triple).join("release").join("job-worker");
+    let path = crate::target_dir().join(triple).join("release").join("job-worker");
     let bytes = std::fs::read(&path).with_context(|| format!("reading the built binary {}", path.display()))?;
     let linkage = linkage(&bytes).with_context(|| format!("checking that {} is static", path.display()))?;
     Ok(Built { size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)), path, target, linkage })

@@ -99,6 +99,16 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives one level below the root").to_path_buf()
 }
 
+/// Where everything the pipeline makes goes: cargo's target directory
+/// (`CARGO_TARGET_DIR`, relative to the project root when relative, as
+/// cargo reads it), else `target/` in the project.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => project_root().join(dir),
+        None => project_root().join("target"),
+    }
+}
+
 /// Installs the process's one rustls crypto provider (ring, the one kube
 /// uses); oci-client is built without one. Without this, the first TLS
 /// connection panics when two providers are compiled in. Idempotent.

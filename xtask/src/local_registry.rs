@@ -1,6 +1,7 @@
 //! The embedded default registry: where no `--image` names one, `push`
-//! pushes to a CNCF registry on 127.0.0.1:5000, and starts one there
-//! (Debian's `docker-registry`, storage under target/registry/) when nothing
+//! pushes to a CNCF registry on 127.0.0.1:5000 (or JOB_TEST_LOCAL_REGISTRY),
+//! and starts one there (Debian's `docker-registry`, storage under the
+//! target directory's registry/) when nothing
 //! answers. It keeps running in the background for later pushes and pulls;
 //! `kill $(cat target/registry/pid)` stops it.
 
@@ -13,18 +14,37 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
+use crate::Prerequisite;
 use crate::report::Reporter;
-use crate::{Prerequisite, project_root};
 
-pub const ADDRESS: &str = "127.0.0.1:5000";
+/// Where the embedded registry listens unless JOB_TEST_LOCAL_REGISTRY
+/// says otherwise.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:5000";
+/// The variable that moves it (port 5000 is taken on some machines).
+pub const ADDRESS_ENV: &str = "JOB_TEST_LOCAL_REGISTRY";
+
+/// The embedded registry's address: `127.0.0.1:PORT`, loopback only.
+pub fn address() -> Result<String> {
+    let Some(value) = std::env::var(ADDRESS_ENV).ok().filter(|v| !v.is_empty()) else {
+        return Ok(DEFAULT_ADDRESS.to_owned());
+    };
+    match value.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_loopback() && a.port() != 0 => Ok(value),
+        _ => Err(crate::InvalidInput(format!(
+            "{ADDRESS_ENV}={value}: the embedded registry listens on this machine only; expected 127.0.0.1:PORT, \
+             e.g. 127.0.0.1:5001"
+        ))
+        .into()),
+    }
+}
 
 /// The default push target: this version in the local registry.
-pub fn default_image() -> String {
-    format!("{ADDRESS}/job-test:{}", env!("CARGO_PKG_VERSION"))
+pub fn default_image() -> Result<String> {
+    Ok(format!("{}/job-test:{}", address()?, env!("CARGO_PKG_VERSION")))
 }
 
 pub fn dir() -> PathBuf {
-    project_root().join("target").join("registry")
+    crate::target_dir().join("registry")
 }
 
 /// Makes sure Debian's `docker-registry` (the CNCF distribution registry)
@@ -60,14 +80,15 @@ pub fn ensure_binary(install: bool, out: &Reporter) -> Result<()> {
 
 /// Starts the local registry unless something already listens there.
 pub fn ensure_running(out: &Reporter) -> Result<()> {
-    if TcpStream::connect(ADDRESS).is_ok() {
+    let address = address()?;
+    if TcpStream::connect(&address).is_ok() {
         return Ok(());
     }
     ensure_binary(true, out)?;
     let dir = dir();
     std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
     let config = format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ADDRESS}\n",
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {address}\n",
         dir.join("data").display()
     );
     std::fs::write(dir.join("config.yml"), config)?;
@@ -89,15 +110,15 @@ pub fn ensure_running(out: &Reporter) -> Result<()> {
         })?;
     std::fs::write(dir.join("pid"), child.id().to_string())?;
     let start = Instant::now();
-    while TcpStream::connect(ADDRESS).is_err() {
+    while TcpStream::connect(&address).is_err() {
         if start.elapsed() > Duration::from_secs(15) {
             let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
-            anyhow::bail!("the local registry did not start on {ADDRESS}; its log:\n{log}");
+            anyhow::bail!("the local registry did not start on {address}; its log:\n{log}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     out.status(format!(
-        "started a local registry on {ADDRESS} (storage {}, stop it with `kill $(cat {})`)",
+        "started a local registry on {address} (storage {}, stop it with `kill $(cat {})`)",
         dir.join("data").display(),
         dir.join("pid").display()
     ));

@@ -15,7 +15,7 @@ use crate::cluster::{self, NoCluster, apply, watch};
 use crate::flags::{ImageFlags, ReleaseFlags};
 use crate::manifest::{self, params, versions};
 use crate::report::Reporter;
-use crate::{image, odds, project_root, push};
+use crate::{image, odds, push};
 
 pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     let timeout = watch::parse_timeout(flags.timeout.as_deref())?;
@@ -69,7 +69,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         let mut objects = manifest::all_objects(&job, &auth);
         // Checked against this version above: the warnings were shown then.
         versions::adapt(&mut objects, version);
-        let dir = project_root().join("target").join("release");
+        let dir = crate::target_dir().join("release");
         std::fs::create_dir_all(&dir)?;
         let file = dir.join(format!("{}.yaml", job.name));
         std::fs::write(&file, manifest::to_yaml(&objects)?).with_context(|| format!("writing {}", file.display()))?;

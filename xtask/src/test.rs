@@ -2,6 +2,12 @@
 //! where this machine allows), build the real worker, then run every test of
 //! the workspace. Nothing is skipped: ignored tests are run too, and a test
 //! whose prerequisite is missing fails with a message, it does not pass.
+//! Afterwards it checks that the tests left what a user made as it was (the
+//! daemon's images, target/release/, the embedded registry's storage).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
@@ -27,14 +33,88 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     let worker = build::build(Target::Musl, out)?;
     let xtask = std::env::current_exe().context("finding the running xtask binary")?;
     let args = &flags.cargo_test_args;
+    let before = UserState::read(&sh)?;
     out.status("running every test of the workspace");
-    cmd!(sh, "cargo test --workspace --locked -- --include-ignored {args...}")
+    let tests = cmd!(sh, "cargo test --workspace --locked -- --include-ignored {args...}")
         .env("JOB_WORKER_BIN", &worker.path)
         .env("JOB_TEST_XTASK_BIN", &xtask)
         .env("JOB_TEST_KUBE_BIN", &kube_bin)
         .run()
-        .context("some tests failed (their output is above)")?;
+        .context("some tests failed (their output is above)");
+    // Checked whatever the tests' verdict: a failing test must not leave
+    // the user's things changed either.
+    let changed = before.changes(&UserState::read(&sh)?);
+    tests?;
+    if !changed.is_empty() {
+        anyhow::bail!("the tests changed what a user made, which they must never touch:\n  {}", changed.join("\n  "));
+    }
+    out.status("the tests left the Docker daemon's images, target/release/ and the local registry as they were");
     Ok(())
+}
+
+/// What a user made that the tests must leave as it was: the daemon's
+/// images, the rendered release manifests and the embedded registry's
+/// storage (both in the target directory).
+#[derive(Debug, PartialEq)]
+struct UserState {
+    images: BTreeSet<String>,
+    files: BTreeMap<PathBuf, (u64, Option<SystemTime>)>,
+}
+
+impl UserState {
+    fn read(sh: &Shell) -> Result<UserState> {
+        let format = "{{.Repository}}:{{.Tag}} {{.ID}}";
+        let images = cmd!(sh, "docker images --format {format}")
+            .quiet()
+            .read()
+            .context("listing the Docker daemon's images")?
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let mut files = BTreeMap::new();
+        let target = crate::target_dir();
+        for dir in [target.join("release"), crate::local_registry::dir().join("data")] {
+            walk(&dir, &mut files);
+        }
+        Ok(UserState { images, files })
+    }
+
+    /// What differs, a line each.
+    fn changes(&self, after: &UserState) -> Vec<String> {
+        let mut changed = Vec::new();
+        for image in after.images.difference(&self.images) {
+            changed.push(format!("image left behind on the daemon: {image}"));
+        }
+        for image in self.images.difference(&after.images) {
+            changed.push(format!("image removed from the daemon: {image}"));
+        }
+        for (path, meta) in &after.files {
+            match self.files.get(path) {
+                None => changed.push(format!("file written: {}", path.display())),
+                Some(old) if old != meta => changed.push(format!("file changed: {}", path.display())),
+                Some(_) => {}
+            }
+        }
+        for path in self.files.keys().filter(|p| !after.files.contains_key(*p)) {
+            changed.push(format!("file removed: {}", path.display()));
+        }
+        changed
+    }
+}
+
+/// Every file below `dir` with its size and modification time.
+fn walk(dir: &Path, files: &mut BTreeMap<PathBuf, (u64, Option<SystemTime>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.metadata() {
+            Ok(m) if m.is_dir() => walk(&path, files),
+            Ok(m) => {
+                files.insert(path, (m.len(), m.modified().ok()));
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// The tests run containers on the machine's Docker daemon.

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::tempdir;
@@ -124,24 +124,7 @@ impl ApiServer {
     /// A kubeconfig for this server: with the CA (or without, to see the
     /// trust error) and a token (or none).
     pub fn kubeconfig(&self, token: Option<&str>, with_ca: bool, namespace: &str) -> PathBuf {
-        let mut cluster = json!({ "server": self.url });
-        if with_ca {
-            cluster["certificate-authority"] = json!(self.ca_path);
-        }
-        let mut user = json!({});
-        if let Some(t) = token {
-            user["token"] = json!(t);
-        }
-        let config = json!({
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{ "name": "double", "cluster": cluster }],
-            "users": [{ "name": "user", "user": user }],
-            "contexts": [{ "name": "double", "context": { "cluster": "double", "user": "user", "namespace": namespace } }],
-            "current-context": "double",
-        });
-        let path = tempdir("kubeconfig").join("config");
-        std::fs::write(&path, serde_saphyr::to_string(&config).unwrap()).unwrap();
-        path
+        crate::write_kubeconfig(&self.url, &self.ca_path, token, with_ca, namespace, &tempdir("kubeconfig"))
     }
 
     /// Creates or replaces an object as a controller would (a status

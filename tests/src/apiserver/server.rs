@@ -196,26 +196,7 @@ fn new_uid(state: &mut State) -> String {
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, cert: ServerCert, shared: Shared) {
-    let certs = vec![rustls::pki_types::CertificateDer::from(cert.cert_der)];
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.key_der).unwrap();
-    let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else { continue };
-        let acceptor = acceptor.clone();
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            // A client that does not trust the CA aborts the handshake here.
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(req, shared).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-        });
-    }
+    crate::tls::serve_https(listener, cert, move |req| handle(req, shared.clone())).await;
 }
 
 async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Response<Body> {

@@ -21,7 +21,7 @@ use super::{Cluster, apply};
 use crate::flags::AuthCmdFlags;
 use crate::manifest::{self, params};
 use crate::report::Reporter;
-use crate::{InvalidInput, Remote, project_root};
+use crate::{InvalidInput, Remote};
 
 pub fn run(flags: &AuthCmdFlags, out: &Reporter) -> Result<()> {
     let (auth, warnings) = params::auth_params(&flags.auth, &flags.namespace)?;
@@ -127,5 +127,5 @@ fn write_kubeconfig(
 
 /// Where `auth` writes by default.
 pub fn default_path(account: &str) -> PathBuf {
-    project_root().join("target").join(format!("{account}.kubeconfig"))
+    crate::target_dir().join(format!("{account}.kubeconfig"))
 }

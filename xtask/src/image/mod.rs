@@ -108,7 +108,7 @@ pub struct Built {
 }
 
 pub fn default_layout() -> PathBuf {
-    project_root().join("target").join("oci").join("job-worker")
+    crate::target_dir().join("oci").join("job-worker")
 }
 
 pub fn run(flags: &ImageFlags, out: &Reporter) -> Result<()> {

@@ -111,7 +111,10 @@ pub fn resolve_target(image: Option<&str>, out: &Reporter) -> Result<ImageRef> {
 /// The reference to push to: it must name a registry, and for Alibaba Cloud
 /// ACR personal edition exactly one namespace level.
 pub fn target_reference(image: Option<&str>) -> Result<ImageRef> {
-    let text = image.map(str::to_owned).unwrap_or_else(crate::local_registry::default_image);
+    let text = match image {
+        Some(image) => image.to_owned(),
+        None => crate::local_registry::default_image()?,
+    };
     let reference =
         ImageRef::parse(&text).map_err(|why| InvalidInput(format!("--image {text}: not an image reference: {why}")))?;
     let Some(registry) = &reference.registry else {

@@ -1,0 +1,420 @@
+//! The cluster commands against a real Kubernetes 1.20.2 control plane
+//! (kube-apiserver, kube-controller-manager with the Job, TTL-after-finished,
+//! token and garbage-collector controllers, kube-scheduler, etcd), with the
+//! node agent running the pods as Docker containers from an image pushed to
+//! a real registry. What the double cannot show: the real Job controller's
+//! labels, selectors, back-offs and conditions, the real schema of 1.20,
+//! real RBAC and the real token controller.
+//!
+//! One control plane serves every test of this file; each test has its own
+//! namespace and deletes it at the end.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tests::control_plane::ControlPlane;
+use tests::registry::{self, Registry};
+use tests::{Finished, run_xtask, spawn_xtask, tempdir};
+
+fn cp() -> &'static ControlPlane {
+    ControlPlane::shared()
+}
+
+/// The worker image, pushed once to a real test registry with `cargo xtask
+/// push`, pinned by digest: what the node agent pulls, as a node would.
+fn image() -> &'static str {
+    static IMAGE: OnceLock<(&'static Registry, String)> = OnceLock::new();
+    &IMAGE
+        .get_or_init(|| {
+            let mut registry = Registry::start_tls();
+            registry.trust_in_docker();
+            let layout = tempdir("rc-layout");
+            let ca = registry.ca_path.clone().unwrap();
+            let target = format!("{}/job-test-e2e-real/job-worker:1.0.0", registry.host);
+            let r = run_xtask(
+                &[
+                    "--output",
+                    "json",
+                    "push",
+                    "--builder",
+                    "oci",
+                    "--image",
+                    &target,
+                    "--layout",
+                    layout.to_str().unwrap(),
+                    "--registry-ca-cert",
+                    ca.to_str().unwrap(),
+                ],
+                &[("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", registry::PASSWORD)],
+            );
+            assert_eq!(r.code, Some(0), "push to the test registry: {}", r.all());
+            let v: Value = serde_json::from_str(&r.stdout).unwrap();
+            cp().node_agent().set_registry_auth(&registry.host, registry::USER, registry::PASSWORD);
+            (registry.until_exit(), v["reference"].as_str().unwrap().to_owned())
+        })
+        .1
+}
+
+/// A namespace of the test's own, deleted (with everything in it) when the
+/// test ends, passed or not.
+struct Namespace(String);
+
+impl Namespace {
+    fn new(name: &str) -> Namespace {
+        Namespace(name.to_owned())
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        cp().delete_namespace(&self.0);
+    }
+}
+
+fn admin(ns: &str) -> String {
+    cp().admin_kubeconfig(ns).display().to_string()
+}
+
+/// `cargo xtask ARGS --kubeconfig ADMIN`, to its end (bounded).
+fn xtask(ns: &str, args: &[&str]) -> Finished {
+    let k = admin(ns);
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--kubeconfig", &k]);
+    let r = spawn_xtask(&all, &[]).finish_within(Duration::from_secs(240));
+    assert!(!r.all().contains(&cp().admin_token), "the admin token was printed:\n{}", r.all());
+    r
+}
+
+/// `apply` of a Job named `name` in `ns` with the pushed image and these flags.
+fn apply(ns: &str, name: &str, extra: &[&str]) -> Finished {
+    let mut args = vec!["apply", "--name", name, "--namespace", ns, "--image", image()];
+    args.extend_from_slice(extra);
+    xtask(ns, &args)
+}
+
+fn watch(ns: &str, name: &str, extra: &[&str]) -> Finished {
+    let mut args = vec!["watch", "--name", name, "-n", ns, "--timeout", "3m"];
+    args.extend_from_slice(extra);
+    xtask(ns, &args)
+}
+
+fn job(ns: &str, name: &str) -> Option<Value> {
+    cp().get(&format!("/apis/batch/v1/namespaces/{ns}/jobs/{name}"))
+}
+
+/// The Job's pods, found as the Job controller labels them on 1.20.
+fn job_pods(ns: &str, name: &str) -> Vec<Value> {
+    cp().list_pods(ns).into_iter().filter(|p| p["metadata"]["labels"]["job-name"] == name).collect()
+}
+
+/// The controller-manager's lines about one Job, for a failure message.
+fn controller_log(ns: &str, name: &str) -> String {
+    let log = std::fs::read_to_string(cp().dir.join("kube-controller-manager.log")).unwrap_or_default();
+    let key = format!("{ns}/{name}");
+    log.lines().filter(|l| l.contains(&key)).map(|l| &l[..l.len().min(300)]).collect::<Vec<_>>().join("\n")
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_control_plane_is_kubernetes_1_20() {
+    assert!(cp().version.starts_with("v1.20."), "{}", cp().version);
+}
+
+#[test]
+fn apply_renders_for_1_20_and_the_job_completes() {
+    let ns = Namespace::new("rc-complete");
+    let r = apply(&ns.0, "ok", &["--fail-probability", "0", "--completions", "2", "--parallelism", "2"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    // What 1.20 cannot take is left out, and the user is told what that loses.
+    assert!(r.stderr.contains("spec.podFailurePolicy left out, Kubernetes 1.20 cannot take it"), "{}", r.stderr);
+    assert!(r.stderr.contains("spec.ttlSecondsAfterFinished is alpha in Kubernetes 1.20"), "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("namespace/{} created", ns.0)), "{}", r.stdout);
+    assert!(r.stdout.contains("job.batch/ok created"), "{}", r.stdout);
+    let j = job(&ns.0, "ok").expect("the Job is there");
+    assert!(j["spec"].get("podFailurePolicy").is_none() && j["spec"].get("completionMode").is_none(), "{j}");
+    // The real apiserver's selector: controller-uid, not batch.kubernetes.io/*.
+    assert!(j["spec"]["selector"]["matchLabels"]["controller-uid"].is_string(), "{j}");
+
+    let w = watch(&ns.0, "ok", &["--output", "json"]);
+    assert_eq!(w.code, Some(0), "{}", w.all());
+    let report: Value = serde_json::from_str(w.stdout.trim()).unwrap();
+    assert_eq!(report["result"], "Complete");
+    assert_eq!(report["succeeded"], 2);
+    let pods = report["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "the report finds the Job's pods by its selector: {report}");
+    for p in pods {
+        assert_eq!((p["phase"].as_str(), p["exit_code"].as_i64()), (Some("Succeeded"), Some(0)), "{p}");
+    }
+    assert_eq!((report["runs"].as_i64(), report["failed_runs"].as_i64()), (Some(2), Some(0)));
+
+    // Applying the same again changes nothing; a changed template replaces the Job.
+    let again = apply(&ns.0, "ok", &["--fail-probability", "0", "--completions", "2", "--parallelism", "2"]);
+    assert_eq!(again.code, Some(0), "{}", again.all());
+    assert!(again.stdout.lines().all(|l| l.ends_with(" unchanged")), "{}", again.stdout);
+    let old_uid = j["metadata"]["uid"].clone();
+    let changed = apply(&ns.0, "ok", &["--fail-probability", "0.5", "--completions", "2", "--parallelism", "2"]);
+    assert_eq!(changed.code, Some(0), "{}", changed.all());
+    assert!(changed.stdout.contains("job.batch/ok replaced"), "{}", changed.stdout);
+    assert_ne!(job(&ns.0, "ok").unwrap()["metadata"]["uid"], old_uid);
+}
+
+#[test]
+fn a_failing_job_ends_backoff_limit_exceeded_with_its_failed_pods_listed() {
+    let ns = Namespace::new("rc-fail");
+    let r = apply(&ns.0, "fail1", &["--fail-probability", "1", "--backoff-limit", "1", "--completions", "1"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let w = {
+        let k = admin(&ns.0);
+        let bg = spawn_xtask(&["watch", "--name", "fail1", "-n", &ns.0, "--timeout", "3m", "--kubeconfig", &k], &[]);
+        // Progress while it runs, from the pods the Job's selector finds.
+        bg.wait_stderr_within("pod fail1-", Duration::from_secs(60));
+        bg.finish_within(Duration::from_secs(180))
+    };
+    assert_eq!(w.code, Some(1), "{}", w.all());
+    assert!(w.stdout.starts_with("job.batch/fail1 Failed: BackoffLimitExceeded"), "{}", w.stdout);
+    assert!(w.stdout.ends_with('\n'), "the report ends with a newline: {:?}", w.stdout);
+    assert!(w.stdout.contains("failed pods 2"), "{}", w.stdout);
+    // Each failed pod with its exit code and the worker's termination message.
+    let failed: Vec<&str> =
+        w.stdout.lines().filter(|l| l.contains("  exit 1  Error  job-worker: simulated failure")).collect();
+    assert_eq!(failed.len(), 2, "{}", w.stdout);
+    assert!(
+        w.stdout.contains("observed failure rate 2 of 2 runs = 100% (configured FAIL_PROBABILITY 1)"),
+        "{}",
+        w.stdout
+    );
+
+    // logs finds the pods too, and shows what the worker printed.
+    let logs = xtask(&ns.0, &["logs", "--name", "fail1", "-n", &ns.0]);
+    assert_eq!(logs.code, Some(0), "{}", logs.all());
+    assert_eq!(logs.stdout.lines().filter(|l| l.contains(" outcome ")).count(), 2, "{}", logs.stdout);
+
+    // delete waits until the pods are gone, and counts them.
+    assert_eq!(job_pods(&ns.0, "fail1").len(), 2);
+    let d = xtask(&ns.0, &["delete", "--name", "fail1", "-n", &ns.0]);
+    assert_eq!(d.code, Some(0), "{}", d.all());
+    assert_eq!(d.stdout.trim(), "job.batch/fail1 deleted, with its 2 pods");
+    assert!(job_pods(&ns.0, "fail1").is_empty(), "pods are left after delete");
+    assert!(job(&ns.0, "fail1").is_none());
+}
+
+#[test]
+fn a_hanging_job_ends_deadline_exceeded() {
+    let ns = Namespace::new("rc-deadline");
+    let r = apply(
+        &ns.0,
+        "hang",
+        &["--fail-probability", "1", "--failure-mode", "hang", "--active-deadline-seconds", "5", "--completions", "1"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let w = watch(&ns.0, "hang", &[]);
+    assert_eq!(w.code, Some(1), "{}\nthe Job controller on it:\n{}", w.all(), controller_log(&ns.0, "hang"));
+    assert!(w.stdout.starts_with("job.batch/hang Failed: DeadlineExceeded"), "{}", w.stdout);
+    // The controller deleted the hanging pod; the agent stopped its container.
+    wait_for("the hanging pod is gone", Duration::from_secs(60), || job_pods(&ns.0, "hang").is_empty());
+}
+
+#[test]
+fn on_failure_restarts_are_counted_and_logs_show_the_previous_run() {
+    let ns = Namespace::new("rc-onfailure");
+    // Attempts 0 and 1 fail (counted in the emptyDir across restarts), the third succeeds.
+    let r = apply(
+        &ns.0,
+        "restarts",
+        &["--restart-policy", "OnFailure", "--fail-attempts", "2", "--fail-probability", "0", "--completions", "1"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let j = job(&ns.0, "restarts").unwrap();
+    assert!(j["spec"].get("completionMode").is_none(), "1.20 does not know completionMode: {j}");
+    let w = watch(&ns.0, "restarts", &[]);
+    assert_eq!(w.code, Some(0), "{}", w.all());
+    assert!(w.stdout.contains("restarts 2"), "{}", w.stdout);
+    assert!(w.stdout.contains("observed failure rate 2 of 3 runs"), "{}", w.stdout);
+    let logs = xtask(&ns.0, &["logs", "--name", "restarts", "-n", &ns.0]);
+    assert_eq!(logs.code, Some(0), "{}", logs.all());
+    assert!(logs.stdout.contains(" (previous): "), "{}", logs.stdout);
+    assert!(logs.stdout.lines().any(|l| !l.contains("(previous)") && l.contains("result=success")), "{}", logs.stdout);
+}
+
+#[test]
+fn ttl_seconds_after_finished_removes_the_job() {
+    let ns = Namespace::new("rc-ttl");
+    let r =
+        apply(&ns.0, "ttl", &["--fail-probability", "0", "--completions", "1", "--ttl-seconds-after-finished", "1"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let w = watch(&ns.0, "ttl", &[]);
+    assert_eq!(w.code, Some(0), "{}", w.all());
+    // The control plane runs with the TTLAfterFinished gate on.
+    wait_for("the TTL controller deletes the finished Job", Duration::from_secs(60), || job(&ns.0, "ttl").is_none());
+}
+
+#[test]
+fn what_1_20_cannot_take_is_refused_before_anything_is_applied() {
+    let ns = Namespace::new("rc-refused");
+    let r = apply(&ns.0, "indexed", &["--completion-mode", "Indexed", "--fail-probability", "0"]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("spec.completionMode: Indexed: Kubernetes 1.20 does not have it"), "{}", r.stderr);
+    assert!(r.stderr.contains("on by default from 1.22"), "{}", r.stderr);
+    assert!(cp().get(&format!("/api/v1/namespaces/{}", ns.0)).is_none(), "something was applied");
+}
+
+#[test]
+fn the_default_namespace_is_never_patched() {
+    let before = cp().get("/api/v1/namespaces/default").unwrap();
+    let out = tempdir("rc-default").join("reader.kubeconfig");
+    let r = xtask(
+        "default",
+        &[
+            "auth",
+            "--namespace",
+            "default",
+            "--service-account",
+            "rc-default-reader",
+            "--write-kubeconfig",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("namespace/default untouched"), "{}", r.stdout);
+    let after = cp().get("/api/v1/namespaces/default").unwrap();
+    assert_eq!(after["metadata"]["labels"], before["metadata"]["labels"]);
+    assert_eq!(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+}
+
+fn file(dir: &std::path::Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+#[test]
+fn the_tutorials_flow_with_a_service_account_token_and_the_clusters_ca() {
+    let ns = Namespace::new("flask-ns");
+    // Three pods in flask-ns, as in the tutorial (a Job of three that completes).
+    let r = apply(&ns.0, "flask", &["--fail-probability", "0", "--completions", "3", "--parallelism", "3"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(watch(&ns.0, "flask", &[]).code, Some(0));
+
+    // The tutorial's names, cluster-wide as the tutorial has it.
+    let dir = tempdir("rc-tutorial");
+    let kubeconfig = dir.join("java-admin.kubeconfig");
+    let r = xtask(
+        &ns.0,
+        &[
+            "auth",
+            "--namespace",
+            &ns.0,
+            "--service-account",
+            "java-admin",
+            "--token-secret",
+            "java-access-secret",
+            "--role",
+            "pod-updater",
+            "--role-binding",
+            "simu-auth-binding",
+            "--cluster-wide",
+            "--write-kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--print-token",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("clusterrole.rbac.authorization.k8s.io/pod-updater created"), "{}", r.stdout);
+    let token = r.stdout.lines().find_map(|l| l.strip_prefix("token: ")).expect("--print-token").to_owned();
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kubeconfig).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    let mut names: Vec<String> =
+        cp().list_pods(&ns.0).iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_owned()).collect();
+    names.sort();
+    let expected =
+        format!("Number of pods = 3\n{}", names.iter().map(|n| format!("pod name = {n}\n")).collect::<String>());
+    // With the written kubeconfig (the token controller's token and ca.crt).
+    let r = run_xtask(&["pods", "--kubeconfig", kubeconfig.to_str().unwrap(), "-n", &ns.0], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.stdout, expected);
+    assert!(!r.all().contains(&token));
+    // With --server, --token-file and --ca-cert.
+    let token_file = file(&dir, "token", &token);
+    let (t, ca) = (token_file.to_str().unwrap(), cp().ca_path.to_str().unwrap());
+    let r = run_xtask(&["pods", "--server", &cp().url, "--token-file", t, "--ca-cert", ca, "-n", &ns.0], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.stdout, expected);
+    assert!(!r.all().contains(&token));
+    // Without the CA: the fix, not a disabled check.
+    let r = run_xtask(&["pods", "--server", &cp().url, "--token-file", t, "-n", &ns.0], &[]);
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    assert!(r.stderr.contains("pass --ca-cert FILE with the cluster's CA"), "{}", r.stderr);
+    // A wrong token: 401 from the real apiserver.
+    let wrong = file(&dir, "wrong", "eyJ-not-a-token-7c2e");
+    let r = run_xtask(
+        &["pods", "--server", &cp().url, "--token-file", wrong.to_str().unwrap(), "--ca-cert", ca, "-n", &ns.0],
+        &[],
+    );
+    assert_eq!(r.code, Some(4), "{}", r.all());
+    assert!(r.stderr.contains("401 Unauthorized"), "{}", r.stderr);
+    // Cluster-scoped objects are not in the namespace: remove them.
+    cp().delete_cluster_scoped("clusterroles", "pod-updater");
+    cp().delete_cluster_scoped("clusterrolebindings", "simu-auth-binding");
+}
+
+#[test]
+fn release_pushes_renders_for_the_cluster_applies_and_watches() {
+    let ns = Namespace::new("rc-release");
+    let mut registry = Registry::start_tls();
+    registry.trust_in_docker();
+    cp().node_agent().set_registry_auth(&registry.host, registry::USER, registry::PASSWORD);
+    let target = format!("{}/job-test-e2e-real/release:1.0.0", registry.host);
+    let ca = registry.ca_path.clone().unwrap();
+    let k = admin(&ns.0);
+    let name = "rc-release-job";
+    let own = tests::OwnDefaults::new();
+    let mut env = own.env();
+    env.extend([("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", registry::PASSWORD)]);
+    let r = spawn_xtask(
+        &[
+            "release",
+            "--builder",
+            "oci",
+            "--image",
+            &target,
+            "--registry-ca-cert",
+            ca.to_str().unwrap(),
+            "--kubeconfig",
+            &k,
+            "--name",
+            name,
+            "--namespace",
+            &ns.0,
+            "--fail-probability",
+            "0",
+            "--completions",
+            "2",
+            "--timeout",
+            "3m",
+        ],
+        &env,
+    )
+    .finish_within(Duration::from_secs(400));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(!r.all().contains(registry::PASSWORD));
+    assert!(r.stderr.contains("runs Kubernetes 1.20"), "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("job.batch/{name} Complete")), "{}", r.stdout);
+    assert!(r.stdout.contains("succeeded 2 of 2"), "{}", r.stdout);
+    // The Job runs what was pushed: the digest-pinned reference.
+    let j = job(&ns.0, name).unwrap();
+    let image = j["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap();
+    assert!(image.starts_with(&format!("{target}@sha256:")), "{image}");
+    // The manifests as applied, rendered for 1.20, in the test's own target directory.
+    let rendered = std::fs::read_to_string(own.target.join(format!("release/{name}.yaml"))).unwrap();
+    assert!(rendered.contains(image) && !rendered.contains("podFailurePolicy"), "{rendered}");
+}
