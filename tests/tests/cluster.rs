@@ -331,10 +331,14 @@ fn without_the_cluster_ca_the_trust_error_says_how_to_get_it() {
 fn no_token_or_a_wrong_one_is_a_401_with_the_fix() {
     let api = ApiServer::start();
     let ca = api.ca_path.display().to_string();
+    // No token at all, or an empty file: refused before anything is sent.
     let r = run_xtask(&["pods", "--server", &api.url, "--ca-cert", &ca, "-n", NS], &[]);
-    assert_eq!(r.code, Some(4), "{}", r.all());
-    assert!(r.stderr.contains("401 Unauthorized"), "{}", r.stderr);
-    assert!(r.stderr.contains("the token is missing, wrong or expired"), "{}", r.stderr);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("with no token: pass --token-file FILE or set KUBE_TOKEN"), "{}", r.stderr);
+    let r = run_xtask(&["pods", "--server", &api.url, "--ca-cert", &ca, "--token-file", "/dev/null", "-n", NS], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("--token-file /dev/null: the file is empty"), "{}", r.stderr);
+    assert!(api.requests().is_empty(), "a request was sent: {:?}", api.requests());
     let dir = tempdir("wrong-token");
     let wrong = "eyJ-wrong-token-5e1d0a";
     let token = file(&dir, "token", wrong);
@@ -344,6 +348,7 @@ fn no_token_or_a_wrong_one_is_a_401_with_the_fix() {
     );
     assert_eq!(r.code, Some(4));
     assert!(r.stderr.contains("401 Unauthorized"));
+    assert!(r.stderr.contains("the token is missing, wrong or expired"), "{}", r.stderr);
     assert_no_token(&r, &[wrong]);
 }
 

@@ -367,6 +367,9 @@ fn every_invalid_input_is_refused_with_the_flag_the_value_and_the_rule() {
         (&["--failure-mode", "explode"], "--failure-mode explode: expected one of exit, panic, abort, hang, oom"),
         (&["--fail-exit-code", "2"], "--fail-exit-code 2: expected a whole number from 1 to 255 other than 2"),
         (&["--work-duration", "soon"], "--work-duration soon: expected a duration"),
+        // A negative value is the value, not a flag: the rule it breaks, not clap's "unexpected argument".
+        (&["--work-duration", "-1s"], "--work-duration -1s: expected a duration"),
+        (&["--memory", "-32Mi"], "--memory \"-32Mi\": not a positive quantity"),
         (&["--seed", "-1"], "--seed -1: expected a whole number"),
         (&["--backoff-limit-per-index", "1"], "--backoff-limit-per-index 1: needs --completion-mode Indexed"),
         (&["--max-failed-indexes", "1"], "--max-failed-indexes 1: needs --completion-mode Indexed"),
@@ -430,6 +433,19 @@ fn questionable_settings_are_warnings_and_the_rendering_goes_on() {
         assert!(stderr.contains(&format!("warning: {expected}")) || stderr.contains(expected), "{args:?}: {stderr}");
         assert!(stdout.contains("kind: Job"), "{args:?}");
     }
+}
+
+#[test]
+fn dash_n_names_the_namespace_as_in_every_cluster_command() {
+    let (code, stdout, stderr) = render(&["-n", "demo"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(
+            "kind: Namespace\nmetadata:\n  labels:\n    app.kubernetes.io/managed-by: job-test\n  name: demo"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("namespace: job-test"), "{stdout}");
 }
 
 #[test]

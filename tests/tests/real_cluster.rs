@@ -255,6 +255,10 @@ fn ttl_seconds_after_finished_removes_the_job() {
     assert_eq!(w.code, Some(0), "{}", w.all());
     // The control plane runs with the TTLAfterFinished gate on.
     wait_for("the TTL controller deletes the finished Job", Duration::from_secs(60), || job(&ns.0, "ttl").is_none());
+    // Watching it afterwards says why it may be gone.
+    let w = watch(&ns.0, "ttl", &[]);
+    assert_eq!(w.code, Some(4), "{}", w.all());
+    assert!(w.stderr.contains("a finished Job is deleted ttlSecondsAfterFinished after it ends"), "{}", w.stderr);
 }
 
 #[test]

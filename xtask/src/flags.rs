@@ -154,7 +154,7 @@ pub struct JobFlags {
     #[arg(long, default_value = "job-test")]
     pub name: String,
     /// Namespace of every object; a Namespace object is rendered too.
-    #[arg(long, default_value = "job-test")]
+    #[arg(short = 'n', long, default_value = "job-test")]
     pub namespace: String,
     /// Image reference; `repo:tag@sha256:...` pins what runs. Default: job-test:<crate version>.
     #[arg(long, value_name = "REF")]
@@ -193,10 +193,10 @@ pub struct JobFlags {
     #[arg(long, value_name = "NAME")]
     pub image_pull_secret: Option<String>,
     /// CPU request and limit of the worker container.
-    #[arg(long, default_value = "50m")]
+    #[arg(long, default_value = "50m", allow_hyphen_values = true)]
     pub cpu: String,
     /// Memory request and limit of the worker container (what oom mode runs into).
-    #[arg(long, default_value = "32Mi")]
+    #[arg(long, default_value = "32Mi", allow_hyphen_values = true)]
     pub memory: String,
 
     /// Worker: chance in [0, 1] that a run fails (FAIL_PROBABILITY).
@@ -206,7 +206,7 @@ pub struct JobFlags {
     #[arg(long, default_value = "exit", help_heading = "Worker")]
     pub failure_mode: String,
     /// Worker: simulated work before deciding, e.g. 500ms or 2s (WORK_DURATION).
-    #[arg(long, default_value = "0s", help_heading = "Worker")]
+    #[arg(long, default_value = "0s", allow_hyphen_values = true, help_heading = "Worker")]
     pub work_duration: String,
     /// Worker: exit code of a simulated failure, 1..=255 but not 2 (FAIL_EXIT_CODE).
     #[arg(long, default_value = "1", allow_negative_numbers = true, help_heading = "Worker")]
@@ -360,7 +360,7 @@ pub struct WatchFlags {
     #[command(flatten)]
     pub job: JobRefFlags,
     /// Give up after this long (e.g. 10m); exit code 5.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub timeout: Option<String>,
 }
 
@@ -393,7 +393,7 @@ pub struct AuthCmdFlags {
     #[command(flatten)]
     pub auth: AuthFlags,
     /// Namespace of the service account.
-    #[arg(long, default_value = "job-test")]
+    #[arg(short = 'n', long, default_value = "job-test")]
     pub namespace: String,
     /// Where to write the service account's kubeconfig (mode 0600). Default: target/<service account>.kubeconfig.
     #[arg(long, value_name = "FILE")]
@@ -402,7 +402,7 @@ pub struct AuthCmdFlags {
     #[arg(long)]
     pub print_token: bool,
     /// How long to wait for the token controller to fill the Secret.
-    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    #[arg(long, default_value = "60s", value_name = "DURATION", allow_hyphen_values = true)]
     pub timeout: String,
 }
 
@@ -420,6 +420,6 @@ pub struct ReleaseFlags {
     #[command(flatten)]
     pub auth: AuthFlags,
     /// Give up watching after this long (e.g. 15m); exit code 5.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub timeout: Option<String>,
 }

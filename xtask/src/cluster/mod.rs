@@ -69,18 +69,36 @@ pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
             }
             let mut config = Config::new(uri);
             config.default_namespace = "default".into();
+            // Refused before anything is sent: with --server the token is
+            // the only credential, and an empty one would only earn a 401.
             let token = match &flags.token_file {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
+                Some(path) => {
+                    let token = std::fs::read_to_string(path)
                         .map_err(|e| InvalidInput(format!("--token-file {}: cannot read it ({e})", path.display())))?
                         .trim()
-                        .to_owned(),
-                ),
-                None => std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+                        .to_owned();
+                    if token.is_empty() {
+                        return Err(InvalidInput(format!(
+                            "--token-file {}: the file is empty; put the service account's token in it \
+                             (`cargo xtask auth --print-token`, or the `token` of its token Secret)",
+                            path.display()
+                        ))
+                        .into());
+                    }
+                    token
+                }
+                None => {
+                    std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).ok_or_else(
+                        || {
+                            InvalidInput(format!(
+                                "--server {server} with no token: pass --token-file FILE or set {TOKEN_ENV} (or use \
+                             --kubeconfig)"
+                            ))
+                        },
+                    )?
+                }
             };
-            if let Some(token) = token {
-                config.auth_info.token = Some(token.into());
-            }
+            config.auth_info.token = Some(token.into());
             config
         }
         None => {

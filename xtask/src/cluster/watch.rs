@@ -332,7 +332,9 @@ pub async fn watch(
         .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: "jobs", namespace: Some(namespace) }, &e))?;
     let Some(first) = first else {
         return Err(Remote(format!(
-            "job.batch/{name} is not in namespace {namespace}: apply it first (`cargo xtask apply`)"
+            "job.batch/{name} is not in namespace {namespace}: it was never applied (`cargo xtask apply`), or it \
+             was deleted; a finished Job is deleted ttlSecondsAfterFinished after it ends (--ttl-seconds-after-finished), \
+             its pods with it"
         ))
         .into());
     };

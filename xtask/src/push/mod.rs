@@ -352,7 +352,7 @@ async fn connect(
     let mode = flags.upload_mode;
     let https =
         client(ClientProtocol::Https, ca, flags.insecure_registry, mode).map_err(|e| Failure::Other(e.to_string()))?;
-    let tried = retry("connecting", 2, out, || https.auth(reference, auth, RegistryOperation::Push)).await;
+    let tried = retry("connecting", flags.attempts, out, || https.auth(reference, auth, RegistryOperation::Push)).await;
     match tried {
         Ok(_) => Ok(https),
         // Only when the answer was not TLS at all: a registry that speaks TLS
