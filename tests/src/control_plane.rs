@@ -19,18 +19,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::KeyPair;
 use serde_json::{Value, json};
 
 use crate::node_agent::NodeAgent;
 use crate::tempdir;
-use crate::tls::ServerCert;
-
-/// The Kubernetes version the binaries are built from.
-pub const KUBERNETES_VERSION: &str = "v1.20.2";
+use crate::tls::{ExtendedKeyUsagePurpose, ServerCert, TestCa};
 
 /// The Service network; the apiserver's own Service takes its first address.
 const SERVICE_CIDR: &str = "10.0.0.0/24";
@@ -64,31 +58,16 @@ struct Process {
 }
 
 /// The directory with kube-apiserver, kube-controller-manager,
-/// kube-scheduler and etcd; panics with what to do when they are missing.
+/// kube-scheduler and etcd: JOB_TEST_KUBE_BIN, which `cargo xtask test`
+/// sets after making sure of it, else xtask's own cache, checked the same
+/// way; panics with what to do when they are missing.
 pub fn bin_dir() -> PathBuf {
-    let dir = match std::env::var_os("JOB_TEST_KUBE_BIN") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .expect("neither XDG_CACHE_HOME nor HOME is set, so there is no cache to find the binaries in");
-            cache.join("job-test").join(format!("kubernetes-{KUBERNETES_VERSION}"))
-        }
-    };
-    let missing: Vec<_> = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"]
-        .into_iter()
-        .filter(|b| !dir.join(b).is_file())
-        .collect();
-    if !missing.is_empty() {
-        panic!(
-            "the real control plane's binaries are not in {} (missing: {}): `cargo xtask test` builds them \
-             (about 10 minutes once), or set JOB_TEST_KUBE_BIN",
-            dir.display(),
-            missing.join(", ")
-        );
+    if let Some(dir) = std::env::var_os("JOB_TEST_KUBE_BIN") {
+        return PathBuf::from(dir);
     }
-    dir
+    let out = xtask::report::Reporter::new(xtask::flags::Output::Text);
+    xtask::control_plane::ensure(false, &out)
+        .unwrap_or_else(|e| panic!("the real control plane is not here: {e:#}; or set JOB_TEST_KUBE_BIN"))
 }
 
 impl ControlPlane {
@@ -203,7 +182,7 @@ impl ControlPlane {
         ControlPlane {
             url,
             ca_path: pki.ca_path.clone(),
-            ca_pem: pki.ca_pem.clone(),
+            ca_pem: pki.ca.pem(),
             admin_token,
             dir,
             version,
@@ -431,7 +410,7 @@ fn spawn(command: &mut Command) -> std::io::Result<Child> {
 /// its client URL.
 fn start_etcd(bin: &Path, dir: &Path, started: &mut Started) -> String {
     for _ in 0..5 {
-        let (client, peer) = (free_port(), free_port());
+        let (client, peer) = (crate::free_port(), crate::free_port());
         let client_url = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         started.spawn(
@@ -479,7 +458,7 @@ fn start_apiserver(
 ) -> (String, kube::Client) {
     let path = |p: &Path| p.display().to_string();
     for _ in 0..5 {
-        let port = free_port();
+        let port = crate::free_port();
         let url = format!("https://127.0.0.1:{port}");
         started.spawn(
             "kube-apiserver",
@@ -512,7 +491,7 @@ fn start_apiserver(
             dir,
         );
         let mut config = kube::Config::new(url.parse().expect("the apiserver URL"));
-        config.root_cert = Some(vec![pki.ca_der.clone()]);
+        config.root_cert = Some(vec![pki.ca.der()]);
         config.auth_info.token = Some(admin_token.to_owned().into());
         let client = runtime.block_on(async { kube::Client::try_from(config) }).expect("an admin client");
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -563,13 +542,6 @@ fn http_get_plain(port: u16, path: &str) -> Option<String> {
 }
 
 /// A port that was free a moment ago; the caller retries when it loses it.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding a free port on 127.0.0.1")
-        .port()
-}
-
 fn random_hex(bytes: usize) -> String {
     use ring::rand::SecureRandom;
     let mut buf = vec![0u8; bytes];
@@ -593,9 +565,7 @@ fn remove_stale_dirs() {
 
 /// The cluster's PKI, written to files the components read.
 struct Pki {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-    ca_pem: String,
-    ca_der: Vec<u8>,
+    ca: TestCa,
     ca_path: PathBuf,
     apiserver_cert_path: PathBuf,
     apiserver_key_path: PathBuf,
@@ -610,36 +580,11 @@ struct Pki {
 
 impl Pki {
     fn write(dir: &Path) -> Pki {
-        let write = |name: &str, contents: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, contents).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-            path
-        };
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        params.distinguished_name.push(DnType::CommonName, "job-test control plane CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("a CA key"))
-            .expect("a self-signed CA certificate");
-        let ca_pem = issuer.pem();
-        let ca_der = issuer.der().to_vec();
-        let ca_path = write("ca.pem", &ca_pem);
-
-        let mut pki = Pki {
-            ca_pem,
-            ca_der,
-            ca_path,
-            apiserver_cert_path: PathBuf::new(),
-            apiserver_key_path: PathBuf::new(),
-            kubelet_client_cert_path: PathBuf::new(),
-            kubelet_client_key_path: PathBuf::new(),
-            sa_key_path: PathBuf::new(),
-            sa_pub_path: PathBuf::new(),
-            issuer,
-        };
+        let write = |name: &str, contents: &str| crate::write_file(dir, name, contents);
+        let ca = TestCa::new("control plane");
+        let ca_path = ca.write(dir);
         // The names clients inside the cluster would use, too.
-        let apiserver = pki.sign(
+        let apiserver = ca.sign(
             "kube-apiserver",
             &[
                 "127.0.0.1",
@@ -653,40 +598,29 @@ impl Pki {
             None,
             ExtendedKeyUsagePurpose::ServerAuth,
         );
-        pki.apiserver_cert_path = write("apiserver.pem", &apiserver.cert_pem);
-        pki.apiserver_key_path = write("apiserver-key.pem", &apiserver.key_pem);
         let kubelet_client =
-            pki.sign("kube-apiserver-kubelet-client", &[], Some("system:masters"), ExtendedKeyUsagePurpose::ClientAuth);
-        pki.kubelet_client_cert_path = write("apiserver-kubelet-client.pem", &kubelet_client.cert_pem);
-        pki.kubelet_client_key_path = write("apiserver-kubelet-client-key.pem", &kubelet_client.key_pem);
+            ca.sign("kube-apiserver-kubelet-client", &[], Some("system:masters"), ExtendedKeyUsagePurpose::ClientAuth);
         let sa_key = KeyPair::generate().expect("a service-account signing key");
-        pki.sa_key_path = write("sa-key.pem", &sa_key.serialize_pem());
-        pki.sa_pub_path = write("sa-pub.pem", &sa_key.public_key_pem());
-        pki
+        Pki {
+            apiserver_cert_path: write("apiserver.pem", &apiserver.cert_pem),
+            apiserver_key_path: write("apiserver-key.pem", &apiserver.key_pem),
+            kubelet_client_cert_path: write("apiserver-kubelet-client.pem", &kubelet_client.cert_pem),
+            kubelet_client_key_path: write("apiserver-kubelet-client-key.pem", &kubelet_client.key_pem),
+            sa_key_path: write("sa-key.pem", &sa_key.serialize_pem()),
+            sa_pub_path: write("sa-pub.pem", &sa_key.public_key_pem()),
+            ca,
+            ca_path,
+        }
     }
 
     /// The node agent's serving certificate: the apiserver reaches it at
     /// the node's InternalIP, 127.0.0.1.
     fn node_agent_cert(&self) -> ServerCert {
-        self.sign(crate::node_agent::NODE_NAME, &["127.0.0.1", "localhost"], None, ExtendedKeyUsagePurpose::ServerAuth)
-    }
-
-    fn sign(&self, cn: &str, names: &[&str], org: Option<&str>, usage: ExtendedKeyUsagePurpose) -> ServerCert {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names).expect("certificate parameters");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        if let Some(org) = org {
-            params.distinguished_name.push(DnType::OrganizationName, org);
-        }
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().expect("a certificate key");
-        let cert = params.signed_by(&key, &self.issuer).expect("signing a certificate with the cluster CA");
-        ServerCert {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            cert_der: cert.der().to_vec(),
-            key_der: key.serialize_der(),
-        }
+        self.ca.sign(
+            crate::node_agent::NODE_NAME,
+            &["127.0.0.1", "localhost"],
+            None,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
     }
 }

@@ -138,6 +138,22 @@ pub fn worker_image() -> &'static str {
     })
 }
 
+/// A port on 127.0.0.1 that nothing listens on now (another process may
+/// take it before it is used: callers that start a server retry).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding a free port on 127.0.0.1")
+        .port()
+}
+
+/// `content` written to `dir/name`; its path.
+pub fn write_file(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    path
+}
+
 /// A fresh, empty temporary directory unique to this process and name.
 pub fn tempdir(name: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -284,13 +300,12 @@ pub struct OwnDefaults {
 
 impl OwnDefaults {
     pub fn new() -> OwnDefaults {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        OwnDefaults { target: tempdir("own-target"), registry: format!("127.0.0.1:{port}") }
+        OwnDefaults { target: tempdir("own-target"), registry: format!("127.0.0.1:{}", free_port()) }
     }
 
     /// The environment that sends the product there.
     pub fn env(&self) -> Vec<(&'static str, &str)> {
-        vec![("CARGO_TARGET_DIR", self.target.to_str().unwrap()), ("JOB_TEST_LOCAL_REGISTRY", &self.registry)]
+        vec![("CARGO_TARGET_DIR", self.target.to_str().unwrap()), (xtask::local_registry::ADDRESS_ENV, &self.registry)]
     }
 }
 

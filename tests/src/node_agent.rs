@@ -34,6 +34,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use xtask::image_ref::ImageRef;
+
 use crate::tls::ServerCert;
 
 /// The one node's name.
@@ -165,16 +167,9 @@ static PULLED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// pulls as `repo@digest` (no tag), so its tag is dropped. Never an image
 /// ID, which the user's own tags of the same content share.
 fn removable_reference(image: &str) -> String {
-    match image.split_once('@') {
-        Some((name, digest)) => {
-            let slash = name.rfind('/').map_or(0, |i| i + 1);
-            let repo = match name[slash..].find(':') {
-                Some(colon) => &name[..slash + colon],
-                None => name,
-            };
-            format!("{repo}@{digest}")
-        }
-        None => image.to_owned(),
+    match ImageRef::parse(image) {
+        Ok(r) if r.digest.is_some() => ImageRef { tag: None, ..r }.to_string(),
+        _ => image.to_owned(),
     }
 }
 
@@ -714,7 +709,7 @@ impl PodRun {
     /// Credentials for the image's registry: the agent's own, else the
     /// pod's imagePullSecrets (kubernetes.io/dockerconfigjson).
     async fn credentials(&self) -> Option<DockerCredentials> {
-        let host = registry_host(&self.image).unwrap_or("docker.io").to_owned();
+        let host = registry_host(&self.image).unwrap_or_else(|| "docker.io".to_owned());
         let credentials = |username: String, password: String| DockerCredentials {
             username: Some(username),
             password: Some(password),
@@ -1180,14 +1175,15 @@ async fn handle_logs(req: Request<Incoming>, shared: &Shared) -> Response<Body> 
 
 /// `repo` -> `repo:latest`, as Docker and the kubelet name an untagged image.
 fn with_tag(image: &str) -> String {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if last.contains(':') || last.contains('@') { image.to_owned() } else { format!("{image}:latest") }
+    match ImageRef::parse(image) {
+        Ok(r) if r.tag.is_none() && r.digest.is_none() => ImageRef { tag: Some("latest".into()), ..r }.to_string(),
+        _ => image.to_owned(),
+    }
 }
 
 /// The registry host of an image reference, when it names one.
-fn registry_host(image: &str) -> Option<&str> {
-    let (first, _) = image.split_once('/')?;
-    (first.contains('.') || first.contains(':') || first == "localhost").then_some(first)
+fn registry_host(image: &str) -> Option<String> {
+    ImageRef::parse(image).ok()?.registry
 }
 
 /// The daemon's own words for an error, as the kubelet passes them on.
@@ -1311,11 +1307,18 @@ mod unit {
     fn image_names() {
         assert_eq!(with_tag("busybox"), "busybox:latest");
         assert_eq!(with_tag("127.0.0.1:5000/job-test"), "127.0.0.1:5000/job-test:latest");
-        assert_eq!(removable_reference("127.0.0.1:5000/a/b:1.0@sha256:ab"), "127.0.0.1:5000/a/b@sha256:ab");
-        assert_eq!(removable_reference("127.0.0.1:5000/a/b@sha256:ab"), "127.0.0.1:5000/a/b@sha256:ab");
+        let digest = "sha256:abababababababababababababababababababababababababababababababab";
+        assert_eq!(
+            removable_reference(&format!("127.0.0.1:5000/a/b:1.0@{digest}")),
+            format!("127.0.0.1:5000/a/b@{digest}")
+        );
+        assert_eq!(
+            removable_reference(&format!("127.0.0.1:5000/a/b@{digest}")),
+            format!("127.0.0.1:5000/a/b@{digest}")
+        );
         assert_eq!(removable_reference("127.0.0.1:5000/a/b:1.0"), "127.0.0.1:5000/a/b:1.0");
         assert_eq!(with_tag("127.0.0.1:5000/job-test:1"), "127.0.0.1:5000/job-test:1");
-        assert_eq!(registry_host("127.0.0.1:5000/job-test:1"), Some("127.0.0.1:5000"));
+        assert_eq!(registry_host("127.0.0.1:5000/job-test:1").as_deref(), Some("127.0.0.1:5000"));
         assert_eq!(registry_host("job-test-e2e/job-worker:abc"), None);
         assert_eq!(go_duration(Duration::from_secs(80)), "1m20s");
     }

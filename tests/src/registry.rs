@@ -3,7 +3,7 @@
 //! with TLS from a test CA and htpasswd (bcrypt) basic auth, or plain HTTP
 //! without auth (behind the fault proxy). Stopped when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,10 +48,6 @@ fn tls_setup(name: &str) -> (PathBuf, TestCa, PathBuf, String) {
     let ca_path = ca.write(&dir);
     let tls = format!("  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\n", d = dir.display());
     (dir, ca, ca_path, tls)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Registry {
@@ -101,7 +97,7 @@ impl Registry {
 
     fn try_start(dir: &std::path::Path, extra: &str, ca_path: Option<PathBuf>) -> Option<Registry> {
         let bin = binary();
-        let port = free_port();
+        let port = crate::free_port();
         let host = format!("127.0.0.1:{port}");
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: job-test-registry-secret\n{extra}",

@@ -1,9 +1,10 @@
-//! A certificate authority made per test, and server certificates it signs:
-//! what the registry and the API-server double present, so that the code
+//! A certificate authority made per test, and certificates it signs: what
+//! the registry, the API-server double and the real control plane present, so that the code
 //! under test verifies TLS for real against a CA it was told about.
 
 use std::path::{Path, PathBuf};
 
+pub use rcgen::ExtendedKeyUsagePurpose;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
 pub struct TestCa {
@@ -54,12 +55,28 @@ impl TestCa {
 
     /// A server certificate for 127.0.0.1 and localhost.
     pub fn server_cert(&self) -> ServerCert {
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+        self.sign("127.0.0.1", &["127.0.0.1", "localhost"], None, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// The CA certificate, DER.
+    pub fn der(&self) -> Vec<u8> {
+        self.issuer.der().to_vec()
+    }
+
+    /// A leaf certificate: common name, subject alternative names, an
+    /// organization (Kubernetes reads a client's groups from it) and what
+    /// it is for (serving or client authentication).
+    pub fn sign(&self, cn: &str, names: &[&str], org: Option<&str>, usage: ExtendedKeyUsagePurpose) -> ServerCert {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).expect("certificate parameters");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        if let Some(org) = org {
+            params.distinguished_name.push(DnType::OrganizationName, org);
+        }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().expect("a certificate key");
+        let cert = params.signed_by(&key, &self.issuer).expect("signing a certificate with the test CA");
         ServerCert {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),

@@ -274,12 +274,6 @@ fn watch_timeout_exits_5() {
     assert!(r.stderr.contains("gave up after 1s"), "{}", r.stderr);
 }
 
-fn file(dir: &std::path::Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
-
 #[test]
 fn pods_with_a_token_and_the_cluster_ca_prints_the_tutorials_lines() {
     let api = ApiServer::start();
@@ -288,7 +282,7 @@ fn pods_with_a_token_and_the_cluster_ca_prints_the_tutorials_lines() {
     put_pod(&api, &j, "job-test-p1", "Running", None);
     put_pod(&api, &j, "job-test-p2", "Succeeded", Some((0, "Completed", "")));
     let dir = tempdir("pods");
-    let token = file(&dir, "token", ADMIN_TOKEN);
+    let token = tests::write_file(&dir, "token", ADMIN_TOKEN);
     let (t, ca) = (token.display().to_string(), api.ca_path.display().to_string());
     let r = run_xtask(&["pods", "--server", &api.url, "--token-file", &t, "--ca-cert", &ca, "-n", NS], &[]);
     assert_eq!(r.code, Some(0), "{}", r.all());
@@ -308,7 +302,7 @@ fn pods_with_a_token_and_the_cluster_ca_prints_the_tutorials_lines() {
 fn without_the_cluster_ca_the_trust_error_says_how_to_get_it() {
     let api = ApiServer::start();
     let dir = tempdir("no-ca");
-    let token = file(&dir, "token", ADMIN_TOKEN);
+    let token = tests::write_file(&dir, "token", ADMIN_TOKEN);
     let t = token.display().to_string();
     let r = run_xtask(&["pods", "--server", &api.url, "--token-file", &t, "-n", NS], &[]);
     assert_eq!(r.code, Some(4), "{}", r.all());
@@ -341,7 +335,7 @@ fn no_token_or_a_wrong_one_is_a_401_with_the_fix() {
     assert!(api.requests().is_empty(), "a request was sent: {:?}", api.requests());
     let dir = tempdir("wrong-token");
     let wrong = "eyJ-wrong-token-5e1d0a";
-    let token = file(&dir, "token", wrong);
+    let token = tests::write_file(&dir, "token", wrong);
     let r = run_xtask(
         &["pods", "--server", &api.url, "--ca-cert", &ca, "--token-file", &token.display().to_string(), "-n", NS],
         &[],
@@ -545,7 +539,7 @@ fn an_unreachable_server_is_named_in_the_error() {
     let api = ApiServer::start();
     let ca = api.ca_path.display().to_string();
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = tests::free_port();
     let server = format!("https://127.0.0.1:{port}");
     let r = run_xtask(&["pods", "--server", &server, "--ca-cert", &ca, "-n", NS], &[("KUBE_TOKEN", ADMIN_TOKEN)]);
     assert_eq!(r.code, Some(4), "{}", r.all());

@@ -9,7 +9,6 @@
 //! One control plane serves every test of this file; each test has its own
 //! namespace and deletes it at the end.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -294,12 +293,6 @@ fn the_default_namespace_is_never_patched() {
     assert_eq!(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
 }
 
-fn file(dir: &std::path::Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
-
 #[test]
 fn the_tutorials_flow_with_a_service_account_token_and_the_clusters_ca() {
     let ns = Namespace::new("flask-ns");
@@ -348,7 +341,7 @@ fn the_tutorials_flow_with_a_service_account_token_and_the_clusters_ca() {
     assert_eq!(r.stdout, expected);
     assert!(!r.all().contains(&token));
     // With --server, --token-file and --ca-cert.
-    let token_file = file(&dir, "token", &token);
+    let token_file = tests::write_file(&dir, "token", &token);
     let (t, ca) = (token_file.to_str().unwrap(), cp().ca_path.to_str().unwrap());
     let r = run_xtask(&["pods", "--server", &cp().url, "--token-file", t, "--ca-cert", ca, "-n", &ns.0], &[]);
     assert_eq!(r.code, Some(0), "{}", r.all());
@@ -359,7 +352,7 @@ fn the_tutorials_flow_with_a_service_account_token_and_the_clusters_ca() {
     assert_eq!(r.code, Some(4), "{}", r.all());
     assert!(r.stderr.contains("pass --ca-cert FILE with the cluster's CA"), "{}", r.stderr);
     // A wrong token: 401 from the real apiserver.
-    let wrong = file(&dir, "wrong", "eyJ-not-a-token-7c2e");
+    let wrong = tests::write_file(&dir, "wrong", "eyJ-not-a-token-7c2e");
     let r = run_xtask(
         &["pods", "--server", &cp().url, "--token-file", wrong.to_str().unwrap(), "--ca-cert", ca, "-n", &ns.0],
         &[],

@@ -23,7 +23,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     let mut job_flags = flags.job.clone();
     let target = push::resolve_target(job_flags.image.as_deref(), out)?;
     job_flags.image = Some(target.to_string());
-    let (_, mut warnings) = params::job_params(&job_flags)?;
+    let (unpinned, mut warnings) = params::job_params(&job_flags)?;
     let (auth, auth_warnings) = params::auth_params(&flags.auth, &job_flags.namespace)?;
     warnings.extend(auth_warnings);
     // A tag is pinned by the release itself: no warning about it.
@@ -39,19 +39,17 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         // The cluster first: what its version cannot take is refused before
         // anything is built or pushed.
         let cluster = match cluster::connect(&flags.cluster, out).await {
-            Ok(c) => Ok(c),
-            Err(e) if e.is::<NoCluster>() => Err(e),
+            Ok(c) => Some(c),
+            Err(e) if e.is::<NoCluster>() => None,
             Err(e) => return Err(e),
         };
         let version = match &cluster {
-            Ok(c) => {
-                let (job, _) = params::job_params(&job_flags)?;
-                let mut trial = manifest::all_objects(&job, &auth);
-                let version = apply::for_server(c, &mut trial, out).await?;
+            Some(c) => {
+                let version = apply::for_server(c, &mut manifest::all_objects(&unpinned, &auth), out).await?;
                 out.status(format!("the cluster at {} runs Kubernetes {version}", c.server));
                 version
             }
-            Err(_) => versions::NEWEST,
+            None => versions::NEWEST,
         };
 
         out.status("1/5 build: the static worker and its image");
@@ -76,21 +74,18 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         out.status(format!("  wrote {}", file.display()));
 
         out.status("4/5 apply");
-        let cluster = match cluster {
-            Ok(c) => c,
-            Err(e) => {
-                out.result(
-                    format!(
-                        "{}\nrendered {}\nnothing was applied or watched: {e}\n\
-                         apply it later with `cargo xtask apply -f {}` (and `cargo xtask watch`)",
-                        pushed.pinned,
-                        file.display(),
-                        file.display()
-                    ),
-                    &json!({ "reference": pushed.pinned, "manifests": file, "applied": null, "report": null }),
-                );
-                return Ok(());
-            }
+        let Some(cluster) = cluster else {
+            out.result(
+                format!(
+                    "{}\nrendered {}\nnothing was applied or watched: {NoCluster}\n\
+                     apply it later with `cargo xtask apply -f {}` (and `cargo xtask watch`)",
+                    pushed.pinned,
+                    file.display(),
+                    file.display()
+                ),
+                &json!({ "reference": pushed.pinned, "manifests": file, "applied": null, "report": null }),
+            );
+            return Ok(());
         };
         let applied = apply::apply_all(&cluster, objects, out).await?;
 

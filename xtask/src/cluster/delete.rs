@@ -35,7 +35,7 @@ pub async fn delete(cluster: &Cluster, name: &str, namespace: &str, out: &Report
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
     let attempt = |verb, resource| Attempt { verb, resource, namespace: Some(namespace) };
-    let Some(job) = jobs.get_opt(name).await.map_err(|e| explain(cluster, &attempt("get", "jobs"), &e))? else {
+    let Some(job) = super::get_job(cluster, name, namespace).await? else {
         return Ok((false, 0));
     };
     let selector = ListParams::default().labels(&job_pods_selector(&job)?);

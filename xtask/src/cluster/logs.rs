@@ -3,7 +3,6 @@
 //! (restartPolicy OnFailure) the previous run's logs too.
 
 use anyhow::Result;
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, LogParams};
@@ -33,18 +32,8 @@ pub fn run(flags: &JobRefFlags, out: &Reporter) -> Result<()> {
 /// (pod, " (previous)" or "", line) for every pod, oldest pod first.
 pub async fn logs(cluster: &Cluster, name: &str, namespace: &str) -> Result<Vec<(String, &'static str, String)>> {
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
     let attempt = |verb| Attempt { verb, resource: "pods", namespace: Some(namespace) };
-    let job = jobs
-        .get_opt(name)
-        .await
-        .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: "jobs", namespace: Some(namespace) }, &e))?
-        .ok_or_else(|| {
-            crate::Remote(format!(
-                "job.batch/{name} is not in namespace {namespace} (never applied, deleted, or removed by its \
-                 ttlSecondsAfterFinished)"
-            ))
-        })?;
+    let job = super::get_job(cluster, name, namespace).await?.ok_or_else(|| super::missing_job(name, namespace))?;
     let mut pods = api
         .list(&ListParams::default().labels(&job_pods_selector(&job)?))
         .await

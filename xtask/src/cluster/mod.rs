@@ -69,35 +69,7 @@ pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
             }
             let mut config = Config::new(uri);
             config.default_namespace = "default".into();
-            // Refused before anything is sent: with --server the token is
-            // the only credential, and an empty one would only earn a 401.
-            let token = match &flags.token_file {
-                Some(path) => {
-                    let token = std::fs::read_to_string(path)
-                        .map_err(|e| InvalidInput(format!("--token-file {}: cannot read it ({e})", path.display())))?
-                        .trim()
-                        .to_owned();
-                    if token.is_empty() {
-                        return Err(InvalidInput(format!(
-                            "--token-file {}: the file is empty; put the service account's token in it \
-                             (`cargo xtask auth --print-token`, or the `token` of its token Secret)",
-                            path.display()
-                        ))
-                        .into());
-                    }
-                    token
-                }
-                None => {
-                    std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).ok_or_else(
-                        || {
-                            InvalidInput(format!(
-                                "--server {server} with no token: pass --token-file FILE or set {TOKEN_ENV} (or use \
-                             --kubeconfig)"
-                            ))
-                        },
-                    )?
-                }
-            };
+            let token = bearer_token(flags.token_file.as_deref(), server)?;
             config.auth_info.token = Some(token.into());
             config
         }
@@ -156,6 +128,31 @@ pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
     let default_namespace = config.default_namespace.clone();
     let client = Client::try_from(config.clone()).context("setting up the Kubernetes client")?;
     Ok(Cluster { client, server, default_namespace, ca_source, config })
+}
+
+/// The token for `--server`: from `--token-file`, else KUBE_TOKEN. With
+/// `--server` it is the only credential, so none (or an empty file) is
+/// refused before anything is sent: it could only earn a 401.
+fn bearer_token(file: Option<&std::path::Path>, server: &str) -> Result<String, InvalidInput> {
+    let Some(path) = file else {
+        return std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).ok_or_else(|| {
+            InvalidInput(format!(
+                "--server {server} with no token: pass --token-file FILE or set {TOKEN_ENV} (or use --kubeconfig)"
+            ))
+        });
+    };
+    let token = std::fs::read_to_string(path)
+        .map_err(|e| InvalidInput(format!("--token-file {}: cannot read it ({e})", path.display())))?
+        .trim()
+        .to_owned();
+    if token.is_empty() {
+        return Err(InvalidInput(format!(
+            "--token-file {}: the file is empty; put the service account's token in it \
+             (`cargo xtask auth --print-token`, or the `token` of its token Secret)",
+            path.display()
+        )));
+    }
+    Ok(token)
 }
 
 /// The DER certificates in a PEM file (what is not a certificate is skipped).
@@ -229,6 +226,24 @@ pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remo
         format!("the request to {server} failed")
     };
     Remote(format!("{step} failed: {fix} ({})", crate::one_line(&text)))
+}
+
+/// The Job, if it is there; refused credentials and the like explained.
+pub async fn get_job(cluster: &Cluster, name: &str, namespace: &str) -> Result<Option<Job>> {
+    let jobs: kube::Api<Job> = kube::Api::namespaced(cluster.client.clone(), namespace);
+    Ok(jobs
+        .get_opt(name)
+        .await
+        .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: "jobs", namespace: Some(namespace) }, &e))?)
+}
+
+/// What `watch` and `logs` say of a Job that is not there.
+pub fn missing_job(name: &str, namespace: &str) -> Remote {
+    Remote(format!(
+        "job.batch/{name} is not in namespace {namespace}: it was never applied (`cargo xtask apply`), or it was \
+         deleted; a finished Job is deleted ttlSecondsAfterFinished after it ends (--ttl-seconds-after-finished), \
+         its pods with it"
+    ))
 }
 
 /// The label selector of a Job's pods: the Job's own `spec.selector`,

@@ -86,6 +86,14 @@ pub struct PodRow {
     pub last_exit_code: Option<i32>,
 }
 
+impl PodRow {
+    /// The exit code that failed it: this run's, else the previous run's
+    /// (a restarted container now running); `-` when none is known.
+    fn failed_exit_code(&self) -> String {
+        self.exit_code.or(self.last_exit_code).map_or("-".into(), |c| c.to_string())
+    }
+}
+
 fn pod_row(pod: &Pod) -> PodRow {
     let status = pod.status.clone().unwrap_or_default();
     let container = status.container_statuses.as_ref().and_then(|c| c.first().cloned());
@@ -219,10 +227,10 @@ impl Report {
         if !failed.is_empty() {
             t += "\n  failed runs:";
             for p in failed.iter().take(FAILED_LISTED) {
-                let code = p.exit_code.or(p.last_exit_code).map_or("-".into(), |c| c.to_string());
                 t += &format!(
-                    "\n    {}  exit {code}  {}{}{}",
+                    "\n    {}  exit {}  {}{}{}",
                     p.name,
+                    p.failed_exit_code(),
                     p.reason.as_deref().unwrap_or("-"),
                     if p.restarts > 0 { format!("  restarts {}", p.restarts) } else { String::new() },
                     p.message.as_deref().map_or(String::new(), |m| format!("  {m}"))
@@ -232,8 +240,7 @@ impl Report {
                 // The rest by exit code, most common first.
                 let mut codes: BTreeMap<String, usize> = BTreeMap::new();
                 for p in &failed[FAILED_LISTED..] {
-                    let code = p.exit_code.or(p.last_exit_code).map_or("-".into(), |c| c.to_string());
-                    *codes.entry(code).or_default() += 1;
+                    *codes.entry(p.failed_exit_code()).or_default() += 1;
                 }
                 let mut codes: Vec<_> = codes.into_iter().collect();
                 codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -326,18 +333,7 @@ pub async fn watch(
     let pods_api = pods.clone();
     // A plain GET first: a missing Job or refused credentials are reported
     // at once and clearly, not as watch retries.
-    let first = jobs
-        .get_opt(name)
-        .await
-        .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: "jobs", namespace: Some(namespace) }, &e))?;
-    let Some(first) = first else {
-        return Err(Remote(format!(
-            "job.batch/{name} is not in namespace {namespace}: it was never applied (`cargo xtask apply`), or it \
-             was deleted; a finished Job is deleted ttlSecondsAfterFinished after it ends (--ttl-seconds-after-finished), \
-             its pods with it"
-        ))
-        .into());
-    };
+    let first = super::get_job(cluster, name, namespace).await?.ok_or_else(|| super::missing_job(name, namespace))?;
     let selector = job_pods_selector(&first)?;
     pods.list(&kube::api::ListParams::default().labels(&selector).limit(1))
         .await

@@ -124,7 +124,7 @@ impl Adapted {
         }
         let n = self.refused.len();
         Err(crate::InvalidInput(format!(
-            "{n} setting{} that Kubernetes {version} ({source}) cannot take, nothing was applied:\n  {}",
+            "{n} setting{} that Kubernetes {version} ({source}) cannot take, nothing was rendered or applied:\n  {}",
             if n == 1 { "" } else { "s" },
             self.refused.join("\n  ")
         )))
