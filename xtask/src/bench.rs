@@ -1,9 +1,15 @@
 //! `cargo xtask bench`: the worker's numbers, each next to a baseline run
 //! side by side on the same machine, reported as ratios (never asserted).
 //!
-//! - start-to-exit time of a run with no work, against the tutorial's job.py
-//!   (`python3 -c` with random and sys.exit), runs interleaved so that both
-//!   see the same machine state;
+//! - start-to-exit time of a run with no work, interleaved (the order
+//!   rotating from one round to the next) with:
+//!   - the tutorial's job.py (`python3 -c` with random and sys.exit), run by
+//!     the interpreter itself: `python3` on PATH is resolved once to its
+//!     `sys.executable`, because PATH often holds a version manager's shim
+//!     (pyenv's is a bash script) that costs as much as Python's own start;
+//!     when PATH's `python3` is such a wrapper it is timed too, separately;
+//!   - `/bin/true`: the least a program can do, the floor of starting a
+//!     process on this machine (usually glibc, dynamically linked);
 //! - SIGTERM-to-exit latency in `hang` mode, against the 100 ms the contract
 //!   allows;
 //! - binary size, against the 512 KiB aim;
@@ -14,12 +20,16 @@
 //!   of a known layer sends nothing, while ours uploads them); and the time
 //!   of a second, no-op push.
 
+use std::ffi::OsStr;
+use std::fmt;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde::{Serialize, Serializer};
 
 use crate::flags::{BenchFlags, Target};
 use crate::report::Reporter;
@@ -28,6 +38,12 @@ use crate::{Prerequisite, build};
 /// The tutorial's job.py, as one `python3 -c` program.
 const JOB_PY: &str =
     "import random, sys\nif random.random() < 0.2:\n    print('Job failed')\n    sys.exit(1)\nprint('Job succeeded')\n";
+
+/// Asks an interpreter where it is and which version it is, one per line.
+const WHICH_PYTHON: &str = "import sys, platform\nprint(sys.executable)\nprint(platform.python_version())\n";
+
+/// The floor: a process that starts and exits.
+const TRUE: &str = "/bin/true";
 
 pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
     if flags.runs < 10 {
@@ -38,67 +54,75 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         .into());
     }
     let worker = build::build(Target::Musl, out)?;
-    Command::new("python3").arg("--version").output().map_err(|e| {
-        Prerequisite(format!("python3 is needed as the baseline (the tutorial's job.py) but cannot run: {e}"))
-    })?;
+    let python = Interpreter::resolve()?;
+    let floor = Floor::of(Path::new(TRUE))?;
+    out.status(format!("python3 on PATH is {}; timing the interpreter itself: {}", python.on_path.display(), python));
 
-    out.status(format!("timing {} runs each of job-worker and python3 job.py, interleaved", flags.runs));
-    let mut worker_times = Vec::new();
-    let mut python_times = Vec::new();
-    for _ in 0..flags.runs {
-        worker_times.push(time_run(Command::new(&worker.path).env("TERMINATION_LOG", "/dev/null"))?);
-        python_times.push(time_run(Command::new("python3").arg("-c").arg(JOB_PY))?);
+    // One entry per program, timed in turn within each round.
+    let mut programs: Vec<(Command, Vec<Duration>)> = Vec::new();
+    let mut worker_cmd = Command::new(&worker.path);
+    worker_cmd.env("TERMINATION_LOG", "/dev/null");
+    programs.push((worker_cmd, Vec::new()));
+    let mut python_cmd = Command::new(&python.executable);
+    python_cmd.arg("-c").arg(JOB_PY);
+    programs.push((python_cmd, Vec::new()));
+    programs.push((Command::new(&floor.path), Vec::new()));
+    if python.wrapper {
+        let mut shim_cmd = Command::new(&python.on_path);
+        shim_cmd.arg("-c").arg(JOB_PY);
+        programs.push((shim_cmd, Vec::new()));
     }
+    out.status(format!(
+        "timing {} runs each of job-worker, python3 job.py{}, and {TRUE}, interleaved",
+        flags.runs,
+        if python.wrapper { " (the interpreter, and through PATH's wrapper)" } else { "" }
+    ));
+    for round in 0..flags.runs as usize {
+        let n = programs.len();
+        // Rotated, so that no program always runs right after the same other one.
+        for k in 0..n {
+            let (cmd, times) = &mut programs[(round + k) % n];
+            times.push(time_run(cmd)?);
+        }
+    }
+    let mut stats = programs.into_iter().map(|(_, mut times)| Stats::of(&mut times));
+    let (w, p, t) = (stats.next().unwrap(), stats.next().unwrap(), stats.next().unwrap());
+    let shim = stats.next();
+
     let signal_runs = (flags.runs / 10).max(10);
     out.status(format!("timing SIGTERM-to-exit in hang mode, {signal_runs} runs"));
     let mut latencies = Vec::new();
     for _ in 0..signal_runs {
         latencies.push(sigterm_latency(&worker.path)?);
     }
-
-    let (w, p, s) = (Stats::of(&mut worker_times), Stats::of(&mut python_times), Stats::of(&mut latencies));
     let pipeline = if flags.pipeline_runs > 0 { Some(pipeline(flags.pipeline_runs, &worker.path, out)?) } else { None };
 
-    let ratio = p.median.as_secs_f64() / w.median.as_secs_f64();
-    let size_kib = worker.size as f64 / 1024.0;
-    let report = json!({
-        "runs": flags.runs,
-        "worker": { "path": worker.path, "size_bytes": worker.size, "size_kib": size_kib, "size_aim_kib": 512 },
-        "start_to_exit_us": {
-            "job_worker": w.json(), "python3_job_py": p.json(),
-            "python_over_worker_median": ratio,
+    let median_ratio = |a: &Stats, b: &Stats| a.median.as_secs_f64() / b.median.as_secs_f64();
+    let report = Report {
+        runs: flags.runs,
+        worker: Worker {
+            path: worker.path.clone(),
+            target: worker.target.triple(),
+            size_bytes: worker.size,
+            size_kib: worker.size as f64 / 1024.0,
+            size_aim_kib: 512,
         },
-        "sigterm_to_exit_us": s.json(),
-        "pipeline_seconds": pipeline.as_ref().map(Pipeline::json),
-    });
-    let mut text = format!(
-        "job-worker ({}): {} bytes = {size_kib:.1} KiB (aim: at most 512 KiB)\n\
-         start to exit, median (p90) of {} runs:\n  job-worker      {:>9.0} us ({:.0})\n  python3 job.py  {:>9.0} us ({:.0})\n  \
-         ratio           {ratio:.1}x faster than the Python equivalent\n\
-         SIGTERM to exit in hang mode, median (p90, max) of {signal_runs}: {:.0} us ({:.0}, {:.0}); the contract allows 100 ms",
-        worker.target.triple(),
-        worker.size,
-        flags.runs,
-        w.median_us(),
-        w.p90_us(),
-        p.median_us(),
-        p.p90_us(),
-        s.median_us(),
-        s.p90_us(),
-        s.max.as_secs_f64() * 1e6,
-    );
-    if let Some(pl) = &pipeline {
-        let (x, d) = (pl.xtask.median.as_secs_f64(), pl.docker.median.as_secs_f64());
-        text += &format!(
-            "\nbuild + push to a local registry, median of {} runs:\n  cargo xtask push --builder docker  {x:.2} s\n  \
-             docker build + docker push         {d:.2} s\n  ratio                              {:.2}x (docker / xtask)\n  \
-             a second, no-op cargo xtask push   {:.2} s (0 bytes uploaded)",
-            flags.pipeline_runs,
-            d / x,
-            pl.noop.median.as_secs_f64()
-        );
-    }
-    out.result(text, &report);
+        python3: python,
+        true_: floor,
+        start_to_exit_us: StartToExit {
+            python_over_worker_median: median_ratio(&p, &w),
+            shim_over_worker_median: shim.as_ref().map(|s| median_ratio(s, &w)),
+            worker_over_true_median: median_ratio(&w, &t),
+            job_worker: w,
+            python3_job_py: p,
+            python3_shim_job_py: shim,
+            true_: t,
+        },
+        signal_runs,
+        sigterm_to_exit_us: Stats::of(&mut latencies),
+        pipeline_seconds: pipeline,
+    };
+    out.result(&report, &serde_json::to_value(&report)?);
     if let Some(path) = &flags.save {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing the results to {}", path.display()))?;
@@ -106,22 +130,219 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
     Ok(())
 }
 
-struct Pipeline {
-    xtask: Stats,
-    docker: Stats,
-    noop: Stats,
+/// What `cargo xtask bench` prints: as text (Display) and as JSON.
+#[derive(Debug, Serialize)]
+struct Report {
+    runs: u32,
+    worker: Worker,
+    /// The Python baseline: which interpreter ran job.py.
+    python3: Interpreter,
+    /// The floor baseline.
+    #[serde(rename = "true")]
+    true_: Floor,
+    start_to_exit_us: StartToExit,
+    signal_runs: u32,
+    sigterm_to_exit_us: Stats,
+    pipeline_seconds: Option<Pipeline>,
 }
 
-impl Pipeline {
-    fn json(&self) -> serde_json::Value {
-        let s = |st: &Stats| st.median.as_secs_f64();
-        json!({ "xtask_push_docker": s(&self.xtask), "docker_build_push": s(&self.docker), "xtask_noop_push": s(&self.noop),
-                "docker_over_xtask": s(&self.docker) / s(&self.xtask) })
+#[derive(Debug, Serialize)]
+struct Worker {
+    path: PathBuf,
+    target: &'static str,
+    size_bytes: u64,
+    size_kib: f64,
+    size_aim_kib: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct StartToExit {
+    job_worker: Stats,
+    /// job.py run by the interpreter itself (`sys.executable`).
+    python3_job_py: Stats,
+    /// job.py run through PATH's `python3` when that is a wrapper (a shim).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    python3_shim_job_py: Option<Stats>,
+    #[serde(rename = "true")]
+    true_: Stats,
+    python_over_worker_median: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shim_over_worker_median: Option<f64>,
+    /// Below 1: the worker starts faster than `/bin/true`.
+    worker_over_true_median: f64,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Report { worker, python3, true_, start_to_exit_us: st, sigterm_to_exit_us: s, .. } = self;
+        writeln!(
+            f,
+            "job-worker ({}): {} bytes = {:.1} KiB (aim: at most {} KiB)",
+            worker.target, worker.size_bytes, worker.size_kib, worker.size_aim_kib
+        )?;
+        writeln!(f, "start to exit, median (p90) of {} runs each, interleaved:", self.runs)?;
+        let row = |f: &mut fmt::Formatter<'_>, name: &str, st: &Stats, what: &str| {
+            let line = format!("  {name:<24} {:>9.0} us ({:>6.0})  {what}", st.median_us(), st.p90_us());
+            writeln!(f, "{}", line.trim_end())
+        };
+        row(f, "job-worker", &st.job_worker, "")?;
+        row(f, &true_.path.display().to_string(), &st.true_, &format!("{}, the floor", true_.linkage))?;
+        row(f, "python3 job.py", &st.python3_job_py, &python3.to_string())?;
+        if let Some(shim) = &st.python3_shim_job_py {
+            row(f, "python3 job.py via PATH", shim, &format!("{} (a wrapper)", python3.on_path.display()))?;
+        }
+        write!(f, "  job-worker is {:.1}x faster than the Python equivalent", st.python_over_worker_median)?;
+        if let Some(r) = st.shim_over_worker_median {
+            write!(f, " ({r:.1}x through PATH's wrapper)")?;
+        }
+        writeln!(
+            f,
+            "\n  job-worker takes {:.2}x the time of {} ({})",
+            st.worker_over_true_median,
+            true_.path.display(),
+            if st.worker_over_true_median < 1.0 { "faster than the floor" } else { "the floor is the limit" }
+        )?;
+        write!(
+            f,
+            "SIGTERM to exit in hang mode, median (p90, max) of {}: {:.0} us ({:.0}, {:.0}); the contract allows 100 ms",
+            self.signal_runs,
+            s.median_us(),
+            s.p90_us(),
+            s.max.as_secs_f64() * 1e6,
+        )?;
+        if let Some(pl) = &self.pipeline_seconds {
+            let (x, d) = (pl.xtask.median.as_secs_f64(), pl.docker.median.as_secs_f64());
+            write!(
+                f,
+                "\nbuild + push to a local registry, median of {} runs:\n  cargo xtask push --builder docker  {x:.2} s\n  \
+                 docker build + docker push         {d:.2} s\n  ratio                              {:.2}x (docker / xtask)\n  \
+                 a second, no-op cargo xtask push   {:.2} s (0 bytes uploaded)\n  \
+                 ratio                              {:.2}x (docker / no-op xtask; the goal is at least 1)",
+                pl.runs,
+                pl.docker_over_xtask,
+                pl.noop.median.as_secs_f64(),
+                pl.docker_over_noop,
+            )?;
+        }
+        Ok(())
     }
 }
 
+/// The Python that `python3` on PATH runs, resolved once.
+#[derive(Debug, Serialize)]
+struct Interpreter {
+    /// What PATH gives for `python3`.
+    on_path: PathBuf,
+    /// Its `sys.executable`: the interpreter itself, timed directly.
+    executable: PathBuf,
+    /// `platform.python_version()`.
+    version: String,
+    /// `on_path` is not the interpreter but something that starts it (a
+    /// version manager's shim, a wrapper script); it is timed too.
+    wrapper: bool,
+}
+
+impl Interpreter {
+    fn resolve() -> Result<Interpreter> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let on_path = find_on_path("python3", &path).ok_or_else(|| {
+            Prerequisite("python3 is needed as the baseline (the tutorial's job.py) but is not on PATH".into())
+        })?;
+        let o = Command::new(&on_path).arg("-c").arg(WHICH_PYTHON).stderr(Stdio::piped()).output().map_err(|e| {
+            Prerequisite(format!(
+                "python3 ({}) is needed as the baseline (the tutorial's job.py) but cannot run: {e}",
+                on_path.display()
+            ))
+        })?;
+        if !o.status.success() {
+            return Err(Prerequisite(format!(
+                "python3 ({}) is needed as the baseline (the tutorial's job.py) but failed ({}): {}",
+                on_path.display(),
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ))
+            .into());
+        }
+        let (executable, version) = parse_interpreter(&String::from_utf8_lossy(&o.stdout))
+            .with_context(|| format!("asking {} which interpreter it runs", on_path.display()))?;
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        let wrapper = !same(&on_path, &executable);
+        Ok(Interpreter { on_path, executable, version, wrapper })
+    }
+}
+
+impl fmt::Display for Interpreter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (Python {})", self.executable.display(), self.version)
+    }
+}
+
+/// Reads what `WHICH_PYTHON` prints: the interpreter's absolute path, then
+/// its version.
+fn parse_interpreter(stdout: &str) -> Result<(PathBuf, String)> {
+    let mut lines = stdout.lines().map(str::trim);
+    let executable = lines.next().unwrap_or_default();
+    let version = lines.next().unwrap_or_default();
+    // sys.executable is empty (or None) when Python cannot tell, e.g. when embedded.
+    if executable.is_empty() || executable == "None" || !executable.starts_with('/') {
+        bail!(
+            "python3 did not name its interpreter (sys.executable is {executable:?}), so it cannot be timed directly"
+        );
+    }
+    if version.is_empty() {
+        bail!("python3 did not print its version");
+    }
+    Ok((PathBuf::from(executable), version.to_owned()))
+}
+
+/// The first executable file called `name` in the directories of `path`
+/// (a PATH value), as a shell would find it. Empty entries are skipped.
+fn find_on_path(name: &str, path: &OsStr) -> Option<PathBuf> {
+    std::env::split_paths(path).filter(|dir| !dir.as_os_str().is_empty()).map(|dir| dir.join(name)).find(|candidate| {
+        std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+/// The floor baseline: `/bin/true` and how it is linked.
+#[derive(Debug, Serialize)]
+struct Floor {
+    path: PathBuf,
+    linkage: &'static str,
+}
+
+impl Floor {
+    fn of(path: &Path) -> Result<Floor> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Prerequisite(format!("{} is needed as the floor baseline: {e}", path.display())))?;
+        // The build's static check: anything it refuses has a loader or needs libraries.
+        let linkage = build::linkage(&bytes).map_or("dynamically linked", build::Linkage::as_str);
+        Ok(Floor { path: path.to_owned(), linkage })
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Pipeline {
+    runs: u32,
+    #[serde(rename = "xtask_push_docker", serialize_with = "median_seconds")]
+    xtask: Stats,
+    #[serde(rename = "docker_build_push", serialize_with = "median_seconds")]
+    docker: Stats,
+    #[serde(rename = "xtask_noop_push", serialize_with = "median_seconds")]
+    noop: Stats,
+    docker_over_xtask: f64,
+    /// The goal: at least 1, a no-op push no slower than docker's build + push.
+    docker_over_noop: f64,
+}
+
+fn median_seconds<S: Serializer>(st: &Stats, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(st.median.as_secs_f64())
+}
+
 /// Times both pipelines, interleaved, each run to a fresh repository.
-fn pipeline(runs: u32, worker: &std::path::Path, out: &Reporter) -> Result<Pipeline> {
+fn pipeline(runs: u32, worker: &Path, out: &Reporter) -> Result<Pipeline> {
     crate::local_registry::ensure_running(out)?;
     let xtask = std::env::current_exe().context("finding the running xtask")?;
     let context = std::env::temp_dir().join(format!("job-test-bench-{}", std::process::id()));
@@ -168,7 +389,11 @@ fn pipeline(runs: u32, worker: &std::path::Path, out: &Reporter) -> Result<Pipel
     // cache behind it, which would make every run a cold build.
     let _ = Command::new("docker").arg("rmi").arg("--force").args(&tags).output();
     let _ = std::fs::remove_dir_all(&context);
-    Ok(Pipeline { xtask: Stats::of(&mut xs), docker: Stats::of(&mut ds), noop: Stats::of(&mut ns) })
+    let (xtask, docker) = (Stats::of(&mut xs), Stats::of(&mut ds));
+    let docker_over_xtask = docker.median.as_secs_f64() / xtask.median.as_secs_f64();
+    let noop = Stats::of(&mut ns);
+    let docker_over_noop = docker.median.as_secs_f64() / noop.median.as_secs_f64();
+    Ok(Pipeline { runs, xtask, docker, noop, docker_over_xtask, docker_over_noop })
 }
 
 fn time_run(cmd: &mut Command) -> Result<Duration> {
@@ -184,7 +409,7 @@ fn time_run(cmd: &mut Command) -> Result<Duration> {
 
 /// Starts the worker in hang mode, waits for its outcome line (it is then
 /// hanging), sends SIGTERM and times until it has exited.
-fn sigterm_latency(worker: &std::path::Path) -> Result<Duration> {
+fn sigterm_latency(worker: &Path) -> Result<Duration> {
     let mut child = Command::new(worker)
         .args(["--fail-probability", "1", "--failure-mode", "hang", "--termination-log", "/dev/null"])
         .stdout(Stdio::piped())
@@ -213,10 +438,16 @@ fn sigterm_latency(worker: &std::path::Path) -> Result<Duration> {
     Ok(elapsed)
 }
 
+/// Durations of one program's runs; in JSON as microseconds to 0.1.
+#[derive(Debug, Serialize)]
 struct Stats {
+    #[serde(serialize_with = "micros")]
     median: Duration,
+    #[serde(serialize_with = "micros")]
     p90: Duration,
+    #[serde(serialize_with = "micros")]
     min: Duration,
+    #[serde(serialize_with = "micros")]
     max: Duration,
 }
 
@@ -232,8 +463,118 @@ impl Stats {
     fn p90_us(&self) -> f64 {
         self.p90.as_secs_f64() * 1e6
     }
-    fn json(&self) -> serde_json::Value {
-        let us = |d: Duration| (d.as_secs_f64() * 1e7).round() / 10.0;
-        json!({ "median": us(self.median), "p90": us(self.p90), "min": us(self.min), "max": us(self.max) })
+}
+
+fn micros<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e7).round() / 10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interpreter_is_read_from_its_own_answer() {
+        let (exe, version) = parse_interpreter("/root/.pyenv/versions/3.11.7/bin/python3\n3.11.7\n").unwrap();
+        assert_eq!(exe, Path::new("/root/.pyenv/versions/3.11.7/bin/python3"));
+        assert_eq!(version, "3.11.7");
+        // Embedded interpreters cannot name themselves: refused, not timed as "".
+        for unknown in ["\n3.11.7\n", "None\n3.11.7\n", "python3\n3.11.7\n"] {
+            let err = parse_interpreter(unknown).unwrap_err().to_string();
+            assert!(err.contains("sys.executable"), "{unknown:?}: {err}");
+        }
+        assert!(parse_interpreter("/usr/bin/python3\n").unwrap_err().to_string().contains("version"));
+    }
+
+    #[test]
+    fn path_lookup_takes_the_first_executable_file() {
+        let root = std::env::temp_dir().join(format!("job-test-bench-path-{}", std::process::id()));
+        let (plain, exec, dir) = (root.join("plain"), root.join("exec"), root.join("dir"));
+        for d in [&plain, &exec, &dir.join("python3")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(plain.join("python3"), "not executable").unwrap();
+        std::fs::write(exec.join("python3"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(exec.join("python3"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A directory named python3 and a file without the x bit are passed over, as a shell does.
+        let path = std::env::join_paths([&dir, &plain, &PathBuf::new(), &exec]).unwrap();
+        assert_eq!(find_on_path("python3", &path), Some(exec.join("python3")));
+        let without = std::env::join_paths([&dir, &plain]).unwrap();
+        assert_eq!(find_on_path("python3", &without), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn stats(median_us: u64) -> Stats {
+        let d = Duration::from_micros(median_us);
+        Stats { median: d, p90: d * 2, min: d / 2, max: d * 3 }
+    }
+
+    #[test]
+    fn the_report_names_each_baseline_and_keeps_its_json_fields() {
+        let report = Report {
+            runs: 300,
+            worker: Worker {
+                path: "/w/job-worker".into(),
+                target: "x86_64-unknown-linux-musl",
+                size_bytes: 512_560,
+                size_kib: 500.5,
+                size_aim_kib: 512,
+            },
+            python3: Interpreter {
+                on_path: "/root/.pyenv/shims/python3".into(),
+                executable: "/root/.pyenv/versions/3.11.7/bin/python3".into(),
+                version: "3.11.7".into(),
+                wrapper: true,
+            },
+            true_: Floor { path: TRUE.into(), linkage: "dynamically linked" },
+            start_to_exit_us: StartToExit {
+                job_worker: stats(500),
+                python3_job_py: stats(36_000),
+                python3_shim_job_py: Some(stats(85_000)),
+                true_: stats(625),
+                python_over_worker_median: 72.0,
+                shim_over_worker_median: Some(170.0),
+                worker_over_true_median: 0.8,
+            },
+            signal_runs: 30,
+            sigterm_to_exit_us: stats(150),
+            pipeline_seconds: None,
+        };
+        let text = report.to_string();
+        assert!(text.contains("/root/.pyenv/versions/3.11.7/bin/python3 (Python 3.11.7)"), "{text}");
+        assert!(text.contains("/root/.pyenv/shims/python3 (a wrapper)"), "{text}");
+        assert!(text.contains("72.0x faster than the Python equivalent (170.0x through PATH's wrapper)"), "{text}");
+        assert!(text.contains("0.80x the time of /bin/true (faster than the floor)"), "{text}");
+        assert!(text.lines().all(|l| l == l.trim_end()), "trailing blanks: {text:?}");
+
+        let json = serde_json::to_value(&report).unwrap();
+        // The names scripts already read, in the units they had.
+        assert_eq!(json["worker"]["size_bytes"], 512_560);
+        assert_eq!(json["start_to_exit_us"]["job_worker"]["median"], 500.0);
+        assert_eq!(json["start_to_exit_us"]["python3_job_py"]["p90"], 72_000.0);
+        assert_eq!(json["start_to_exit_us"]["python_over_worker_median"], 72.0);
+        assert_eq!(json["sigterm_to_exit_us"]["max"], 450.0);
+        assert!(json["pipeline_seconds"].is_null());
+        // And the new ones.
+        assert_eq!(json["python3"]["executable"], "/root/.pyenv/versions/3.11.7/bin/python3");
+        assert_eq!(json["start_to_exit_us"]["true"]["median"], 625.0);
+        assert_eq!(json["start_to_exit_us"]["worker_over_true_median"], 0.8);
+    }
+
+    #[test]
+    fn pipeline_times_are_medians_in_seconds() {
+        let pl = Pipeline {
+            runs: 5,
+            xtask: stats(400_000),
+            docker: stats(80_000),
+            noop: stats(300_000),
+            docker_over_xtask: 0.2,
+            docker_over_noop: 0.25,
+        };
+        let json = serde_json::to_value(&pl).unwrap();
+        assert_eq!(json["xtask_push_docker"], 0.4);
+        assert_eq!(json["docker_build_push"], 0.08);
+        assert_eq!(json["xtask_noop_push"], 0.3);
+        assert_eq!(json["docker_over_noop"], 0.25);
     }
 }
