@@ -271,6 +271,13 @@ fn a_second_push_uploads_no_layer_bytes() {
     let first = run(&args, &CREDS, None);
     first.assert_ok();
     assert!(first.json()["bytes_uploaded"].as_u64().unwrap() > 100_000);
+    let manifest_puts = || {
+        let log = registry.log();
+        log.lines()
+            .filter(|l| l.contains("response completed") && l.contains("method=PUT") && l.contains("/manifests/"))
+            .count()
+    };
+    assert_eq!(manifest_puts(), 1, "{}", registry.log());
     let second = run(&args, &CREDS, None);
     second.assert_ok();
     let v = second.json();
@@ -279,7 +286,25 @@ fn a_second_push_uploads_no_layer_bytes() {
         (Some(0), Some(0), Some(2))
     );
     assert_eq!(v["digest"], first.json()["digest"]);
-    assert!(second.stderr.contains("already in the registry, not uploaded"), "{}", second.stderr);
+    // The tag named this digest already: nothing is written, and it says so.
+    assert_eq!(v["unchanged"], true);
+    assert_eq!(manifest_puts(), 1, "the tag was written again: {}", registry.log());
+    assert!(
+        second.stderr.contains("already names sha256:") && second.stderr.contains("nothing to upload or write"),
+        "{}",
+        second.stderr
+    );
+
+    // A new tag for the same image: the blobs are there, only the tag is written.
+    let third_image = format!("{}/{}:1.0.1", registry.host, repo("twice"));
+    let third = run(
+        &push_args(&third_image, layout.to_str().unwrap(), "oci", &["--registry-ca-cert", ca.to_str().unwrap()]),
+        &CREDS,
+        None,
+    );
+    third.assert_ok();
+    assert_eq!(third.json()["unchanged"], false);
+    assert!(third.stderr.contains("already in the registry, not uploaded"), "{}", third.stderr);
 }
 
 #[test]
@@ -472,7 +497,10 @@ fn bad_references_are_refused_before_anything_is_built() {
     assert!(r.stderr.contains("names no registry"), "{}", r.stderr);
     let r = run(&["image", "--image", "Job-Test"], &[], None);
     assert_eq!(r.code, Some(2));
-    assert!(r.stderr.contains("--image Job-Test: not an image reference"), "{}", r.stderr);
+    // Parsed where the flags are: clap names the flag and the value, the
+    // reference grammar says why and what would do.
+    assert!(r.stderr.contains("invalid value 'Job-Test' for '--image <REF>': not an image reference"), "{}", r.stderr);
+    assert!(r.stderr.contains("e.g. registry.example.com/team/job-test:1.0.0"), "{}", r.stderr);
     assert!(!r.stderr.contains("Compiling"), "nothing is built for a bad reference");
 }
 

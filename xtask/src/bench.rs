@@ -33,7 +33,7 @@ use serde::{Serialize, Serializer};
 
 use crate::flags::{BenchFlags, Target};
 use crate::report::Reporter;
-use crate::{Prerequisite, build};
+use crate::{Error, build};
 
 /// The tutorial's job.py, as one `python3 -c` program.
 const JOB_PY: &str =
@@ -47,7 +47,7 @@ const TRUE: &str = "/bin/true";
 
 pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
     if flags.runs < 10 {
-        return Err(crate::InvalidInput(format!(
+        return Err(crate::Error::usage(format!(
             "--runs {} is too few for a median and a 90th percentile: use 10 or more",
             flags.runs
         ))
@@ -122,7 +122,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         sigterm_to_exit_us: Stats::of(&mut latencies),
         pipeline_seconds: pipeline,
     };
-    out.result(&report, &serde_json::to_value(&report)?);
+    out.result(&report);
     if let Some(path) = &flags.save {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing the results to {}", path.display()))?;
@@ -246,16 +246,16 @@ impl Interpreter {
     fn resolve() -> Result<Interpreter> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let on_path = find_on_path("python3", &path).ok_or_else(|| {
-            Prerequisite("python3 is needed as the baseline (the tutorial's job.py) but is not on PATH".into())
+            Error::prerequisite("python3 is needed as the baseline (the tutorial's job.py) but is not on PATH")
         })?;
         let o = Command::new(&on_path).arg("-c").arg(WHICH_PYTHON).stderr(Stdio::piped()).output().map_err(|e| {
-            Prerequisite(format!(
+            Error::prerequisite(format!(
                 "python3 ({}) is needed as the baseline (the tutorial's job.py) but cannot run: {e}",
                 on_path.display()
             ))
         })?;
         if !o.status.success() {
-            return Err(Prerequisite(format!(
+            return Err(Error::prerequisite(format!(
                 "python3 ({}) is needed as the baseline (the tutorial's job.py) but failed ({}): {}",
                 on_path.display(),
                 o.status,
@@ -316,7 +316,7 @@ struct Floor {
 impl Floor {
     fn of(path: &Path) -> Result<Floor> {
         let bytes = std::fs::read(path)
-            .map_err(|e| Prerequisite(format!("{} is needed as the floor baseline: {e}", path.display())))?;
+            .map_err(|e| Error::prerequisite(format!("{} is needed as the floor baseline: {e}", path.display())))?;
         // The build's static check: anything it refuses has a loader or needs libraries.
         let linkage = build::linkage(&bytes).map_or("dynamically linked", build::Linkage::as_str);
         Ok(Floor { path: path.to_owned(), linkage })

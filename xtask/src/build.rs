@@ -7,25 +7,27 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 
 use crate::flags::{BuildFlags, Target};
 use crate::report::Reporter;
-use crate::{Prerequisite, project_root};
+use crate::{Error, project_root};
 
 /// A built worker binary.
-#[derive(Debug, Clone)]
-pub struct Built {
+#[derive(Debug, Clone, Serialize)]
+pub struct Binary {
     pub path: PathBuf,
+    #[serde(serialize_with = "triple")]
     pub target: Target,
     pub size: u64,
     pub sha256: String,
     pub linkage: Linkage,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Linkage {
     /// No interpreter and no dynamic section.
     Static,
@@ -43,31 +45,33 @@ impl Linkage {
     }
 }
 
-pub fn run(flags: &BuildFlags, out: &Reporter) -> Result<Built> {
-    let built = build(flags.target, out)?;
-    out.result(
-        format!(
+fn triple<S: serde::Serializer>(target: &Target, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(target.triple())
+}
+
+impl std::fmt::Display for Binary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
             "built job-worker for {} ({}, runs with no libc)\n  path    {}\n  size    {} bytes ({:.1} KiB)\n  sha256  {}",
-            built.target.triple(),
-            built.linkage.as_str(),
-            built.path.display(),
-            built.size,
-            built.size as f64 / 1024.0,
-            built.sha256
-        ),
-        &json!({
-            "path": built.path,
-            "target": built.target.triple(),
-            "linkage": built.linkage.as_str(),
-            "size": built.size,
-            "sha256": built.sha256,
-        }),
-    );
+            self.target.triple(),
+            self.linkage.as_str(),
+            self.path.display(),
+            self.size,
+            self.size as f64 / 1024.0,
+            self.sha256
+        )
+    }
+}
+
+pub fn run(flags: &BuildFlags, out: &Reporter) -> Result<Binary> {
+    let built = build(flags.target, out)?;
+    out.result(&built);
     Ok(built)
 }
 
 /// Builds the worker for `target` and checks that the result is static.
-pub fn build(target: Target, out: &Reporter) -> Result<Built> {
+pub fn build(target: Target, out: &Reporter) -> Result<Binary> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
     let triple = target.triple();
@@ -94,14 +98,14 @@ pub fn build(target: Target, out: &Reporter) -> Result<Built> {
     let path = crate::target_dir().join(triple).join("release").join("job-worker");
     let bytes = std::fs::read(&path).with_context(|| format!("reading the built binary {}", path.display()))?;
     let linkage = linkage(&bytes).with_context(|| format!("checking that {} is static", path.display()))?;
-    Ok(Built { size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)), path, target, linkage })
+    Ok(Binary { size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)), path, target, linkage })
 }
 
 /// Makes sure the Rust target is installed, adding it with rustup when it
 /// is missing and `install` allows.
 pub fn ensure_target(sh: &Shell, triple: &str, install: bool, out: &Reporter) -> Result<()> {
     let installed = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().map_err(|e| {
-        Prerequisite(format!(
+        Error::prerequisite(format!(
             "cannot ask rustup which targets are installed ({e}); install rustup (https://rustup.rs) or \
              build with `--target x86_64-unknown-linux-gnu`, which links glibc statically"
         ))
@@ -110,13 +114,14 @@ pub fn ensure_target(sh: &Shell, triple: &str, install: bool, out: &Reporter) ->
         return Ok(());
     }
     if !install {
-        return Err(
-            Prerequisite(format!("the Rust target {triple} is missing; run `rustup target add {triple}`")).into()
-        );
+        return Err(Error::prerequisite(format!(
+            "the Rust target {triple} is missing; run `rustup target add {triple}`"
+        ))
+        .into());
     }
     out.status(format!("installing the Rust target {triple} with rustup"));
     cmd!(sh, "rustup target add {triple}").run().map_err(|e| {
-        Prerequisite(format!(
+        Error::prerequisite(format!(
             "the Rust target {triple} is missing and `rustup target add {triple}` failed ({e}); \
              install it by hand, or build with `--target x86_64-unknown-linux-gnu` (static glibc, larger)"
         ))

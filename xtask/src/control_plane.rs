@@ -30,7 +30,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure as check};
 use xshell::{Shell, cmd};
 
-use crate::Prerequisite;
+use crate::Error;
 use crate::report::{Reporter, human_seconds};
 
 /// The Debian source package everything is built from; the cache is keyed
@@ -90,7 +90,7 @@ pub fn ensure(install: bool, out: &Reporter) -> Result<PathBuf> {
         return Ok(ready);
     }
     if !install {
-        return Err(Prerequisite(format!(
+        return Err(Error::prerequisite(format!(
             "the Kubernetes {KUBERNETES_VERSION} control plane is not built in {} (missing: {}); `cargo xtask \
              test` (without --no-install) builds it from Debian's archive, once per machine (10 to 15 minutes \
              on 2 cores)",
@@ -182,7 +182,7 @@ fn build(dir: &Path, work: &Path, progress: &Progress) -> Result<()> {
     let sh = Shell::new()?;
     for tool in ["apt-get", "dpkg", "tar"] {
         cmd!(sh, "{tool} --version").quiet().ignore_stdout().ignore_stderr().run().map_err(|e| {
-            Prerequisite(format!(
+            Error::prerequisite(format!(
                 "building the Kubernetes {KUBERNETES_VERSION} control plane needs `{tool}` (a Debian or Ubuntu \
                  machine), and it does not run ({e})"
             ))

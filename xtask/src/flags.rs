@@ -3,9 +3,11 @@
 //! them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::image_ref::ImageRef;
 use crate::manifest::versions::KubeVersion;
 
 /// job-test's release pipeline: build the flaky worker, package it, ship it,
@@ -124,6 +126,12 @@ pub struct RenderFlags {
     /// after asking the cluster (default: the newest the schema covers).
     #[arg(long, value_name = "X.Y", value_parser = parse_kube_version)]
     pub kube_version: Option<KubeVersion>,
+}
+
+/// A duration as people write it (humantime: 90s, 10m, 1h 30m); clap
+/// names the flag and the value, this says what would do.
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e}: give a duration such as 30s, 10m or 1h 30m"))
 }
 
 fn parse_kube_version(s: &str) -> Result<KubeVersion, String> {
@@ -252,7 +260,7 @@ pub struct ImageFlags {
     /// Default: job-test:<version> for `image`; for `push`, 127.0.0.1:5000/job-test:<version> in a local
     /// registry started on demand.
     #[arg(long, value_name = "REF")]
-    pub image: Option<String>,
+    pub image: Option<ImageRef>,
     #[command(flatten)]
     pub build: BuilderFlags,
 }
@@ -272,12 +280,22 @@ pub struct BuilderFlags {
     pub layout: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Builder {
     /// The Docker Engine API: the Dockerfile, built by the daemon.
     Docker,
     /// No daemon: the layer, config and manifest assembled here, reproducibly.
     Oci,
+}
+
+impl std::fmt::Display for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Builder::Docker => "docker",
+            Builder::Oci => "oci",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -360,8 +378,8 @@ pub struct WatchFlags {
     #[command(flatten)]
     pub job: JobRefFlags,
     /// Give up after this long (e.g. 10m); exit code 5.
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
+    pub timeout: Option<Duration>,
 }
 
 /// Which Job.
@@ -402,8 +420,8 @@ pub struct AuthCmdFlags {
     #[arg(long)]
     pub print_token: bool,
     /// How long to wait for the token controller to fill the Secret.
-    #[arg(long, default_value = "60s", value_name = "DURATION", allow_hyphen_values = true)]
-    pub timeout: String,
+    #[arg(long, default_value = "60s", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -420,6 +438,6 @@ pub struct ReleaseFlags {
     #[command(flatten)]
     pub auth: AuthFlags,
     /// Give up watching after this long (e.g. 15m); exit code 5.
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
+    pub timeout: Option<Duration>,
 }

@@ -93,6 +93,23 @@ impl ImageRef {
     }
 }
 
+/// clap parses `--image` with this: its error names the flag and the value.
+impl std::str::FromStr for ImageRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ImageRef, String> {
+        ImageRef::parse(s)
+            .map_err(|why| format!("not an image reference: {why}; e.g. registry.example.com/team/job-test:1.0.0"))
+    }
+}
+
+/// In JSON a reference is its text.
+impl serde::Serialize for ImageRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())?;

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
-use crate::Prerequisite;
+use crate::Error;
+use crate::image_ref::ImageRef;
 use crate::report::Reporter;
 
 /// Where the embedded registry listens unless JOB_TEST_LOCAL_REGISTRY
@@ -30,7 +31,7 @@ pub fn address() -> Result<String> {
     };
     match value.parse::<std::net::SocketAddr>() {
         Ok(a) if a.ip().is_loopback() && a.port() != 0 => Ok(value),
-        _ => Err(crate::InvalidInput(format!(
+        _ => Err(crate::Error::usage(format!(
             "{ADDRESS_ENV}={value}: the embedded registry listens on this machine only; expected 127.0.0.1:PORT, \
              e.g. 127.0.0.1:5001"
         ))
@@ -39,8 +40,11 @@ pub fn address() -> Result<String> {
 }
 
 /// The default push target: this version in the local registry.
-pub fn default_image() -> Result<String> {
-    Ok(format!("{}/job-test:{}", address()?, env!("CARGO_PKG_VERSION")))
+pub fn default_push_target() -> Result<ImageRef> {
+    let text = format!("{}/job-test:{}", address()?, env!("CARGO_PKG_VERSION"));
+    ImageRef::parse(&text).map_err(|why| {
+        Error::usage(format!("{ADDRESS_ENV}: {text} is not an image reference ({why}); give HOST:PORT")).into()
+    })
 }
 
 pub fn dir() -> PathBuf {
@@ -56,7 +60,7 @@ pub fn ensure_binary(install: bool, out: &Reporter) -> Result<()> {
     }
     let missing = "the CNCF registry binary `docker-registry` is missing";
     if !install {
-        return Err(Prerequisite(format!("{missing}; install it with `apt-get install docker-registry`")).into());
+        return Err(Error::prerequisite(format!("{missing}; install it with `apt-get install docker-registry`")).into());
     }
     out.status("installing docker-registry (Debian's package of the CNCF distribution registry) with apt-get");
     // stdout is for the result (`--output json` included): apt's chatter
@@ -71,7 +75,7 @@ pub fn ensure_binary(install: bool, out: &Reporter) -> Result<()> {
                 .run()
         })
         .map_err(|e| {
-            Prerequisite(format!(
+            Error::prerequisite(format!(
                 "{missing}, and `apt-get install docker-registry` failed ({e}); install it by hand, or pass --image to push to your own registry"
             ))
         })?;
@@ -103,7 +107,7 @@ pub fn ensure_running(out: &Reporter) -> Result<()> {
         .process_group(0)
         .spawn()
         .map_err(|e| {
-            Prerequisite(format!(
+            Error::prerequisite(format!(
                 "no registry was named (--image) and the local default cannot start: `docker-registry` ({e}); \
                  install it with `apt-get install docker-registry`, or pass --image with your registry"
             ))

@@ -8,20 +8,29 @@
 //! ~/.kube/config), the release stops after rendering, says so, and leaves
 //! the manifests in target/release/ for `cargo xtask apply -f`.
 
-use anyhow::{Context, Result};
-use serde_json::json;
+use std::path::PathBuf;
 
-use crate::cluster::{self, NoCluster, apply, watch};
-use crate::flags::{ImageFlags, ReleaseFlags};
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::cluster::apply::Applied;
+use crate::cluster::{self, apply, watch};
+use crate::flags::ReleaseFlags;
+use crate::image_ref::ImageRef;
 use crate::manifest::{self, params, versions};
 use crate::report::Reporter;
+use crate::report::job::JobReport;
 use crate::{image, odds, push};
 
 pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
-    let timeout = watch::parse_timeout(flags.timeout.as_deref())?;
     // Everything that can be checked is checked before anything is built.
     let mut job_flags = flags.job.clone();
-    let target = push::resolve_target(job_flags.image.as_deref(), out)?;
+    let requested = job_flags
+        .image
+        .as_deref()
+        .map(|text| text.parse::<ImageRef>().map_err(|why| crate::Error::usage(format!("--image {text}: {why}"))))
+        .transpose()?;
+    let target = push::resolve_target(requested.as_ref(), out)?;
     job_flags.image = Some(target.to_string());
     let (unpinned, mut warnings) = params::job_params(&job_flags)?;
     let (auth, auth_warnings) = params::auth_params(&flags.auth, &job_flags.namespace)?;
@@ -40,7 +49,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         // anything is built or pushed.
         let cluster = match cluster::connect(&flags.cluster, out).await {
             Ok(c) => Some(c),
-            Err(e) if e.is::<NoCluster>() => None,
+            Err(e) if crate::error::kind(&e) == Some(crate::ErrorKind::NoCluster) => None,
             Err(e) => return Err(e),
         };
         let version = match &cluster {
@@ -53,15 +62,14 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         };
 
         out.status("1/5 build: the static worker and its image");
-        let image_flags = ImageFlags { image: Some(target.to_string()), build: flags.build.clone() };
-        let built = image::build_image(&image_flags, out).await?;
+        let built = image::build_image(&target, &flags.build, out).await?;
         out.status("2/5 push");
         let (credential, source) = push::credential_for(&target, inputs).await?;
         let pushed = push::push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;
-        out.status(format!("  pushed {}", pushed.pinned));
+        out.status(format!("  {} {}", if pushed.unchanged { "unchanged" } else { "pushed" }, pushed.reference));
 
         out.status("3/5 render, with the image pinned by digest");
-        job_flags.image = Some(pushed.pinned.clone());
+        job_flags.image = Some(pushed.reference.to_string());
         let (job, _) = params::job_params(&job_flags)?;
         out.status(format!("  {}", odds::summary(&job)));
         let mut objects = manifest::all_objects(&job, &auth);
@@ -75,31 +83,47 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         out.status("4/5 apply");
         let Some(cluster) = cluster else {
-            out.result(
-                format!(
-                    "{}\nrendered {}\nnothing was applied or watched: {NoCluster}\n\
-                     apply it later with `cargo xtask apply -f {}` (and `cargo xtask watch`)",
-                    pushed.pinned,
-                    file.display(),
-                    file.display()
-                ),
-                &json!({ "reference": pushed.pinned, "manifests": file, "applied": null, "report": null }),
-            );
+            out.result(&Released { reference: pushed.reference, manifests: file, applied: None, report: None });
             return Ok(());
         };
         let applied = apply::apply_all(&cluster, objects, out).await?;
 
         out.status("5/5 watch");
-        let report = watch::watch(&cluster, &job.name, &job.namespace, timeout, out).await?;
-        out.result(
-            format!("{}\n{}\n{}", pushed.pinned, applied.text(), report.text()),
-            &json!({
-                "reference": pushed.pinned,
-                "manifests": file,
-                "applied": applied.json(),
-                "report": report.json(),
-            }),
-        );
-        report.verdict()
+        let report = watch::watch(&cluster, &job.name, &job.namespace, flags.timeout, out).await?;
+        let verdict = report.verdict();
+        out.result(&Released {
+            reference: pushed.reference,
+            manifests: file,
+            applied: Some(applied),
+            report: Some(report),
+        });
+        Ok(verdict?)
     })
+}
+
+/// What a release did: the pinned image, the manifests it wrote, and, with
+/// a cluster, what was applied and what the Job did.
+#[derive(Serialize)]
+struct Released {
+    reference: ImageRef,
+    manifests: PathBuf,
+    applied: Option<Applied>,
+    report: Option<JobReport>,
+}
+
+impl std::fmt::Display for Released {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}", self.reference)?;
+        match (&self.applied, &self.report) {
+            (Some(applied), Some(report)) => write!(f, "{applied}\n{report}"),
+            _ => write!(
+                f,
+                "rendered {}\nnothing was applied or watched: {}\napply it later with `cargo xtask apply -f {}` (and \
+                 `cargo xtask watch`)",
+                self.manifests.display(),
+                cluster::NO_CLUSTER,
+                self.manifests.display()
+            ),
+        }
+    }
 }

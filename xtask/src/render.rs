@@ -30,7 +30,7 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
 
     if flags.write {
         if version != NEWEST {
-            return Err(crate::InvalidInput(format!(
+            return Err(crate::Error::usage(format!(
                 "--write with --kube-version {version}: the golden files are rendered for {NEWEST}, the default"
             ))
             .into());
@@ -43,7 +43,7 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
             let path = project_root().join(file);
             std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
         }
-        out.result(
+        out.result_parts(
             format!("wrote {JOB_FILE} and {AUTH_FILE}"),
             &json!({ "written": files.iter().map(|(f, _)| f).collect::<Vec<_>>() }),
         );
@@ -54,7 +54,7 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
     match &flags.out {
         Some(path) => {
             std::fs::write(path, &yaml).with_context(|| format!("writing {}", path.display()))?;
-            out.result(
+            out.result_parts(
                 format!(
                     "wrote {} ({})",
                     path.display(),
@@ -64,7 +64,7 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
             );
         }
         // The YAML is the result; --output json gives the same objects as JSON.
-        None => out.result(yaml.trim_end(), &serde_json::to_value(&objects)?),
+        None => out.result_parts(yaml.trim_end(), &serde_json::to_value(&objects)?),
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use xshell::{Shell, cmd};
 
 use crate::flags::{Target, TestFlags};
 use crate::report::Reporter;
-use crate::{Prerequisite, build, control_plane, project_root};
+use crate::{Error, build, control_plane, project_root};
 
 pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     let sh = Shell::new()?;
@@ -35,7 +35,7 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     let args = &flags.cargo_test_args;
     let before = UserState::read(&sh)?;
     out.status("running every test of the workspace");
-    let tests = cmd!(sh, "cargo test --workspace --locked -- --include-ignored {args...}")
+    let tests = cmd!(sh, "cargo test --workspace --locked --no-fail-fast -- --include-ignored {args...}")
         .env("JOB_WORKER_BIN", &worker.path)
         .env("JOB_TEST_XTASK_BIN", &xtask)
         .env("JOB_TEST_KUBE_BIN", &kube_bin)
@@ -123,11 +123,10 @@ pub fn check_docker(sh: &Shell) -> Result<String> {
     let version = cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read();
     match version {
         Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
-        _ => Err(Prerequisite(
+        _ => Err(Error::prerequisite(
             "the Docker daemon does not answer (`docker version` found no server): the tests run the worker \
              as PID 1 in a container; start the daemon (`systemctl start docker` or `dockerd &`) and make sure \
-             this user can reach /var/run/docker.sock"
-                .into(),
+             this user can reach /var/run/docker.sock",
         )
         .into()),
     }

@@ -16,10 +16,9 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use super::{Attempt, Cluster, explain};
-use crate::InvalidInput;
+use crate::Error;
 use crate::flags::ApplyFlags;
 use crate::manifest::objects::MANAGER;
 use crate::manifest::versions::{self, KubeVersion};
@@ -27,7 +26,8 @@ use crate::manifest::{self, Object, params};
 use crate::report::Reporter;
 
 /// What applying one object did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Created,
     Configured,
@@ -84,30 +84,48 @@ pub fn run(flags: &ApplyFlags, out: &Reporter) -> Result<()> {
         let cluster = super::connect(&flags.cluster, out).await?;
         for_server(&cluster, &mut objects, out).await?;
         let applied = apply_all(&cluster, objects, out).await?;
-        out.result(applied.text(), &json!({ "applied": applied.json() }));
+        out.result(&ApplyResult { applied });
         Ok(())
     })
 }
 
 /// What an apply did, object by object (kubectl's names), in order.
-#[derive(Debug, Clone, Default)]
-pub struct Applied(pub Vec<(String, Outcome)>);
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct Applied(pub Vec<AppliedObject>);
 
-impl Applied {
-    /// `job.batch/job-test created`, a line each.
-    pub fn text(&self) -> String {
-        self.0
-            .iter()
-            .map(|(n, o)| match o {
-                Outcome::Untouched => format!("{n} untouched (it exists and job-test did not create it)"),
-                _ => format!("{n} {}", o.as_str()),
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedObject {
+    /// kubectl's name: `job.batch/job-test`.
+    pub object: String,
+    pub result: Outcome,
+}
+
+/// `job.batch/job-test created`, a line each.
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, o) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            match o.result {
+                Outcome::Untouched => write!(f, "{} untouched (it exists and job-test did not create it)", o.object)?,
+                result => write!(f, "{} {}", o.object, result.as_str())?,
+            }
+        }
+        Ok(())
     }
+}
 
-    pub fn json(&self) -> serde_json::Value {
-        json!(self.0.iter().map(|(n, o)| json!({"object": n, "result": o.as_str()})).collect::<Vec<_>>())
+/// `apply`'s result: `{"applied": [...]}` in JSON.
+#[derive(Serialize)]
+struct ApplyResult {
+    applied: Applied,
+}
+
+impl std::fmt::Display for ApplyResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.applied, f)
     }
 }
 
@@ -125,9 +143,9 @@ fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
     let mut objects = Vec::new();
     for path in &flags.files {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| InvalidInput(format!("-f {}: cannot read it ({e})", path.display())))?;
+            .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
         let parsed = manifest::from_yaml(&text).map_err(|e| {
-            InvalidInput(format!(
+            Error::usage(format!(
                 "-f {}: not a manifest this tool applies ({e}); it applies Namespace, ServiceAccount, Secret, Role, RoleBinding, ClusterRole, ClusterRoleBinding and Job",
                 path.display()
             ))
@@ -163,10 +181,10 @@ pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Report
         match apply_one_object(cluster, object, out).await {
             Ok(outcome) => {
                 out.status(format!("{name} {}", outcome.as_str()));
-                applied.0.push((name, outcome));
+                applied.0.push(AppliedObject { object: name, result: outcome });
             }
             Err(e) => {
-                let done = applied.0.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>();
+                let done = applied.0.iter().map(|o| o.object.as_str()).collect::<Vec<_>>();
                 let rest = objects[i..].iter().map(kubectl_name).collect::<Vec<_>>();
                 return Err(e.context(format!(
                     "apply stopped: {} applied ({}); not applied: {}",
@@ -219,7 +237,7 @@ async fn apply_namespace(cluster: &Cluster, ns: &Namespace) -> Result<Outcome> {
         .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: "namespaces", namespace: None }, &e))?;
     match existing {
         Some(existing) if is_reserved_namespace(&name) || !is_ours(&existing) => Ok(Outcome::Untouched),
-        None if is_reserved_namespace(&name) => Err(crate::Remote(format!(
+        None if is_reserved_namespace(&name) => Err(crate::Error::remote(format!(
             "namespace/{name} does not exist, and names `default` and `kube-*` belong to the cluster: pick another \
              --namespace"
         ))
@@ -230,7 +248,7 @@ async fn apply_namespace(cluster: &Cluster, ns: &Namespace) -> Result<Outcome> {
 
 fn namespace_of<K: Resource>(o: &K, object: &Object) -> Result<String> {
     o.meta().namespace.clone().ok_or_else(|| {
-        InvalidInput(format!("{} has no namespace: set metadata.namespace", kubectl_name(object))).into()
+        Error::usage(format!("{} has no namespace: set metadata.namespace", kubectl_name(object))).into()
     })
 }
 

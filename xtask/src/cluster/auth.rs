@@ -15,21 +15,22 @@ use base64::Engine;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::wait::await_condition;
+use serde::Serialize;
 use serde_json::json;
 
-use super::{Cluster, apply};
+use super::Cluster;
+use super::apply::{self, Applied};
+use crate::Error;
 use crate::flags::AuthCmdFlags;
 use crate::manifest::{self, params};
 use crate::report::Reporter;
-use crate::{InvalidInput, Remote};
 
 pub fn run(flags: &AuthCmdFlags, out: &Reporter) -> Result<()> {
     let (auth, warnings) = params::auth_params(&flags.auth, &flags.namespace)?;
     for w in &warnings {
         out.warn(w);
     }
-    let timeout = humantime::parse_duration(&flags.timeout)
-        .map_err(|e| InvalidInput(format!("--timeout {}: not a duration ({e}); e.g. 60s", flags.timeout)))?;
+    let timeout = flags.timeout;
     let path = flags.write_kubeconfig.clone().unwrap_or_else(|| default_path(&auth.service_account));
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.cluster, out).await?;
@@ -41,28 +42,50 @@ pub fn run(flags: &AuthCmdFlags, out: &Reporter) -> Result<()> {
         let ca = &data["ca.crt"].0;
         write_kubeconfig(&path, &cluster, ca, &token, &auth.service_account, &auth.namespace)?;
         let usage = format!("cargo xtask pods --kubeconfig {} -n {}", path.display(), auth.namespace);
-        let mut text = applied.text();
-        text += &format!(
-            "\nwrote {} (mode 0600): service account {}/{} with the cluster's CA from secret/{}\nuse it: {usage}",
-            path.display(),
-            auth.namespace,
-            auth.service_account,
-            auth.token_secret
-        );
-        if flags.print_token {
-            text += &format!("\ntoken: {token}");
-        }
-        let mut j = json!({
-            "kubeconfig": path, "service_account": auth.service_account, "namespace": auth.namespace,
-            "secret": auth.token_secret, "usage": usage,
-            "applied": applied.json(),
+        out.result(&ServiceAccountAccess {
+            kubeconfig: path,
+            service_account: auth.service_account,
+            namespace: auth.namespace,
+            secret: auth.token_secret,
+            usage,
+            applied,
+            token: flags.print_token.then_some(token),
         });
-        if flags.print_token {
-            j["token"] = json!(token);
-        }
-        out.result(text, &j);
         Ok(())
     })
+}
+
+/// What `auth` made: the objects, and a kubeconfig for the service account.
+#[derive(Serialize)]
+struct ServiceAccountAccess {
+    kubeconfig: PathBuf,
+    service_account: String,
+    namespace: String,
+    secret: String,
+    usage: String,
+    applied: Applied,
+    /// Only with `--print-token`: it is a credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+impl std::fmt::Display for ServiceAccountAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}\nwrote {} (mode 0600): service account {}/{} with the cluster's CA from secret/{}\nuse it: {}",
+            self.applied,
+            self.kubeconfig.display(),
+            self.namespace,
+            self.service_account,
+            self.secret,
+            self.usage
+        )?;
+        if let Some(token) = &self.token {
+            write!(f, "\ntoken: {token}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Waits (with a watch) until the Secret holds a token and the CA.
@@ -74,14 +97,16 @@ async fn wait_for_token(cluster: &Cluster, namespace: &str, name: &str, timeout:
     let secret = tokio::time::timeout(timeout, await_condition(api, name, filled))
         .await
         .map_err(|_| {
-            Remote(format!(
+            Error::remote(format!(
                 "secret/{name} in {namespace} has no token after {}: is the token controller running (kube-controller-manager), \
                  and does the Secret name the service account in its kubernetes.io/service-account.name annotation?",
                 humantime::format_duration(timeout)
             ))
         })?
         .context("watching the token Secret")?;
-    secret.ok_or_else(|| Remote(format!("secret/{name} in {namespace} was deleted while waiting for its token")).into())
+    secret.ok_or_else(|| {
+        Error::remote(format!("secret/{name} in {namespace} was deleted while waiting for its token")).into()
+    })
 }
 
 /// A kubeconfig with one cluster, one user (the token) and one context.

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::wait::{await_condition, conditions};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::flags::JobRefFlags;
@@ -18,14 +18,29 @@ pub fn run(flags: &JobRefFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.cluster, out).await?;
         let (deleted, pods) = delete(&cluster, &flags.name, &flags.namespace, out).await?;
-        let text = if deleted {
-            format!("job.batch/{} deleted, with its {pods} pods", flags.name)
-        } else {
-            format!("job.batch/{} was not there: nothing to delete", flags.name)
-        };
-        out.result(text, &json!({ "job": flags.name, "deleted": deleted, "pods": pods }));
+        out.result(&Deleted { job: flags.name.clone(), deleted, pods });
         Ok(())
     })
+}
+
+/// What `delete` did.
+#[derive(Serialize)]
+struct Deleted {
+    job: String,
+    /// Whether there was a Job to delete.
+    deleted: bool,
+    /// Its pods, all gone now.
+    pods: usize,
+}
+
+impl std::fmt::Display for Deleted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.deleted {
+            write!(f, "job.batch/{} deleted, with its {} pods", self.job, self.pods)
+        } else {
+            write!(f, "job.batch/{} was not there: nothing to delete", self.job)
+        }
+    }
 }
 
 /// Deletes the Job with background propagation (the garbage collector
@@ -47,7 +62,7 @@ pub async fn delete(cluster: &Cluster, name: &str, namespace: &str, out: &Report
     tokio::time::timeout(Duration::from_secs(120), await_condition(jobs, name, conditions::is_deleted(&uid)))
         .await
         .map_err(|_| {
-        crate::Remote(format!("job.batch/{name} is still there 2 minutes after its deletion (a finalizer?)"))
+        crate::Error::remote(format!("job.batch/{name} is still there 2 minutes after its deletion (a finalizer?)"))
     })??;
     // The garbage collector removes the pods after the Job: wait for it.
     for _ in 0..240 {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, LogParams};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::flags::JobRefFlags;
@@ -16,21 +16,40 @@ pub fn run(flags: &JobRefFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.cluster, out).await?;
         let lines = logs(&cluster, &flags.name, &flags.namespace).await?;
-        out.result(
-            lines.iter().map(|(pod, run, line)| format!("{pod}{run}: {line}")).collect::<Vec<_>>().join("\n"),
-            &json!(
-                lines
-                    .iter()
-                    .map(|(pod, run, line)| json!({"pod": pod, "previous": !run.is_empty(), "line": line}))
-                    .collect::<Vec<_>>()
-            ),
-        );
+        out.result(&Logs { job: flags.name.clone(), lines });
         Ok(())
     })
 }
 
-/// (pod, " (previous)" or "", line) for every pod, oldest pod first.
-pub async fn logs(cluster: &Cluster, name: &str, namespace: &str) -> Result<Vec<(String, &'static str, String)>> {
+/// Every pod's log lines, oldest pod first.
+#[derive(Serialize)]
+struct Logs {
+    job: String,
+    lines: Vec<LogLine>,
+}
+
+#[derive(Serialize)]
+pub struct LogLine {
+    pub pod: String,
+    /// From the container's previous run (OnFailure restarts).
+    pub previous: bool,
+    pub line: String,
+}
+
+impl std::fmt::Display for Logs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text: Vec<String> = self
+            .lines
+            .iter()
+            .map(|l| format!("{}{}: {}", l.pod, if l.previous { " (previous)" } else { "" }, l.line))
+            .collect();
+        f.write_str(&text.join("\n"))
+    }
+}
+
+/// Every pod's lines, oldest pod first; a restarted container's previous
+/// run before its current one.
+pub async fn logs(cluster: &Cluster, name: &str, namespace: &str) -> Result<Vec<LogLine>> {
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
     let attempt = |verb| Attempt { verb, resource: "pods", namespace: Some(namespace) };
     let job = super::get_job(cluster, name, namespace).await?.ok_or_else(|| super::missing_job(name, namespace))?;
@@ -40,7 +59,7 @@ pub async fn logs(cluster: &Cluster, name: &str, namespace: &str) -> Result<Vec<
         .map_err(|e| explain(cluster, &attempt("list"), &e))?
         .items;
     if pods.is_empty() {
-        return Err(crate::Remote(format!(
+        return Err(crate::Error::remote(format!(
             "job.batch/{name} in {namespace} has no pods (yet: it may be suspended or waiting for its back-off)"
         ))
         .into());
@@ -55,17 +74,13 @@ pub async fn logs(cluster: &Cluster, name: &str, namespace: &str) -> Result<Vec<
             .as_ref()
             .and_then(|s| s.container_statuses.as_ref())
             .is_some_and(|c| c.iter().any(|c| c.restart_count > 0));
-        let mut runs = Vec::new();
-        if restarted {
-            runs.push((" (previous)", true));
-        }
-        runs.push(("", false));
-        for (label, previous) in runs {
+        let runs: &[bool] = if restarted { &[true, false] } else { &[false] };
+        for &previous in runs {
             let params = LogParams { previous, ..LogParams::default() };
             let text = api.logs(&pod_name, &params).await.map_err(|e| {
                 explain(cluster, &Attempt { verb: "get", resource: "pods/log", namespace: Some(namespace) }, &e)
             })?;
-            lines.extend(text.lines().map(|l| (pod_name.clone(), label, l.to_owned())));
+            lines.extend(text.lines().map(|l| LogLine { pod: pod_name.clone(), previous, line: l.to_owned() }));
         }
     }
     Ok(lines)

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod delete;
 pub mod logs;
 pub mod pods;
+pub mod status;
 pub mod watch;
 
 use std::path::PathBuf;
@@ -26,16 +27,13 @@ use kube::{Client, Config, ResourceExt};
 use crate::flags::ClusterFlags;
 use crate::manifest::versions::KubeVersion;
 use crate::report::Reporter;
-use crate::{InvalidInput, Remote};
+use crate::{Error, ErrorKind};
 
-/// No cluster is configured at all (no flags, no KUBECONFIG, no
-/// ~/.kube/config). `release` stops before applying on this.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "no cluster is configured: pass --server URL with --token-file FILE and --ca-cert FILE, or --kubeconfig FILE, \
-     or set KUBECONFIG (~/.kube/config does not exist)"
-)]
-pub struct NoCluster;
+/// What `release` and every cluster command say when no cluster is
+/// configured at all (no flags, no KUBECONFIG, no ~/.kube/config); the
+/// error's kind is `NoCluster`, and `release` stops before applying on it.
+pub const NO_CLUSTER: &str = "no cluster is configured: pass --server URL with --token-file FILE and --ca-cert FILE, \
+     or --kubeconfig FILE, or set KUBECONFIG (~/.kube/config does not exist)";
 
 /// A connection to a cluster.
 #[derive(Clone)]
@@ -59,10 +57,10 @@ pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
     let mut config = match &flags.server {
         Some(server) => {
             let uri: http::Uri = server.parse().map_err(|e| {
-                InvalidInput(format!("--server {server}: not a URL ({e}); expected e.g. https://10.0.0.1:6443"))
+                Error::usage(format!("--server {server}: not a URL ({e}); expected e.g. https://10.0.0.1:6443"))
             })?;
             if uri.scheme_str() != Some("https") {
-                return Err(InvalidInput(format!(
+                return Err(Error::usage(format!(
                     "--server {server}: the API server is reached over https (with the cluster's CA), e.g. https://10.0.0.1:6443"
                 ))
                 .into());
@@ -75,17 +73,42 @@ pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
         }
         None => {
             let kubeconfig = match &flags.kubeconfig {
-                Some(path) => Kubeconfig::read_from(path)
-                    .map_err(|e| InvalidInput(format!("--kubeconfig {}: cannot read it ({e})", path.display())))?,
+                Some(path) => read_kubeconfig(path, "--kubeconfig")?,
                 None => {
                     let env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
                     let default = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
-                    if env.is_none() && !default.as_ref().is_some_and(|p| p.exists()) {
-                        return Err(NoCluster.into());
+                    match env {
+                        // kubectl's rule: files in the list that do not exist are skipped.
+                        Some(list) => {
+                            let paths: Vec<PathBuf> = std::env::split_paths(&list).collect();
+                            let mut existing = paths.iter().filter(|p| p.exists());
+                            let Some(first) = existing.next() else {
+                                return Err(Error::new(
+                                    ErrorKind::ClusterConfig,
+                                    format!(
+                                        "KUBECONFIG={}: no such file. Point KUBECONFIG at a kubeconfig, unset it to \
+                                         use ~/.kube/config, or pass --server with --token-file and --ca-cert",
+                                        list.to_string_lossy()
+                                    ),
+                                )
+                                .into());
+                            };
+                            let mut merged = read_kubeconfig(first, "KUBECONFIG")?;
+                            for path in existing {
+                                merged = merged.merge(read_kubeconfig(path, "KUBECONFIG")?).map_err(|e| {
+                                    Error::new(
+                                        ErrorKind::ClusterConfig,
+                                        format!("KUBECONFIG: cannot merge {}: {e}", path.display()),
+                                    )
+                                })?;
+                            }
+                            merged
+                        }
+                        None => match default.filter(|p| p.exists()) {
+                            Some(path) => read_kubeconfig(&path, "the kubeconfig")?,
+                            None => return Err(Error::new(ErrorKind::NoCluster, NO_CLUSTER).into()),
+                        },
                     }
-                    Kubeconfig::read().map_err(|e| {
-                        InvalidInput(format!("reading the kubeconfig (KUBECONFIG or ~/.kube/config): {e}"))
-                    })?
                 }
             };
             let options = KubeConfigOptions { context: flags.context.clone(), ..Default::default() };
@@ -97,19 +120,22 @@ pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
                 ca_source = Some("the kubeconfig".to_owned());
             }
             Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| {
-                InvalidInput(format!(
-                    "the kubeconfig{}: {e}",
-                    flags.context.as_deref().map_or(String::new(), |c| format!(" context {c}"))
-                ))
+                Error::new(
+                    ErrorKind::ClusterConfig,
+                    format!(
+                        "the kubeconfig{}: {e}",
+                        flags.context.as_deref().map_or(String::new(), |c| format!(" context {c}"))
+                    ),
+                )
             })?
         }
     };
     if let Some(path) = &flags.ca_cert {
         let pem = std::fs::read(path)
-            .map_err(|e| InvalidInput(format!("--ca-cert {}: cannot read it ({e})", path.display())))?;
+            .map_err(|e| Error::usage(format!("--ca-cert {}: cannot read it ({e})", path.display())))?;
         let ders = pem_certificates(&pem);
         if ders.is_empty() {
-            return Err(InvalidInput(format!("--ca-cert {}: no PEM certificate in it", path.display())).into());
+            return Err(Error::usage(format!("--ca-cert {}: no PEM certificate in it", path.display())).into());
         }
         config.root_cert = Some(ders);
         ca_source = Some(format!("--ca-cert {}", path.display()));
@@ -130,23 +156,41 @@ pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
     Ok(Cluster { client, server, default_namespace, ca_source, config })
 }
 
+/// One kubeconfig file, read with an error that names where it came from
+/// (kube's own quotes the path twice).
+fn read_kubeconfig(path: &std::path::Path, source: &str) -> Result<Kubeconfig, Error> {
+    let unusable = |why: String| {
+        Error::new(
+            ErrorKind::ClusterConfig,
+            format!(
+                "{source} {}: {why}; give a kubeconfig file, or --server with --token-file and --ca-cert",
+                path.display()
+            ),
+        )
+    };
+    // Opened first so that a missing file reads as such; read_from then
+    // resolves the paths inside relative to the file, as kubectl does.
+    std::fs::File::open(path).map_err(|e| unusable(format!("cannot read it ({e})")))?;
+    Kubeconfig::read_from(path).map_err(|e| unusable(format!("not a usable kubeconfig ({})", crate::error_text(&e))))
+}
+
 /// The token for `--server`: from `--token-file`, else KUBE_TOKEN. With
 /// `--server` it is the only credential, so none (or an empty file) is
 /// refused before anything is sent: it could only earn a 401.
-fn bearer_token(file: Option<&std::path::Path>, server: &str) -> Result<String, InvalidInput> {
+fn bearer_token(file: Option<&std::path::Path>, server: &str) -> Result<String, Error> {
     let Some(path) = file else {
         return std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).ok_or_else(|| {
-            InvalidInput(format!(
+            Error::usage(format!(
                 "--server {server} with no token: pass --token-file FILE or set {TOKEN_ENV} (or use --kubeconfig)"
             ))
         });
     };
     let token = std::fs::read_to_string(path)
-        .map_err(|e| InvalidInput(format!("--token-file {}: cannot read it ({e})", path.display())))?
+        .map_err(|e| Error::usage(format!("--token-file {}: cannot read it ({e})", path.display())))?
         .trim()
         .to_owned();
     if token.is_empty() {
-        return Err(InvalidInput(format!(
+        return Err(Error::usage(format!(
             "--token-file {}: the file is empty; put the service account's token in it \
              (`cargo xtask auth --print-token`, or the `token` of its token Secret)",
             path.display()
@@ -171,7 +215,7 @@ pub struct Attempt<'a> {
 
 /// Explains a failed API call: what failed, the API server's words, and
 /// the fix. Never includes the token.
-pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remote {
+pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Error {
     let server = &cluster.server;
     let ns = what.namespace.map_or(String::new(), |n| format!(" in namespace {n}"));
     let step = format!("{} {}{ns}", what.verb, what.resource);
@@ -201,7 +245,7 @@ pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remo
             ),
             _ => format!("the API server answered {} {}: {message}", status.code, status.reason),
         };
-        return Remote(format!("{step} failed: {fix}"));
+        return Error::remote(format!("{step} failed: {fix}"));
     }
     let text = crate::error_text(err);
     let lower = text.to_lowercase();
@@ -225,7 +269,7 @@ pub fn explain(cluster: &Cluster, what: &Attempt<'_>, err: &kube::Error) -> Remo
     } else {
         format!("the request to {server} failed")
     };
-    Remote(format!("{step} failed: {fix} ({})", crate::one_line(&text)))
+    Error::remote(format!("{step} failed: {fix} ({})", crate::one_line(&text)))
 }
 
 /// The Job, if it is there; refused credentials and the like explained.
@@ -238,8 +282,8 @@ pub async fn get_job(cluster: &Cluster, name: &str, namespace: &str) -> Result<O
 }
 
 /// What `watch` and `logs` say of a Job that is not there.
-pub fn missing_job(name: &str, namespace: &str) -> Remote {
-    Remote(format!(
+pub fn missing_job(name: &str, namespace: &str) -> Error {
+    Error::remote(format!(
         "job.batch/{name} is not in namespace {namespace}: it was never applied (`cargo xtask apply`), or it was \
          deleted; a finished Job is deleted ttlSecondsAfterFinished after it ends (--ttl-seconds-after-finished), \
          its pods with it"
@@ -250,13 +294,13 @@ pub fn missing_job(name: &str, namespace: &str) -> Remote {
 /// which the API server sets on every version (`controller-uid=UID` before
 /// 1.27, `batch.kubernetes.io/controller-uid=UID` from then on; the
 /// `batch.kubernetes.io/job-name` label exists only from 1.27).
-pub fn job_pods_selector(job: &Job) -> Result<String, Remote> {
+pub fn job_pods_selector(job: &Job) -> Result<String, Error> {
     let name = job.name_any();
     let selector = job.spec.as_ref().and_then(|s| s.selector.clone()).ok_or_else(|| {
-        Remote(format!("job.batch/{name} has no spec.selector: the API server sets one on every Job it admits"))
+        Error::remote(format!("job.batch/{name} has no spec.selector: the API server sets one on every Job it admits"))
     })?;
     let selector = kube::core::Selector::try_from(selector)
-        .map_err(|e| Remote(format!("job.batch/{name}: its spec.selector cannot be used to list pods ({e})")))?;
+        .map_err(|e| Error::remote(format!("job.batch/{name}: its spec.selector cannot be used to list pods ({e})")))?;
     Ok(selector.to_string())
 }
 
@@ -266,7 +310,7 @@ pub async fn server_version(cluster: &Cluster) -> Result<KubeVersion> {
         explain(cluster, &Attempt { verb: "get", resource: "the server version (/version)", namespace: None }, &e)
     })?;
     KubeVersion::from_info(&info).ok_or_else(|| {
-        Remote(format!(
+        Error::remote(format!(
             "{} gave a version this tool cannot read (major {:?}, minor {:?}, gitVersion {:?})",
             cluster.server, info.major, info.minor, info.git_version
         ))

@@ -5,7 +5,7 @@ use anyhow::Result;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{Attempt, explain};
 use crate::flags::PodsFlags;
@@ -19,12 +19,26 @@ pub fn run(flags: &PodsFlags, out: &Reporter) -> Result<()> {
         let pods = api.list(&ListParams::default()).await.map_err(|e| {
             explain(&cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(&namespace) }, &e)
         })?;
-        let names: Vec<String> = pods.items.iter().map(|p| p.name_any()).collect();
-        let mut text = format!("Number of pods = {}", names.len());
-        for n in &names {
-            text += &format!("\npod name = {n}");
-        }
-        out.result(text, &json!({ "namespace": namespace, "count": names.len(), "pods": names }));
+        let pods: Vec<String> = pods.items.iter().map(|p| p.name_any()).collect();
+        out.result(&PodList { namespace, count: pods.len(), pods });
         Ok(())
     })
+}
+
+/// The pods of a namespace, printed as the tutorial's Java client does.
+#[derive(Serialize)]
+struct PodList {
+    namespace: String,
+    count: usize,
+    pods: Vec<String>,
+}
+
+impl std::fmt::Display for PodList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Number of pods = {}", self.count)?;
+        for name in &self.pods {
+            write!(f, "\npod name = {name}")?;
+        }
+        Ok(())
+    }
 }

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::layout::{self, CONFIG_MEDIA_TYPE, Image, LAYER_GZIP_MEDIA_TYPE};
 use super::{BINARY_MODE, Labels, tar_file};
-use crate::Prerequisite;
+use crate::Error;
 use crate::report::Reporter;
 
 /// Connects to the local daemon (DOCKER_HOST or /var/run/docker.sock) and
@@ -29,7 +29,7 @@ use crate::report::Reporter;
 /// than older engines accept.
 pub async fn connect() -> Result<Docker> {
     let no_daemon = |e: &dyn std::fmt::Display| {
-        Prerequisite(format!(
+        Error::prerequisite(format!(
             "the Docker daemon does not answer ({e}); start it, set DOCKER_HOST, or use --builder oci, which needs no daemon"
         ))
     };

@@ -53,6 +53,18 @@ pub struct Image {
     pub layers: Vec<Descriptor>,
 }
 
+/// In a result: what names the image and where it is, not its bytes.
+impl serde::Serialize for Image {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("digest", &self.digest)?;
+        map.serialize_entry("compressed_size", &self.compressed_size())?;
+        map.serialize_entry("layout", &self.layout)?;
+        map.end()
+    }
+}
+
 impl Image {
     /// Every blob the registry must have before the manifest: layers, then config.
     pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {

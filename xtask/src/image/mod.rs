@@ -13,13 +13,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde::Serialize;
 use xshell::{Shell, cmd};
 
-use crate::flags::{Builder, ImageFlags, Target};
+use crate::flags::{Builder, BuilderFlags, ImageFlags, Target};
 use crate::image_ref::ImageRef;
 use crate::report::Reporter;
-use crate::{InvalidInput, build, manifest, project_root};
+use crate::{Error, build, manifest, project_root};
 
 pub const BINARY_PATH: &str = "/job-worker";
 pub const BINARY_MODE: u32 = 0o555;
@@ -88,7 +88,7 @@ pub fn source_date_epoch(sh: &Shell) -> Result<u64> {
     if let Some(v) = std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
         let v = v.to_string_lossy();
         return v.trim().parse().map_err(|_| {
-            InvalidInput(format!("SOURCE_DATE_EPOCH {v:?}: expected seconds since 1970 as a whole number")).into()
+            Error::usage(format!("SOURCE_DATE_EPOCH {v:?}: expected seconds since 1970 as a whole number")).into()
         });
     }
     let time = cmd!(sh, "git log -1 --format=%ct").quiet().ignore_stderr().read().context(
@@ -98,13 +98,33 @@ pub fn source_date_epoch(sh: &Shell) -> Result<u64> {
 }
 
 /// A built image, in its layout.
-#[derive(Debug, Clone)]
-pub struct Built {
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltImage {
     pub reference: ImageRef,
     pub builder: Builder,
+    #[serde(flatten)]
     pub image: layout::Image,
     /// The daemon's image ID, for the docker builder.
     pub docker_id: Option<String>,
+}
+
+impl std::fmt::Display for BuiltImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let size = self.image.compressed_size();
+        write!(
+            f,
+            "image {} (built by {})\n  digest           {}\n  compressed size  {size} bytes ({:.1} KiB)\n  layout           {}",
+            self.reference,
+            self.builder,
+            self.image.digest,
+            size as f64 / 1024.0,
+            self.image.layout.display(),
+        )?;
+        if let Some(id) = &self.docker_id {
+            write!(f, "\n  docker image ID  {id}")?;
+        }
+        Ok(())
+    }
 }
 
 pub fn default_layout() -> PathBuf {
@@ -112,49 +132,29 @@ pub fn default_layout() -> PathBuf {
 }
 
 pub fn run(flags: &ImageFlags, out: &Reporter) -> Result<()> {
-    let built = crate::runtime()?.block_on(build_image(flags, out))?;
-    report(&built, out);
+    let reference = flags.image.clone().unwrap_or_else(default_reference);
+    let built = crate::runtime()?.block_on(build_image(&reference, &flags.build, out))?;
+    out.result(&built);
     Ok(())
 }
 
-pub fn report(built: &Built, out: &Reporter) {
-    let size = built.image.compressed_size();
-    let builder = match built.builder {
-        Builder::Docker => "docker",
-        Builder::Oci => "oci",
-    };
-    out.result(
-        format!(
-            "image {} (built by {builder})\n  digest           {}\n  compressed size  {size} bytes ({:.1} KiB)\n  layout           {}{}",
-            built.reference,
-            built.image.digest,
-            size as f64 / 1024.0,
-            built.image.layout.display(),
-            built.docker_id.as_deref().map_or(String::new(), |id| format!("\n  docker image ID  {id}")),
-        ),
-        &json!({
-            "reference": built.reference.to_string(),
-            "digest": built.image.digest,
-            "compressed_size": size,
-            "builder": builder,
-            "layout": built.image.layout,
-            "docker_id": built.docker_id,
-        }),
-    );
+/// What `image` builds with no `--image`: `job-test:<version>`, for the
+/// local daemon.
+pub fn default_reference() -> ImageRef {
+    ImageRef::parse(&manifest::params::default_image()).expect("the default image is a valid reference")
 }
 
 /// Builds the worker, then the image; the result is in the layout.
-pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
-    let text = flags.image.clone().unwrap_or_else(manifest::params::default_image);
-    let reference =
-        ImageRef::parse(&text).map_err(|why| InvalidInput(format!("--image {text}: not an image reference: {why}")))?;
+pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Reporter) -> Result<BuiltImage> {
     if reference.digest.is_some() {
-        return Err(InvalidInput(format!(
-            "--image {text}: names a digest; a build makes a new image, so give a tag (repo:tag) and the digest is printed"
+        return Err(Error::usage(format!(
+            "--image {reference}: names a digest; a build makes a new image, so give a tag (repo:tag) and the digest \
+             is printed"
         ))
         .into());
     }
-    let builder = match flags.build.builder {
+    let reference = reference.clone();
+    let builder = match settings.builder {
         Some(b) => b,
         None if docker::daemon_answers().await => Builder::Docker,
         None => {
@@ -162,7 +162,7 @@ pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
             Builder::Oci
         }
     };
-    if flags.build.load && builder == Builder::Docker {
+    if settings.load && builder == Builder::Docker {
         out.warn("--load is for --builder oci: the docker builder's image is in the daemon already");
     }
 
@@ -175,19 +175,19 @@ pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
     let labels = Labels::of_checkout(&sh);
     let mtime = source_date_epoch(&sh)?;
     let binary = std::fs::read(&worker.path).with_context(|| format!("reading {}", worker.path.display()))?;
-    let layout_dir = flags.build.layout.clone().unwrap_or_else(default_layout);
+    let layout_dir = settings.layout.clone().unwrap_or_else(default_layout);
     let ref_name = reference.tag.clone().unwrap_or_else(|| "latest".into());
 
     match builder {
         Builder::Oci => {
             out.status(format!("assembling {reference} without a daemon in {}", layout_dir.display()));
             let image = oci::build(&binary, &labels, mtime, &layout_dir, &ref_name)?;
-            if flags.build.load {
+            if settings.load {
                 let docker = docker::connect().await?;
                 docker::load(&docker, &image, &reference.to_string()).await?;
                 out.status(format!("loaded {reference} into the Docker daemon"));
             }
-            Ok(Built { reference, builder, image, docker_id: None })
+            Ok(BuiltImage { reference, builder, image, docker_id: None })
         }
         Builder::Docker => {
             let docker = docker::connect().await?;
@@ -208,7 +208,7 @@ pub async fn build_image(flags: &ImageFlags, out: &Reporter) -> Result<Built> {
                     .await
                     .with_context(|| format!("exporting {reference} from the daemon into {}", layout_dir.display()))?,
             };
-            Ok(Built { reference, builder, image, docker_id: Some(id) })
+            Ok(BuiltImage { reference, builder, image, docker_id: Some(id) })
         }
     }
 }

@@ -43,7 +43,7 @@ pub fn build(binary: &[u8], labels: &Labels, mtime: u64, layout_dir: &Path, ref_
     let layer = layout::put_blob(layout_dir, LAYER_GZIP_MEDIA_TYPE, &gz)?;
     // RFC 3339 with second precision, as `docker inspect` shows it.
     let created = jiff::Timestamp::from_second(mtime as i64)
-        .map_err(|e| crate::InvalidInput(format!("SOURCE_DATE_EPOCH {mtime}: not a time ({e})")))?
+        .map_err(|e| crate::Error::usage(format!("SOURCE_DATE_EPOCH {mtime}: not a time ({e})")))?
         .to_string();
     let config = config(&layout::sha256_digest(&tar), labels, &created);
     let config = layout::put_blob(layout_dir, CONFIG_MEDIA_TYPE, &config)?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use job_worker::config::{self as worker_config, Config as WorkerConfig, Setting, Source};
 
-use crate::InvalidInput;
+use crate::Error;
 use crate::flags::{AuthFlags, JobFlags};
 use crate::image_ref::ImageRef;
 
@@ -104,12 +104,12 @@ impl Findings {
     fn error(&mut self, flag: &str, value: impl std::fmt::Display, rule: impl std::fmt::Display) {
         self.errors.push(format!("{flag} {value}: {rule}"));
     }
-    fn finish(self) -> Result<Vec<String>, InvalidInput> {
+    fn finish(self) -> Result<Vec<String>, Error> {
         if self.errors.is_empty() {
             Ok(self.warnings)
         } else {
             let n = self.errors.len();
-            Err(InvalidInput(format!(
+            Err(Error::usage(format!(
                 "{} invalid setting{}, nothing was rendered:\n  {}",
                 n,
                 if n == 1 { "" } else { "s" },
@@ -125,7 +125,7 @@ pub fn default_image() -> String {
 }
 
 /// Checks the Job flags; returns the parameters and the warnings.
-pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), InvalidInput> {
+pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
     let mut v = Findings::default();
 
     dns_label(&mut v, "--name", &f.name);
@@ -391,7 +391,7 @@ fn job_warnings(
 }
 
 /// Checks the authorization flags; returns the parameters and the warnings.
-pub fn auth_params(f: &AuthFlags, namespace: &str) -> Result<(AuthParams, Vec<String>), InvalidInput> {
+pub fn auth_params(f: &AuthFlags, namespace: &str) -> Result<(AuthParams, Vec<String>), Error> {
     let mut v = Findings::default();
     dns_subdomain(&mut v, "--service-account", &f.service_account);
     dns_subdomain(&mut v, "--token-secret", &f.token_secret);

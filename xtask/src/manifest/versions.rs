@@ -118,12 +118,12 @@ pub struct Adapted {
 
 impl Adapted {
     /// The refusals as one error, naming the version.
-    pub fn into_result(self, version: KubeVersion, source: &str) -> Result<Vec<String>, crate::InvalidInput> {
+    pub fn into_result(self, version: KubeVersion, source: &str) -> Result<Vec<String>, crate::Error> {
         if self.refused.is_empty() {
             return Ok(self.warnings);
         }
         let n = self.refused.len();
-        Err(crate::InvalidInput(format!(
+        Err(crate::Error::usage(format!(
             "{n} setting{} that Kubernetes {version} ({source}) cannot take, nothing was rendered or applied:\n  {}",
             if n == 1 { "" } else { "s" },
             self.refused.join("\n  ")

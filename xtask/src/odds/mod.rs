@@ -13,7 +13,7 @@ use job_worker::config::{FailIndexes, FailureMode};
 use job_worker::decision::{self, Rules};
 use serde_json::json;
 
-use crate::InvalidInput;
+use crate::Error;
 use crate::flags::OddsFlags;
 use crate::manifest::params::{self, JobParams, RestartPolicy};
 use crate::report::Reporter;
@@ -170,15 +170,15 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
         out.warn(w);
     }
     let pod_startup = humantime::parse_duration(&flags.pod_startup).map_err(|e| {
-        InvalidInput(format!("--pod-startup {}: not a duration ({e}); expected e.g. 2s or 500ms", flags.pod_startup))
+        Error::usage(format!("--pod-startup {}: not a duration ({e}); expected e.g. 2s or 500ms", flags.pod_startup))
     })?;
     if flags.trials < 100 {
         return Err(
-            InvalidInput(format!("--trials {}: at least 100 are needed for a useful estimate", flags.trials)).into()
+            Error::usage(format!("--trials {}: at least 100 are needed for a useful estimate", flags.trials)).into()
         );
     }
     if params.parallelism == 0 {
-        return Err(InvalidInput("--parallelism 0: no pod would ever run; the odds need at least 1".into()).into());
+        return Err(Error::usage("--parallelism 0: no pod would ever run; the odds need at least 1").into());
     }
     let m = Model::new(&params, pod_startup);
     out.status(format!("simulating {} Jobs (seed {})", flags.trials, flags.trial_seed));
@@ -288,7 +288,7 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
             "pod_startup_seconds": m.pod_startup.as_secs_f64(),
         },
     });
-    out.result(text, &json);
+    out.result_parts(text, &json);
     Ok(())
 }
 

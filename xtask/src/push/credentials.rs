@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::InvalidInput;
+use crate::Error;
 
 /// A password or token: shown as `***` by Debug and Display.
 #[derive(Clone, PartialEq, Eq)]
@@ -107,7 +107,7 @@ impl Inputs {
             std::io::stdin().read_line(&mut s).context("reading the registry password from standard input")?;
             let s = s.trim_end_matches(['\n', '\r']).to_owned();
             if s.is_empty() {
-                return Err(InvalidInput("--password-stdin: standard input held no password".into()).into());
+                return Err(Error::usage("--password-stdin: standard input held no password").into());
             }
             Some(s)
         } else {
@@ -134,10 +134,9 @@ pub fn lookup(host: &str, inputs: &Inputs) -> Result<(Credential, Source)> {
             return Ok((Credential::Basic { username, password: Secret::new(password) }, Source::Environment));
         }
         (Some(_), None) | (None, Some(_)) => {
-            return Err(InvalidInput(
-                "REGISTRY_USERNAME and REGISTRY_PASSWORD go together: set both, or neither".into(),
-            )
-            .into());
+            return Err(
+                Error::usage("REGISTRY_USERNAME and REGISTRY_PASSWORD go together: set both, or neither").into()
+            );
         }
         (None, None) => {}
     }

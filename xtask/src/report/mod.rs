@@ -1,9 +1,17 @@
 //! How results reach the user: progress and warnings on stderr, the result on
 //! stdout as text or as one JSON object (`--output json`). Colour only on a
 //! terminal and never when NO_COLOR is set (https://no-color.org).
+//!
+//! A result is one value that is both `Display` (the text) and `Serialize`
+//! (the JSON), so the two cannot drift apart. `job` holds the Job report
+//! model that a watched cluster Job fills.
+
+pub mod job;
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
+
+use serde::Serialize;
 
 use crate::flags::Output;
 
@@ -29,8 +37,21 @@ impl Reporter {
         eprintln!("{} {message}", self.paint("33", "warning:"));
     }
 
-    /// The result: `text` for people, `json` (one object, one line) for scripts.
-    pub fn result(&self, text: impl Display, json: &serde_json::Value) {
+    /// The result: its text for people, its JSON (one object, one line) for
+    /// scripts.
+    pub fn result<T: Display + Serialize>(&self, value: &T) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = match self.output {
+            Output::Text => writeln!(stdout, "{value}"),
+            Output::Json => match serde_json::to_string(value) {
+                Ok(json) => writeln!(stdout, "{json}"),
+                Err(e) => writeln!(stdout, "{}", serde_json::json!({ "error": e.to_string() })),
+            },
+        };
+    }
+
+    /// The result as separate text and JSON, for results not yet typed.
+    pub fn result_parts(&self, text: impl Display, json: &serde_json::Value) {
         let mut stdout = std::io::stdout().lock();
         let _ = match self.output {
             Output::Text => writeln!(stdout, "{text}"),

@@ -1,0 +1,76 @@
+//! The registry client: HTTPS with the given CA (or none verified, with
+//! `--insecure-registry`), or plain HTTP where it is allowed (a registry on
+//! this machine, or `--insecure-registry`) and the registry speaks only
+//! that.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::{Client, Reference, RegistryOperation};
+
+use super::failure::{Failure, retry};
+use super::target::is_loopback;
+use crate::Error;
+use crate::flags::{RegistryFlags, UploadMode};
+use crate::net::NetFailure;
+use crate::report::Reporter;
+
+fn client(protocol: ClientProtocol, ca: Option<&[u8]>, insecure: bool, mode: UploadMode) -> Result<Client> {
+    let config = ClientConfig {
+        protocol,
+        extra_root_certificates: ca
+            .map(|pem| vec![Certificate { encoding: CertificateEncoding::Pem, data: pem.to_vec() }])
+            .unwrap_or_default(),
+        accept_invalid_certificates: insecure,
+        use_monolithic_push: mode == UploadMode::Monolithic,
+        // Registries that give no token lifetime are assumed to keep it a
+        // minute; refresh sooner so a multi-layer push never sends an
+        // expired one.
+        default_token_expiration_secs: 30,
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(Duration::from_secs(60)),
+        ..ClientConfig::default()
+    };
+    // try_from, not new: `new` falls back to a default client (dropping the
+    // CA) when the configuration is bad.
+    Client::try_from(config)
+        .map_err(|e| Error::usage(format!("--registry-ca-cert: not a usable PEM certificate ({e})")).into())
+}
+
+/// Chooses the scheme: HTTPS, or plain HTTP where it is allowed (a registry
+/// on this machine, or `--insecure-registry`) and the registry speaks only
+/// that.
+pub async fn connect(
+    reference: &Reference,
+    auth: &oci_client::secrets::RegistryAuth,
+    ca: Option<&[u8]>,
+    flags: &RegistryFlags,
+    out: &Reporter,
+    host: &str,
+) -> Result<Client, Failure> {
+    let mode = flags.upload_mode;
+    let https =
+        client(ClientProtocol::Https, ca, flags.insecure_registry, mode).map_err(|e| Failure::Other(e.to_string()))?;
+    let tried = retry("connecting", flags.attempts, out, || https.auth(reference, auth, RegistryOperation::Push)).await;
+    match tried {
+        Ok(_) => Ok(https),
+        // Only when the answer was not TLS at all: a registry that speaks TLS
+        // with an untrusted certificate must be trusted, not downgraded.
+        Err(https_failure @ Failure::Net(NetFailure::NotTls, _)) if is_loopback(host) || flags.insecure_registry => {
+            let http = client(ClientProtocol::Http, None, false, mode).map_err(|e| Failure::Other(e.to_string()))?;
+            match http.auth(reference, auth, RegistryOperation::Push).await {
+                Ok(_) => {
+                    if is_loopback(host) {
+                        out.status(format!("{host} speaks plain HTTP (allowed for a registry on this machine)"));
+                    } else {
+                        out.warn(format!("{host} speaks plain HTTP: credentials and the image cross the network unencrypted (--insecure-registry)"));
+                    }
+                    Ok(http)
+                }
+                Err(_) => Err(https_failure),
+            }
+        }
+        Err(failure) => Err(failure),
+    }
+}

@@ -1,0 +1,342 @@
+//! The Job report: what the retries did, whoever ran the Job. A watched
+//! cluster Job fills it (`cluster::status`); so does anything else that
+//! runs a Job's pods. It prints as text (`Display`) and JSON (`Serialize`),
+//! and the live pod table shows the same rows while the Job runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{Reporter, human_seconds};
+use crate::{Error, ErrorKind};
+
+/// How a Job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum JobResult {
+    Complete,
+    Failed,
+}
+
+/// What one pod did, for the table and the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodRow {
+    pub name: String,
+    pub phase: String,
+    pub index: Option<String>,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub restarts: i32,
+    #[serde(skip)]
+    pub seconds: Option<f64>,
+    /// The exit code of the container's previous run (OnFailure restarts).
+    #[serde(skip)]
+    pub last_exit_code: Option<i32>,
+}
+
+impl PodRow {
+    /// The exit code that failed it: this run's, else the previous run's
+    /// (a restarted container now running); `-` when none is known.
+    fn failed_exit_code(&self) -> String {
+        self.exit_code.or(self.last_exit_code).map_or("-".into(), |c| c.to_string())
+    }
+
+    /// Whether any run of this pod failed.
+    pub fn has_failed_run(&self) -> bool {
+        self.phase == "Failed" || self.restarts > 0 || self.exit_code.is_some_and(|c| c != 0)
+    }
+
+    /// What the non-terminal view prints when it changes (not the time,
+    /// which changes every second).
+    fn state_key(&self) -> (&str, Option<&str>, Option<i32>, Option<&str>, i32) {
+        (&self.phase, self.index.as_deref(), self.exit_code, self.reason.as_deref(), self.restarts)
+    }
+}
+
+/// Failed runs listed one by one in the text report; the rest are
+/// summarised by exit code.
+pub const FAILED_LISTED: usize = 10;
+
+/// The final report.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    #[serde(rename = "job")]
+    pub name: String,
+    pub namespace: String,
+    pub result: JobResult,
+    pub reason: String,
+    pub message: String,
+    pub succeeded: i32,
+    pub completions: i32,
+    pub failed_pods: i32,
+    pub seconds: Option<f64>,
+    /// Runs that ended, and how many of them failed: failed pods (Never)
+    /// and container restarts (OnFailure) are failed runs.
+    pub runs: i32,
+    pub failed_runs: i32,
+    pub configured_probability: Option<f64>,
+    pub pods: Vec<PodRow>,
+}
+
+impl JobReport {
+    /// Ok when the Job completed; a failed Job is an error (exit code 1).
+    pub fn verdict(&self) -> Result<(), Error> {
+        match self.result {
+            JobResult::Complete => Ok(()),
+            JobResult::Failed => {
+                Err(Error::new(ErrorKind::Failed, format!("job.batch/{} failed: {}", self.name, self.reason)))
+            }
+        }
+    }
+}
+
+impl fmt::Display for JobReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job.batch/{} {:?}", self.name, self.result)?;
+        if self.result == JobResult::Failed {
+            write!(f, ": {}", self.reason)?;
+        }
+        if !self.message.is_empty() {
+            write!(f, " ({})", self.message)?;
+        }
+        write!(f, "\n  succeeded {} of {}, failed pods {}", self.succeeded, self.completions, self.failed_pods)?;
+        if let Some(s) = self.seconds {
+            write!(f, ", took {}", human_seconds(s))?;
+        }
+        let failed: Vec<&PodRow> = self.pods.iter().filter(|p| p.has_failed_run()).collect();
+        if !failed.is_empty() {
+            f.write_str("\n  failed runs:")?;
+            for p in failed.iter().take(FAILED_LISTED) {
+                write!(f, "\n    {}  exit {}  {}", p.name, p.failed_exit_code(), p.reason.as_deref().unwrap_or("-"))?;
+                if p.restarts > 0 {
+                    write!(f, "  restarts {}", p.restarts)?;
+                }
+                if let Some(m) = &p.message {
+                    write!(f, "  {m}")?;
+                }
+            }
+            if failed.len() > FAILED_LISTED {
+                // The rest by exit code, most common first.
+                let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+                for p in &failed[FAILED_LISTED..] {
+                    *codes.entry(p.failed_exit_code()).or_default() += 1;
+                }
+                let mut codes: Vec<_> = codes.into_iter().collect();
+                codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                write!(
+                    f,
+                    "\n    and {} more (exit {}); `--output json` lists every pod",
+                    failed.len() - FAILED_LISTED,
+                    codes.iter().map(|(c, n)| format!("{c} ×{n}")).collect::<Vec<_>>().join(", ")
+                )?;
+            }
+        }
+        if self.runs > 0 {
+            write!(
+                f,
+                "\n  observed failure rate {} of {} runs = {:.0}%",
+                self.failed_runs,
+                self.runs,
+                100.0 * f64::from(self.failed_runs) / f64::from(self.runs)
+            )?;
+            if let Some(p) = self.configured_probability {
+                write!(f, " (configured FAIL_PROBABILITY {p})")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pods shown one by one in the live table; beyond this the table shows
+/// counts by phase and the pods that failed.
+pub const TABLE_ROWS: usize = 30;
+
+/// How often a terminal table is redrawn at most: a Job of thousands of
+/// pods sends events faster than anyone reads.
+const REDRAW_EVERY: Duration = Duration::from_millis(250);
+
+/// The live view: a table redrawn in place on a terminal, a line per
+/// change otherwise (logs and pipes).
+pub struct PodTable {
+    tty: bool,
+    drawn: usize,
+    last_draw: Option<Instant>,
+    out: Reporter,
+}
+
+impl PodTable {
+    pub fn new(out: &Reporter) -> PodTable {
+        PodTable { tty: std::io::stderr().is_terminal(), drawn: 0, last_draw: None, out: *out }
+    }
+
+    fn line(row: &PodRow) -> String {
+        format!(
+            "{:<28} {:<10} {:>5} {:>6} {:<18} {:>8} {:>8}",
+            row.name,
+            row.phase,
+            row.index.as_deref().unwrap_or("-"),
+            row.exit_code.map_or("-".into(), |c| c.to_string()),
+            row.reason.as_deref().unwrap_or("-"),
+            row.restarts,
+            row.seconds.map_or("-".into(), |s| format!("{s:.0}s")),
+        )
+    }
+
+    /// One pod changed (`before` is its previous row, if any); `rows` are
+    /// all pods now.
+    pub fn update(&mut self, before: Option<&PodRow>, changed: &PodRow, rows: &BTreeMap<String, PodRow>) {
+        if self.tty {
+            if self.last_draw.is_some_and(|t| t.elapsed() < REDRAW_EVERY) {
+                return;
+            }
+            self.draw(rows);
+        } else if before.is_none_or(|b| b.state_key() != changed.state_key())
+            && (rows.len() <= TABLE_ROWS || changed.has_failed_run() || changed.phase == "Succeeded")
+        {
+            self.out.status(format!("pod {}", Self::line(changed).trim_end()));
+        }
+    }
+
+    /// The screen: every pod while they fit, else counts by phase and the
+    /// most recent failures.
+    pub fn screen(rows: &BTreeMap<String, PodRow>) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{:<28} {:<10} {:>5} {:>6} {:<18} {:>8} {:>8}",
+            "POD", "PHASE", "INDEX", "EXIT", "REASON", "RESTARTS", "TIME"
+        )];
+        if rows.len() <= TABLE_ROWS {
+            lines.extend(rows.values().map(Self::line));
+            return lines;
+        }
+        let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in rows.values() {
+            *phases.entry(&r.phase).or_default() += 1;
+        }
+        let failed: Vec<&PodRow> = rows.values().filter(|r| r.has_failed_run()).collect();
+        lines.extend(failed.iter().rev().take(TABLE_ROWS - 2).rev().map(|r| Self::line(r)));
+        lines.push(format!(
+            "{} pods: {}{}",
+            rows.len(),
+            phases.iter().map(|(p, n)| format!("{n} {p}")).collect::<Vec<_>>().join(", "),
+            if failed.len() > TABLE_ROWS - 2 {
+                format!(" (the last {} of {} with failed runs shown)", TABLE_ROWS - 2, failed.len())
+            } else {
+                String::new()
+            }
+        ));
+        lines
+    }
+
+    fn draw(&mut self, rows: &BTreeMap<String, PodRow>) {
+        let screen = Self::screen(rows);
+        if self.drawn > 0 {
+            eprint!("\x1b[{}A\x1b[J", self.drawn);
+        }
+        eprintln!("{}", screen.join("\n"));
+        self.drawn = screen.len();
+        self.last_draw = Some(Instant::now());
+    }
+
+    /// A line under the table; the table is drawn afresh below it.
+    pub fn note(&mut self, message: &str) {
+        self.drawn = 0;
+        self.out.status(message);
+    }
+
+    /// The final state on a terminal, then the table is left as it is.
+    pub fn close(&mut self, rows: &BTreeMap<String, PodRow>) {
+        if self.tty && !rows.is_empty() {
+            self.draw(rows);
+        }
+        self.drawn = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_pod(n: usize, code: i32) -> PodRow {
+        PodRow {
+            name: format!("job-test-{n:05}"),
+            phase: "Failed".into(),
+            index: None,
+            exit_code: Some(code),
+            reason: Some("Error".into()),
+            message: Some(format!("job-worker: simulated failure ({n})")),
+            restarts: 0,
+            seconds: Some(1.0),
+            last_exit_code: None,
+        }
+    }
+
+    fn report(pods: Vec<PodRow>) -> JobReport {
+        JobReport {
+            name: "job-test".into(),
+            namespace: "job-test".into(),
+            result: JobResult::Failed,
+            reason: "BackoffLimitExceeded".into(),
+            message: String::new(),
+            succeeded: 0,
+            completions: 1,
+            failed_pods: pods.len() as i32,
+            seconds: None,
+            configured_probability: None,
+            runs: pods.len() as i32,
+            failed_runs: pods.len() as i32,
+            pods,
+        }
+    }
+
+    #[test]
+    fn failed_pods_are_listed_with_exit_code_and_message_then_summarised() {
+        let few = report((0..3).map(|n| failed_pod(n, 1)).collect()).to_string();
+        assert!(few.contains("job-test-00002  exit 1  Error  job-worker: simulated failure (2)"), "{few}");
+        assert!(!few.contains("more"), "{few}");
+
+        let mut pods: Vec<PodRow> = (0..FAILED_LISTED + 2).map(|n| failed_pod(n, 1)).collect();
+        pods.push(failed_pod(99, 137));
+        pods.push(failed_pod(98, 1));
+        let many = report(pods).to_string();
+        assert_eq!(many.lines().filter(|l| l.contains("  exit ")).count(), FAILED_LISTED, "{many}");
+        assert!(many.contains("\n    and 4 more (exit 1 ×3, 137 ×1); `--output json` lists every pod"), "{many}");
+    }
+
+    #[test]
+    fn the_json_keeps_the_documented_field_names() {
+        let json = serde_json::to_value(report(vec![failed_pod(0, 3)])).unwrap();
+        assert_eq!(json["job"], "job-test");
+        assert_eq!(json["result"], "Failed");
+        assert_eq!(json["pods"][0]["exit_code"], 3);
+        assert_eq!(json["pods"][0]["message"], "job-worker: simulated failure (0)");
+        assert!(json["pods"][0].get("seconds").is_none(), "{json}");
+        assert_eq!(report(vec![]).verdict().unwrap_err().kind, ErrorKind::Failed);
+    }
+
+    #[test]
+    fn a_big_job_is_summarised_on_screen() {
+        let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
+        for n in 0..10_000 {
+            let mut row = failed_pod(n, 1);
+            if n % 100 != 0 {
+                row.phase = "Succeeded".into();
+                row.exit_code = Some(0);
+                row.message = None;
+            }
+            rows.insert(row.name.clone(), row);
+        }
+        let screen = PodTable::screen(&rows);
+        assert_eq!(screen.len(), TABLE_ROWS, "{screen:#?}");
+        assert_eq!(
+            screen.last().unwrap(),
+            "10000 pods: 100 Failed, 9900 Succeeded (the last 28 of 100 with failed runs shown)"
+        );
+        assert!(screen[1].starts_with("job-test-07200 "), "{screen:#?}");
+
+        let few: BTreeMap<String, PodRow> = rows.into_iter().take(3).collect();
+        assert_eq!(PodTable::screen(&few).len(), 4);
+    }
+}
