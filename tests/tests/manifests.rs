@@ -415,6 +415,31 @@ fn all_errors_are_reported_at_once() {
 }
 
 #[test]
+fn every_invalid_worker_setting_is_reported_at_once() {
+    // The worker's own parser checks them, and it no longer stops at the first.
+    let (code, stdout, stderr) = render(&[
+        "--fail-probability",
+        "1.5",
+        "--failure-mode",
+        "nope",
+        "--work-duration=-1s",
+        "--fail-exit-code",
+        "2",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("4 invalid settings, nothing was rendered"), "{stderr}");
+    for expected in [
+        "--fail-probability 1.5: expected a number from 0 to 1",
+        "--failure-mode nope: expected one of exit, panic, abort, hang, oom",
+        "--work-duration -1s: expected a duration",
+        "--fail-exit-code 2: expected a whole number from 1 to 255 other than 2",
+    ] {
+        assert!(stderr.contains(expected), "{stderr:?} should contain {expected:?}");
+    }
+}
+
+#[test]
 fn questionable_settings_are_warnings_and_the_rendering_goes_on() {
     let cases: &[(&[&str], &str)] = &[
         (&["--parallelism", "9"], "--parallelism 9 is more than --completions 5"),

@@ -281,9 +281,12 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), InvalidInput
             Some(config)
         }
         Ok(_) => None,
-        Err(e) => {
-            let flag = worker_config::SPECS.iter().find(|s| s.env == e.name).map_or(e.name.as_str(), |s| s.flag);
-            v.error(flag, &e.value, format!("expected {}", e.accepted));
+        Err(errors) => {
+            // Every refused worker setting, named by its render flag.
+            for e in &errors.errors {
+                let flag = worker_config::SPECS.iter().find(|s| s.env == e.name).map_or(e.name.as_str(), |s| s.flag);
+                v.error(flag, &e.value, format!("expected {}", e.accepted));
+            }
             None
         }
     };
