@@ -35,7 +35,7 @@ pub const FAILURE_MODE: Spec = Spec {
     flag: "--failure-mode",
     env: "FAILURE_MODE",
     default: "exit",
-    accepted: "one of exit, panic, abort, hang, oom",
+    accepted: FAILURE_MODE_ACCEPTED,
     help: "how a failing run fails",
 };
 pub const FAIL_EXIT_CODE: Spec = Spec {
@@ -147,29 +147,52 @@ impl<T> Setting<T> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureMode {
+/// Declares [`FailureMode`] from one list of variants and names, so that the
+/// parser, `as_str`, `--help` and every error message read the same names.
+macro_rules! failure_modes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal),+ $(,)?) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum FailureMode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl FailureMode {
+            /// Every mode, in the order `--help` lists them.
+            pub const ALL: &'static [FailureMode] = &[$(FailureMode::$variant),+];
+
+            /// The name users write (FAILURE_MODE, --failure-mode).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FailureMode::$variant => $name,)+
+                }
+            }
+        }
+
+        /// What FAILURE_MODE accepts, for `--help` and error messages.
+        const FAILURE_MODE_ACCEPTED: &str = failure_modes!(@accepted $($name),+);
+    };
+    (@accepted $first:literal $(, $rest:literal)*) => {
+        concat!("one of ", $first $(, ", ", $rest)*)
+    };
+}
+
+failure_modes! {
     /// Exit with FAIL_EXIT_CODE.
-    Exit,
+    Exit = "exit",
     /// A Rust panic: message on stderr, exit code 101.
-    Panic,
+    Panic = "panic",
     /// Killed by SIGABRT, as by a failed assertion in C.
-    Abort,
+    Abort = "abort",
     /// Never finish on its own; exercises activeDeadlineSeconds.
-    Hang,
+    Hang = "hang",
     /// Allocate and touch memory until the kernel kills the process.
-    Oom,
+    Oom = "oom",
 }
 
 impl FailureMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureMode::Exit => "exit",
-            FailureMode::Panic => "panic",
-            FailureMode::Abort => "abort",
-            FailureMode::Hang => "hang",
-            FailureMode::Oom => "oom",
-        }
+    /// The mode named `name` (any case).
+    pub fn parse(name: &str) -> Option<FailureMode> {
+        FailureMode::ALL.iter().copied().find(|m| m.as_str().eq_ignore_ascii_case(name))
     }
 }
 
@@ -413,7 +436,7 @@ where
             .map(|v| (v, Source::Env(spec.env)))
     };
     let fail_probability = setting(raw(&FAIL_PROBABILITY), &FAIL_PROBABILITY, 0.2, parse_probability);
-    let failure_mode = setting(raw(&FAILURE_MODE), &FAILURE_MODE, FailureMode::Exit, parse_failure_mode);
+    let failure_mode = setting(raw(&FAILURE_MODE), &FAILURE_MODE, FailureMode::Exit, FailureMode::parse);
     let fail_exit_code = setting(raw(&FAIL_EXIT_CODE), &FAIL_EXIT_CODE, 1, parse_exit_code);
     let work_duration = setting(raw(&WORK_DURATION), &WORK_DURATION, Duration::ZERO, parse_duration);
     let seed = setting(raw(&SEED), &SEED, None, |v| v.parse::<u64>().ok().map(Some));
@@ -555,17 +578,6 @@ fn source_name(source: Source, spec: &Spec) -> String {
 fn parse_probability(v: &str) -> Option<f64> {
     let p: f64 = v.parse().ok()?;
     (0.0..=1.0).contains(&p).then_some(p)
-}
-
-fn parse_failure_mode(v: &str) -> Option<FailureMode> {
-    Some(match v.to_ascii_lowercase().as_str() {
-        "exit" => FailureMode::Exit,
-        "panic" => FailureMode::Panic,
-        "abort" => FailureMode::Abort,
-        "hang" => FailureMode::Hang,
-        "oom" => FailureMode::Oom,
-        _ => return None,
-    })
 }
 
 fn parse_exit_code(v: &str) -> Option<u8> {
@@ -877,6 +889,17 @@ mod tests {
         let e = errors(&[], &[("TERMINATION_LOG", "/tmp/u"), ("FAIL_PROBABILITY", "2")]);
         assert_eq!(e.termination_log.value, PathBuf::from("/tmp/u"));
         assert_eq!(errors(&["--seed", "x"], &[]).termination_log, Setting::default(DEFAULT_TERMINATION_LOG.into()));
+    }
+
+    #[test]
+    fn failure_modes_are_named_once() {
+        for mode in FailureMode::ALL {
+            assert_eq!(FailureMode::parse(mode.as_str()), Some(*mode));
+            assert_eq!(FailureMode::parse(&mode.as_str().to_uppercase()), Some(*mode));
+            assert!(FAILURE_MODE.accepted.contains(mode.as_str()), "{}", FAILURE_MODE.accepted);
+        }
+        assert_eq!(FAILURE_MODE.accepted, "one of exit, panic, abort, hang, oom");
+        assert_eq!(FailureMode::parse("segfault"), None);
     }
 
     #[test]
