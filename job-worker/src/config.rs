@@ -57,7 +57,7 @@ pub const SEED: Spec = Spec {
     env: "WORKER_SEED",
     default: "none",
     accepted: "a whole number from 0 to 18446744073709551615",
-    help: "makes the decision a pure function of (seed, pod name, completion index)",
+    help: "makes the decision a pure function of (seed, pod name, completion index, attempt)",
 };
 pub const LOG_FORMAT: Spec = Spec {
     flag: "--log-format",

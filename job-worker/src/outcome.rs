@@ -130,7 +130,7 @@ pub fn run(config: &Config, signals: &Signals) -> i32 {
     };
     let mut draw_error = None;
     let verdict = decision::decide(&rules, index, attempt, || match config.seed.value {
-        Some(seed) => decision::seeded_draw(seed, &pod_name, index),
+        Some(seed) => decision::seeded_draw(seed, &pod_name, index, attempt),
         None => decision::os_draw().unwrap_or_else(|e| {
             // Without OS randomness the run cannot be honest about its
             // probability; fail loudly instead of drawing something fixed.

@@ -335,6 +335,24 @@ fn a_configuration_error_writes_its_reason_to_the_termination_log() {
 }
 
 #[test]
+fn a_seeded_container_restarted_in_its_pod_draws_anew_per_attempt() {
+    // restartPolicy OnFailure: same HOSTNAME, the emptyDir keeps the count.
+    // Each attempt draws what `xtask odds` models: the seeded draw of
+    // (seed, pod name, index, attempt).
+    let state = tempdir("seeded-restarts");
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            worker().json().env("HOSTNAME", "job-test-aaaaa").env("WORKER_SEED", "2024").env("STATE_DIR", &state).run()
+        })
+        .collect();
+    let draws: Vec<f64> = runs.iter().map(|r| r.event("outcome")["draw"].as_f64().unwrap()).collect();
+    let expected: Vec<f64> =
+        (0..4).map(|a| job_worker::decision::seeded_draw(2024, "job-test-aaaaa", None, a)).collect();
+    assert_eq!(draws, expected);
+    assert!(draws.windows(2).all(|w| w[0] != w[1]), "{draws:?}");
+}
+
+#[test]
 fn help_and_version() {
     let run = worker().args(["--help"]).run();
     assert_eq!(run.code(), Some(0));
