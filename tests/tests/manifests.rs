@@ -513,12 +513,16 @@ fn render_prints_the_odds_and_writes_where_asked() {
 }
 
 #[test]
-fn render_json_output_is_the_objects() {
+fn render_json_output_is_one_object_listing_the_objects() {
+    // The README promises one JSON object from every command: a v1 List,
+    // which kubectl also applies as it is.
     let out = xtask(&["--output", "json", "render"]);
     assert!(out.status.success());
-    let objects: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(objects.len(), 6);
-    assert_eq!(objects[5]["kind"], "Job");
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((list["apiVersion"].as_str(), list["kind"].as_str()), (Some("v1"), Some("List")));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 6);
+    assert_eq!(items[5]["kind"], "Job");
 }
 
 #[test]
