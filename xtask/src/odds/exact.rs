@@ -224,6 +224,9 @@ fn per_index_never(m: &Model, classes: &[(u32, u64)], per_index: u32) -> Option<
     let p_all: f64 = tries.iter().map(|(t, count)| (1.0 - t.all_fail(n)).powf(*count as f64)).product();
     let p_complete = match m.backoff_limit {
         None => p_all,
+        // Given that every index succeeds, at most `per_index` failures each:
+        // a global limit at or above their sum never binds.
+        Some(b) if u64::from(b) >= u64::from(m.completions).saturating_mul(u64::from(per_index)) => p_all,
         Some(b) => {
             // Total failures over all indexes, given each succeeds: the
             // product of their generating functions, cut at B + 1 terms.

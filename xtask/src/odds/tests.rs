@@ -107,6 +107,16 @@ fn per_index_limits_make_indexes_independent() {
     // all succeed first (1/16 * ... ) : P(total failures <= 1, all succeed)
     // = (1/2)^4 + 4 * (1/4) * (1/2)^3.
     assert!(close(exact_p(&global), 0.0625 + 4.0 * 0.25 * 0.125));
+    // A global limit no succeeding Job can reach (4 indexes x 1 failure)
+    // changes nothing, whatever the size: 100000 indexes, limit 10^9
+    // (the convolution alone would be far too long).
+    let mut loose = base.to_vec();
+    loose.extend(["--backoff-limit", "4"]);
+    assert!(close(exact_p(&loose), 0.75f64.powi(4)));
+    let mut huge = base.to_vec();
+    (huge[3], huge[7]) = ("100000", "0.001");
+    huge.extend(["--backoff-limit", "1000000000"]);
+    assert!(close(exact_p(&huge), (1.0 - 0.001f64.powi(2)).powi(100_000)));
 }
 
 #[test]
