@@ -35,7 +35,7 @@ pub const FAILURE_MODE: Spec = Spec {
     flag: "--failure-mode",
     env: "FAILURE_MODE",
     default: "exit",
-    accepted: "one of exit, panic, abort, hang, oom",
+    accepted: FAILURE_MODE_ACCEPTED,
     help: "how a failing run fails",
 };
 pub const FAIL_EXIT_CODE: Spec = Spec {
@@ -57,7 +57,7 @@ pub const SEED: Spec = Spec {
     env: "WORKER_SEED",
     default: "none",
     accepted: "a whole number from 0 to 18446744073709551615",
-    help: "makes the decision a pure function of (seed, pod name, completion index)",
+    help: "makes the decision a pure function of (seed, pod name, completion index, attempt)",
 };
 pub const LOG_FORMAT: Spec = Spec {
     flag: "--log-format",
@@ -147,29 +147,52 @@ impl<T> Setting<T> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureMode {
+/// Declares [`FailureMode`] from one list of variants and names, so that the
+/// parser, `as_str`, `--help` and every error message read the same names.
+macro_rules! failure_modes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal),+ $(,)?) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum FailureMode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl FailureMode {
+            /// Every mode, in the order `--help` lists them.
+            pub const ALL: &'static [FailureMode] = &[$(FailureMode::$variant),+];
+
+            /// The name users write (FAILURE_MODE, --failure-mode).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FailureMode::$variant => $name,)+
+                }
+            }
+        }
+
+        /// What FAILURE_MODE accepts, for `--help` and error messages.
+        const FAILURE_MODE_ACCEPTED: &str = failure_modes!(@accepted $($name),+);
+    };
+    (@accepted $first:literal $(, $rest:literal)*) => {
+        concat!("one of ", $first $(, ", ", $rest)*)
+    };
+}
+
+failure_modes! {
     /// Exit with FAIL_EXIT_CODE.
-    Exit,
+    Exit = "exit",
     /// A Rust panic: message on stderr, exit code 101.
-    Panic,
+    Panic = "panic",
     /// Killed by SIGABRT, as by a failed assertion in C.
-    Abort,
+    Abort = "abort",
     /// Never finish on its own; exercises activeDeadlineSeconds.
-    Hang,
+    Hang = "hang",
     /// Allocate and touch memory until the kernel kills the process.
-    Oom,
+    Oom = "oom",
 }
 
 impl FailureMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureMode::Exit => "exit",
-            FailureMode::Panic => "panic",
-            FailureMode::Abort => "abort",
-            FailureMode::Hang => "hang",
-            FailureMode::Oom => "oom",
-        }
+    /// The mode named `name` (any case).
+    pub fn parse(name: &str) -> Option<FailureMode> {
+        FailureMode::ALL.iter().copied().find(|m| m.as_str().eq_ignore_ascii_case(name))
     }
 }
 
@@ -275,108 +298,238 @@ pub struct ConfigError {
     pub value: String,
     /// What would have been accepted, or why the value cannot be used.
     pub accepted: String,
+    pub kind: ErrorKind,
+}
+
+/// What is wrong, which decides how the message reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A known setting with a value it does not accept.
+    InvalidValue,
+    /// A flag the worker does not have.
+    UnknownFlag,
+    /// A flag at the end of the command line, without its value.
+    MissingValue,
+}
+
+impl ConfigError {
+    fn invalid(name: impl Into<String>, value: impl Into<String>, accepted: impl Into<String>) -> ConfigError {
+        ConfigError { name: name.into(), value: value.into(), accepted: accepted.into(), kind: ErrorKind::InvalidValue }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid value {:?} for {}: expected {}", self.value, self.name, self.accepted)
+        match self.kind {
+            ErrorKind::InvalidValue => {
+                write!(f, "invalid value {:?} for {}: expected {}", self.value, self.name, self.accepted)
+            }
+            ErrorKind::UnknownFlag => write!(f, "unknown flag {}: expected {}", self.name, self.accepted),
+            ErrorKind::MissingValue => write!(f, "missing value for {}: expected {}", self.name, self.accepted),
+        }
     }
 }
 
 impl std::error::Error for ConfigError {}
 
+/// Every setting the worker refuses, found in one pass so that a user fixes
+/// them all at once, and where the reason is to be written (the termination
+/// log as far as it could be read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigErrors {
+    pub errors: Vec<ConfigError>,
+    pub termination_log: Setting<PathBuf>,
+}
+
+impl ConfigErrors {
+    /// All the errors on one line, for the termination message.
+    pub fn one_line(&self) -> String {
+        let all: Vec<String> = self.errors.iter().map(ToString::to_string).collect();
+        format!("invalid configuration: {}", all.join("; "))
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// What every flag takes.
+const FLAG_USAGE: &str = "a flag listed by --help, each with a value (--flag VALUE or --flag=VALUE)";
+
 /// Reads the configuration from the command line (without the program name)
-/// and the environment, flags first.
-pub fn parse<I, E>(args: I, env: E) -> Result<Command, ConfigError>
+/// and the environment, flags first. Every refused setting is reported.
+pub fn parse<I, E>(args: I, env: E) -> Result<Command, ConfigErrors>
 where
     I: IntoIterator,
     I::Item: Into<OsString>,
     E: Fn(&str) -> Option<OsString>,
 {
+    let mut errors: Vec<ConfigError> = Vec::new();
     let mut flags: Vec<(&'static Spec, String)> = Vec::new();
     let mut parser = lexopt::Parser::from_args(args);
+    // After an unknown flag, a following plain word is taken as its value
+    // rather than reported a second time as a stray argument.
+    let mut after_unknown = false;
     loop {
         let arg = match parser.next() {
             Ok(Some(arg)) => arg,
             Ok(None) => break,
-            Err(err) => return Err(usage_error(err)),
+            Err(err) => {
+                // lexopt cannot say where the command line resumes.
+                errors.push(usage_error(err));
+                break;
+            }
         };
+        let was_after_unknown = std::mem::take(&mut after_unknown);
         match arg {
             lexopt::Arg::Long("help") | lexopt::Arg::Short('h') => return Ok(Command::Help),
             lexopt::Arg::Long("version") | lexopt::Arg::Short('V') => return Ok(Command::Version),
             lexopt::Arg::Long(name) => {
                 let Some(spec) = SPECS.iter().find(|s| &s.flag[2..] == name) else {
-                    return Err(ConfigError {
+                    errors.push(ConfigError {
                         name: format!("--{name}"),
                         value: String::new(),
                         accepted: "one of the flags listed by --help".into(),
+                        kind: ErrorKind::UnknownFlag,
                     });
+                    // Consumes `--bogus=1`; `--bogus 1` leaves the word.
+                    after_unknown = parser.optional_value().is_none();
+                    continue;
                 };
-                let value = parser.value().map_err(usage_error)?;
-                let value = value.into_string().map_err(|raw| ConfigError {
-                    name: spec.flag.into(),
-                    value: raw.to_string_lossy().into_owned(),
-                    accepted: "UTF-8 text".into(),
-                })?;
-                flags.push((spec, value));
+                match parser.value().map_err(usage_error) {
+                    Err(e) => errors.push(e),
+                    Ok(value) => match value.into_string() {
+                        Ok(value) => flags.push((spec, value)),
+                        Err(raw) => errors.push(ConfigError::invalid(
+                            spec.flag,
+                            raw.to_string_lossy().into_owned(),
+                            "UTF-8 text",
+                        )),
+                    },
+                }
             }
-            other => return Err(usage_error(other.unexpected())),
+            lexopt::Arg::Value(_) if was_after_unknown => {}
+            other => errors.push(usage_error(other.unexpected())),
         }
     }
 
     // The value for a spec: the last flag, else a non-empty env var, else none.
-    let raw = |spec: &'static Spec| -> Result<Option<(String, Source)>, ConfigError> {
+    let mut raw = |spec: &'static Spec| -> Option<(String, Source)> {
         if let Some((_, v)) = flags.iter().rev().find(|(s, _)| std::ptr::eq(*s, spec)) {
-            return Ok(Some((v.clone(), Source::Flag(spec.flag))));
+            return Some((v.clone(), Source::Flag(spec.flag)));
         }
-        env_value(&env, spec.env).map(|v| v.map(|v| (v, Source::Env(spec.env))))
+        env_value(&env, spec.env)
+            .unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            })
+            .map(|v| (v, Source::Env(spec.env)))
     };
+    let fail_probability = setting(raw(&FAIL_PROBABILITY), &FAIL_PROBABILITY, 0.2, parse_probability);
+    let failure_mode = setting(raw(&FAILURE_MODE), &FAILURE_MODE, FailureMode::Exit, FailureMode::parse);
+    let fail_exit_code = setting(raw(&FAIL_EXIT_CODE), &FAIL_EXIT_CODE, 1, parse_exit_code);
+    let work_duration = setting(raw(&WORK_DURATION), &WORK_DURATION, Duration::ZERO, parse_duration);
+    let seed = setting(raw(&SEED), &SEED, None, |v| v.parse::<u64>().ok().map(Some));
+    let log_format = setting(raw(&LOG_FORMAT), &LOG_FORMAT, LogFormat::Plain, parse_log_format);
+    let termination_log = match raw(&TERMINATION_LOG) {
+        Some((value, source)) => Setting { value: PathBuf::from(value), source },
+        None => Setting::default(DEFAULT_TERMINATION_LOG.into()),
+    };
+    let fail_indexes = setting(raw(&FAIL_INDEXES), &FAIL_INDEXES, None, |v| parse_fail_indexes(v).map(Some));
+    let fail_attempts = setting(raw(&FAIL_ATTEMPTS), &FAIL_ATTEMPTS, 0, |v| v.parse::<u32>().ok());
+    let state_dir = match raw(&STATE_DIR) {
+        None => Ok(Setting::default(None)),
+        Some((value, source)) => check_state_dir(&value, source).map(|dir| Setting { value: Some(dir), source }),
+    };
+    let name = env_value(&env, ENV_HOSTNAME);
+    let completion_index = env_number(&env, ENV_COMPLETION_INDEX);
+    let index_failure_count = env_number(&env, ENV_INDEX_FAILURE_COUNT);
 
-    let config = Config {
-        fail_probability: setting(raw(&FAIL_PROBABILITY)?, &FAIL_PROBABILITY, 0.2, parse_probability)?,
-        failure_mode: setting(raw(&FAILURE_MODE)?, &FAILURE_MODE, FailureMode::Exit, parse_failure_mode)?,
-        fail_exit_code: setting(raw(&FAIL_EXIT_CODE)?, &FAIL_EXIT_CODE, 1, parse_exit_code)?,
-        work_duration: setting(raw(&WORK_DURATION)?, &WORK_DURATION, Duration::ZERO, parse_duration)?,
-        seed: setting(raw(&SEED)?, &SEED, None, |v| v.parse::<u64>().ok().map(Some))?,
-        log_format: setting(raw(&LOG_FORMAT)?, &LOG_FORMAT, LogFormat::Plain, parse_log_format)?,
-        termination_log: setting(raw(&TERMINATION_LOG)?, &TERMINATION_LOG, DEFAULT_TERMINATION_LOG.into(), |v| {
-            Some(PathBuf::from(v))
-        })?,
-        fail_indexes: setting(raw(&FAIL_INDEXES)?, &FAIL_INDEXES, None, |v| parse_fail_indexes(v).map(Some))?,
-        fail_attempts: setting(raw(&FAIL_ATTEMPTS)?, &FAIL_ATTEMPTS, 0, |v| v.parse::<u32>().ok())?,
-        state_dir: match raw(&STATE_DIR)? {
-            None => Setting::default(None),
-            Some((value, source)) => Setting { value: Some(check_state_dir(&value, source)?), source },
-        },
-        pod: PodIdentity {
-            name: env_value(&env, ENV_HOSTNAME)?,
-            completion_index: env_number(&env, ENV_COMPLETION_INDEX)?,
-            index_failure_count: env_number(&env, ENV_INDEX_FAILURE_COUNT)?,
-        },
+    // Every result is looked at, so that every error is collected.
+    fn ok<T>(errors: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| errors.push(e)).ok()
+    }
+    let e = &mut errors;
+    let config = (
+        ok(e, fail_probability),
+        ok(e, failure_mode),
+        ok(e, fail_exit_code),
+        ok(e, work_duration),
+        ok(e, seed),
+        ok(e, log_format),
+        ok(e, fail_indexes),
+        ok(e, fail_attempts),
+        ok(e, state_dir),
+        ok(e, name),
+        ok(e, completion_index),
+        ok(e, index_failure_count),
+    );
+    let (
+        Some(fail_probability),
+        Some(failure_mode),
+        Some(fail_exit_code),
+        Some(work_duration),
+        Some(seed),
+        Some(log_format),
+        Some(fail_indexes),
+        Some(fail_attempts),
+        Some(state_dir),
+        Some(name),
+        Some(completion_index),
+        Some(index_failure_count),
+    ) = config
+    else {
+        return Err(ConfigErrors { errors, termination_log });
     };
-    Ok(Command::Run(Box::new(config)))
+    if !errors.is_empty() {
+        return Err(ConfigErrors { errors, termination_log });
+    }
+    Ok(Command::Run(Box::new(Config {
+        fail_probability,
+        failure_mode,
+        fail_exit_code,
+        work_duration,
+        seed,
+        log_format,
+        termination_log,
+        fail_indexes,
+        fail_attempts,
+        state_dir,
+        pod: PodIdentity { name, completion_index, index_failure_count },
+    })))
 }
 
 fn usage_error(err: lexopt::Error) -> ConfigError {
-    let accepted = "a flag listed by --help, each with a value (--flag VALUE or --flag=VALUE)";
     match err {
         lexopt::Error::MissingValue { option } => ConfigError {
             name: option.unwrap_or_default(),
             value: String::new(),
             accepted: "a value after the flag".into(),
+            kind: ErrorKind::MissingValue,
         },
         lexopt::Error::UnexpectedValue { option, value } => {
-            ConfigError { name: option, value: value.to_string_lossy().into_owned(), accepted: "no value".into() }
+            ConfigError::invalid(option, value.to_string_lossy().into_owned(), "no value")
         }
-        lexopt::Error::UnexpectedOption(option) => {
-            ConfigError { name: option, value: String::new(), accepted: accepted.into() }
-        }
-        lexopt::Error::UnexpectedArgument(value) => ConfigError {
-            name: "the command line".into(),
-            value: value.to_string_lossy().into_owned(),
-            accepted: accepted.into(),
+        lexopt::Error::UnexpectedOption(option) => ConfigError {
+            name: option,
+            value: String::new(),
+            accepted: "one of the flags listed by --help".into(),
+            kind: ErrorKind::UnknownFlag,
         },
-        other => ConfigError { name: "the command line".into(), value: other.to_string(), accepted: accepted.into() },
+        lexopt::Error::UnexpectedArgument(value) => {
+            ConfigError::invalid("the command line", value.to_string_lossy().into_owned(), FLAG_USAGE)
+        }
+        other => ConfigError::invalid("the command line", other.to_string(), FLAG_USAGE),
     }
 }
 
@@ -384,21 +537,18 @@ fn env_value<E: Fn(&str) -> Option<OsString>>(env: &E, name: &str) -> Result<Opt
     match env(name) {
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
-        Some(v) => v.into_string().map(Some).map_err(|raw| ConfigError {
-            name: name.into(),
-            value: raw.to_string_lossy().into_owned(),
-            accepted: "UTF-8 text".into(),
-        }),
+        Some(v) => v
+            .into_string()
+            .map(Some)
+            .map_err(|raw| ConfigError::invalid(name, raw.to_string_lossy().into_owned(), "UTF-8 text")),
     }
 }
 
 fn env_number<E: Fn(&str) -> Option<OsString>>(env: &E, name: &'static str) -> Result<Option<u32>, ConfigError> {
     match env_value(env, name)? {
         None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| ConfigError {
-            name: name.into(),
-            value: v,
-            accepted: "a whole number from 0 to 4294967295 (Kubernetes sets this variable)".into(),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| {
+            ConfigError::invalid(name, v, "a whole number from 0 to 4294967295 (Kubernetes sets this variable)")
         }),
     }
 }
@@ -414,7 +564,7 @@ fn setting<T>(
     };
     match parse(value.trim()) {
         Some(parsed) => Ok(Setting { value: parsed, source }),
-        None => Err(ConfigError { name: source_name(source, spec), value, accepted: spec.accepted.into() }),
+        None => Err(ConfigError::invalid(source_name(source, spec), value, spec.accepted)),
     }
 }
 
@@ -428,17 +578,6 @@ fn source_name(source: Source, spec: &Spec) -> String {
 fn parse_probability(v: &str) -> Option<f64> {
     let p: f64 = v.parse().ok()?;
     (0.0..=1.0).contains(&p).then_some(p)
-}
-
-fn parse_failure_mode(v: &str) -> Option<FailureMode> {
-    Some(match v.to_ascii_lowercase().as_str() {
-        "exit" => FailureMode::Exit,
-        "panic" => FailureMode::Panic,
-        "abort" => FailureMode::Abort,
-        "hang" => FailureMode::Hang,
-        "oom" => FailureMode::Oom,
-        _ => return None,
-    })
 }
 
 fn parse_exit_code(v: &str) -> Option<u8> {
@@ -498,10 +637,8 @@ pub fn parse_fail_indexes(v: &str) -> Option<FailIndexes> {
 
 fn check_state_dir(value: &str, source: Source) -> Result<PathBuf, ConfigError> {
     let path = PathBuf::from(value);
-    let refuse = |why: String| ConfigError {
-        name: source_name(source, &STATE_DIR),
-        value: value.into(),
-        accepted: format!("{} ({why})", STATE_DIR.accepted),
+    let refuse = |why: String| {
+        ConfigError::invalid(source_name(source, &STATE_DIR), value, format!("{} ({why})", STATE_DIR.accepted))
     };
     match std::fs::metadata(&path) {
         Err(e) => Err(refuse(format!("cannot read it: {e}"))),
@@ -549,7 +686,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Command, ConfigError> {
+    fn parse_with(args: &[&str], env: &[(&str, &str)]) -> Result<Command, ConfigErrors> {
         let env: HashMap<String, OsString> = env.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
         parse(args.iter().map(|a| a.to_string()), |name| env.get(name).cloned())
     }
@@ -561,11 +698,17 @@ mod tests {
         }
     }
 
-    fn error(args: &[&str], env: &[(&str, &str)]) -> ConfigError {
+    fn errors(args: &[&str], env: &[(&str, &str)]) -> ConfigErrors {
         match parse_with(args, env) {
             Err(e) => e,
             Ok(other) => panic!("expected an error, got {other:?}"),
         }
+    }
+
+    fn error(args: &[&str], env: &[(&str, &str)]) -> ConfigError {
+        let e = errors(args, env);
+        assert_eq!(e.errors.len(), 1, "{args:?} {env:?}: {e}");
+        e.errors[0].clone()
     }
 
     #[test]
@@ -702,6 +845,61 @@ mod tests {
             assert_eq!(e.value, *value, "{args:?} {env:?}: {message}");
             assert!(message.contains(accepted), "{args:?} {env:?}: {message:?} should mention {accepted:?}");
         }
+    }
+
+    #[test]
+    fn every_invalid_setting_is_reported_at_once() {
+        let e = errors(
+            &["--work-duration=-1s", "--fail-exit-code", "2"],
+            &[("FAIL_PROBABILITY", "1.5"), ("FAILURE_MODE", "nope"), ("JOB_COMPLETION_INDEX", "x")],
+        );
+        let names: Vec<&str> = e.errors.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["FAIL_PROBABILITY", "FAILURE_MODE", "--fail-exit-code", "--work-duration", "JOB_COMPLETION_INDEX"]
+        );
+        let text = e.to_string();
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(text.contains("invalid value \"nope\" for FAILURE_MODE: expected one of exit, panic"), "{text}");
+        // One line for the termination message, every error in it.
+        let line = e.one_line();
+        assert!(!line.contains('\n') && line.starts_with("invalid configuration: invalid value \"1.5\""), "{line}");
+        assert!(line.contains("; invalid value \"-1s\" for --work-duration"), "{line}");
+    }
+
+    #[test]
+    fn an_unknown_flag_is_called_unknown() {
+        for args in [&["--bogus"][..], &["--bogus", "1"], &["--bogus=1"]] {
+            let e = error(args, &[]);
+            assert_eq!(e.to_string(), "unknown flag --bogus: expected one of the flags listed by --help", "{args:?}");
+        }
+        // Two unknown flags and a bad value: all three.
+        let e = errors(&["--bogus", "--other", "x", "--seed", "y"], &[]);
+        assert_eq!(e.errors.len(), 3, "{e}");
+        assert_eq!(error(&["--seed"], &[]).to_string(), "missing value for --seed: expected a value after the flag");
+    }
+
+    #[test]
+    fn a_refused_configuration_still_says_where_the_termination_log_is() {
+        let e = errors(&["--termination-log", "/tmp/t", "--seed", "x"], &[]);
+        assert_eq!(
+            e.termination_log,
+            Setting { value: PathBuf::from("/tmp/t"), source: Source::Flag("--termination-log") }
+        );
+        let e = errors(&[], &[("TERMINATION_LOG", "/tmp/u"), ("FAIL_PROBABILITY", "2")]);
+        assert_eq!(e.termination_log.value, PathBuf::from("/tmp/u"));
+        assert_eq!(errors(&["--seed", "x"], &[]).termination_log, Setting::default(DEFAULT_TERMINATION_LOG.into()));
+    }
+
+    #[test]
+    fn failure_modes_are_named_once() {
+        for mode in FailureMode::ALL {
+            assert_eq!(FailureMode::parse(mode.as_str()), Some(*mode));
+            assert_eq!(FailureMode::parse(&mode.as_str().to_uppercase()), Some(*mode));
+            assert!(FAILURE_MODE.accepted.contains(mode.as_str()), "{}", FAILURE_MODE.accepted);
+        }
+        assert_eq!(FAILURE_MODE.accepted, "one of exit, panic, abort, hang, oom");
+        assert_eq!(FailureMode::parse("segfault"), None);
     }
 
     #[test]

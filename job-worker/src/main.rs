@@ -18,9 +18,13 @@ fn main() -> ExitCode {
     let command = match config::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
-                "job-worker: {e}\njob-worker: run with --help for every setting; exit code 2 means invalid configuration"
-            );
+            for error in &e.errors {
+                eprintln!("job-worker: {error}");
+            }
+            eprintln!("job-worker: run with --help for every setting; exit code 2 means invalid configuration");
+            // A refused configuration is a failure like any other: the pod
+            // status says why (the Job's podFailurePolicy fails it on exit 2).
+            job_worker::outcome::write_termination_log(&e.termination_log, &format!("job-worker: {}", e.one_line()));
             return ExitCode::from(job_worker::EXIT_CONFIG);
         }
     };

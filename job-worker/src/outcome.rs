@@ -7,10 +7,10 @@
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, FailureMode, Source};
+use crate::config::{Config, FailureMode, Setting, Source};
 use crate::decision::{self, Reason, Rules, Verdict};
 use crate::log::{Fields, Logger, Value};
 use crate::signals::{Signal, Signals};
@@ -80,11 +80,13 @@ pub fn run(config: &Config, signals: &Signals) -> i32 {
     let (attempt, attempt_source) = match attempt(config) {
         Ok(a) => a,
         Err(why) => {
-            eprintln!(
+            let message = format!(
                 "job-worker: invalid value {:?} for {}: {why}",
                 config.state_dir.value.as_deref().unwrap_or(Path::new("")).display(),
                 config.state_dir.source
             );
+            eprintln!("{message}");
+            write_termination_log(&config.termination_log, &message);
             return i32::from(crate::EXIT_CONFIG);
         }
     };
@@ -99,7 +101,7 @@ pub fn run(config: &Config, signals: &Signals) -> i32 {
     let terminate = |signal: Signal, during: &str| -> i32 {
         let elapsed = started.elapsed();
         let written = write_termination_log(
-            config,
+            &config.termination_log,
             &failure_message(format!("terminated by {} after {} {during}", signal.name(), fmt_duration(elapsed))),
         );
         log.event(
@@ -128,7 +130,7 @@ pub fn run(config: &Config, signals: &Signals) -> i32 {
     };
     let mut draw_error = None;
     let verdict = decision::decide(&rules, index, attempt, || match config.seed.value {
-        Some(seed) => decision::seeded_draw(seed, &pod_name, index),
+        Some(seed) => decision::seeded_draw(seed, &pod_name, index, attempt),
         None => decision::os_draw().unwrap_or_else(|e| {
             // Without OS randomness the run cannot be honest about its
             // probability; fail loudly instead of drawing something fixed.
@@ -137,7 +139,9 @@ pub fn run(config: &Config, signals: &Signals) -> i32 {
         }),
     });
     if let Some(e) = draw_error {
-        eprintln!("job-worker: cannot read the operating system's randomness: {e}");
+        let message = format!("job-worker: cannot read the operating system's randomness: {e}");
+        eprintln!("{message}");
+        write_termination_log(&config.termination_log, &message);
         return i32::from(crate::EXIT_CONFIG);
     }
 
@@ -177,7 +181,7 @@ pub fn run(config: &Config, signals: &Signals) -> i32 {
         FailureMode::Oom => "allocate memory until the kernel kills the container".into(),
     };
     let message = failure_message(format!("simulated failure: {why}; {consequence}"));
-    let written = write_termination_log(config, &message);
+    let written = write_termination_log(&config.termination_log, &message);
     log.event(
         "outcome",
         vec![
@@ -268,9 +272,9 @@ fn allocate_until_killed(signals: &Signals, log: &Logger) -> Signal {
 /// happened, for the log line; never fails the run. The default path is
 /// only written when it already exists (the kubelet mounts it), so running
 /// the worker by hand does not create files in /dev.
-fn write_termination_log(config: &Config, message: &str) -> String {
-    let path = &config.termination_log.value;
-    let create = config.termination_log.source != Source::Default;
+pub fn write_termination_log(setting: &Setting<PathBuf>, message: &str) -> String {
+    let path = &setting.value;
+    let create = setting.source != Source::Default;
     let result = OpenOptions::new()
         .write(true)
         .truncate(true)

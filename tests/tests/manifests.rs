@@ -57,6 +57,7 @@ const COMBINATIONS: &[&[&str]] = &[
         "demo",
     ],
     &["--suspend", "--parallelism", "0"],
+    &["--restart-policy", "OnFailure", "--seed", "7"],
 ];
 
 fn render_flags(args: &[&str]) -> RenderFlags {
@@ -242,6 +243,25 @@ fn attempts_are_counted_where_the_worker_can_see_them() {
     // No attempts to count: no volume.
     let plain = serde_json::to_value(job_of(&objects(&[]))).unwrap();
     assert!(plain["spec"]["template"]["spec"]["volumes"].is_null());
+    // A seed under Never: every retry is a new pod with a new draw.
+    let seeded_never = serde_json::to_value(job_of(&objects(&["--seed", "7"]))).unwrap();
+    assert!(seeded_never["spec"]["template"]["spec"]["volumes"].is_null());
+}
+
+#[test]
+fn a_seed_under_on_failure_gets_the_attempt_counter() {
+    // A restarted container keeps its pod name; without the attempt
+    // counted in STATE_DIR a seeded pod that failed would fail forever.
+    let job = serde_json::to_value(job_of(&objects(&["--restart-policy", "OnFailure", "--seed", "7"]))).unwrap();
+    let pod = &job["spec"]["template"]["spec"];
+    let env = pod["containers"][0]["env"].as_array().unwrap();
+    let get = |name: &str| env.iter().find(|e| e["name"] == name).cloned().unwrap_or(Value::Null);
+    assert_eq!(get("WORKER_SEED")["value"], "7");
+    assert_eq!(get("STATE_DIR")["value"], "/state");
+    assert!(get("FAIL_ATTEMPTS").is_null() && get("JOB_INDEX_FAILURE_COUNT").is_null(), "{env:?}");
+    assert_eq!(pod["volumes"][0]["name"], "state");
+    assert_eq!(pod["containers"][0]["volumeMounts"][0]["mountPath"], "/state");
+    assert_eq!(pod["securityContext"]["fsGroup"], 65532);
 }
 
 #[test]
@@ -415,6 +435,31 @@ fn all_errors_are_reported_at_once() {
 }
 
 #[test]
+fn every_invalid_worker_setting_is_reported_at_once() {
+    // The worker's own parser checks them, and it no longer stops at the first.
+    let (code, stdout, stderr) = render(&[
+        "--fail-probability",
+        "1.5",
+        "--failure-mode",
+        "nope",
+        "--work-duration=-1s",
+        "--fail-exit-code",
+        "2",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("4 invalid settings, nothing was rendered"), "{stderr}");
+    for expected in [
+        "--fail-probability 1.5: expected a number from 0 to 1",
+        "--failure-mode nope: expected one of exit, panic, abort, hang, oom",
+        "--work-duration -1s: expected a duration",
+        "--fail-exit-code 2: expected a whole number from 1 to 255 other than 2",
+    ] {
+        assert!(stderr.contains(expected), "{stderr:?} should contain {expected:?}");
+    }
+}
+
+#[test]
 fn questionable_settings_are_warnings_and_the_rendering_goes_on() {
     let cases: &[(&[&str], &str)] = &[
         (&["--parallelism", "9"], "--parallelism 9 is more than --completions 5"),
@@ -455,6 +500,10 @@ fn render_prints_the_odds_and_writes_where_asked() {
     let (code, stdout, stderr) = render(&["--out", file.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("odds: completes with probability 94.37% (exact)"), "{stderr}");
+    // What the summary says agrees with `odds`: the issue saw 34.10% here.
+    let (code, _, stderr) = render(&["--restart-policy", "OnFailure", "--parallelism", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("odds: completes with probability 96.06% (exact)"), "{stderr}");
     assert!(stdout.starts_with(&format!("wrote {}", file.display())), "{stdout}");
     let written = std::fs::read_to_string(&file).unwrap();
     let kinds: Vec<String> = manifest::from_yaml(&written).unwrap().iter().map(Object::describe).collect();
@@ -464,12 +513,16 @@ fn render_prints_the_odds_and_writes_where_asked() {
 }
 
 #[test]
-fn render_json_output_is_the_objects() {
+fn render_json_output_is_one_object_listing_the_objects() {
+    // The README promises one JSON object from every command: a v1 List,
+    // which kubectl also applies as it is.
     let out = xtask(&["--output", "json", "render"]);
     assert!(out.status.success());
-    let objects: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(objects.len(), 6);
-    assert_eq!(objects[5]["kind"], "Job");
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((list["apiVersion"].as_str(), list["kind"].as_str()), (Some("v1"), Some("List")));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 6);
+    assert_eq!(items[5]["kind"], "Job");
 }
 
 #[test]
@@ -479,11 +532,86 @@ fn odds_snapshot() {
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
 }
 
+fn odds_json(args: &[&str]) -> Value {
+    let mut argv = vec!["--output", "json", "odds"];
+    argv.extend_from_slice(args);
+    let out = xtask(&argv);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The simulated chance agrees with `exact` within 4.5 of its standard
+/// errors (a fixed trial seed: deterministic).
+fn simulation_agrees(v: &Value, exact: f64) {
+    let s = &v["simulated"];
+    let p = s["p_complete"].as_f64().unwrap();
+    let se = (exact * (1.0 - exact) / s["trials"].as_f64().unwrap()).sqrt();
+    assert!((p - exact).abs() <= 4.5 * se, "simulated {p} vs exact {exact}");
+}
+
 #[test]
 fn odds_json_agrees_with_the_closed_form() {
-    let out = xtask(&["--output", "json", "odds", "--trials", "5000"]);
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = odds_json(&["--trials", "5000"]);
     assert!((v["exact"]["p_complete"].as_f64().unwrap() - 0.9437184).abs() < 1e-12);
     assert_eq!(v["simulated"]["trials"], 5000);
+    simulation_agrees(&v, 0.9437184);
+    // What `±` means is in the field names: an error of the estimate for
+    // the chance, a spread from Job to Job for the counts.
+    assert!(v["simulated"]["p_complete_standard_error"].as_f64().unwrap() > 0.0);
+    assert!(v["simulated"]["pods_standard_deviation"].as_f64().unwrap() > 0.0);
+    assert!((v["exact"]["runs_standard_deviation"].as_f64().unwrap() - 1.0).abs() < 0.01);
+}
+
+#[test]
+fn odds_for_on_failure_draws_afresh_on_every_restart() {
+    // The issue: 96.06% exact beside 33.08% simulated. (1 - 0.2^3)^5.
+    let exact = (1.0 - 0.2f64.powi(3)).powi(5);
+    for seed in [&[][..], &["--seed", "42"]] {
+        let mut args = vec!["--restart-policy", "OnFailure", "--parallelism", "1"];
+        args.extend_from_slice(seed);
+        let v = odds_json(&args);
+        assert!((v["exact"]["p_complete"].as_f64().unwrap() - exact).abs() < 1e-12, "{seed:?}");
+        simulation_agrees(&v, exact);
+    }
+    // In parallel there is no closed form: the summary `render` prints
+    // agrees with `odds` within their errors.
+    let v = odds_json(&["--restart-policy", "OnFailure"]);
+    assert!(v["exact"].is_null());
+    let (code, _, stderr) = render(&["--restart-policy", "OnFailure"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let summary = stderr.lines().find(|l| l.starts_with("odds: completes with probability ")).unwrap();
+    let numbers: Vec<f64> = summary["odds: completes with probability ".len()..]
+        .split(['%', '±', ' '])
+        .filter_map(|x| x.parse().ok())
+        .take(2)
+        .collect();
+    let (p, se) = (numbers[0] / 100.0, numbers[1] / 100.0);
+    let s = &v["simulated"];
+    let (q, se_q) = (s["p_complete"].as_f64().unwrap(), s["p_complete_standard_error"].as_f64().unwrap());
+    assert!(summary.contains("(simulated, standard error)"), "{summary}");
+    assert!((p - q).abs() <= 4.5 * (se * se + se_q * se_q).sqrt(), "render {p} ± {se} vs odds {q} ± {se_q}");
+}
+
+#[test]
+fn odds_on_a_huge_job_answers_exactly_and_bounds_the_simulation() {
+    // The issue's Job ran ten minutes printing only "simulating 20000 Jobs".
+    let v = odds_json(&["--completions", "1000000", "--parallelism", "1000", "--backoff-limit", "1000"]);
+    assert_eq!(v["exact"]["p_complete"], 0.0);
+    assert!((v["exact"]["runs_mean"].as_f64().unwrap() - 5005.0).abs() < 1e-6);
+    let s = &v["simulated"];
+    let (trials, runs, budget) =
+        (s["trials"].as_u64().unwrap(), s["container_runs"].as_u64().unwrap(), s["work_budget"].as_u64().unwrap());
+    assert_eq!(s["trials_requested"], 20_000);
+    // Every simulated Job fails after about 5000 pods: the budget holds
+    // a few hundred of them, and no more work than the budget was done.
+    assert!(runs <= budget, "{runs} > {budget}");
+    assert!((100..20_000).contains(&trials), "{trials}");
+    assert_eq!(s["p_complete"], 0.0);
+    // The text says how many of the asked-for Jobs were simulated, and why.
+    let out = xtask(&["odds", "--completions", "1000000", "--parallelism", "1000", "--backoff-limit", "1000"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("simulated, {trials} of 20000 Jobs (work budget of {budget} container runs)")),
+        "{text}"
+    );
 }

@@ -274,7 +274,8 @@ fn invalid_configuration_exits_2_with_the_name_the_value_and_the_fix() {
         (&[("WORKER_SEED", "abc")], &[], "invalid value \"abc\" for WORKER_SEED"),
         (&[("FAIL_INDEXES", "1;2")], &[], "invalid value \"1;2\" for FAIL_INDEXES"),
         (&[("STATE_DIR", "/no/such/dir")], &[], "invalid value \"/no/such/dir\" for STATE_DIR"),
-        (&[], &["--bogus", "1"], "--bogus"),
+        (&[], &["--bogus", "1"], "unknown flag --bogus: expected one of the flags listed by --help"),
+        (&[], &["--seed"], "missing value for --seed"),
     ];
     for (env, args, expected) in cases {
         let mut w = worker().args(*args);
@@ -286,6 +287,69 @@ fn invalid_configuration_exits_2_with_the_name_the_value_and_the_fix() {
         assert!(run.stderr.contains(expected), "{env:?} {args:?}: {:?} should contain {expected:?}", run.stderr);
         assert!(run.stdout.is_empty(), "nothing runs on a bad configuration: {}", run.stdout);
     }
+}
+
+#[test]
+fn every_invalid_setting_is_reported_at_once() {
+    let run = worker().env("FAIL_PROBABILITY", "1.5").env("FAILURE_MODE", "nope").args(["--bogus"]).run();
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    for expected in [
+        "job-worker: unknown flag --bogus: expected one of the flags listed by --help\n",
+        "job-worker: invalid value \"1.5\" for FAIL_PROBABILITY: expected a number from 0 to 1",
+        "job-worker: invalid value \"nope\" for FAILURE_MODE: expected one of exit, panic, abort, hang, oom\n",
+    ] {
+        assert!(run.stderr.contains(expected), "{:?} should contain {expected:?}", run.stderr);
+    }
+}
+
+#[test]
+fn a_configuration_error_writes_its_reason_to_the_termination_log() {
+    let dir = tempdir("term-config");
+    let path = dir.join("termination-log");
+    let run =
+        worker().env("TERMINATION_LOG", &path).env("FAIL_PROBABILITY", "1.5").args(["--failure-mode", "nope"]).run();
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    let message = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.starts_with("job-worker: invalid configuration: invalid value \"1.5\" for FAIL_PROBABILITY"),
+        "{message}"
+    );
+    assert!(message.contains("; invalid value \"nope\" for --failure-mode"), "{message}");
+    // The flag names the file as well, even beside an unknown flag.
+    let other = dir.join("by-flag");
+    let run = worker().args(["--termination-log", other.to_str().unwrap(), "--bogus=1"]).run();
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    let message = std::fs::read_to_string(&other).unwrap();
+    assert_eq!(
+        message,
+        "job-worker: invalid configuration: unknown flag --bogus: expected one of the flags listed by --help\n"
+    );
+    // A counter that cannot be read is a configuration error too.
+    let state = tempdir("term-state");
+    std::fs::write(state.join("attempts"), "many").unwrap();
+    let run = worker().env("TERMINATION_LOG", &path).env("STATE_DIR", &state).run();
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    let message = std::fs::read_to_string(&path).unwrap();
+    assert!(message.contains("not an attempt count"), "{message}");
+}
+
+#[test]
+fn a_seeded_container_restarted_in_its_pod_draws_anew_per_attempt() {
+    // restartPolicy OnFailure: same HOSTNAME, the emptyDir keeps the count.
+    // Each attempt draws what `xtask odds` models: the seeded draw of
+    // (seed, pod name, index, attempt).
+    let state = tempdir("seeded-restarts");
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            worker().json().env("HOSTNAME", "job-test-aaaaa").env("WORKER_SEED", "2024").env("STATE_DIR", &state).run()
+        })
+        .collect();
+    let draws: Vec<f64> = runs.iter().map(|r| r.event("outcome")["draw"].as_f64().unwrap()).collect();
+    let expected: Vec<f64> =
+        (0..4).map(|a| job_worker::decision::seeded_draw(2024, "job-test-aaaaa", None, a)).collect();
+    assert_eq!(draws, expected);
+    assert!(draws.windows(2).all(|w| w[0] != w[1]), "{draws:?}");
 }
 
 #[test]

@@ -142,7 +142,8 @@ fn parse_kube_version(s: &str) -> Result<KubeVersion, String> {
 pub struct OddsFlags {
     #[command(flatten)]
     pub job: JobFlags,
-    /// Simulated Jobs for the time and deadline estimates.
+    /// Simulated Jobs at most, for the time and deadline estimates; fewer when the work budget of 4,000,000
+    /// container runs runs out (the output says how many ran).
     #[arg(long, default_value_t = 20_000, value_name = "N")]
     pub trials: u32,
     /// Seed of the simulation, so that the same flags give the same numbers.
@@ -210,8 +211,9 @@ pub struct JobFlags {
     /// Worker: chance in [0, 1] that a run fails (FAIL_PROBABILITY).
     #[arg(long, default_value = "0.2", allow_negative_numbers = true, help_heading = "Worker")]
     pub fail_probability: String,
-    /// Worker: exit, panic, abort, hang or oom (FAILURE_MODE).
-    #[arg(long, default_value = "exit", help_heading = "Worker")]
+    /// Worker: how a run fails (FAILURE_MODE).
+    #[arg(long, default_value = "exit", help_heading = "Worker",
+          long_help = format!("Worker: how a run fails: {} (FAILURE_MODE).", job_worker::config::FAILURE_MODE.accepted))]
     pub failure_mode: String,
     /// Worker: simulated work before deciding, e.g. 500ms or 2s (WORK_DURATION).
     #[arg(long, default_value = "0s", allow_hyphen_values = true, help_heading = "Worker")]

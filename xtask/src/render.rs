@@ -63,8 +63,12 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
                 &json!({ "written": [path], "objects": objects.iter().map(|o| o.describe()).collect::<Vec<_>>() }),
             );
         }
-        // The YAML is the result; --output json gives the same objects as JSON.
-        None => out.result_parts(yaml.trim_end(), &serde_json::to_value(&objects)?),
+        // The YAML is the result; --output json gives the same objects as
+        // one JSON object, a v1 List, which `kubectl apply -f` also takes.
+        None => out.result_parts(
+            yaml.trim_end(),
+            &json!({ "apiVersion": "v1", "kind": "List", "items": serde_json::to_value(&objects)? }),
+        ),
     }
     Ok(())
 }

@@ -66,8 +66,8 @@ pub fn job(p: &JobParams) -> Job {
         .iter()
         .map(|(name, value)| EnvVar { name: (*name).into(), value: Some(value.clone()), ..EnvVar::default() })
         .collect();
-    let counts_attempts = p.worker.fail_attempts.value > 0;
-    if counts_attempts && p.indexed() {
+    let counts_attempts = p.mounts_state_dir();
+    if p.passes_index_failure_count() {
         // Empty when the Job has no per-index limit; the worker reads an
         // empty variable as unset and falls back to STATE_DIR.
         env.push(EnvVar {

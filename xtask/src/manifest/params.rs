@@ -72,6 +72,19 @@ impl JobParams {
     pub fn indexed(&self) -> bool {
         self.completion_mode == CompletionMode::Indexed
     }
+
+    /// Whether the pod gets an emptyDir at STATE_DIR, where the worker
+    /// counts its attempts across container restarts.
+    pub fn mounts_state_dir(&self) -> bool {
+        self.worker.state_dir.value.is_some()
+    }
+
+    /// Whether the worker is given JOB_INDEX_FAILURE_COUNT (only FAIL_ATTEMPTS
+    /// needs it: under restartPolicy Never a retry is a new pod, with a new
+    /// name and so a new draw anyway).
+    pub fn passes_index_failure_count(&self) -> bool {
+        self.worker.fail_attempts.value > 0 && self.indexed()
+    }
 }
 
 /// The checked authorization parameters.
@@ -266,12 +279,16 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
     if fail_attempts {
         env.push((worker_config::FAIL_ATTEMPTS.env, f.fail_attempts.clone()));
     }
+    // Attempts are counted where they change what the worker does: for
+    // FAIL_ATTEMPTS, and for a seeded draw under OnFailure, where a restarted
+    // container keeps its pod name and would otherwise draw the same forever.
+    let counts_attempts = fail_attempts || (f.seed.is_some() && restart_policy == Some(RestartPolicy::OnFailure));
     let worker = match worker_config::parse(Vec::<OsString>::new(), |name| {
         env.iter().find(|(k, _)| *k == name).map(|(_, value)| value.into())
     }) {
         Ok(worker_config::Command::Run(config)) => {
             let mut config = *config;
-            if fail_attempts {
+            if counts_attempts {
                 // Not parsed: the worker checks that the directory exists,
                 // and it exists only in the pod.
                 config.state_dir =
@@ -281,9 +298,12 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
             Some(config)
         }
         Ok(_) => None,
-        Err(e) => {
-            let flag = worker_config::SPECS.iter().find(|s| s.env == e.name).map_or(e.name.as_str(), |s| s.flag);
-            v.error(flag, &e.value, format!("expected {}", e.accepted));
+        Err(errors) => {
+            // Every refused worker setting, named by its render flag.
+            for e in &errors.errors {
+                let flag = worker_config::SPECS.iter().find(|s| s.env == e.name).map_or(e.name.as_str(), |s| s.flag);
+                v.error(flag, &e.value, format!("expected {}", e.accepted));
+            }
             None
         }
     };

@@ -1,7 +1,8 @@
 //! `cargo xtask odds`: what the retry settings will do with this failure
 //! probability, before anything runs. `exact` holds the closed forms,
 //! `simulate` the Monte Carlo for time, the deadline and what has no closed
-//! form; both decide runs with the worker's own rules.
+//! form; both decide runs with the worker's own rules and draw as the
+//! worker draws (afresh on every run, or seeded per pod and attempt).
 
 pub mod exact;
 pub mod simulate;
@@ -38,6 +39,11 @@ pub struct Model {
     pub fail_attempts: u32,
     pub fail_indexes: Option<FailIndexes>,
     pub seed: Option<u64>,
+    /// The pod mounts an emptyDir at STATE_DIR: the worker counts the
+    /// attempts of its container across restarts.
+    pub state_dir: bool,
+    /// The worker is given JOB_INDEX_FAILURE_COUNT.
+    pub index_failure_count: bool,
     pub work: Duration,
     pub deadline: Duration,
     pub pod_startup: Duration,
@@ -61,6 +67,8 @@ impl Model {
             fail_attempts: p.worker.fail_attempts.value,
             fail_indexes: p.worker.fail_indexes.value.clone(),
             seed: p.worker.seed.value,
+            state_dir: p.mounts_state_dir(),
+            index_failure_count: p.passes_index_failure_count(),
             work: p.worker.work_duration.value,
             deadline: Duration::from_secs(p.active_deadline_seconds.max(0) as u64),
             pod_startup,
@@ -77,18 +85,25 @@ impl Model {
         }
     }
 
-    /// Whether the worker sees attempt numbers other than 0: under
-    /// OnFailure through STATE_DIR, under Never only through
-    /// JOB_INDEX_FAILURE_COUNT (backoffLimitPerIndex).
-    pub fn attempts_counted(&self) -> bool {
-        self.restart_policy == RestartPolicy::OnFailure || self.backoff_limit_per_index.is_some()
+    /// The attempt number the worker sees, as the rendered pod lets it
+    /// count (`outcome::attempt`): JOB_INDEX_FAILURE_COUNT, which Kubernetes
+    /// sets only with backoffLimitPerIndex, is the index's failed pods; else
+    /// STATE_DIR counts the runs of this pod's container (a new pod, under
+    /// Never, starts with an empty one); else 0.
+    pub fn worker_attempt(&self, restarts_in_pod: u32, index_failures: u32) -> u32 {
+        if self.index_failure_count && self.backoff_limit_per_index.is_some() {
+            index_failures
+        } else if self.state_dir {
+            restarts_in_pod
+        } else {
+            0
+        }
     }
 
-    /// The chance that attempt `attempt` of index `index` fails, from the
-    /// worker's own rules: 1 when a rule decides, the probability when the
-    /// draw does.
+    /// The chance that a run of index `index` fails when the worker sees
+    /// attempt `attempt`, from the worker's own rules: 1 when a rule
+    /// decides, the probability when the draw does.
     pub fn fail_chance(&self, index: u32, attempt: u32) -> f64 {
-        let attempt = if self.attempts_counted() { attempt } else { 0 };
         let mut drew = false;
         let verdict = decision::decide(&self.rules(), self.indexed.then_some(index), attempt, || {
             drew = true;
@@ -102,13 +117,55 @@ impl Model {
         }
     }
 
+    /// The completion indexes grouped by how their runs decide: a
+    /// representative index and how many behave as it does. Only
+    /// FAIL_INDEXES sets indexes apart, so there are at most two groups,
+    /// whatever the number of completions.
+    pub fn index_classes(&self) -> Vec<(u32, u64)> {
+        let c = self.completions;
+        let Some(list) = self.fail_indexes.as_ref().filter(|_| self.indexed) else {
+            return vec![(0, u64::from(c))];
+        };
+        let listed: u64 = match list {
+            FailIndexes::Odd => u64::from(c / 2),
+            FailIndexes::Even => u64::from(c.div_ceil(2)),
+            FailIndexes::List(rules) => {
+                rules.iter().filter(|r| r.first < c).map(|r| u64::from(r.last.min(c - 1) - r.first) + 1).sum()
+            }
+        };
+        let first = |want: bool| -> Option<u32> {
+            match list {
+                FailIndexes::Odd | FailIndexes::Even => (0..c.min(2)).find(|&i| list.matches(i).is_some() == want),
+                FailIndexes::List(rules) => {
+                    if want {
+                        rules.iter().map(|r| r.first).filter(|&f| f < c).min()
+                    } else {
+                        // The lowest index no rule covers: 0, or just past a rule.
+                        std::iter::once(0)
+                            .chain(rules.iter().filter_map(|r| r.last.checked_add(1)))
+                            .filter(|&i| i < c && list.matches(i).is_none())
+                            .min()
+                    }
+                }
+            }
+        };
+        let mut classes = Vec::new();
+        if let Some(i) = first(true) {
+            classes.push((i, listed));
+        }
+        if let Some(i) = first(false) {
+            classes.push((i, u64::from(c) - listed));
+        }
+        classes
+    }
+
     /// A failure hangs, and some attempt may fail.
     pub fn hangs(&self) -> bool {
         self.failure_mode == FailureMode::Hang
     }
 
     pub fn hangs_on_failure(&self) -> bool {
-        self.hangs() && (0..self.completions).any(|i| self.fail_chance(i, 0) > 0.0)
+        self.hangs() && self.index_classes().iter().any(|&(i, _)| self.fail_chance(i, 0) > 0.0)
     }
 
     /// A pod can finish its work before the deadline.
@@ -124,12 +181,15 @@ pub struct Odds {
     pub simulated: Simulated,
 }
 
-pub fn odds(m: &Model, trials: u32, seed: u64) -> Odds {
-    Odds { exact: exact::exact(m), simulated: simulate::run_trials(m, trials, seed) }
+/// The closed forms, and up to `trials` simulated Jobs within `budget`
+/// container runs.
+pub fn odds(m: &Model, trials: u32, seed: u64, budget: u64) -> Odds {
+    Odds { exact: exact::exact(m), simulated: simulate::run_trials(m, trials, seed, budget) }
 }
 
-/// Trials for the one-line summary `render` prints.
+/// Trials for the one-line summary `render` prints, and their work budget.
 pub const SUMMARY_TRIALS: u32 = 2_000;
+pub const SUMMARY_BUDGET: u64 = 2_000_000;
 /// The pod start-up time assumed where the user gives none.
 pub const DEFAULT_POD_STARTUP: Duration = Duration::from_secs(2);
 
@@ -139,12 +199,20 @@ pub fn summary(p: &JobParams) -> String {
         return "odds: parallelism 0 runs no pod until it is raised".into();
     }
     let m = Model::new(p, DEFAULT_POD_STARTUP);
-    let o = odds(&m, SUMMARY_TRIALS, 1);
+    let o = odds(&m, SUMMARY_TRIALS, 1, SUMMARY_BUDGET);
     let s = &o.simulated;
     let completes = match &o.exact {
         Some(e) => format!("completes with probability {} (exact)", percent(e.p_complete)),
-        None => format!("completes with probability {} (simulated)", percent(s.p_complete)),
+        None if s.trials == 0 => "no closed form for these settings".into(),
+        None => format!(
+            "completes with probability {} ± {} (simulated, standard error)",
+            percent(s.p_complete),
+            percent(s.p_complete_se())
+        ),
     };
+    if s.trials == 0 {
+        return format!("odds: {completes}; one Job is too large to simulate here; `cargo xtask odds` for more");
+    }
     format!(
         "odds: {completes}, ends by the deadline in {}, takes {:.1} pods and {} on average; `cargo xtask odds` for more",
         percent(s.share(End::DeadlineExceeded)),
@@ -164,6 +232,12 @@ pub fn percent(p: f64) -> String {
     }
 }
 
+/// What `±` stands for after a percentage: the simulation's own
+/// uncertainty about it.
+const SE: &str = "(standard error)";
+/// What `±` stands for after a count: how much it varies from Job to Job.
+const SD: &str = "(standard deviation)";
+
 pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
     let (params, warnings) = params::job_params(&flags.job)?;
     for w in &warnings {
@@ -181,11 +255,16 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
         return Err(Error::usage("--parallelism 0: no pod would ever run; the odds need at least 1").into());
     }
     let m = Model::new(&params, pod_startup);
-    out.status(format!("simulating {} Jobs (seed {})", flags.trials, flags.trial_seed));
-    let o = odds(&m, flags.trials, flags.trial_seed);
+    out.status(format!(
+        "simulating up to {} Jobs (seed {}, at most {} container runs in all)",
+        flags.trials,
+        flags.trial_seed,
+        simulate::WORK_BUDGET
+    ));
+    let o = odds(&m, flags.trials, flags.trial_seed, simulate::WORK_BUDGET);
     let s = &o.simulated;
     // The simulation's own uncertainty: one standard error of a proportion.
-    let se = (s.p_complete * (1.0 - s.p_complete) / f64::from(s.trials)).sqrt();
+    let se = s.p_complete_se();
 
     let mut text = String::new();
     let limit = match (m.backoff_limit, m.backoff_limit_per_index) {
@@ -204,7 +283,7 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
         m.deadline.as_secs()
     );
     text += &format!(
-        "Worker: fails with probability {} ({}), work {}{}{}\n\n",
+        "Worker: fails with probability {} ({}), work {}{}{}{}\n\n",
         m.fail_probability,
         match m.failure_mode {
             FailureMode::Exit => format!("exit code {}", m.fail_exit_code),
@@ -213,6 +292,11 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
         human_seconds(m.work.as_secs_f64()),
         m.fail_indexes.as_ref().map_or(String::new(), |f| format!(", indexes {f} always fail")),
         if m.fail_attempts > 0 { format!(", the first {} attempts fail", m.fail_attempts) } else { String::new() },
+        match m.seed {
+            Some(seed) if m.state_dir => format!(", seed {seed} (drawn per pod and attempt)"),
+            Some(seed) => format!(", seed {seed} (drawn per pod)"),
+            None => String::new(),
+        },
     );
     match &o.exact {
         Some(e) => {
@@ -220,44 +304,58 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
         }
         None => text += "Completes (backoff limits alone):  no closed form for these settings; see the simulation\n",
     }
-    text += &format!(
-        "Completes (with time and deadline): {} ± {}  simulated, {} Jobs\n",
-        percent(s.p_complete),
-        percent(se),
-        s.trials
-    );
-    let failures: Vec<String> = s
-        .ends
-        .iter()
-        .filter(|(e, _)| *e != End::Complete)
-        .map(|(e, _)| format!("{} {}", e.reason(), percent(s.share(*e))))
-        .collect();
-    text += &format!(
-        "Fails:                              {}\n",
-        if failures.is_empty() { "never in the simulation".into() } else { failures.join(", ") }
-    );
-    text += &format!("Deadline first:                     {}\n", percent(s.share(End::DeadlineExceeded)));
     let runs_word = if m.restart_policy == RestartPolicy::Never { "pods that end" } else { "container runs" };
-    match o.exact.as_ref().and_then(|e| e.runs) {
-        Some((mean, sd)) => {
-            text += &format!("{:<36}{mean:.2} ± {sd:.2}  exact\n", format!("{}:", capitalize(runs_word)))
+    if s.trials == 0 {
+        text += &format!(
+            "Simulation:                         none: one Job takes more than {} container runs (the work budget)\n",
+            s.budget
+        );
+        if let Some((mean, sd)) = o.exact.as_ref().and_then(|e| e.runs) {
+            text += &format!("{:<36}{mean:.2} ± {sd:.2} {SD}  exact\n", format!("{}:", capitalize(runs_word)));
         }
-        None => {
-            text += &format!(
-                "{:<36}{:.2} ± {:.2}  simulated\n",
-                format!("{}:", capitalize(runs_word)),
-                s.runs_mean,
-                s.runs_sd
-            )
+    } else {
+        let trials = if s.cut_short() {
+            format!("{} of {} Jobs (work budget of {} container runs)", s.trials, s.requested, s.budget)
+        } else {
+            format!("{} Jobs", s.trials)
+        };
+        text += &format!(
+            "Completes (with time and deadline): {} ± {} {SE}  simulated, {trials}\n",
+            percent(s.p_complete),
+            percent(se),
+        );
+        let failures: Vec<String> = s
+            .ends
+            .iter()
+            .filter(|(e, _)| *e != End::Complete)
+            .map(|(e, _)| format!("{} {}", e.reason(), percent(s.share(*e))))
+            .collect();
+        text += &format!(
+            "Fails:                              {}\n",
+            if failures.is_empty() { "never in the simulation".into() } else { failures.join(", ") }
+        );
+        text += &format!("Deadline first:                     {}\n", percent(s.share(End::DeadlineExceeded)));
+        match o.exact.as_ref().and_then(|e| e.runs) {
+            Some((mean, sd)) => {
+                text += &format!("{:<36}{mean:.2} ± {sd:.2} {SD}  exact\n", format!("{}:", capitalize(runs_word)))
+            }
+            None => {
+                text += &format!(
+                    "{:<36}{:.2} ± {:.2} {SD}  simulated\n",
+                    format!("{}:", capitalize(runs_word)),
+                    s.runs_mean,
+                    s.runs_sd
+                )
+            }
         }
+        text += &format!("Pods created:                       {:.2} ± {:.2} {SD}  simulated\n", s.pods_mean, s.pods_sd);
+        text += &format!(
+            "Wall time:                          mean {}, median {}, 90% within {}  simulated\n",
+            human_seconds(s.seconds_mean),
+            human_seconds(s.seconds_median),
+            human_seconds(s.seconds_p90)
+        );
     }
-    text += &format!("Pods created:                       {:.2} ± {:.2}  simulated\n", s.pods_mean, s.pods_sd);
-    text += &format!(
-        "Wall time:                          mean {}, median {}, 90% within {}  simulated\n",
-        human_seconds(s.seconds_mean),
-        human_seconds(s.seconds_median),
-        human_seconds(s.seconds_p90)
-    );
     if m.restart_policy == RestartPolicy::Never {
         text += "Exit code 2 (configuration error):  fails the Job at once (podFailurePolicy); the rendered settings are valid\n";
     }
@@ -267,6 +365,18 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
         human_seconds(m.pod_startup.as_secs_f64())
     );
 
+    let simulated = (s.trials > 0).then(|| {
+        json!({
+            "trials": s.trials, "trials_requested": s.requested, "container_runs": s.work, "work_budget": s.budget,
+            "seed": flags.trial_seed, "p_complete": s.p_complete, "p_complete_standard_error": se,
+            "ends": s.ends.iter().map(|(e, n)| (e.reason().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "p_deadline": s.share(End::DeadlineExceeded),
+            "runs_mean": s.runs_mean, "runs_standard_deviation": s.runs_sd,
+            "pods_mean": s.pods_mean, "pods_standard_deviation": s.pods_sd,
+            "seconds_mean": s.seconds_mean, "seconds_median": s.seconds_median, "seconds_p90": s.seconds_p90,
+            "pod_startup_seconds": m.pod_startup.as_secs_f64(),
+        })
+    });
     let json = json!({
         "job": { "name": m.name, "completions": m.completions, "parallelism": m.parallelism,
                  "backoff_limit": m.backoff_limit, "backoff_limit_per_index": m.backoff_limit_per_index,
@@ -274,19 +384,12 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
                  "indexed": m.indexed, "active_deadline_seconds": m.deadline.as_secs() },
         "worker": { "fail_probability": m.fail_probability, "failure_mode": m.failure_mode.as_str(),
                     "fail_attempts": m.fail_attempts, "fail_indexes": m.fail_indexes.as_ref().map(|f| f.to_string()),
-                    "work_seconds": m.work.as_secs_f64() },
+                    "seed": m.seed, "state_dir": m.state_dir, "work_seconds": m.work.as_secs_f64() },
         "exact": o.exact.as_ref().map(|e| json!({
             "p_complete": e.p_complete,
-            "runs_mean": e.runs.map(|r| r.0), "runs_sd": e.runs.map(|r| r.1),
+            "runs_mean": e.runs.map(|r| r.0), "runs_standard_deviation": e.runs.map(|r| r.1),
         })),
-        "simulated": {
-            "trials": s.trials, "seed": flags.trial_seed, "p_complete": s.p_complete, "p_complete_se": se,
-            "ends": s.ends.iter().map(|(e, n)| (e.reason().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
-            "p_deadline": s.share(End::DeadlineExceeded),
-            "runs_mean": s.runs_mean, "runs_sd": s.runs_sd, "pods_mean": s.pods_mean, "pods_sd": s.pods_sd,
-            "seconds_mean": s.seconds_mean, "seconds_median": s.seconds_median, "seconds_p90": s.seconds_p90,
-            "pod_startup_seconds": m.pod_startup.as_secs_f64(),
-        },
+        "simulated": simulated,
     });
     out.result_parts(text, &json);
     Ok(())

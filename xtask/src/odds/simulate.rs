@@ -15,11 +15,30 @@
 //! - the controller keeps at most `parallelism` pods active and never more
 //!   than the completions still missing;
 //! - activeDeadlineSeconds ends the Job from its start.
+//!
+//! The draws are the worker's: with a seed, `seeded_draw` of the pod's name,
+//! index and the attempt the worker sees; without one, a fresh draw for
+//! every container run (the worker asks the operating system each time).
+//!
+//! The work is bounded: every container run counts against a budget, and
+//! the simulation stops after the last whole Job that fits, so a huge Job
+//! gets fewer trials (and a larger stated error) instead of running for
+//! hours. Events come from a heap, so one run costs O(log parallelism)
+//! whatever the number of completions.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use job_worker::decision::{self, Verdict};
 
 use super::Model;
 use crate::manifest::params::RestartPolicy;
+
+/// Container runs all trials together may simulate by default: about five
+/// seconds on one core in the unoptimized build `cargo xtask` runs, a
+/// fraction of a second optimized. Work, not time, so that the same flags
+/// give the same numbers on every machine.
+pub const WORK_BUDGET: u64 = 4_000_000;
 
 /// How a simulated Job ended, with the reasons the Job controller gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,6 +73,8 @@ pub struct Trial {
     /// Runs that ended: pods that reached Succeeded or Failed (Never), or
     /// container runs that exited (OnFailure).
     pub runs: u32,
+    /// Container runs started: the work this trial took.
+    pub work: u64,
 }
 
 const NEVER_BACKOFF: (f64, f64) = (10.0, 360.0);
@@ -66,160 +87,225 @@ fn backoff((base, cap): (f64, f64), failures: u32) -> f64 {
     (base * 2f64.powi(failures.min(30) as i32 - 1)).min(cap)
 }
 
+/// A pod whose container is running; the heap orders pods by when their
+/// current run ends, earliest first (ties by creation).
 struct Pod {
-    index: u32,
-    name: String,
-    /// When the current container run decides (infinite for a hang).
     ends_at: f64,
+    seq: u32,
+    index: u32,
     verdict_failed: bool,
     /// Container restarts of this pod (OnFailure).
     restarts: u32,
 }
 
-/// Simulates one Job. `trial` makes the pod names, and so the draws, of
-/// this trial its own.
-pub fn simulate(m: &Model, trial: u64) -> Trial {
+impl PartialEq for Pod {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Pod {}
+impl PartialOrd for Pod {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pod {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap.
+        other.ends_at.total_cmp(&self.ends_at).then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// Per-index state of an Indexed Job, kept only for indexes that have run:
+/// every index at or above `fresh` is untouched and ready.
+#[derive(Default)]
+struct Indexes {
+    failures: HashMap<u32, u32>,
+    /// Indexes that ran, are idle and may get a pod now.
+    ready: BTreeSet<u32>,
+    /// Indexes that ran and wait out their back-off.
+    waiting: BinaryHeap<Reverse<(u64, u32)>>,
+    fresh: u32,
+    done: u32,
+    failed: u32,
+}
+
+/// `f64` times as heap keys (non-negative, so the bit order is the order).
+fn key(t: f64) -> u64 {
+    t.to_bits()
+}
+
+/// Simulates one Job, or gives up (None) once it has started `budget`
+/// container runs. `trial` makes the pod names, and so the draws, of this
+/// trial its own.
+pub fn simulate(m: &Model, trial: u64, budget: u64) -> Option<Trial> {
     let startup = m.pod_startup.as_secs_f64();
     let work = m.work.as_secs_f64();
     let deadline = m.deadline.as_secs_f64();
-    let worker_seed = m.seed.unwrap_or(trial);
     let rules = m.rules();
     let c = m.completions;
 
     let mut t = 0.0;
     let mut pods_created = 0u32;
     let mut runs = 0u32;
+    let started = std::cell::Cell::new(0u64);
     let mut succeeded = 0u32;
     let mut failed_pods = 0u32;
-    // Per index: state and failure count (NonIndexed: any pending slot).
-    let mut index_done = vec![false; c as usize];
-    let mut index_failed = vec![false; c as usize];
-    let mut index_failures = vec![0u32; c as usize];
-    let mut index_active = vec![false; c as usize];
-    let mut index_ready_at = vec![0.0f64; c as usize];
     let mut consecutive_failures = 0u32;
     let mut next_creation = 0.0f64;
-    let mut active: Vec<Pod> = Vec::new();
+    let mut active: BinaryHeap<Pod> = BinaryHeap::new();
+    let mut active_restarts = 0u64;
+    let mut idx = Indexes::default();
 
-    let decide = |pod: &str, index: u32, attempt: u32| -> bool {
-        let idx = m.indexed.then_some(index);
-        let verdict = decision::decide(&rules, idx, attempt, || decision::seeded_draw(worker_seed, pod, idx));
-        matches!(verdict, Verdict::Fail { .. })
+    // One container run's verdict, drawn as the worker draws it.
+    let decide = |seq: u32, index: u32, restarts: u32, index_failures: u32| -> Option<bool> {
+        started.set(started.get() + 1);
+        if started.get() > budget {
+            return None;
+        }
+        let index = m.indexed.then_some(index);
+        let attempt = m.worker_attempt(restarts, index_failures);
+        let verdict = decision::decide(&rules, index, attempt, || match m.seed {
+            Some(seed) => decision::seeded_draw(seed, &format!("{}-{trial:x}-{seq:x}", m.name), index, attempt),
+            // The unseeded worker draws afresh on every run: stand in for the
+            // operating system with a draw unique to this run of this trial.
+            None => decision::seeded_draw(trial, "", None, u32::try_from(started.get()).unwrap_or(u32::MAX)),
+        });
+        Some(matches!(verdict, Verdict::Fail { .. }))
     };
     let run_end = |start: f64, failed: bool| if failed && m.hangs() { f64::INFINITY } else { start + work };
+    let trial_end =
+        |end: End, seconds: f64, pods: u32, runs: u32| Some(Trial { end, seconds, pods, runs, work: started.get() });
 
     loop {
+        let missing = if m.indexed { c - idx.done - idx.failed } else { c - succeeded };
+        let slots = m.parallelism.min(missing) as usize;
         // Create pods while the controller would.
-        loop {
-            let missing = if m.indexed {
-                index_done.iter().zip(&index_failed).filter(|(d, f)| !**d && !**f).count() as u32
-            } else {
-                c - succeeded
-            };
-            if active.len() as u32 >= m.parallelism.min(missing) || t < next_creation {
-                break;
-            }
-            // The next index to run: not done, not failed, not active, past its back-off.
-            let candidate = (0..c).find(|&i| {
-                let i = i as usize;
-                !index_done[i] && !index_failed[i] && !index_active[i] && (!m.indexed || index_ready_at[i] <= t)
-            });
-            let Some(index) = candidate else { break };
-            let name = format!("{}-{trial:x}-{pods_created:x}", m.name);
-            pods_created += 1;
-            index_active[index as usize] = true;
-            let attempt = if m.attempts_counted() && m.restart_policy == RestartPolicy::Never {
-                index_failures[index as usize]
+        while active.len() < slots && t >= next_creation {
+            let index = if m.indexed {
+                while let Some(Reverse((at, i))) = idx.waiting.peek().copied() {
+                    if f64::from_bits(at) > t {
+                        break;
+                    }
+                    idx.waiting.pop();
+                    idx.ready.insert(i);
+                }
+                // The lowest index that may run.
+                let retried = idx.ready.first().copied();
+                match (retried, (idx.fresh < c).then_some(idx.fresh)) {
+                    (Some(r), Some(f)) if f < r => {
+                        idx.fresh += 1;
+                        f
+                    }
+                    (Some(r), _) => {
+                        idx.ready.remove(&r);
+                        r
+                    }
+                    (None, Some(f)) => {
+                        idx.fresh += 1;
+                        f
+                    }
+                    (None, None) => break,
+                }
             } else {
                 0
             };
-            let failed = decide(&name, index, attempt);
-            active.push(Pod {
-                index,
-                name,
-                ends_at: run_end(t + startup, failed),
-                verdict_failed: failed,
-                restarts: 0,
-            });
+            let seq = pods_created;
+            pods_created += 1;
+            let index_failures = idx.failures.get(&index).copied().unwrap_or(0);
+            let failed = decide(seq, index, 0, index_failures)?;
+            active.push(Pod { ends_at: run_end(t + startup, failed), seq, index, verdict_failed: failed, restarts: 0 });
         }
 
         // The next event: a run ends, a back-off expires, or the deadline.
-        let next_end = active.iter().map(|p| p.ends_at).fold(f64::INFINITY, f64::min);
-        // When an idle index (or slot) may next get a pod: after the Job's
-        // back-off and, per index, after the index's own back-off.
-        let next_ready = (0..c as usize)
-            .filter(|&i| !index_done[i] && !index_failed[i] && !index_active[i])
-            .map(|i| if m.indexed { index_ready_at[i].max(next_creation) } else { next_creation })
-            .filter(|&at| at > t)
-            .fold(f64::INFINITY, f64::min);
+        let next_end = active.peek().map_or(f64::INFINITY, |p| p.ends_at);
+        let next_ready = if active.len() < slots {
+            let idle_ready = if !m.indexed || !idx.ready.is_empty() || idx.fresh < c {
+                0.0
+            } else {
+                idx.waiting.peek().map_or(f64::INFINITY, |Reverse((at, _))| f64::from_bits(*at))
+            };
+            Some(idle_ready.max(next_creation)).filter(|&at| at > t).unwrap_or(f64::INFINITY)
+        } else {
+            f64::INFINITY
+        };
         let next = next_end.min(next_ready);
-        if next >= deadline {
-            return Trial { end: End::DeadlineExceeded, seconds: deadline, pods: pods_created, runs };
-        }
-        if next.is_infinite() {
-            // Nothing can happen any more: only the deadline would end it.
-            return Trial { end: End::DeadlineExceeded, seconds: deadline, pods: pods_created, runs };
+        if next >= deadline || next.is_infinite() {
+            // Past the deadline, or nothing can happen any more: only the
+            // deadline ends it.
+            return trial_end(End::DeadlineExceeded, deadline, pods_created, runs);
         }
         t = next;
-        let Some(pos) = active.iter().position(|p| p.ends_at <= t) else { continue };
+        if active.peek().is_none_or(|p| p.ends_at > t) {
+            continue;
+        }
+        let Some(mut pod) = active.pop() else { continue };
         runs += 1;
-        let mut pod = active.swap_remove(pos);
-        let i = pod.index as usize;
+        let i = pod.index;
         if !pod.verdict_failed {
-            index_active[i] = false;
-            index_done[i] = true;
+            // A pod that succeeded is no longer active: its restarts stop
+            // counting against backoffLimit.
+            active_restarts -= u64::from(pod.restarts);
             succeeded += 1;
             consecutive_failures = 0;
-            if index_done.iter().zip(&index_failed).all(|(d, f)| *d || *f) {
-                let end = if index_failed.iter().any(|f| *f) { End::FailedIndexes } else { End::Complete };
-                return Trial { end, seconds: t, pods: pods_created, runs };
+            if m.indexed {
+                idx.done += 1;
+            }
+            let finished = if m.indexed { idx.done + idx.failed == c } else { succeeded == c };
+            if finished {
+                let end = if idx.failed > 0 { End::FailedIndexes } else { End::Complete };
+                return trial_end(end, t, pods_created, runs);
             }
             continue;
         }
         match m.restart_policy {
             RestartPolicy::OnFailure => {
+                // "Jobs", Pod backoff failure policy: under OnFailure the
+                // count is the restarts of the pods still Pending or Running,
+                // and backoffLimit 0 fails on the first one.
                 pod.restarts += 1;
-                let restarts: u32 = active.iter().map(|p| p.restarts).sum::<u32>() + pod.restarts;
-                let limit = m.backoff_limit.unwrap_or(u32::MAX);
-                if (limit == 0 && restarts > 0) || (limit > 0 && restarts >= limit) {
-                    return Trial { end: End::BackoffLimitExceeded, seconds: t, pods: pods_created, runs };
+                active_restarts += 1;
+                let limit = m.backoff_limit.map_or(u64::MAX, u64::from);
+                if (limit == 0 && active_restarts > 0) || (limit > 0 && active_restarts >= limit) {
+                    return trial_end(End::BackoffLimitExceeded, t, pods_created, runs);
                 }
                 let start = t + backoff(KUBELET_BACKOFF, pod.restarts);
-                let attempt = if m.attempts_counted() { pod.restarts } else { 0 };
-                let failed = decide(&pod.name, pod.index, attempt);
+                let failed = decide(pod.seq, pod.index, pod.restarts, 0)?;
                 pod.verdict_failed = failed;
                 pod.ends_at = run_end(start, failed);
                 active.push(pod);
             }
             RestartPolicy::Never => {
-                index_active[i] = false;
                 failed_pods += 1;
-                index_failures[i] += 1;
                 consecutive_failures += 1;
+                let failures = {
+                    let f = idx.failures.entry(i).or_insert(0);
+                    *f += 1;
+                    *f
+                };
                 if m.backoff_limit.is_some_and(|b| failed_pods > b) {
-                    return Trial { end: End::BackoffLimitExceeded, seconds: t, pods: pods_created, runs };
+                    return trial_end(End::BackoffLimitExceeded, t, pods_created, runs);
                 }
                 match m.backoff_limit_per_index {
                     Some(per_index) => {
-                        if index_failures[i] > per_index {
-                            index_failed[i] = true;
-                            let failed_indexes = index_failed.iter().filter(|f| **f).count() as u32;
-                            if m.max_failed_indexes.is_some_and(|max| failed_indexes > max) {
-                                return Trial {
-                                    end: End::MaxFailedIndexesExceeded,
-                                    seconds: t,
-                                    pods: pods_created,
-                                    runs,
-                                };
+                        if failures > per_index {
+                            idx.failed += 1;
+                            if m.max_failed_indexes.is_some_and(|max| idx.failed > max) {
+                                return trial_end(End::MaxFailedIndexesExceeded, t, pods_created, runs);
                             }
-                            if index_done.iter().zip(&index_failed).all(|(d, f)| *d || *f) {
-                                return Trial { end: End::FailedIndexes, seconds: t, pods: pods_created, runs };
+                            if idx.done + idx.failed == c {
+                                return trial_end(End::FailedIndexes, t, pods_created, runs);
                             }
                         } else {
-                            index_ready_at[i] = t + backoff(NEVER_BACKOFF, index_failures[i]);
+                            idx.waiting.push(Reverse((key(t + backoff(NEVER_BACKOFF, failures)), i)));
                         }
                     }
-                    None => next_creation = t + backoff(NEVER_BACKOFF, consecutive_failures),
+                    None => {
+                        if m.indexed {
+                            idx.ready.insert(i);
+                        }
+                        next_creation = t + backoff(NEVER_BACKOFF, consecutive_failures);
+                    }
                 }
             }
         }
@@ -229,7 +315,12 @@ pub fn simulate(m: &Model, trial: u64) -> Trial {
 /// Aggregates of many trials.
 #[derive(Debug, Clone)]
 pub struct Simulated {
+    /// Trials simulated: fewer than asked for when the budget ran out.
     pub trials: u32,
+    pub requested: u32,
+    /// Container runs simulated in all, and the budget they were held to.
+    pub work: u64,
+    pub budget: u64,
     pub ends: Vec<(End, u32)>,
     pub p_complete: f64,
     pub seconds_mean: f64,
@@ -245,11 +336,43 @@ impl Simulated {
     pub fn share(&self, end: End) -> f64 {
         self.ends.iter().find(|(e, _)| *e == end).map_or(0.0, |(_, n)| f64::from(*n) / f64::from(self.trials))
     }
+
+    /// One standard error of the simulated chance to complete.
+    pub fn p_complete_se(&self) -> f64 {
+        (self.p_complete * (1.0 - self.p_complete) / f64::from(self.trials.max(1))).sqrt()
+    }
+
+    /// Whether the budget cut the trials short.
+    pub fn cut_short(&self) -> bool {
+        self.trials < self.requested
+    }
 }
 
-pub fn run_trials(m: &Model, trials: u32, seed: u64) -> Simulated {
-    let mut all: Vec<Trial> =
-        (0..trials).map(|i| simulate(m, seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i)))).collect();
+/// Runs up to `trials` Jobs within `budget` container runs in all. Trials
+/// run in order; the simulation stops before a trial that the rest of the
+/// budget would likely not hold (judged by the trials so far), and a trial
+/// that runs out of budget anyway is dropped, so every trial counted is a
+/// whole Job.
+pub fn run_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> Simulated {
+    let mut all: Vec<Trial> = Vec::new();
+    let mut work = 0u64;
+    for i in 0..trials {
+        let left = budget - work;
+        if i > 0 && work / u64::from(i) > left {
+            break;
+        }
+        match simulate(m, seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i)), left) {
+            Some(t) => {
+                work += t.work;
+                all.push(t);
+            }
+            None => {
+                work = budget;
+                break;
+            }
+        }
+    }
+    let done = all.len() as u32;
     let mut ends: Vec<(End, u32)> = Vec::new();
     for t in &all {
         match ends.iter_mut().find(|(e, _)| *e == t.end) {
@@ -258,7 +381,7 @@ pub fn run_trials(m: &Model, trials: u32, seed: u64) -> Simulated {
         }
     }
     ends.sort();
-    let n = f64::from(trials.max(1));
+    let n = f64::from(done.max(1));
     let mean_sd = |xs: &mut dyn Iterator<Item = f64>| {
         let (mut s1, mut s2) = (0.0, 0.0);
         for x in xs {
@@ -275,7 +398,10 @@ pub fn run_trials(m: &Model, trials: u32, seed: u64) -> Simulated {
     let at = |q: f64| all.get(((all.len().max(1) - 1) as f64 * q).round() as usize).map_or(0.0, |t| t.seconds);
     let complete = all.iter().filter(|t| t.end == End::Complete).count();
     Simulated {
-        trials,
+        trials: done,
+        requested: trials,
+        work,
+        budget,
         p_complete: complete as f64 / n,
         seconds_mean,
         seconds_median: at(0.5),
