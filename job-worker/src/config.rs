@@ -575,7 +575,8 @@ fn source_name(source: Source, spec: &Spec) -> String {
     }
 }
 
-fn parse_probability(v: &str) -> Option<f64> {
+/// FAIL_PROBABILITY's parser, also used by xtask to read a Job's setting.
+pub fn parse_probability(v: &str) -> Option<f64> {
     let p: f64 = v.parse().ok()?;
     (0.0..=1.0).contains(&p).then_some(p)
 }

@@ -238,6 +238,12 @@ impl Background {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Sends a signal, as Ctrl-C (SIGINT) or a supervisor (SIGTERM) would.
+    pub fn signal(&self, signo: i32) {
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signo) }, 0, "kill({signo})");
+    }
+
     /// Waits for the exit (at most a minute).
     pub fn finish(self) -> Finished {
         self.finish_within(std::time::Duration::from_secs(60))

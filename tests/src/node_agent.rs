@@ -33,6 +33,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use xtask::local::pod::parse_quantity;
 
 use xtask::image_ref::ImageRef;
 
@@ -1222,36 +1223,6 @@ fn expand(text: &str, env: &[(String, String)]) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// A Kubernetes quantity (`32Mi`, `1G`, `500m`, `1e3`) as a number.
-pub fn parse_quantity(quantity: &str) -> Option<f64> {
-    let quantity = quantity.trim();
-    let split =
-        quantity.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(quantity.len());
-    let (number, suffix) = quantity.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let binary = |power: i32| 1024f64.powi(power);
-    let multiplier = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => binary(1),
-        "Mi" => binary(2),
-        "Gi" => binary(3),
-        "Ti" => binary(4),
-        "Pi" => binary(5),
-        "Ei" => binary(6),
-        exponent => 10f64.powi(exponent.strip_prefix(['e', 'E'])?.parse().ok()?),
-    };
-    Some(number * multiplier)
 }
 
 /// A duration as Go prints it in the kubelet's messages (`10s`, `1m20s`, `5m0s`).

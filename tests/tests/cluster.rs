@@ -478,7 +478,7 @@ fn delete_removes_the_job_and_its_pods() {
 }
 
 #[test]
-fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
+fn release_runs_the_job_locally_without_a_cluster_and_on_the_cluster_with_one() {
     // The test's own target directory and registry address: the user's
     // target/release/ and registry on 127.0.0.1:5000 are never touched.
     let own = tests::OwnDefaults::new();
@@ -486,15 +486,30 @@ fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
     let l = layout.display().to_string();
 
     // No cluster configured: build, push to the local default registry,
-    // render with the pinned image, say that nothing was applied; exit 0.
+    // render with the pinned image, then run that Job on the local Docker
+    // engine and report it; exit 0 (no pod fails: probability 0).
     let home = tempdir("release-home");
     let h = home.display().to_string();
     let mut env = own.env();
     env.push(("HOME", &h));
-    let r = spawn_xtask(&["release", "--builder", "oci", "--layout", &l], &env).finish_within(Duration::from_secs(300));
+    let r = spawn_xtask(
+        &["release", "--builder", "oci", "--layout", &l, "--fail-probability", "0", "--time-scale", "0.01"],
+        &env,
+    )
+    .finish_within(Duration::from_secs(300));
+    let pinned = r.stdout.lines().next().unwrap_or_default().to_owned();
+    if let Some((name, digest)) = pinned.split_once('@') {
+        // The local run pulled the pinned image into the daemon: the test's, removed at exit.
+        let pulled = format!("{}@{digest}", name.rsplit_once(':').map_or(name, |(repo, _)| repo));
+        tests::at_exit(move || {
+            let _ = std::process::Command::new("docker").args(["rmi", "--force", &pulled]).output();
+        });
+    }
     assert_eq!(r.code, Some(0), "{}", r.all());
-    assert!(r.stdout.contains("nothing was applied or watched: no cluster is configured"), "{}", r.stdout);
-    let pinned = r.stdout.lines().next().unwrap().to_owned();
+    assert!(r.stderr.contains("no cluster is configured"), "{}", r.stderr);
+    assert!(r.stderr.contains("4/5 run on the local Docker engine"), "{}", r.stderr);
+    assert!(r.stdout.contains("ran on the local Docker engine, not a cluster"), "{}", r.stdout);
+    assert!(r.stdout.contains("job.batch/job-test Complete\n  succeeded 5 of 5, failed pods 0"), "{}", r.stdout);
     assert!(pinned.starts_with(&format!("{}/job-test:0.1.0@sha256:", own.registry)), "{pinned}");
     assert!(r.stderr.contains(&format!("started a local registry on {}", own.registry)), "{}", r.stderr);
     let rendered = std::fs::read_to_string(own.target.join("release/job-test.yaml")).unwrap();

@@ -20,6 +20,10 @@ pub mod exit {
     pub const REMOTE: u8 = 4;
     /// `--timeout` ran out while watching a Job.
     pub const TIMEOUT: u8 = 5;
+    /// Stopped by Ctrl-C (SIGINT), after cleaning up (128 + 2, as shells do).
+    pub const INTERRUPTED: u8 = 130;
+    /// Stopped by SIGTERM, after cleaning up (128 + 15).
+    pub const TERMINATED: u8 = 143;
 }
 
 /// How an error is handled: each kind has one exit code.
@@ -42,6 +46,10 @@ pub enum ErrorKind {
     Timeout,
     /// The work ran and failed (a Job failed).
     Failed,
+    /// Ctrl-C stopped the work; what it started was removed.
+    Interrupted,
+    /// SIGTERM stopped the work; what it started was removed.
+    Terminated,
 }
 
 impl ErrorKind {
@@ -52,6 +60,8 @@ impl ErrorKind {
             ErrorKind::NoCluster | ErrorKind::ClusterConfig | ErrorKind::Remote => exit::REMOTE,
             ErrorKind::Timeout => exit::TIMEOUT,
             ErrorKind::Failed => exit::FAILED,
+            ErrorKind::Interrupted => exit::INTERRUPTED,
+            ErrorKind::Terminated => exit::TERMINATED,
         }
     }
 }

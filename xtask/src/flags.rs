@@ -56,6 +56,8 @@ pub enum Command {
     Pods(PodsFlags),
     /// Apply the authorization objects, wait for the token, write a kubeconfig for the service account.
     Auth(AuthCmdFlags),
+    /// Run the Job on the local Docker engine, no cluster needed: the Job controller's rules, the same table and report.
+    RunLocal(RunLocalFlags),
     /// Everything: build, image, push, render with the pinned image, apply, watch, report.
     Release(ReleaseFlags),
 }
@@ -427,6 +429,35 @@ pub struct AuthCmdFlags {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask image && cargo xtask run-local --fail-probability 0.5 --time-scale 0.01\n  \
+                        cargo xtask render --out job.yaml && cargo xtask run-local -f job.yaml"
+)]
+pub struct RunLocalFlags {
+    /// Run the Job in this manifest file instead of a fresh rendering.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub job: JobFlags,
+    /// Multiply every back-off (10 s doubling) by this, for demos; the deadline is kept.
+    #[arg(long, default_value_t = 1.0, value_name = "F", value_parser = time_scale)]
+    pub time_scale: f64,
+    /// Keep the containers and their logs after the run (removed with `docker rm -f`; the run prints the filter).
+    #[arg(long)]
+    pub keep: bool,
+    /// Give up after this long (e.g. 10m); exit code 5. The containers are removed.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
+    pub timeout: Option<Duration>,
+}
+
+fn time_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f >= 0.0 => Ok(f),
+        _ => Err("expected a factor of 0 or more, such as 0.01 (a hundred times faster) or 1".into()),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ReleaseFlags {
     #[command(flatten)]
     pub build: BuilderFlags,
@@ -442,4 +473,13 @@ pub struct ReleaseFlags {
     /// Give up watching after this long (e.g. 15m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
+    /// Run the Job on the local Docker engine even when a cluster is configured (the default when none is).
+    #[arg(long)]
+    pub local: bool,
+    /// Locally: multiply every back-off (10 s doubling) by this, for demos.
+    #[arg(long, default_value_t = 1.0, value_name = "F", value_parser = time_scale)]
+    pub time_scale: f64,
+    /// Locally: keep the containers and their logs after the run.
+    #[arg(long)]
+    pub keep: bool,
 }

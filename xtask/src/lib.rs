@@ -15,6 +15,7 @@ pub mod error;
 pub mod flags;
 pub mod image;
 pub mod image_ref;
+pub mod local;
 pub mod local_registry;
 pub mod manifest;
 pub mod net;

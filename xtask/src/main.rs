@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use xtask::flags::{Command, Xtask};
 use xtask::report::Reporter;
-use xtask::{bench, build, cluster, exit, image, odds, push, release, render, test};
+use xtask::{bench, build, cluster, exit, image, local, odds, push, release, render, test};
 
 fn main() -> ExitCode {
     xtask::install_crypto_provider();
@@ -46,6 +46,7 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Delete(f) => cluster::delete::run(&f, &out),
         Command::Pods(f) => cluster::pods::run(&f, &out),
         Command::Auth(f) => cluster::auth::run(&f, &out),
+        Command::RunLocal(f) => local::run(&f, &out),
         Command::Release(f) => release::run(&f, &out),
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! With no registry named, the image goes to the local default registry;
 //! with no cluster configured (no --server, --kubeconfig, KUBECONFIG or
-//! ~/.kube/config), the release stops after rendering, says so, and leaves
-//! the manifests in target/release/ for `cargo xtask apply -f`.
+//! ~/.kube/config), or with `--local`, the rendered Job runs on the local
+//! Docker engine (`local`), and the manifests stay in target/release/ for
+//! `cargo xtask apply -f`.
 
 use std::path::PathBuf;
 
@@ -20,7 +21,7 @@ use crate::image_ref::ImageRef;
 use crate::manifest::{self, params, versions};
 use crate::report::Reporter;
 use crate::report::job::JobReport;
-use crate::{image, odds, push};
+use crate::{image, local, odds, push};
 
 pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     // Everything that can be checked is checked before anything is built.
@@ -48,8 +49,13 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         // The cluster first: what its version cannot take is refused before
         // anything is built or pushed.
         let cluster = match cluster::connect(&flags.cluster, out).await {
+            Ok(_) if flags.local => None,
             Ok(c) => Some(c),
-            Err(e) if crate::error::kind(&e) == Some(crate::ErrorKind::NoCluster) => None,
+            Err(e) if crate::error::kind(&e) == Some(crate::ErrorKind::NoCluster) => {
+                out.status(format!("{}: the Job will run on the local Docker engine", cluster::NO_CLUSTER));
+                None
+            }
+            Err(_) if flags.local => None,
             Err(e) => return Err(e),
         };
         let version = match &cluster {
@@ -83,8 +89,22 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         out.status("4/5 apply");
         let Some(cluster) = cluster else {
-            out.result(&Released { reference: pushed.reference, manifests: file, applied: None, report: None });
-            return Ok(());
+            out.status("4/5 run on the local Docker engine (no cluster is used)");
+            let options = local::Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout };
+            let job_object = objects.iter().find_map(|o| match o {
+                manifest::Object::Job(j) => Some(j.as_ref().clone()),
+                _ => None,
+            });
+            let report = local::run_job(&job_object.context("the rendering has a Job")?, &options, out).await?;
+            let verdict = report.verdict();
+            out.result(&Released {
+                reference: pushed.reference,
+                manifests: file,
+                ran_on: RanOn::Local,
+                applied: None,
+                report: Some(report),
+            });
+            return Ok(verdict?);
         };
         let applied = apply::apply_all(&cluster, objects, out).await?;
 
@@ -94,11 +114,23 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         out.result(&Released {
             reference: pushed.reference,
             manifests: file,
+            ran_on: RanOn::Cluster { server: cluster.server.clone() },
             applied: Some(applied),
             report: Some(report),
         });
         Ok(verdict?)
     })
+}
+
+/// Where the Job ran.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+enum RanOn {
+    Cluster {
+        server: String,
+    },
+    /// The local Docker engine, by the Job controller's documented rules.
+    Local,
 }
 
 /// What a release did: the pinned image, the manifests it wrote, and, with
@@ -107,6 +139,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 struct Released {
     reference: ImageRef,
     manifests: PathBuf,
+    ran_on: RanOn,
     applied: Option<Applied>,
     report: Option<JobReport>,
 }
@@ -114,16 +147,20 @@ struct Released {
 impl std::fmt::Display for Released {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}", self.reference)?;
-        match (&self.applied, &self.report) {
-            (Some(applied), Some(report)) => write!(f, "{applied}\n{report}"),
-            _ => write!(
+        if let Some(applied) = &self.applied {
+            writeln!(f, "{applied}")?;
+        }
+        if let RanOn::Local = self.ran_on {
+            writeln!(
                 f,
-                "rendered {}\nnothing was applied or watched: {}\napply it later with `cargo xtask apply -f {}` (and \
+                "ran on the local Docker engine, not a cluster; for a cluster: `cargo xtask apply -f {}` (and \
                  `cargo xtask watch`)",
-                self.manifests.display(),
-                cluster::NO_CLUSTER,
                 self.manifests.display()
-            ),
+            )?;
+        }
+        match &self.report {
+            Some(report) => write!(f, "{report}"),
+            None => write!(f, "rendered {}", self.manifests.display()),
         }
     }
 }

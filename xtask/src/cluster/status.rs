@@ -89,15 +89,7 @@ pub fn job_report(job: &Job, pods: impl IntoIterator<Item = PodRow>) -> JobRepor
         (Some(s), None) => job_finished_at(job).map(|f| (f - s.0.as_second()) as f64),
         _ => None,
     };
-    let configured_probability = spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|p| p.containers.first())
-        .and_then(|c| c.env.as_ref())
-        .and_then(|env| env.iter().find(|e| e.name == "FAIL_PROBABILITY"))
-        .and_then(|e| e.value.as_deref())
-        .and_then(|v| v.parse().ok());
+    let configured_probability = configured_probability(job);
     JobReport {
         name: job.name_any(),
         namespace: job.namespace().unwrap_or_default(),
@@ -115,6 +107,15 @@ pub fn job_report(job: &Job, pods: impl IntoIterator<Item = PodRow>) -> JobRepor
         failed_runs: failed_pods + restarts,
         pods: rows,
     }
+}
+
+/// The worker's FAIL_PROBABILITY in the Job's pod template, read by the
+/// worker's own parser.
+pub fn configured_probability(job: &Job) -> Option<f64> {
+    let spec = job.spec.as_ref()?.template.spec.as_ref()?;
+    let env = spec.containers.first()?.env.as_ref()?;
+    let value = env.iter().find(|e| e.name == job_worker::config::FAIL_PROBABILITY.env)?.value.as_deref()?;
+    job_worker::config::parse_probability(value)
 }
 
 /// When a failed Job was marked failed (it has no completionTime).

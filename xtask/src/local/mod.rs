@@ -1,0 +1,443 @@
+//! `cargo xtask run-local`: run a Job on the local Docker engine, with no
+//! cluster. The very Job object `render` produces (or a Job file) is run
+//! by the Job controller's documented rules (`controller`), each pod a
+//! container made from the pod template (`pod`). The live table, the
+//! report, its JSON and the exit codes are those of `cargo xtask watch`.
+//!
+//! A real cluster remains the source of truth: the first line says that
+//! this is the local engine. Back-offs can be shrunk for demos
+//! (`--time-scale`); the deadline is not. Every container is removed when
+//! the run ends, on success, failure or Ctrl-C, unless `--keep`.
+
+pub mod controller;
+pub mod pod;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions, StopContainerOptions,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use kube::ResourceExt;
+use tokio::sync::mpsc;
+
+use crate::flags::RunLocalFlags;
+use crate::image::docker;
+use crate::manifest::{self, Object, objects, params};
+use crate::report::Reporter;
+use crate::report::job::{JobReport, PodRow, PodTable};
+use crate::{Error, ErrorKind};
+use controller::{Controller, Spec};
+
+/// How a local run is shaped beyond the Job.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Every back-off is multiplied by this (1 = as a cluster waits).
+    pub time_scale: f64,
+    /// Keep the containers (and their logs) after the run.
+    pub keep: bool,
+    pub timeout: Option<Duration>,
+}
+
+pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
+    let job = match &flags.file {
+        Some(path) => job_from_file(path)?,
+        None => {
+            let (p, warnings) = params::job_params(&flags.job)?;
+            for w in &warnings {
+                out.warn(w);
+            }
+            out.status(crate::odds::summary(&p));
+            objects::job(&p)
+        }
+    };
+    let options = Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout };
+    crate::runtime()?.block_on(async {
+        let report = run_job(&job, &options, out).await?;
+        out.result(&report);
+        Ok(report.verdict()?)
+    })
+}
+
+/// The Job in a manifest file (other objects in it are not needed locally).
+fn job_from_file(path: &std::path::Path) -> Result<Job> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
+    let objects = manifest::from_yaml(&text)
+        .map_err(|e| Error::usage(format!("-f {}: not a manifest this tool reads ({e})", path.display())))?;
+    objects
+        .into_iter()
+        .find_map(|o| match o {
+            Object::Job(job) => Some(*job),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Error::usage(format!("-f {}: holds no Job; render one with `cargo xtask render`", path.display())).into()
+        })
+}
+
+/// One pod of the run: its container and what the table shows.
+struct LocalPod {
+    container: String,
+    message_file: PathBuf,
+    row: PodRow,
+    started: Instant,
+    /// When its container restarts in place (OnFailure).
+    restart_at: Option<Instant>,
+}
+
+/// A container run that ended.
+struct Exit {
+    pod: String,
+    exit_code: i32,
+    oom_killed: bool,
+}
+
+/// Runs the Job to its end on the local engine.
+pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<JobReport> {
+    let name = job.name_any();
+    let namespace = job.namespace().unwrap_or_else(|| "default".into());
+    let template = job.spec.as_ref().and_then(|s| s.template.spec.clone()).context("the Job has no pod template")?;
+    let image = pod::container(&template)
+        .and_then(|c| c.image.clone())
+        .ok_or_else(|| Error::usage("the Job's container names no image"))?;
+    let docker = docker::connect().await?;
+    let image = ensure_image(&docker, &image, out).await?;
+    let spec = Spec::of(job);
+    let grace = template.termination_grace_period_seconds.unwrap_or(30).max(0);
+    let run = random_suffix();
+    let dir = crate::target_dir().join("local").join(format!("{name}-{run}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    out.status(format!(
+        "running job.batch/{name} on the local Docker engine, not a cluster: the Job controller's rules as the \
+         Kubernetes documentation gives them{}",
+        if options.time_scale == 1.0 {
+            String::new()
+        } else {
+            format!("; back-offs × {} (--time-scale)", options.time_scale)
+        }
+    ));
+    let scaled = |d: Duration| d.mul_f64(options.time_scale.max(0.0));
+    let started = Instant::now();
+    let deadline = spec.deadline.map(|d| started + d);
+    let mut controller = Controller::new(spec.clone());
+    let mut pods: BTreeMap<String, LocalPod> = BTreeMap::new();
+    let mut table = PodTable::new(out);
+    let mut next_create = started;
+    let (exits, mut exited) = mpsc::unbounded_channel::<Exit>();
+    let mut signals = Signals::new()?;
+
+    let outcome: Result<(), Error> = loop {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            controller.deadline_passed();
+        }
+        if controller.finished.is_some() {
+            break Ok(());
+        }
+        if now >= next_create {
+            for index in controller.to_start() {
+                let pod_name = format!("{name}-{}", random_suffix());
+                let who = pod::Identity {
+                    name: &pod_name,
+                    namespace: &namespace,
+                    job: &name,
+                    run: &run,
+                    index,
+                    index_failures: controller.index_failure_count(index),
+                };
+                let pod_dir = dir.join(&pod_name);
+                std::fs::create_dir_all(&pod_dir)?;
+                let message_file = pod_dir.join("termination-log");
+                write_world_writable(&message_file)?;
+                let body = pod::container_body(&template, &image, &who, &message_file, &pod_dir.join("volumes"))
+                    .map_err(Error::usage)?;
+                let created = docker
+                    .create_container(
+                        Some(CreateContainerOptions {
+                            name: Some(format!("job-test-local_{pod_name}")),
+                            ..Default::default()
+                        }),
+                        body,
+                    )
+                    .await
+                    .with_context(|| format!("creating the container for pod {pod_name}"))?;
+                controller.started(&pod_name, index);
+                let row = PodRow {
+                    name: pod_name.clone(),
+                    phase: "Running".into(),
+                    index: index.map(|i| i.to_string()),
+                    exit_code: None,
+                    reason: None,
+                    message: None,
+                    restarts: 0,
+                    seconds: Some(0.0),
+                    last_exit_code: None,
+                };
+                pods.insert(
+                    pod_name.clone(),
+                    LocalPod {
+                        container: created.id.clone(),
+                        message_file,
+                        row,
+                        started: Instant::now(),
+                        restart_at: None,
+                    },
+                );
+                start(&docker, &created.id, &pod_name, &exits).await?;
+                let rows = rows(&pods);
+                table.update(None, &pods[&pod_name].row, &rows);
+            }
+        }
+        // The next time something is due: a replacement pod, a restart, the deadline.
+        let mut wake: Vec<Instant> = pods.values().filter_map(|p| p.restart_at).collect();
+        wake.extend(deadline);
+        if !controller.to_start().is_empty() {
+            wake.push(next_create);
+        }
+        if let Some(t) = options.timeout {
+            wake.push(started + t);
+            if now >= started + t {
+                break Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("gave up after {}: the Job had not finished", humantime::format_duration(t)),
+                ));
+            }
+        }
+        let sleep = tokio::time::sleep_until(wake.into_iter().min().unwrap_or(now + Duration::from_secs(3600)).into());
+        tokio::select! {
+            Some(exit) = exited.recv() => {
+                let Some(p) = pods.get_mut(&exit.pod) else { continue };
+                let mut message = std::fs::read_to_string(&p.message_file).unwrap_or_default();
+                message.truncate(4096);
+                let before = p.row.clone();
+                p.row.exit_code = Some(exit.exit_code);
+                p.row.reason = Some(if exit.oom_killed { "OOMKilled" } else if exit.exit_code == 0 { "Completed" } else { "Error" }.into());
+                p.row.message = Some(message.trim().to_owned()).filter(|m| !m.is_empty());
+                p.row.seconds = Some(p.started.elapsed().as_secs_f64());
+                if controller.exited(&exit.pod, exit.exit_code) {
+                    // Restarted in place after the kubelet's back-off.
+                    let restarts = p.row.restarts as u32 + 1;
+                    p.restart_at = Some(Instant::now() + scaled(controller::restart_backoff(restarts)));
+                    p.row.last_exit_code = Some(exit.exit_code);
+                } else {
+                    p.row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
+                    if exit.exit_code != 0 {
+                        next_create = Instant::now() + scaled(controller::replacement_backoff(controller.recent_failures));
+                    }
+                }
+                let row = p.row.clone();
+                table.update(Some(&before), &row, &rows(&pods));
+            }
+            _ = sleep => {
+                let due: Vec<String> = pods.iter().filter(|(_, p)| p.restart_at.is_some_and(|t| t <= Instant::now())).map(|(n, _)| n.clone()).collect();
+                for pod_name in due {
+                    let p = pods.get_mut(&pod_name).expect("listed above");
+                    p.restart_at = None;
+                    write_world_writable(&p.message_file)?;
+                    let before = p.row.clone();
+                    p.row.restarts += 1;
+                    p.row.exit_code = None;
+                    p.row.reason = None;
+                    let container = p.container.clone();
+                    controller.restarted(&pod_name);
+                    if controller.finished.is_none() {
+                        start(&docker, &container, &pod_name, &exits).await?;
+                    }
+                    let row = pods[&pod_name].row.clone();
+                    table.update(Some(&before), &row, &rows(&pods));
+                }
+            }
+            signal = signals.next() => {
+                break Err(Error::new(signal, format!("{} (job.batch/{name} was running locally)", match signal {
+                    ErrorKind::Terminated => "terminated by SIGTERM",
+                    _ => "interrupted by Ctrl-C",
+                })));
+            }
+        }
+    };
+
+    // A finished (or interrupted) Job's running pods are stopped: SIGTERM,
+    // then SIGKILL after terminationGracePeriodSeconds.
+    let active: Vec<String> = controller.active.keys().cloned().collect();
+    let reason = controller.finished.as_ref().map(|f| f.reason.clone());
+    stop_all(&docker, active.iter().filter_map(|n| pods.get(n)).map(|p| p.container.as_str()), grace).await;
+    if controller.finished.is_some() {
+        for pod_name in controller.terminated_active() {
+            if let Some(p) = pods.get_mut(&pod_name) {
+                p.row.phase = "Failed".into();
+                p.row.reason = reason.clone();
+            }
+        }
+    }
+    table.close(&rows(&pods));
+    let removed = if options.keep { 0 } else { remove_run(&docker, &run).await };
+    if options.keep {
+        out.status(format!(
+            "kept {} containers (label {}={run}) and {}; `docker rm -f $(docker ps -aq --filter label={}={run})` removes them",
+            pods.len(),
+            pod::RUN_LABEL,
+            dir.display(),
+            pod::RUN_LABEL
+        ));
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+        out.status(format!("removed the {removed} containers of this run"));
+    }
+    outcome?;
+
+    let finished = controller.finished.clone().expect("the loop ends finished or with an error");
+    let restarts: i32 = pods.values().map(|p| p.row.restarts).sum();
+    let (succeeded, failed) = (controller.succeeded as i32, controller.failed as i32);
+    let ttl = job.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished);
+    if let Some(ttl) = ttl {
+        out.status(format!(
+            "on a cluster, job.batch/{name} and its pods would be deleted {} after it finished (ttlSecondsAfterFinished)",
+            crate::report::human_seconds(ttl as f64)
+        ));
+    }
+    Ok(JobReport {
+        name,
+        namespace,
+        result: finished.result,
+        reason: finished.reason,
+        message: finished.message,
+        succeeded,
+        completions: spec.completions as i32,
+        failed_pods: failed,
+        seconds: Some(started.elapsed().as_secs_f64()),
+        runs: succeeded + failed + restarts,
+        failed_runs: failed + restarts,
+        configured_probability: crate::cluster::status::configured_probability(job),
+        pods: pods.into_values().map(|p| p.row).collect(),
+    })
+}
+
+fn rows(pods: &BTreeMap<String, LocalPod>) -> BTreeMap<String, PodRow> {
+    pods.iter().map(|(n, p)| (n.clone(), p.row.clone())).collect()
+}
+
+/// A file the container's user (whoever it is) can write.
+fn write_world_writable(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, "").with_context(|| format!("creating {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .with_context(|| format!("chmod {}", path.display()))
+}
+
+/// Starts a container and reports its exit on `exits`.
+async fn start(docker: &Docker, id: &str, pod: &str, exits: &mpsc::UnboundedSender<Exit>) -> Result<()> {
+    docker.start_container(id, None).await.with_context(|| format!("starting the container of pod {pod}"))?;
+    let (docker, id, pod, exits) = (docker.clone(), id.to_owned(), pod.to_owned(), exits.clone());
+    tokio::spawn(async move {
+        // Ends with the exit (an error for a non-zero code); then the
+        // container is looked at for the code and an OOM kill.
+        let _ = docker.wait_container(&id, None).next().await;
+        let state = docker.inspect_container(&id, None).await.ok().and_then(|i| i.state).unwrap_or_default();
+        let _ = exits.send(Exit {
+            pod,
+            exit_code: state.exit_code.unwrap_or(-1) as i32,
+            oom_killed: state.oom_killed == Some(true),
+        });
+    });
+    Ok(())
+}
+
+async fn stop_all<'a>(docker: &Docker, containers: impl Iterator<Item = &'a str>, grace: i64) {
+    let stops = containers.map(|id| {
+        docker.stop_container(id, Some(StopContainerOptions { t: Some(grace as i32), ..Default::default() }))
+    });
+    futures_util::future::join_all(stops).await;
+}
+
+/// Removes every container of the run; returns how many.
+async fn remove_run(docker: &Docker, run: &str) -> usize {
+    let filters = std::collections::HashMap::from([("label".to_owned(), vec![format!("{}={run}", pod::RUN_LABEL)])]);
+    let options = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    let containers = docker.list_containers(Some(options)).await.unwrap_or_default();
+    let mut removed = 0;
+    for c in containers {
+        if let Some(id) = c.id {
+            let options = RemoveContainerOptions { force: true, ..Default::default() };
+            if docker.remove_container(&id, Some(options)).await.is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// The image in the local daemon: there already, or pulled (a registry on
+/// this machine is reached over plain HTTP by the daemon's own rule).
+async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Result<String> {
+    // A reference with both tag and digest: the digest decides.
+    let reference = match reference.split_once('@') {
+        Some((name, digest)) => {
+            let repo = name.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')).map_or(name, |(repo, _)| repo);
+            format!("{repo}@{digest}")
+        }
+        None => reference.to_owned(),
+    };
+    if docker.inspect_image(&reference).await.is_ok() {
+        return Ok(reference);
+    }
+    out.status(format!("pulling {reference} into the local Docker engine"));
+    let options = CreateImageOptions { from_image: Some(reference.clone()), ..Default::default() };
+    docker.create_image(Some(options), None, None).try_collect::<Vec<_>>().await.map_err(|e| {
+        Error::prerequisite(format!(
+            "{reference} is not in the local Docker engine and cannot be pulled ({e}). Build it there with \
+             `cargo xtask image` (the docker builder, or --builder oci --load), or push it with `cargo xtask push` \
+             and pass the pushed reference"
+        ))
+    })?;
+    Ok(reference)
+}
+
+/// Five characters as Kubernetes names pods (`utilrand.String`'s alphabet:
+/// no vowels, no look-alikes).
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut bytes = [0u8; 5];
+    getrandom_fill(&mut bytes);
+    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+fn getrandom_fill(bytes: &mut [u8]) {
+    use std::hash::{BuildHasher, Hasher};
+    // Unique enough for names within one run: a fresh SipHash key per call.
+    for chunk in bytes.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+        let v = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+}
+
+/// SIGINT and SIGTERM, as error kinds (exit 130 and 143).
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
+            terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    async fn next(&mut self) -> ErrorKind {
+        tokio::select! {
+            _ = self.interrupt.recv() => ErrorKind::Interrupted,
+            _ = self.terminate.recv() => ErrorKind::Terminated,
+        }
+    }
+}
