@@ -47,11 +47,11 @@ fn apply_creates_in_order_and_a_second_apply_changes_nothing() {
         first.stdout.trim(),
         "namespace/job-test created\nserviceaccount/job-test-pod-reader created\nsecret/job-test-pod-reader-token created\n\
          role.rbac.authorization.k8s.io/job-test-pod-reader created\nrolebinding.rbac.authorization.k8s.io/job-test-pod-reader created\n\
-         job.batch/job-test created"
+         networkpolicy.networking.k8s.io/job-test created\njob.batch/job-test created"
     );
     // Server-side apply, forced, with the tool as field manager.
     let patches: Vec<_> = api.requests().into_iter().filter(|r| r.method == "PATCH").collect();
-    assert_eq!(patches.len(), 6);
+    assert_eq!(patches.len(), 7);
     for p in &patches {
         assert_eq!(p.content_type.as_deref(), Some("application/apply-patch+yaml"), "{p:?}");
         assert!(p.query.contains("fieldManager=job-test") && p.query.contains("force=true"), "{p:?}");
@@ -494,6 +494,8 @@ fn release_runs_the_whole_pipeline_and_stops_short_without_a_cluster() {
     let r = spawn_xtask(&["release", "--builder", "oci", "--layout", &l], &env).finish_within(Duration::from_secs(300));
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(r.stdout.contains("nothing was applied or watched: no cluster is configured"), "{}", r.stdout);
+    // The release pins the image itself: no warning that it is not pinned.
+    assert!(!r.stderr.contains("not pinned by digest"), "{}", r.stderr);
     let pinned = r.stdout.lines().next().unwrap().to_owned();
     assert!(pinned.starts_with(&format!("{}/job-test:0.1.0@sha256:", own.registry)), "{pinned}");
     assert!(r.stderr.contains(&format!("started a local registry on {}", own.registry)), "{}", r.stderr);

@@ -162,10 +162,11 @@ pub struct JobFlags {
     /// Job name (a DNS-1123 label, at most 63 characters).
     #[arg(long, default_value = "job-test")]
     pub name: String,
-    /// Namespace of every object; a Namespace object is rendered too.
+    /// Namespace of every object (a Namespace object is rendered too); job-test whatever the kubeconfig context names.
     #[arg(short = 'n', long, default_value = "job-test")]
     pub namespace: String,
-    /// Image reference; `repo:tag@sha256:...` pins what runs. Default: job-test:<crate version>.
+    /// Image reference; `repo:tag@sha256:...` pins what runs (`cargo xtask push` prints it).
+    /// Default: the placeholder registry.example.com/your-namespace/job-test:<crate version>, with a warning.
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
     /// Successful pods needed (spec.completions).
@@ -207,6 +208,9 @@ pub struct JobFlags {
     /// Memory request and limit of the worker container (what oom mode runs into).
     #[arg(long, default_value = "32Mi", allow_hyphen_values = true)]
     pub memory: String,
+    /// Leave out the NetworkPolicy that denies the Job's pods all traffic in and out (the worker needs none).
+    #[arg(long)]
+    pub no_network_policy: bool,
 
     /// Worker: chance in [0, 1] that a run fails (FAIL_PROBABILITY).
     #[arg(long, default_value = "0.2", allow_negative_numbers = true, help_heading = "Worker")]
