@@ -57,6 +57,49 @@ fn xtask_help_snapshot() {
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
 }
 
+/// `render --help` once listed `--out` and `--write` under "Authorization:"
+/// (a flattened group's heading carried over to the flags after it).
+#[test]
+fn render_help_snapshot() {
+    let out = xtask(&["render", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let authorization = help.split("Authorization:").nth(1).expect("an Authorization heading");
+    let authorization = authorization.split("Examples:").next().unwrap();
+    for own in ["--out", "--write", "--kube-version"] {
+        assert!(!authorization.contains(own), "{own} is listed under Authorization:\n{help}");
+    }
+    assert!(help.contains("Examples:\n  cargo xtask render"), "{help}");
+    insta::assert_snapshot!(help);
+}
+
+/// `odds --help` lists only what changes the odds; the other render flags
+/// are taken (so the same line can be asked) but not shown.
+#[test]
+fn odds_help_snapshot() {
+    let out = xtask(&["odds", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for hidden in ["--image", "--cpu", "--memory", "--ttl-seconds-after-finished", "--image-pull-secret", "--namespace"]
+    {
+        assert!(!help.contains(hidden), "odds --help lists {hidden}:\n{help}");
+    }
+    for shown in ["--fail-probability", "--backoff-limit", "--restart-policy", "--trials", "--seed"] {
+        assert!(help.contains(shown), "odds --help lacks {shown}:\n{help}");
+    }
+    let same = xtask(&["odds", "--image", "registry.example.com/x:1", "--cpu", "1", "--trials", "100"]);
+    assert!(same.status.success(), "{}", String::from_utf8_lossy(&same.stderr));
+    insta::assert_snapshot!(help);
+}
+
+#[test]
+fn release_help_lists_timeout_outside_the_groups() {
+    let out = xtask(&["release", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let options = help.split("Image:").next().unwrap();
+    assert!(options.contains("--timeout <DURATION>"), "{help}");
+}
+
 #[test]
 fn worker_help_snapshot() {
     let out = Command::new(worker_bin()).arg("--help").output().unwrap();
