@@ -599,3 +599,40 @@ fn apply_takes_files_and_says_what_it_did_not_apply() {
     assert!(r.stderr.contains("apply stopped: 0 applied (nothing); not applied: namespace/job-test, "), "{}", r.stderr);
     assert!(r.stderr.contains("RBAC refused it (403 Forbidden)"), "{}", r.stderr);
 }
+
+/// One rule: what acts on job-test's own objects works in job-test whatever
+/// the kubeconfig context names; `pods` lists the context's namespace, as
+/// `kubectl get pods` does (else `default`).
+#[test]
+fn job_commands_default_to_job_test_and_pods_to_the_contexts_namespace() {
+    let api = ApiServer::start();
+    let k = api.kubeconfig(Some(ADMIN_TOKEN), true, "elsewhere").display().to_string();
+    let r = run_xtask(&["apply", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(api.get("jobs", Some(NS), "job-test").is_some(), "apply did not use job-test");
+    assert!(api.get("jobs", Some("elsewhere"), "job-test").is_none());
+    let r = run_xtask(&["--output", "json", "pods", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(serde_json::from_str::<Value>(&r.stdout).unwrap()["namespace"], "elsewhere", "{}", r.stdout);
+    let r = run_xtask(&["--output", "json", "pods", "--kubeconfig", &k, "-n", NS], &[]);
+    assert_eq!(serde_json::from_str::<Value>(&r.stdout).unwrap()["namespace"], NS, "{}", r.stdout);
+    // --server has no context: `default`, as kubectl.
+    let dir = tempdir("ns-rule");
+    let t = tests::write_file(&dir, "token", ADMIN_TOKEN).display().to_string();
+    let ca = api.ca_path.display().to_string();
+    let r = run_xtask(&["--output", "json", "pods", "--server", &api.url, "--token-file", &t, "--ca-cert", &ca], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(serde_json::from_str::<Value>(&r.stdout).unwrap()["namespace"], "default", "{}", r.stdout);
+    // delete finds the Job in job-test, not in the context's namespace.
+    let r = run_xtask(&["delete", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(api.get("jobs", Some(NS), "job-test").is_none(), "delete did not use job-test");
+    // And the help says so.
+    let help = run_xtask(&["pods", "--help"], &[]).stdout;
+    assert!(help.contains("Default: the kubeconfig context's namespace, else \"default\""), "{help}");
+    let help = run_xtask(&["watch", "--help"], &[]).stdout;
+    assert!(
+        help.contains("job-test, where `render` and `apply` put it, whatever the kubeconfig context names"),
+        "{help}"
+    );
+}
