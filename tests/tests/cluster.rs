@@ -43,6 +43,12 @@ fn apply_creates_in_order_and_a_second_apply_changes_nothing() {
     let api = ApiServer::start();
     let first = apply(&api, &[]);
     assert_eq!(first.code, Some(0), "{}", first.stderr);
+    // No --image: the placeholder goes in, and apply says so as render does.
+    assert!(
+        first.stderr.contains("warning: no --image: the Job names the placeholder registry.example.com/"),
+        "{}",
+        first.stderr
+    );
     assert_eq!(
         first.stdout.trim(),
         "namespace/job-test created\nserviceaccount/job-test-pod-reader created\nsecret/job-test-pod-reader-token created\n\

@@ -563,7 +563,7 @@ mod tests {
                     members.iter().any(|m| m == arg.get_id()),
                     "`{} --{}` is listed under {heading}:",
                     sub.get_name(),
-                    arg.get_id()
+                    arg.get_long().unwrap_or(arg.get_id().as_str())
                 );
             }
         }
