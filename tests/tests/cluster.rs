@@ -43,15 +43,21 @@ fn apply_creates_in_order_and_a_second_apply_changes_nothing() {
     let api = ApiServer::start();
     let first = apply(&api, &[]);
     assert_eq!(first.code, Some(0), "{}", first.stderr);
+    // No --image: the placeholder goes in, and apply says so as render does.
+    assert!(
+        first.stderr.contains("warning: no --image: the Job names the placeholder registry.example.com/"),
+        "{}",
+        first.stderr
+    );
     assert_eq!(
         first.stdout.trim(),
         "namespace/job-test created\nserviceaccount/job-test-pod-reader created\nsecret/job-test-pod-reader-token created\n\
          role.rbac.authorization.k8s.io/job-test-pod-reader created\nrolebinding.rbac.authorization.k8s.io/job-test-pod-reader created\n\
-         job.batch/job-test created"
+         networkpolicy.networking.k8s.io/job-test created\njob.batch/job-test created"
     );
     // Server-side apply, forced, with the tool as field manager.
     let patches: Vec<_> = api.requests().into_iter().filter(|r| r.method == "PATCH").collect();
-    assert_eq!(patches.len(), 6);
+    assert_eq!(patches.len(), 7);
     for p in &patches {
         assert_eq!(p.content_type.as_deref(), Some("application/apply-patch+yaml"), "{p:?}");
         assert!(p.query.contains("fieldManager=job-test") && p.query.contains("force=true"), "{p:?}");
@@ -510,6 +516,8 @@ fn release_runs_the_job_locally_without_a_cluster_and_on_the_cluster_with_one() 
     assert!(r.stderr.contains("4/5 run on the local Docker engine"), "{}", r.stderr);
     assert!(r.stdout.contains("ran on the local Docker engine, not a cluster"), "{}", r.stdout);
     assert!(r.stdout.contains("job.batch/job-test Complete\n  succeeded 5 of 5, failed pods 0"), "{}", r.stdout);
+    // The release pins the image itself: no warning that it is not pinned.
+    assert!(!r.stderr.contains("not pinned by digest"), "{}", r.stderr);
     assert!(pinned.starts_with(&format!("{}/job-test:0.1.0@sha256:", own.registry)), "{pinned}");
     assert!(r.stderr.contains(&format!("started a local registry on {}", own.registry)), "{}", r.stderr);
     let rendered = std::fs::read_to_string(own.target.join("release/job-test.yaml")).unwrap();
@@ -611,4 +619,41 @@ fn apply_takes_files_and_says_what_it_did_not_apply() {
     assert_eq!(r.code, Some(4), "{}", r.all());
     assert!(r.stderr.contains("apply stopped: 0 applied (nothing); not applied: namespace/job-test, "), "{}", r.stderr);
     assert!(r.stderr.contains("RBAC refused it (403 Forbidden)"), "{}", r.stderr);
+}
+
+/// One rule: what acts on job-test's own objects works in job-test whatever
+/// the kubeconfig context names; `pods` lists the context's namespace, as
+/// `kubectl get pods` does (else `default`).
+#[test]
+fn job_commands_default_to_job_test_and_pods_to_the_contexts_namespace() {
+    let api = ApiServer::start();
+    let k = api.kubeconfig(Some(ADMIN_TOKEN), true, "elsewhere").display().to_string();
+    let r = run_xtask(&["apply", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(api.get("jobs", Some(NS), "job-test").is_some(), "apply did not use job-test");
+    assert!(api.get("jobs", Some("elsewhere"), "job-test").is_none());
+    let r = run_xtask(&["--output", "json", "pods", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(serde_json::from_str::<Value>(&r.stdout).unwrap()["namespace"], "elsewhere", "{}", r.stdout);
+    let r = run_xtask(&["--output", "json", "pods", "--kubeconfig", &k, "-n", NS], &[]);
+    assert_eq!(serde_json::from_str::<Value>(&r.stdout).unwrap()["namespace"], NS, "{}", r.stdout);
+    // --server has no context: `default`, as kubectl.
+    let dir = tempdir("ns-rule");
+    let t = tests::write_file(&dir, "token", ADMIN_TOKEN).display().to_string();
+    let ca = api.ca_path.display().to_string();
+    let r = run_xtask(&["--output", "json", "pods", "--server", &api.url, "--token-file", &t, "--ca-cert", &ca], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(serde_json::from_str::<Value>(&r.stdout).unwrap()["namespace"], "default", "{}", r.stdout);
+    // delete finds the Job in job-test, not in the context's namespace.
+    let r = run_xtask(&["delete", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(api.get("jobs", Some(NS), "job-test").is_none(), "delete did not use job-test");
+    // And the help says so.
+    let help = run_xtask(&["pods", "--help"], &[]).stdout;
+    assert!(help.contains("Default: the kubeconfig context's namespace, else \"default\""), "{help}");
+    let help = run_xtask(&["watch", "--help"], &[]).stdout;
+    assert!(
+        help.contains("job-test, where `render` and `apply` put it, whatever the kubeconfig context names"),
+        "{help}"
+    );
 }

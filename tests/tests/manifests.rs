@@ -172,6 +172,63 @@ fn yaml_round_trips_into_the_typed_objects_with_no_field_lost() {
 }
 
 #[test]
+fn the_jobs_pods_get_a_network_policy_denying_all_traffic_unless_left_out() {
+    for (args, name, namespace) in
+        [(&[][..], "job-test", "job-test"), (&["--name", "retry-demo", "-n", "demo"], "retry-demo", "demo")]
+    {
+        let objects = objects(args);
+        let kinds: Vec<String> = objects.iter().map(Object::describe).collect();
+        // Applied in this order: no pod of the Job runs before its policy.
+        let at = kinds.iter().position(|k| *k == format!("NetworkPolicy/{name}")).expect("a NetworkPolicy");
+        assert_eq!(kinds[at + 1], format!("Job/{name}"), "{kinds:?}");
+        let policy =
+            objects.iter().find_map(|o| if let Object::NetworkPolicy(p) = o { Some(p) } else { None }).unwrap();
+        let policy = serde_json::to_value(policy).unwrap();
+        assert_eq!(policy["metadata"]["namespace"], namespace);
+        // Both directions listed with no rule: nothing in, nothing out.
+        assert_eq!(policy["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]));
+        assert!(policy["spec"].get("ingress").is_none() && policy["spec"].get("egress").is_none(), "{policy}");
+        // It selects the Job's pods: every label it asks for is on the pod template.
+        let job = serde_json::to_value(job_of(&objects)).unwrap();
+        let pod_labels = &job["spec"]["template"]["metadata"]["labels"];
+        let selector = policy["spec"]["podSelector"]["matchLabels"].as_object().unwrap();
+        assert!(!selector.is_empty());
+        for (k, v) in selector {
+            assert_eq!(&pod_labels[k], v, "{k}: the policy does not select the Job's pods");
+        }
+        assert_eq!(selector["app.kubernetes.io/instance"], name);
+    }
+    let without = objects(&["--no-network-policy"]);
+    assert!(!without.iter().any(|o| matches!(o, Object::NetworkPolicy(_))));
+    assert!(without.iter().any(|o| matches!(o, Object::Job(_))));
+    let golden = std::fs::read_to_string(project_root().join("manifests/job-deploy.yaml")).unwrap();
+    assert!(golden.contains("kind: NetworkPolicy"));
+}
+
+#[test]
+fn the_default_image_is_a_placeholder_that_warns_and_says_so_in_the_file() {
+    let placeholder = "registry.example.com/your-namespace/job-test:0.1.0";
+    let (code, stdout, stderr) = render(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: no --image: the Job names the placeholder {placeholder}, which is not pinned by digest"
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&format!("image: {placeholder}\n")), "{stdout}");
+    assert!(stdout.contains(&format!("# The image {placeholder} is a placeholder")), "{stdout}");
+    let golden = std::fs::read_to_string(project_root().join("manifests/job-deploy.yaml")).unwrap();
+    assert!(golden.contains(&format!("# The image {placeholder} is a placeholder")), "{golden}");
+    // A pinned image: no warning, no note.
+    let pinned = format!("{placeholder}@sha256:{}", "0123456789abcdef".repeat(4));
+    let (code, stdout, stderr) = render(&["--image", &pinned]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("not pinned") && !stderr.contains("placeholder"), "{stderr}");
+    assert!(!stdout.contains("is a placeholder"), "{stdout}");
+}
+
+#[test]
 fn the_pod_is_locked_down() {
     let objects = objects(&[]);
     let job = serde_json::to_value(job_of(&objects)).unwrap();
@@ -285,6 +342,7 @@ fn least_privilege_by_default_and_the_tutorials_names_when_asked() {
             "Secret/java-access-secret",
             "ClusterRole/pod-updater",
             "ClusterRoleBinding/simu-auth-binding",
+            "NetworkPolicy/job-test",
             "Job/job-test"
         ]
     );
@@ -521,8 +579,8 @@ fn render_json_output_is_one_object_listing_the_objects() {
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((list["apiVersion"].as_str(), list["kind"].as_str()), (Some("v1"), Some("List")));
     let items = list["items"].as_array().unwrap();
-    assert_eq!(items.len(), 6);
-    assert_eq!(items[5]["kind"], "Job");
+    assert_eq!(items.len(), 7);
+    assert_eq!(items[6]["kind"], "Job");
 }
 
 #[test]

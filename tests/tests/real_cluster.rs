@@ -138,6 +138,13 @@ fn apply_renders_for_1_20_and_the_job_completes() {
     assert!(r.stderr.contains("spec.ttlSecondsAfterFinished is alpha in Kubernetes 1.20"), "{}", r.stderr);
     assert!(r.stdout.contains(&format!("namespace/{} created", ns.0)), "{}", r.stdout);
     assert!(r.stdout.contains("job.batch/ok created"), "{}", r.stdout);
+    // The NetworkPolicy goes in before the Job, and 1.20 takes it as it is.
+    let applied: Vec<&str> = r.stdout.lines().collect();
+    let policy = applied.iter().position(|l| *l == "networkpolicy.networking.k8s.io/ok created");
+    assert!(policy.is_some_and(|i| applied[i + 1] == "job.batch/ok created"), "{}", r.stdout);
+    let np = cp().get(&format!("/apis/networking.k8s.io/v1/namespaces/{}/networkpolicies/ok", ns.0)).unwrap();
+    assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress", "Egress"]), "{np}");
+    assert_eq!(np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"], "ok", "{np}");
     let j = job(&ns.0, "ok").expect("the Job is there");
     assert!(j["spec"].get("podFailurePolicy").is_none() && j["spec"].get("completionMode").is_none(), "{j}");
     // The real apiserver's selector: controller-uid, not batch.kubernetes.io/*.

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use tests::{sha256_hex, worker_bin, xtask};
+use tests::{project_root, sha256_hex, tempdir, worker_bin, xtask, xtask_with};
 
 #[test]
 fn build_prints_a_static_binary_with_its_size_and_sha256() {
@@ -55,6 +55,84 @@ fn xtask_help_snapshot() {
     let out = xtask(&["--help"]);
     assert!(out.status.success());
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+/// `render --help` once listed `--out` and `--write` under "Authorization:"
+/// (a flattened group's heading carried over to the flags after it).
+#[test]
+fn render_help_snapshot() {
+    let out = xtask(&["render", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let authorization = help.split("Authorization:").nth(1).expect("an Authorization heading");
+    let authorization = authorization.split("Examples:").next().unwrap();
+    for own in ["--out", "--write", "--kube-version"] {
+        assert!(!authorization.contains(own), "{own} is listed under Authorization:\n{help}");
+    }
+    assert!(help.contains("Examples:\n  cargo xtask render"), "{help}");
+    insta::assert_snapshot!(help);
+}
+
+/// `odds --help` lists only what changes the odds; the other render flags
+/// are taken (so the same line can be asked) but not shown.
+#[test]
+fn odds_help_snapshot() {
+    let out = xtask(&["odds", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for hidden in ["--image", "--cpu", "--memory", "--ttl-seconds-after-finished", "--image-pull-secret", "--namespace"]
+    {
+        assert!(!help.contains(hidden), "odds --help lists {hidden}:\n{help}");
+    }
+    for shown in ["--fail-probability", "--backoff-limit", "--restart-policy", "--trials", "--seed"] {
+        assert!(help.contains(shown), "odds --help lacks {shown}:\n{help}");
+    }
+    let same = xtask(&["odds", "--image", "registry.example.com/x:1", "--cpu", "1", "--trials", "100"]);
+    assert!(same.status.success(), "{}", String::from_utf8_lossy(&same.stderr));
+    insta::assert_snapshot!(help);
+}
+
+#[test]
+fn release_help_lists_timeout_outside_the_groups() {
+    let out = xtask(&["release", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let options = help.split("Image:").next().unwrap();
+    assert!(options.contains("--timeout <DURATION>"), "{help}");
+}
+
+/// The issue: no kubeconfig gave exit 4, `KUBECONFIG=/tmp/none` exit 2 and
+/// `'"/tmp/none"'`. No usable cluster configuration is one exit code, 4, as
+/// the README's table says, and the path is quoted once (not at all).
+#[test]
+fn no_usable_cluster_configuration_exits_4_naming_the_path_once() {
+    let home = tempdir("no-kubeconfig-home");
+    let h = home.display().to_string();
+    let none = home.join("none").display().to_string();
+    let not_yaml = tests::write_file(&home, "not-a-kubeconfig", "{ this is not: [a kubeconfig").display().to_string();
+    let exits_4 = |args: &[&str], env: &[(&str, &str)], expected: &str| {
+        let out = xtask_with(args, env, None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?} {env:?}: {stderr}");
+        assert!(!stderr.contains("'\"") && !stderr.contains("\"'"), "quoted twice: {stderr}");
+        if let Some((_, path)) = env.iter().find(|(k, _)| *k == "KUBECONFIG") {
+            assert_eq!(stderr.matches(path).count(), 1, "{stderr}");
+        }
+    };
+    exits_4(&["pods"], &[("HOME", &h)], "no cluster is configured");
+    exits_4(&["pods"], &[("HOME", &h), ("KUBECONFIG", &none)], &format!("KUBECONFIG={none}: no such file"));
+    exits_4(&["pods", "--kubeconfig", "/nonexistent"], &[("HOME", &h)], "--kubeconfig /nonexistent: cannot read it");
+    exits_4(
+        &["pods", "--kubeconfig", &not_yaml],
+        &[("HOME", &h)],
+        &format!("--kubeconfig {not_yaml}: not a usable kubeconfig"),
+    );
+    let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(
+            "| 4 | a registry or cluster refused or could not be reached, or no usable cluster configuration"
+        )
+    );
 }
 
 #[test]

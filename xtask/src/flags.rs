@@ -1,6 +1,19 @@
 //! Every flag of every subcommand, declared in one place with a doc line
 //! each: `--help` is made from these, and the README's command list follows
 //! them.
+//!
+//! Headings: a flattened group (`JobFlags`, `AuthFlags`, ...) sets
+//! `next_help_heading`, and clap keeps that heading for every flag declared
+//! after it, so a command's own flags come before its groups (a unit test
+//! checks that every flag under a group's heading belongs to that group).
+//!
+//! Namespaces: every command that acts on job-test's own objects (`render`,
+//! `odds`, `apply`, `watch`, `logs`, `delete`, `auth`, `release`) defaults to
+//! `job-test`, whatever the kubeconfig context names, so that `apply` and
+//! then `watch` with no flags meet the same Job; `-n` changes it everywhere.
+//! `pods` is the tutorial's check of a credential, and lists what
+//! `kubectl get pods` would: the context's namespace, else `default` (the
+//! kubeconfig `auth` writes names the service account's namespace).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,35 +44,109 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build the static job-worker binary and print its path, size and sha256.
+    #[command(after_help = "Examples:
+  cargo xtask build
+  cargo xtask build --target x86_64-unknown-linux-gnu    # static with crt-static where musl is missing
+  cargo xtask --output json build")]
     Build(BuildFlags),
     /// Install or check what the tests need, then run the whole test suite.
+    #[command(after_help = "Examples:
+  cargo xtask test
+  cargo xtask test --no-install -- odds                  # only check the prerequisites; tests named *odds*")]
     Test(TestFlags),
     /// Measure the worker's size, start-up time and SIGTERM latency against baselines.
+    #[command(after_help = "Examples:
+  cargo xtask bench
+  cargo xtask bench --runs 100 --pipeline-runs 0 --save target/bench.json")]
     Bench(BenchFlags),
     /// Build the worker and its image (Docker Engine or daemonless OCI); print reference, digest, size.
+    #[command(after_help = "Examples:
+  cargo xtask image                                      # docker when the daemon answers, else oci
+  cargo xtask image --builder oci --load                 # daemonless and reproducible, then into the daemon")]
     Image(ImageFlags),
     /// Build the image if anything changed, then push it to a registry with oci-client.
+    #[command(after_help = "Examples:
+  cargo xtask push                                       # to a local registry on 127.0.0.1:5000
+  cargo xtask push --image crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0 \\
+      --username you@example.com --password-stdin < acr-password.txt")]
     Push(PushFlags),
-    /// Render the Namespace, Job and RBAC manifests from typed Kubernetes objects.
+    /// Render the Namespace, RBAC, NetworkPolicy and Job manifests from typed Kubernetes objects.
+    #[command(after_help = "Examples:
+  cargo xtask render --image REPO/job-test:0.1.0@sha256:... > job-test.yaml
+  cargo xtask render --completion-mode Indexed --backoff-limit-per-index 1 --fail-indexes 0,1:42
+  cargo xtask render --kube-version 1.20 --out job-test.yaml
+  cargo xtask render --write                             # refresh manifests/ (the golden files)")]
     Render(RenderFlags),
     /// Tell what the retry settings will do with this failure probability, before anything runs.
+    #[command(after_help = "Examples:
+  cargo xtask odds
+  cargo xtask odds --fail-probability 0.5 --backoff-limit 6
+  cargo xtask odds --restart-policy OnFailure --parallelism 1 --seed 7")]
+    #[command(mut_args(hide_for_odds))]
     Odds(OddsFlags),
     /// Apply the manifests (a fresh rendering, or -f files) with server-side apply.
+    #[command(after_help = "Examples:
+  cargo xtask apply --image REPO/job-test:0.1.0@sha256:...
+  cargo xtask apply -f target/release/job-test.yaml
+  cargo xtask apply --context prod --image REPO/job-test:0.1.0@sha256:... -n retry-demo")]
     Apply(ApplyFlags),
     /// Follow the Job and its pods to the end and report what the retries did.
+    #[command(after_help = "Examples:
+  cargo xtask watch --timeout 15m
+  cargo xtask watch --name retry-demo -n demo")]
     Watch(WatchFlags),
     /// Print the logs of every pod of the Job, failed and restarted ones included.
+    #[command(after_help = "Examples:
+  cargo xtask logs
+  cargo xtask logs --name retry-demo -n demo")]
     Logs(JobRefFlags),
     /// Delete the Job and its pods.
+    #[command(after_help = "Examples:
+  cargo xtask delete
+  cargo xtask delete --name retry-demo -n demo --kubeconfig ~/.kube/prod")]
     Delete(JobRefFlags),
     /// List pods with whatever credentials are given (as the tutorial's Java client does).
+    #[command(after_help = "Examples:
+  cargo xtask pods --kubeconfig target/job-test-pod-reader.kubeconfig
+  cargo xtask pods --server https://10.0.0.1:6443 --token-file token --ca-cert ca.crt -n job-test")]
     Pods(PodsFlags),
     /// Apply the authorization objects, wait for the token, write a kubeconfig for the service account.
+    #[command(after_help = "Examples:
+  cargo xtask auth                                       # writes target/job-test-pod-reader.kubeconfig
+  cargo xtask auth --cluster-wide --service-account java-admin --token-secret java-access-secret \\
+      --role pod-updater --role-binding simu-auth-binding")]
     Auth(AuthCmdFlags),
     /// Run the Job on the local Docker engine, no cluster needed: the Job controller's rules, the same table and report.
+    #[command(after_help = "Examples:
+  cargo xtask run-local --image job-test:0.1.0 --fail-probability 0.5 --time-scale 0.01   # after `cargo xtask image`
+  cargo xtask run-local -f target/release/job-test.yaml --keep        # the Job a release rendered")]
     RunLocal(RunLocalFlags),
-    /// Everything: build, image, push, render with the pinned image, apply, watch, report.
+    /// Everything: build, image, push, render with the pinned image, apply and watch (or run locally), report.
+    #[command(after_help = "Examples:
+  cargo xtask release                                    # local registry; kubeconfig as kubectl, else the local engine
+  cargo xtask release --local --time-scale 0.01          # run the Job locally, back-offs a hundred times shorter
+  cargo xtask release --image crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0 \\
+      --username you@example.com --password-stdin --timeout 15m < acr-password.txt")]
     Release(ReleaseFlags),
+}
+
+/// The Job flags `odds` takes but hides: they change what is rendered, not
+/// what the retries do (the chance, pods, wall time). `--name` stays: a
+/// seeded draw depends on the pod names.
+pub const ODDS_IGNORES: [&str; 8] = [
+    "namespace",
+    "image",
+    "ttl_seconds_after_finished",
+    "image_pull_secret",
+    "cpu",
+    "memory",
+    "no_network_policy",
+    "fail_exit_code",
+];
+
+fn hide_for_odds(arg: clap::Arg) -> clap::Arg {
+    let hide = ODDS_IGNORES.contains(&arg.get_id().as_str());
+    arg.hide(hide)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -114,10 +201,6 @@ pub struct BenchFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct RenderFlags {
-    #[command(flatten)]
-    pub job: JobFlags,
-    #[command(flatten)]
-    pub auth: AuthFlags,
     /// Write the YAML to this file instead of stdout.
     #[arg(long, value_name = "FILE", conflicts_with = "write")]
     pub out: Option<PathBuf>,
@@ -128,6 +211,10 @@ pub struct RenderFlags {
     /// after asking the cluster (default: the newest the schema covers).
     #[arg(long, value_name = "X.Y", value_parser = parse_kube_version)]
     pub kube_version: Option<KubeVersion>,
+    #[command(flatten)]
+    pub job: JobFlags,
+    #[command(flatten)]
+    pub auth: AuthFlags,
 }
 
 /// A duration as people write it (humantime: 90s, 10m, 1h 30m); clap
@@ -142,8 +229,6 @@ fn parse_kube_version(s: &str) -> Result<KubeVersion, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct OddsFlags {
-    #[command(flatten)]
-    pub job: JobFlags,
     /// Simulated Jobs at most, for the time and deadline estimates; fewer when the work budget of 4,000,000
     /// container runs runs out (the output says how many ran).
     #[arg(long, default_value_t = 20_000, value_name = "N")]
@@ -154,6 +239,10 @@ pub struct OddsFlags {
     /// Assumed time from a pod's creation to its container starting (scheduling, image present).
     #[arg(long, default_value = "2s", value_name = "DURATION")]
     pub pod_startup: String,
+    /// Every render flag is taken, so that the same line can be asked; those that do not change the odds are
+    /// hidden from `odds --help` (see `ODDS_IGNORES`).
+    #[command(flatten)]
+    pub job: JobFlags,
 }
 
 /// The Job and what its worker is told. Numbers are read as signed so that
@@ -164,10 +253,11 @@ pub struct JobFlags {
     /// Job name (a DNS-1123 label, at most 63 characters).
     #[arg(long, default_value = "job-test")]
     pub name: String,
-    /// Namespace of every object; a Namespace object is rendered too.
+    /// Namespace of every object (a Namespace object is rendered too); job-test whatever the kubeconfig context names.
     #[arg(short = 'n', long, default_value = "job-test")]
     pub namespace: String,
-    /// Image reference; `repo:tag@sha256:...` pins what runs. Default: job-test:<crate version>.
+    /// Image reference; `repo:tag@sha256:...` pins what runs (`cargo xtask push` prints it).
+    /// Default: the placeholder registry.example.com/your-namespace/job-test:<crate version>, with a warning.
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
     /// Successful pods needed (spec.completions).
@@ -209,6 +299,9 @@ pub struct JobFlags {
     /// Memory request and limit of the worker container (what oom mode runs into).
     #[arg(long, default_value = "32Mi", allow_hyphen_values = true)]
     pub memory: String,
+    /// Leave out the NetworkPolicy that denies the Job's pods all traffic in and out (the worker needs none).
+    #[arg(long)]
+    pub no_network_policy: bool,
 
     /// Worker: chance in [0, 1] that a run fails (FAIL_PROBABILITY).
     #[arg(long, default_value = "0.2", allow_negative_numbers = true, help_heading = "Worker")]
@@ -366,11 +459,11 @@ pub struct ClusterFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct ApplyFlags {
-    #[command(flatten)]
-    pub cluster: ClusterFlags,
     /// Manifest files to apply instead of a fresh rendering (repeatable).
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
     #[command(flatten)]
     pub job: JobFlags,
     #[command(flatten)]
@@ -379,42 +472,39 @@ pub struct ApplyFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct WatchFlags {
-    #[command(flatten)]
-    pub job: JobRefFlags,
     /// Give up after this long (e.g. 10m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub job: JobRefFlags,
 }
 
 /// Which Job.
 #[derive(Debug, Clone, Args)]
 pub struct JobRefFlags {
-    #[command(flatten)]
-    pub cluster: ClusterFlags,
     /// The Job's name.
     #[arg(long, default_value = "job-test")]
     pub name: String,
-    /// The Job's namespace.
+    /// The Job's namespace: job-test, where `render` and `apply` put it, whatever the kubeconfig context names.
     #[arg(short = 'n', long, default_value = "job-test")]
     pub namespace: String,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct PodsFlags {
-    #[command(flatten)]
-    pub cluster: ClusterFlags,
-    /// Namespace to list (default: the kubeconfig context's, else "default").
+    /// Namespace to list. Default: the kubeconfig context's namespace, else "default", as `kubectl get pods`
+    /// (the kubeconfig `auth` writes names the service account's namespace).
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct AuthCmdFlags {
-    #[command(flatten)]
-    pub cluster: ClusterFlags,
-    #[command(flatten)]
-    pub auth: AuthFlags,
-    /// Namespace of the service account.
+    /// Namespace of the service account; job-test whatever the kubeconfig context names.
     #[arg(short = 'n', long, default_value = "job-test")]
     pub namespace: String,
     /// Where to write the service account's kubeconfig (mode 0600). Default: target/<service account>.kubeconfig.
@@ -426,19 +516,17 @@ pub struct AuthCmdFlags {
     /// How long to wait for the token controller to fill the Secret.
     #[arg(long, default_value = "60s", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Duration,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub auth: AuthFlags,
 }
 
 #[derive(Debug, Clone, Args)]
-#[command(
-    after_help = "Examples:\n  cargo xtask image && cargo xtask run-local --fail-probability 0.5 --time-scale 0.01\n  \
-                        cargo xtask render --out job.yaml && cargo xtask run-local -f job.yaml"
-)]
 pub struct RunLocalFlags {
     /// Run the Job in this manifest file instead of a fresh rendering.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: Option<PathBuf>,
-    #[command(flatten)]
-    pub job: JobFlags,
     /// Multiply every back-off (10 s doubling) by this, for demos; the deadline is kept.
     #[arg(long, default_value_t = 1.0, value_name = "F", value_parser = time_scale)]
     pub time_scale: f64,
@@ -448,6 +536,8 @@ pub struct RunLocalFlags {
     /// Give up after this long (e.g. 10m); exit code 5. The containers are removed.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub job: JobFlags,
 }
 
 fn time_scale(s: &str) -> Result<f64, String> {
@@ -459,17 +549,6 @@ fn time_scale(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReleaseFlags {
-    #[command(flatten)]
-    pub build: BuilderFlags,
-    #[command(flatten)]
-    pub registry: RegistryFlags,
-    #[command(flatten)]
-    pub cluster: ClusterFlags,
-    /// The Job; its --image is where the image is pushed (default: the local registry).
-    #[command(flatten)]
-    pub job: JobFlags,
-    #[command(flatten)]
-    pub auth: AuthFlags,
     /// Give up watching after this long (e.g. 15m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
@@ -482,4 +561,74 @@ pub struct ReleaseFlags {
     /// Locally: keep the containers and their logs after the run.
     #[arg(long)]
     pub keep: bool,
+    #[command(flatten)]
+    pub build: BuilderFlags,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    /// The Job; its --image is where the image is pushed (default: the local registry).
+    #[command(flatten)]
+    pub job: JobFlags,
+    #[command(flatten)]
+    pub auth: AuthFlags,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, CommandFactory};
+
+    use super::*;
+
+    /// A flattened group's `next_help_heading` carries over to the flags
+    /// declared after it (the issue saw `render --out` and `release
+    /// --timeout` under "Authorization:"): every flag under a group's
+    /// heading must belong to that group.
+    #[test]
+    fn every_flag_under_a_group_heading_belongs_to_the_group() {
+        let group = |cmd: clap::Command| cmd.get_arguments().map(|a| a.get_id().to_string()).collect::<Vec<_>>();
+        let groups = [
+            ("Job", group(JobFlags::augment_args(clap::Command::new("g")))),
+            ("Worker", group(JobFlags::augment_args(clap::Command::new("g")))),
+            ("Authorization", group(AuthFlags::augment_args(clap::Command::new("g")))),
+            ("Cluster", group(ClusterFlags::augment_args(clap::Command::new("g")))),
+            ("Registry", group(RegistryFlags::augment_args(clap::Command::new("g")))),
+            ("Image", group(BuilderFlags::augment_args(clap::Command::new("g")))),
+        ];
+        for sub in Xtask::command().get_subcommands() {
+            for arg in sub.get_arguments() {
+                let Some(heading) = arg.get_help_heading() else { continue };
+                let (_, members) = groups.iter().find(|(g, _)| *g == heading).expect("a known heading");
+                assert!(
+                    members.iter().any(|m| m == arg.get_id()),
+                    "`{} --{}` is listed under {heading}:",
+                    sub.get_name(),
+                    arg.get_long().unwrap_or(arg.get_id().as_str())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_subcommand_has_an_example() {
+        for sub in Xtask::command().get_subcommands() {
+            let help = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(
+                help.starts_with(&format!("Examples:\n  cargo xtask {}", sub.get_name())),
+                "{} --help has no example: {help:?}",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn odds_hides_exactly_the_flags_that_do_not_change_the_odds() {
+        let cmd = Xtask::command();
+        let odds = cmd.find_subcommand("odds").unwrap();
+        let hidden: Vec<String> =
+            odds.get_arguments().filter(|a| a.is_hide_set()).map(|a| a.get_id().to_string()).collect();
+        assert_eq!(hidden, ODDS_IGNORES);
+        // Hidden, not refused: the same flags as `render` are taken.
+        Xtask::try_parse_from(["cargo xtask", "odds", "--image", "x:1", "--cpu", "1", "-n", "demo"]).unwrap();
+    }
 }

@@ -33,11 +33,11 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         .transpose()?;
     let target = push::resolve_target(requested.as_ref(), out)?;
     job_flags.image = Some(target.to_string());
+    // The tag is pinned by the release itself, so unlike `render` and
+    // `apply` it asks for no `unpinned_image_warning`.
     let (unpinned, mut warnings) = params::job_params(&job_flags)?;
     let (auth, auth_warnings) = params::auth_params(&flags.auth, &job_flags.namespace)?;
     warnings.extend(auth_warnings);
-    // A tag is pinned by the release itself: no warning about it.
-    warnings.retain(|w| !w.contains("is not pinned by digest"));
     for w in &warnings {
         out.warn(w);
     }

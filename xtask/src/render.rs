@@ -17,6 +17,7 @@ pub const AUTH_FILE: &str = "manifests/authorization.yaml";
 
 pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
     let (job, mut warnings) = params::job_params(&flags.job)?;
+    warnings.extend(params::unpinned_image_warning(&flags.job, &job));
     let (auth, auth_warnings) = params::auth_params(&flags.auth, &job.namespace)?;
     warnings.extend(auth_warnings);
     let version = flags.kube_version.unwrap_or(NEWEST);

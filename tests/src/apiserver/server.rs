@@ -49,6 +49,13 @@ pub const KINDS: &[Kind] = &[
     Kind { plural: "secrets", kind: "Secret", group: "", version: "v1", namespaced: true },
     Kind { plural: "serviceaccounts", kind: "ServiceAccount", group: "", version: "v1", namespaced: true },
     Kind { plural: "jobs", kind: "Job", group: "batch", version: "v1", namespaced: true },
+    Kind {
+        plural: "networkpolicies",
+        kind: "NetworkPolicy",
+        group: "networking.k8s.io",
+        version: "v1",
+        namespaced: true,
+    },
     Kind { plural: "roles", kind: "Role", group: "rbac.authorization.k8s.io", version: "v1", namespaced: true },
     Kind {
         plural: "rolebindings",

@@ -1,5 +1,6 @@
 //! `cargo xtask apply`: server-side apply, forced, with the tool as field
-//! manager; Namespace first, then RBAC, then the Job.
+//! manager; Namespace first, then RBAC, then the NetworkPolicy, then the
+//! Job.
 //!
 //! A Job's pod template is immutable: applying a changed one is refused
 //! with 422 "field is immutable". Then the old Job is deleted as `delete`
@@ -61,12 +62,14 @@ pub fn kubectl_name(o: &Object) -> String {
         Object::RoleBinding(x) => ("rolebinding.rbac.authorization.k8s.io", x.name_any()),
         Object::ClusterRole(x) => ("clusterrole.rbac.authorization.k8s.io", x.name_any()),
         Object::ClusterRoleBinding(x) => ("clusterrolebinding.rbac.authorization.k8s.io", x.name_any()),
+        Object::NetworkPolicy(x) => ("networkpolicy.networking.k8s.io", x.name_any()),
         Object::Job(x) => ("job.batch", x.name_any()),
     };
     format!("{kind}/{name}")
 }
 
-/// Namespace first, then what RBAC needs, then the Job.
+/// Namespace first, then what RBAC needs, then the NetworkPolicy, then the
+/// Job: its pods start fenced in.
 fn order(o: &Object) -> u8 {
     match o {
         Object::Namespace(_) => 0,
@@ -74,7 +77,8 @@ fn order(o: &Object) -> u8 {
         Object::Secret(_) => 2,
         Object::Role(_) | Object::ClusterRole(_) => 3,
         Object::RoleBinding(_) | Object::ClusterRoleBinding(_) => 4,
-        Object::Job(_) => 5,
+        Object::NetworkPolicy(_) => 5,
+        Object::Job(_) => 6,
     }
 }
 
@@ -133,6 +137,7 @@ impl std::fmt::Display for ApplyResult {
 fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
     if flags.files.is_empty() {
         let (job, mut warnings) = params::job_params(&flags.job)?;
+        warnings.extend(params::unpinned_image_warning(&flags.job, &job));
         let (auth, more) = params::auth_params(&flags.auth, &job.namespace)?;
         warnings.extend(more);
         for w in &warnings {
@@ -146,7 +151,7 @@ fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
             .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
         let parsed = manifest::from_yaml(&text).map_err(|e| {
             Error::usage(format!(
-                "-f {}: not a manifest this tool applies ({e}); it applies Namespace, ServiceAccount, Secret, Role, RoleBinding, ClusterRole, ClusterRoleBinding and Job",
+                "-f {}: not a manifest this tool applies ({e}); it applies Namespace, ServiceAccount, Secret, Role, RoleBinding, ClusterRole, ClusterRoleBinding, NetworkPolicy and Job",
                 path.display()
             ))
         })?;
@@ -206,6 +211,7 @@ async fn apply_one_object(cluster: &Cluster, object: &Object, out: &Reporter) ->
         Object::Secret(o) => apply_namespaced(cluster, o, object).await,
         Object::Role(o) => apply_namespaced(cluster, o, object).await,
         Object::RoleBinding(o) => apply_namespaced(cluster, o, object).await,
+        Object::NetworkPolicy(o) => apply_namespaced(cluster, o, object).await,
         Object::ClusterRole(o) => apply_one(cluster, Api::all(all()), o, None).await,
         Object::ClusterRoleBinding(o) => apply_one(cluster, Api::all(all()), o, None).await,
         Object::Job(o) => apply_job(cluster, o, &namespace_of(o.as_ref(), object)?, out).await,

@@ -1,4 +1,4 @@
-//! The manifests: Namespace, Job and RBAC objects built from typed
+//! The manifests: Namespace, NetworkPolicy, Job and RBAC objects built from typed
 //! k8s-openapi structs (`objects`) out of checked parameters (`params`), and
 //! their YAML.
 //!
@@ -11,6 +11,7 @@ pub mod versions;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,7 @@ pub enum Object {
     RoleBinding(RoleBinding),
     ClusterRole(ClusterRole),
     ClusterRoleBinding(ClusterRoleBinding),
+    NetworkPolicy(NetworkPolicy),
     Job(Box<Job>),
 }
 
@@ -42,15 +44,30 @@ impl Object {
             Object::RoleBinding(o) => ("RoleBinding", &o.metadata),
             Object::ClusterRole(o) => ("ClusterRole", &o.metadata),
             Object::ClusterRoleBinding(o) => ("ClusterRoleBinding", &o.metadata),
+            Object::NetworkPolicy(o) => ("NetworkPolicy", &o.metadata),
             Object::Job(o) => ("Job", &o.metadata),
         };
         format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))
     }
 }
 
-/// The Job's file: its Namespace, then the Job.
+/// The Job's file: its Namespace, the NetworkPolicy (unless left out),
+/// then the Job.
 pub fn job_objects(p: &JobParams) -> Vec<Object> {
-    vec![Object::Namespace(objects::namespace(&p.namespace)), Object::Job(Box::new(objects::job(p)))]
+    let mut docs = vec![Object::Namespace(objects::namespace(&p.namespace))];
+    docs.extend(workload(p));
+    docs
+}
+
+/// The NetworkPolicy before the Job, so that no pod runs unfenced for a
+/// moment.
+fn workload(p: &JobParams) -> Vec<Object> {
+    let mut docs = Vec::new();
+    if p.network_policy {
+        docs.push(Object::NetworkPolicy(objects::network_policy(p)));
+    }
+    docs.push(Object::Job(Box::new(objects::job(p))));
+    docs
 }
 
 /// The authorization file: the Namespace (so the file applies on its own),
@@ -71,10 +88,11 @@ pub fn auth_objects(a: &AuthParams) -> Vec<Object> {
     docs
 }
 
-/// Everything, in the order it must be applied: Namespace, RBAC, Job.
+/// Everything, in the order it must be applied: Namespace, RBAC,
+/// NetworkPolicy, Job.
 pub fn all_objects(p: &JobParams, a: &AuthParams) -> Vec<Object> {
     let mut docs = auth_objects(a);
-    docs.push(Object::Job(Box::new(objects::job(p))));
+    docs.extend(workload(p));
     docs
 }
 
@@ -86,13 +104,36 @@ pub const HEADER: &str = concat!(
     "# Change the flags and render again rather than editing this file.\n",
 );
 
-/// A multi-document YAML stream.
+/// Whether a Job in `objects` names the placeholder image (no `--image`).
+fn names_placeholder(objects: &[Object]) -> bool {
+    let placeholder = params::placeholder_image();
+    objects.iter().any(|o| match o {
+        Object::Job(job) => job
+            .spec
+            .iter()
+            .filter_map(|s| s.template.spec.as_ref())
+            .flat_map(|pod| &pod.containers)
+            .any(|c| c.image.as_deref() == Some(placeholder.as_str())),
+        _ => false,
+    })
+}
+
+/// A multi-document YAML stream. One that names the placeholder image says
+/// so at the top, where a reader of the file (the golden one included) sees
+/// it before the reference itself.
 pub fn to_yaml(objects: &[Object]) -> Result<String, serde_saphyr::SerializeError> {
     // Plain scalars, as kubectl writes them: no folded `>-` blocks for
     // long values such as a digest-pinned image reference.
     let mut options = serde_saphyr::SerializerOptions::default();
     options.prefer_block_scalars = false;
     let mut out = String::from(HEADER);
+    if names_placeholder(objects) {
+        out.push_str(&format!(
+            "# The image {} is a placeholder: render again with\n\
+             # --image REPO:TAG@sha256:... (the reference `cargo xtask push` prints) before applying.\n",
+            params::placeholder_image()
+        ));
+    }
     for object in objects {
         out.push_str("---\n");
         out.push_str(&serde_saphyr::to_string_with_options(object, options.clone())?);

@@ -12,9 +12,10 @@ use k8s_openapi::api::core::v1::{
     ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
     SecurityContext, ServiceAccount, Volume, VolumeMount,
 };
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicySpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::params::{AuthParams, JobParams, RestartPolicy, STATE_DIR};
 
@@ -38,6 +39,14 @@ fn labels(instance: &str) -> BTreeMap<String, String> {
         ("app.kubernetes.io/version".into(), env!("CARGO_PKG_VERSION").into()),
         ("app.kubernetes.io/managed-by".into(), MANAGER.into()),
     ])
+}
+
+/// The labels that pick out the pods of one Job of ours: its instance, not
+/// its version, so that a policy keeps holding across an upgrade.
+fn pod_selector(instance: &str) -> BTreeMap<String, String> {
+    let mut labels = labels(instance);
+    labels.retain(|k, _| k == "app.kubernetes.io/name" || k == "app.kubernetes.io/instance");
+    labels
 }
 
 fn meta(name: &str, namespace: Option<&str>, instance: &str) -> ObjectMeta {
@@ -161,6 +170,23 @@ pub fn job(p: &JobParams) -> Job {
             ..JobSpec::default()
         }),
         ..Job::default()
+    }
+}
+
+/// The worker reaches nothing and serves nothing, so its pods get no traffic
+/// at all: both policy types listed with no rule under either denies every
+/// connection in and out ("Network Policies", default deny all ingress and
+/// all egress), DNS included. Only a cluster whose network plugin enforces
+/// NetworkPolicy (Calico, Cilium, ...) acts on it; elsewhere it is inert.
+pub fn network_policy(p: &JobParams) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: meta(&p.name, Some(&p.namespace), &p.name),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector { match_labels: Some(pod_selector(&p.name)), ..Default::default() }),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: None,
+            egress: None,
+        }),
     }
 }
 

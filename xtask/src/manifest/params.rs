@@ -62,6 +62,8 @@ pub struct JobParams {
     pub image_pull_secret: Option<String>,
     pub cpu: String,
     pub memory: String,
+    /// Whether a NetworkPolicy fences the Job's pods in (`--no-network-policy` leaves it out).
+    pub network_policy: bool,
     /// The worker's environment, as the container gets it.
     pub env: Vec<(&'static str, String)>,
     /// The worker's configuration, as the worker itself parses `env`.
@@ -132,9 +134,41 @@ impl Findings {
     }
 }
 
-/// The default image when none is given: the local build of this version.
+/// The name `image` gives the local build of this version when no
+/// `--image` is given.
 pub fn default_image() -> String {
     format!("job-test:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The image a rendering names when no `--image` is given: a valid
+/// reference, so the manifests validate, in a registry that is obviously
+/// not the reader's (example.com is reserved for examples), so that nobody
+/// mistakes it for something a cluster can pull. The local name
+/// ([`default_image`]) would look pullable and resolve to Docker Hub.
+pub fn placeholder_image() -> String {
+    format!("registry.example.com/your-namespace/job-test:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The warning for an image not pinned by digest, the placeholder included.
+/// Apart from [`job_params`] because only the commands that take the
+/// reference from the user (`render`, `apply`) call it: `release` pins the
+/// image itself, and `odds` runs nothing.
+pub fn unpinned_image_warning(f: &JobFlags, p: &JobParams) -> Option<String> {
+    if p.image.digest.is_some() {
+        return None;
+    }
+    Some(match &f.image {
+        Some(_) => format!(
+            "--image {} is not pinned by digest: a node pulls whatever the tag points to then; `cargo xtask push` \
+             prints a pinned reference",
+            p.image
+        ),
+        None => format!(
+            "no --image: the Job names the placeholder {}, which is not pinned by digest and which no cluster can \
+             pull; pass --image with the pinned reference `cargo xtask push` prints (or use `cargo xtask release`)",
+            p.image
+        ),
+    })
 }
 
 /// Checks the Job flags; returns the parameters and the warnings.
@@ -143,7 +177,7 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
 
     dns_label(&mut v, "--name", &f.name);
     dns_label(&mut v, "--namespace", &f.namespace);
-    let image_text = f.image.clone().unwrap_or_else(default_image);
+    let image_text = f.image.clone().unwrap_or_else(placeholder_image);
     let image = ImageRef::parse(&image_text)
         .map_err(|why| v.error("--image", &image_text, format!("not an image reference: {why}")))
         .ok();
@@ -321,7 +355,7 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
         return Err(v.finish().expect_err("a missing value has an error"));
     };
     if v.errors.is_empty() {
-        job_warnings(&mut v, f, &image, restart_policy, completion_mode, completions, parallelism, &worker);
+        job_warnings(&mut v, f, restart_policy, completion_mode, completions, parallelism, &worker);
     }
     let warnings = v.finish()?;
     Ok((
@@ -342,6 +376,7 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
             image_pull_secret: f.image_pull_secret.clone(),
             cpu: f.cpu.clone(),
             memory: f.memory.clone(),
+            network_policy: !f.no_network_policy,
             env,
             worker,
         },
@@ -354,7 +389,6 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
 fn job_warnings(
     v: &mut Findings,
     f: &JobFlags,
-    image: &ImageRef,
     restart_policy: RestartPolicy,
     completion_mode: CompletionMode,
     completions: i32,
@@ -396,11 +430,6 @@ fn job_warnings(
             )),
             _ => {}
         }
-    }
-    if f.image.is_some() && image.digest.is_none() {
-        w.push(format!(
-            "--image {image} is not pinned by digest: a node pulls whatever the tag points to then; `cargo xtask push` prints a pinned reference"
-        ));
     }
     if completion_mode == CompletionMode::Indexed
         && worker.fail_indexes.value.is_some()
