@@ -422,3 +422,67 @@ fn release_pushes_renders_for_the_cluster_applies_and_watches() {
     let rendered = std::fs::read_to_string(own.target.join(format!("release/{name}.yaml"))).unwrap();
     assert!(rendered.contains(image) && !rendered.contains("podFailurePolicy"), "{rendered}");
 }
+
+/// `run-local` and the real control plane agree: the same Job settings, made
+/// deterministic with the worker's own rules, end with the same verdict,
+/// reason, succeeded count and failed pods (Never) or restarts (OnFailure).
+#[test]
+fn run_local_agrees_with_the_real_job_controller() {
+    let ns = Namespace::new("rc-conformance");
+    let one = ["--completions", "1", "--parallelism", "1"];
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("always", vec!["--fail-probability", "0", "--completions", "3", "--parallelism", "2"]),
+        ("never-fails", [&["--fail-probability", "1", "--backoff-limit", "1"][..], &one].concat()),
+        (
+            "restart-once",
+            [&["--restart-policy", "OnFailure", "--fail-probability", "0", "--fail-attempts", "1"][..], &one].concat(),
+        ),
+        (
+            "hang",
+            [&["--failure-mode", "hang", "--fail-probability", "1", "--active-deadline-seconds", "4"][..], &one]
+                .concat(),
+        ),
+    ];
+    // The pinned image, pulled into the daemon by the local runs: removed at exit.
+    let (name, digest) = image().split_once('@').unwrap();
+    let pulled = format!("{}@{digest}", name.rsplit_once(':').unwrap().0);
+    tests::at_exit(move || {
+        let _ = std::process::Command::new("docker").args(["rmi", "--force", &pulled]).output();
+    });
+    let verdict = |v: &Value, on_failure: bool| {
+        let second = if on_failure { v["pods"][0]["restarts"].clone() } else { v["failed_pods"].clone() };
+        (v["result"].clone(), v["reason"].clone(), v["succeeded"].clone(), second)
+    };
+    let namespace = ns.0.as_str();
+    std::thread::scope(|s| {
+        let runs: Vec<_> = cases
+            .iter()
+            .map(|(case, flags)| {
+                s.spawn(move || {
+                    let r = apply(namespace, case, flags);
+                    assert_eq!(r.code, Some(0), "{}", r.all());
+                    let cluster = watch(namespace, case, &["--output", "json"]);
+                    let mut args = vec!["--output", "json", "run-local", "--name", case, "--image", image()];
+                    args.extend_from_slice(&["--time-scale", "0.01"]);
+                    args.extend_from_slice(flags);
+                    let local = spawn_xtask(&args, &[]).finish_within(Duration::from_secs(180));
+                    (case, cluster, local, flags.contains(&"OnFailure"))
+                })
+            })
+            .collect();
+        for run in runs {
+            let (case, cluster, local, on_failure) = run.join().unwrap();
+            let json = |r: &Finished| -> Value {
+                serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{case}: {e}\n{}", r.all()))
+            };
+            let (c, l) = (json(&cluster), json(&local));
+            assert_eq!(cluster.code, local.code, "{case}: exit codes\n{}\n{}", cluster.all(), local.all());
+            assert_eq!(
+                verdict(&c, on_failure),
+                verdict(&l, on_failure),
+                "{case}: cluster and local differ\ncluster: {c}\nlocal: {l}\n{}",
+                controller_log(namespace, case)
+            );
+        }
+    });
+}
