@@ -118,7 +118,7 @@ pub enum Command {
     Auth(AuthCmdFlags),
     /// Run the Job on the local Docker engine, no cluster needed: the Job controller's rules, the same table and report.
     #[command(after_help = "Examples:
-  cargo xtask run-local --image job-test:0.1.0 --fail-probability 0.5 --time-scale 0.01   # after `cargo xtask image`
+  cargo xtask run-local --fail-probability 0.5 --time-scale 0.01   # the image `cargo xtask image` built
   cargo xtask run-local -f target/release/job-test.yaml --keep        # the Job a release rendered")]
     RunLocal(RunLocalFlags),
     /// Everything: build, image, push, render with the pinned image, apply and watch (or run locally), report.

@@ -48,7 +48,11 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
     let job = match &flags.file {
         Some(path) => job_from_file(path)?,
         None => {
-            let (p, warnings) = params::job_params(&flags.job)?;
+            // With no --image, the image `cargo xtask image` builds into the
+            // local daemon, not the manifests' placeholder.
+            let mut job_flags = flags.job.clone();
+            job_flags.image.get_or_insert_with(|| crate::image::default_reference().to_string());
+            let (p, warnings) = params::job_params(&job_flags)?;
             for w in &warnings {
                 out.warn(w);
             }
