@@ -158,18 +158,25 @@ pub const TABLE_ROWS: usize = 30;
 /// pods sends events faster than anyone reads.
 const REDRAW_EVERY: Duration = Duration::from_millis(250);
 
+/// How often, beyond TABLE_ROWS pods, a log gets a line of counts: often
+/// enough to see progress, rarely enough that ten thousand pods make a
+/// readable log.
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(5);
+
 /// The live view: a table redrawn in place on a terminal, a line per
-/// change otherwise (logs and pipes).
+/// change otherwise (logs and pipes); beyond TABLE_ROWS pods a log gets
+/// the pods with failed runs and a periodic line of counts.
 pub struct PodTable {
     tty: bool,
     drawn: usize,
     last_draw: Option<Instant>,
+    last_summary: Option<Instant>,
     out: Reporter,
 }
 
 impl PodTable {
     pub fn new(out: &Reporter) -> PodTable {
-        PodTable { tty: std::io::stderr().is_terminal(), drawn: 0, last_draw: None, out: *out }
+        PodTable { tty: std::io::stderr().is_terminal(), drawn: 0, last_draw: None, last_summary: None, out: *out }
     }
 
     fn line(row: &PodRow) -> String {
@@ -193,11 +200,48 @@ impl PodTable {
                 return;
             }
             self.draw(rows);
-        } else if before.is_none_or(|b| b.state_key() != changed.state_key())
-            && (rows.len() <= TABLE_ROWS || changed.has_failed_run() || changed.phase == "Succeeded")
-        {
+            return;
+        }
+        let new_state = before.is_none_or(|b| b.state_key() != changed.state_key());
+        if new_state && (rows.len() <= TABLE_ROWS || changed.has_failed_run()) {
             self.out.status(format!("pod {}", Self::line(changed).trim_end()));
         }
+        if rows.len() > TABLE_ROWS && self.last_summary.is_none_or(|t| t.elapsed() >= SUMMARY_EVERY) {
+            self.summary(rows);
+        }
+    }
+
+    /// A line of counts for a log, said first with what the log lists
+    /// from now on.
+    fn summary(&mut self, rows: &BTreeMap<String, PodRow>) {
+        let first = self.last_summary.is_none();
+        self.last_summary = Some(Instant::now());
+        self.out.status(format!(
+            "{}{}",
+            Self::counts(rows),
+            if first {
+                format!(
+                    "; more than {TABLE_ROWS} pods: from now on only pods with failed runs are listed, \
+                     and these counts every {}",
+                    humantime::format_duration(SUMMARY_EVERY)
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+
+    /// `10000 pods: 100 Failed, 9900 Succeeded`
+    fn counts(rows: &BTreeMap<String, PodRow>) -> String {
+        let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
+        for r in rows.values() {
+            *phases.entry(&r.phase).or_default() += 1;
+        }
+        format!(
+            "{} pods: {}",
+            rows.len(),
+            phases.iter().map(|(p, n)| format!("{n} {p}")).collect::<Vec<_>>().join(", ")
+        )
     }
 
     /// The screen: every pod while they fit, else counts by phase and the
@@ -211,16 +255,11 @@ impl PodTable {
             lines.extend(rows.values().map(Self::line));
             return lines;
         }
-        let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in rows.values() {
-            *phases.entry(&r.phase).or_default() += 1;
-        }
         let failed: Vec<&PodRow> = rows.values().filter(|r| r.has_failed_run()).collect();
         lines.extend(failed.iter().rev().take(TABLE_ROWS - 2).rev().map(|r| Self::line(r)));
         lines.push(format!(
-            "{} pods: {}{}",
-            rows.len(),
-            phases.iter().map(|(p, n)| format!("{n} {p}")).collect::<Vec<_>>().join(", "),
+            "{}{}",
+            Self::counts(rows),
             if failed.len() > TABLE_ROWS - 2 {
                 format!(" (the last {} of {} with failed runs shown)", TABLE_ROWS - 2, failed.len())
             } else {
@@ -246,10 +285,13 @@ impl PodTable {
         self.out.status(message);
     }
 
-    /// The final state on a terminal, then the table is left as it is.
+    /// The final state: on a terminal the table, left as it is; in a log
+    /// that summarised, the last counts.
     pub fn close(&mut self, rows: &BTreeMap<String, PodRow>) {
         if self.tty && !rows.is_empty() {
             self.draw(rows);
+        } else if !self.tty && self.last_summary.is_some() {
+            self.out.status(Self::counts(rows));
         }
         self.drawn = 0;
     }
