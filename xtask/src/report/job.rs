@@ -202,33 +202,45 @@ impl PodTable {
             self.draw(rows);
             return;
         }
-        let new_state = before.is_none_or(|b| b.state_key() != changed.state_key());
-        if new_state && (rows.len() <= TABLE_ROWS || changed.has_failed_run()) {
-            self.out.status(format!("pod {}", Self::line(changed).trim_end()));
-        }
-        if rows.len() > TABLE_ROWS && self.last_summary.is_none_or(|t| t.elapsed() >= SUMMARY_EVERY) {
-            self.summary(rows);
+        for line in self.log_lines(before, changed, rows, Instant::now()) {
+            self.out.status(line);
         }
     }
 
-    /// A line of counts for a log, said first with what the log lists
-    /// from now on.
-    fn summary(&mut self, rows: &BTreeMap<String, PodRow>) {
-        let first = self.last_summary.is_none();
-        self.last_summary = Some(Instant::now());
-        self.out.status(format!(
-            "{}{}",
-            Self::counts(rows),
-            if first {
-                format!(
-                    "; more than {TABLE_ROWS} pods: from now on only pods with failed runs are listed, \
-                     and these counts every {}",
-                    humantime::format_duration(SUMMARY_EVERY)
-                )
-            } else {
-                String::new()
-            }
-        ));
+    /// What a log gets for a change at `now`: the pod's line while the pods
+    /// fit the table, or when a run of it failed; beyond TABLE_ROWS pods a
+    /// line of counts every SUMMARY_EVERY, the first saying what the log
+    /// lists from then on.
+    fn log_lines(
+        &mut self,
+        before: Option<&PodRow>,
+        changed: &PodRow,
+        rows: &BTreeMap<String, PodRow>,
+        now: Instant,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        let new_state = before.is_none_or(|b| b.state_key() != changed.state_key());
+        if new_state && (rows.len() <= TABLE_ROWS || changed.has_failed_run()) {
+            lines.push(format!("pod {}", Self::line(changed).trim_end()));
+        }
+        if rows.len() > TABLE_ROWS && self.last_summary.is_none_or(|t| now.duration_since(t) >= SUMMARY_EVERY) {
+            let first = self.last_summary.is_none();
+            self.last_summary = Some(now);
+            lines.push(format!(
+                "{}{}",
+                Self::counts(rows),
+                if first {
+                    format!(
+                        "; more than {TABLE_ROWS} pods: from now on only pods with failed runs are listed, \
+                         and these counts every {}",
+                        humantime::format_duration(SUMMARY_EVERY)
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        lines
     }
 
     /// `10000 pods: 100 Failed, 9900 Succeeded`
@@ -356,6 +368,43 @@ mod tests {
         assert_eq!(json["pods"][0]["message"], "job-worker: simulated failure (0)");
         assert!(json["pods"][0].get("seconds").is_none(), "{json}");
         assert_eq!(report(vec![]).verdict().unwrap_err().kind, ErrorKind::Failed);
+    }
+
+    #[test]
+    fn a_log_of_a_big_job_lists_failed_runs_and_counts() {
+        let mut table = PodTable::new(&Reporter::new(crate::flags::Output::Text));
+        let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
+        let start = Instant::now();
+        let mut log = Vec::new();
+        // 10,000 pods, one event each, a millisecond apart: one in a
+        // hundred fails.
+        for n in 0..10_000 {
+            let mut row = failed_pod(n, 1);
+            if n % 100 != 50 {
+                row.phase = "Succeeded".into();
+                row.exit_code = Some(0);
+                row.reason = Some("Completed".into());
+                row.message = None;
+            }
+            let before = rows.insert(row.name.clone(), row.clone());
+            log.extend(table.log_lines(before.as_ref(), &row, &rows, start + Duration::from_millis(n as u64)));
+        }
+        let pods = log.iter().filter(|l| l.starts_with("pod ")).count();
+        // The first 30 one by one, then the 100 failures after them.
+        assert_eq!(pods, TABLE_ROWS + 100, "{log:#?}");
+        assert!(log.iter().filter(|l| l.starts_with("pod ")).skip(TABLE_ROWS).all(|l| l.contains(" Failed ")));
+        // Counts at the 31st pod, then every 5 s (5,000 events here).
+        let counts: Vec<&String> = log.iter().filter(|l| l.contains(" pods: ")).collect();
+        assert_eq!(counts.len(), 2, "{counts:#?}");
+        assert_eq!(
+            counts[0],
+            "31 pods: 31 Succeeded; more than 30 pods: from now on only pods with failed runs are listed, \
+             and these counts every 5s"
+        );
+        assert_eq!(counts[1], "5031 pods: 50 Failed, 4981 Succeeded");
+        // A pod whose state did not change adds nothing but counts.
+        let again = rows.values().next().unwrap().clone();
+        assert!(table.log_lines(Some(&again), &again, &rows, start).is_empty());
     }
 
     #[test]
