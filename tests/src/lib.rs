@@ -185,6 +185,11 @@ pub struct Finished {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    /// The process's peak resident set in KiB (its own `ru_maxrss`), for
+    /// tests that bound memory; None when not known.
+    pub max_rss_kib: Option<u64>,
+    /// CPU seconds the process spent (user + system).
+    pub cpu_seconds: Option<f64>,
 }
 
 impl Finished {
@@ -252,9 +257,17 @@ impl Background {
     /// Waits for the exit, at most `limit` (then kills it and fails).
     pub fn finish_within(mut self, limit: std::time::Duration) -> Finished {
         let start = std::time::Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
+        // wait4 rather than Child::try_wait: it also gives the child's own
+        // resource usage, its peak memory among them.
+        let pid = self.child.id() as libc::pid_t;
+        let (status, usage) = loop {
+            let mut status = 0;
+            // SAFETY: plain out-parameters; the child is ours and reaped once.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            match unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) } {
+                0 => {}
+                r if r == pid => break (status, usage),
+                _ => panic!("waiting for cargo xtask: {}", std::io::Error::last_os_error()),
             }
             if start.elapsed() > limit {
                 let _ = self.child.kill();
@@ -267,7 +280,21 @@ impl Background {
         }
         let stdout = self.stdout.lock().unwrap().clone();
         let stderr = self.stderr.lock().unwrap().clone();
-        Finished { code: status.code(), stdout, stderr }
+        let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+        // Linux gives ru_maxrss in KiB.
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Finished {
+            code,
+            stdout,
+            stderr,
+            max_rss_kib: u64::try_from(usage.ru_maxrss).ok().filter(|&k| k > 0),
+            cpu_seconds: Some(seconds(usage.ru_utime) + seconds(usage.ru_stime)),
+        }
+    }
+
+    /// The process id, to look at the running process (/proc/PID).
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 }
 

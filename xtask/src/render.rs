@@ -2,12 +2,15 @@
 //! refreshed in manifests/ (the golden files). Every check runs before
 //! anything is written.
 
+use std::fmt;
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::flags::RenderFlags;
 use crate::manifest::versions::{self, NEWEST};
-use crate::manifest::{self, params};
+use crate::manifest::{self, Object, params};
 use crate::report::Reporter;
 use crate::{odds, project_root};
 
@@ -44,10 +47,7 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
             let path = project_root().join(file);
             std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
         }
-        out.result_parts(
-            format!("wrote {JOB_FILE} and {AUTH_FILE}"),
-            &json!({ "written": files.iter().map(|(f, _)| f).collect::<Vec<_>>() }),
-        );
+        out.result(&Written { written: files.iter().map(|(f, _)| PathBuf::from(f)).collect(), objects: None });
         return Ok(());
     }
 
@@ -55,21 +55,52 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
     match &flags.out {
         Some(path) => {
             std::fs::write(path, &yaml).with_context(|| format!("writing {}", path.display()))?;
-            out.result_parts(
-                format!(
-                    "wrote {} ({})",
-                    path.display(),
-                    objects.iter().map(|o| o.describe()).collect::<Vec<_>>().join(", ")
-                ),
-                &json!({ "written": [path], "objects": objects.iter().map(|o| o.describe()).collect::<Vec<_>>() }),
-            );
+            out.result(&Written {
+                written: vec![path.clone()],
+                objects: Some(objects.iter().map(|o| o.describe()).collect()),
+            });
         }
-        // The YAML is the result; --output json gives the same objects as
-        // one JSON object, a v1 List, which `kubectl apply -f` also takes.
-        None => out.result_parts(
-            yaml.trim_end(),
-            &json!({ "apiVersion": "v1", "kind": "List", "items": serde_json::to_value(&objects)? }),
-        ),
+        None => out.result(&Rendered { api_version: "v1", kind: "List", items: objects, yaml }),
     }
     Ok(())
+}
+
+/// What `--write` and `--out` wrote: the files, and for `--out` the
+/// objects in the file (`--write` writes the two golden files).
+#[derive(Debug, Serialize)]
+pub struct Written {
+    pub written: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<Vec<String>>,
+}
+
+impl fmt::Display for Written {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files: Vec<String> = self.written.iter().map(|p| p.display().to_string()).collect();
+        write!(f, "wrote {}", files.join(" and "))?;
+        if let Some(objects) = &self.objects {
+            write!(f, " ({})", objects.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The manifests on stdout: the YAML is the text; the JSON is the same
+/// objects as one JSON object, a v1 List, which `kubectl apply -f` also
+/// takes.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rendered {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub items: Vec<Object>,
+    /// The items as YAML, serialized once (and checked) before printing.
+    #[serde(skip)]
+    pub yaml: String,
+}
+
+impl fmt::Display for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.yaml.trim_end())
+    }
 }

@@ -7,7 +7,7 @@
 //! ClusterRoles and bindings it stores (403 Status objects with the real
 //! message), implements server-side apply PATCH (content type
 //! application/apply-patch+yaml, fieldManager required, merged; a changed Job
-//! pod template is a 422 "field is immutable"), GET, LIST with label and
+//! pod template is a 422 "field is immutable"), GET, LIST (paged by limit and continue) with label and
 //! field selectors, WATCH (chunked JSON events from a resourceVersion,
 //! bookmarks, 410 for a compacted version, streams the test can cut),
 //! pods/log, and DELETE with propagation. It plays the token controller
@@ -64,7 +64,11 @@ pub struct Change {
     pub kind: &'static str,
     pub plural: String,
     pub namespace: Option<String>,
-    pub object: Value,
+    /// Shared by the history and every watcher's queue: a test of
+    /// thousands of pods keeps one copy of each version.
+    pub object: Arc<Value>,
+    /// The watch event line, serialized once for every watcher.
+    pub line: bytes::Bytes,
 }
 
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! The double's HTTP side: routing, authentication, RBAC, the verbs.
 
 use std::convert::Infallible;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -416,12 +417,36 @@ fn matches(target: &Target, query: &str, plural: &str, namespace: Option<&str>, 
         && fields_match(query_param(query, "fieldSelector").as_deref(), object)
 }
 
+/// LIST, in pages when asked (`limit`, then `continue`), as a real
+/// apiserver serves them: clients list big collections page by page.
 fn list(shared: &Shared, target: &Target, query: &str) -> Response<Body> {
     let state = shared.state.lock().unwrap();
-    let items: Vec<Value> = state
+    let limit = query_param(query, "limit").and_then(|l| l.parse::<usize>().ok()).filter(|&l| l > 0);
+    // The token names the last object of the previous page: "namespace/name".
+    // The next page starts right after it, without walking the pages before.
+    let after = query_param(query, "continue").filter(|c| !c.is_empty()).map(|c| {
+        let (ns, name) = c.split_once('/').unwrap_or(("", &c));
+        (target.kind.plural.to_owned(), Some(ns.to_owned()).filter(|n| !n.is_empty()), name.to_owned())
+    });
+    let start = match after {
+        Some(key) => Bound::Excluded(key),
+        None => Bound::Unbounded,
+    };
+    let mut matching = state
         .objects
-        .iter()
+        .range((start, Bound::Unbounded))
         .filter(|((plural, ns, _), o)| matches(target, query, plural, ns.as_deref(), o))
+        .peekable();
+    let mut page = Vec::new();
+    while let Some(item) = matching.next_if(|_| limit.is_none_or(|l| page.len() < l)) {
+        page.push(item);
+    }
+    let next = match (matching.peek(), page.last()) {
+        (Some(_), Some(((_, ns, name), _))) => Some(format!("{}/{name}", ns.as_deref().unwrap_or(""))),
+        _ => None,
+    };
+    let items: Vec<Value> = page
+        .into_iter()
         .map(|(_, o)| {
             // Items of a list carry no kind and apiVersion, as from a real apiserver.
             let mut o = o.clone();
@@ -432,20 +457,25 @@ fn list(shared: &Shared, target: &Target, query: &str) -> Response<Body> {
             o
         })
         .collect();
-    json_response(
-        200,
-        &json!({
-            "kind": format!("{}List", target.kind.kind),
-            "apiVersion": target.kind.api_version(),
-            "metadata": { "resourceVersion": state.resource_version.to_string() },
-            "items": items,
-        }),
-    )
+    let mut body = json!({
+        "kind": format!("{}List", target.kind.kind),
+        "apiVersion": target.kind.api_version(),
+        "metadata": match next {
+            Some(token) => json!({ "resourceVersion": state.resource_version.to_string(), "continue": token }),
+            None => json!({ "resourceVersion": state.resource_version.to_string() }),
+        },
+    });
+    // Moved in, not through json!, which would copy every item again.
+    body["items"] = Value::Array(items);
+    json_response(200, &body)
 }
 
 fn event_line(kind: &str, object: &Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({ "type": kind, "object": object })).unwrap();
-    line.push(b'\n');
+    // Written around the serialized object rather than through json!,
+    // which would copy the object first; `kind` is one of the event words.
+    let mut line = format!("{{\"type\":\"{kind}\",\"object\":").into_bytes();
+    serde_json::to_writer(&mut line, object).unwrap();
+    line.extend_from_slice(b"}\n");
     Bytes::from(line)
 }
 
@@ -489,7 +519,7 @@ fn watch_stream(shared: &Shared, target: &Target, query: &str) -> Response<Body>
                 .filter(|c| {
                     c.resource_version > from && matches(&target, &query, &c.plural, c.namespace.as_deref(), &c.object)
                 })
-                .map(|c| event_line(c.kind, &c.object))
+                .map(|c| c.line.clone())
                 .collect()
         };
         (initial, state.resource_version.max(from), gone)
@@ -523,7 +553,7 @@ fn watch_stream(shared: &Shared, target: &Target, query: &str) -> Response<Body>
                     Ok(c) if c.resource_version > last => {
                         last = c.resource_version;
                         if matches(&target, &query, &c.plural, c.namespace.as_deref(), &c.object)
-                            && tx.send(Ok(Frame::data(event_line(c.kind, &c.object)))).await.is_err()
+                            && tx.send(Ok(Frame::data(c.line.clone()))).await.is_err()
                         {
                             return;
                         }
@@ -572,12 +602,14 @@ pub fn store(
         }
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
         s.objects.insert(k, object.clone());
+        let event = kind_override.unwrap_or(if existed { "MODIFIED" } else { "ADDED" });
         let change = Change {
             resource_version: rv,
-            kind: kind_override.unwrap_or(if existed { "MODIFIED" } else { "ADDED" }),
+            kind: event,
             plural: kind.plural.to_owned(),
             namespace,
-            object: object.clone(),
+            line: event_line(event, &object),
+            object: Arc::new(object.clone()),
         };
         s.changes.push(change.clone());
         change
@@ -605,12 +637,13 @@ fn remove(
             kind: "DELETED",
             plural: plural.to_owned(),
             namespace: namespace.map(str::to_owned),
-            object,
+            line: event_line("DELETED", &object),
+            object: Arc::new(object),
         };
         s.changes.push(change.clone());
         change
     };
-    let object = change.object.clone();
+    let object = Value::clone(&change.object);
     let _ = events.send(change);
     Some(object)
 }

@@ -23,7 +23,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
 
 pub fn run(flags: &WatchFlags, out: &Reporter) -> Result<()> {
@@ -55,7 +55,7 @@ pub async fn watch(
     // at once and clearly, not as watch retries.
     let first = super::get_job(cluster, name, namespace).await?.ok_or_else(|| super::missing_job(name, namespace))?;
     let selector = job_pods_selector(&first)?;
-    pods.list(&kube::api::ListParams::default().labels(&selector).limit(1))
+    pods.list(&ListParams::default().labels(&selector).limit(1))
         .await
         .map_err(|e| explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e))?;
 
@@ -81,11 +81,10 @@ pub async fn watch(
             if is_job_complete(j).is_some() || is_job_failed(j).is_some() {
                 table.close(&rows);
                 // The report from a fresh list: the pod watch may lag the
-                // Job's by an event or two.
-                let list = pods_api.list(&kube::api::ListParams::default().labels(&selector)).await.map_err(|e| {
-                    explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e)
-                })?;
-                return Ok(job_report(j, list.items.iter().map(pod_row)));
+                // Job's by an event or two. The list rebuilds the rows, so
+                // the watch's go first and a big Job is held once.
+                drop(rows);
+                return Ok(job_report(j, list_rows(cluster, &pods_api, &selector, namespace).await?));
             }
             if !announced && let Some((success, reason)) = early_verdict(j) {
                 announced = true;
@@ -148,6 +147,26 @@ pub async fn watch(
                 }
                 table.note(&format!("the {what} watch was interrupted ({e}); resuming"));
             }
+        }
+    }
+}
+
+/// Pods per page of a list: a Job of thousands of pods is read a page at a
+/// time and kept as rows, never as all its Pod objects at once.
+const LIST_PAGE: u32 = 500;
+
+/// The Job's pods as report rows, listed page by page.
+async fn list_rows(cluster: &Cluster, pods: &Api<Pod>, selector: &str, namespace: &str) -> Result<Vec<PodRow>> {
+    let mut params = ListParams::default().labels(selector).limit(LIST_PAGE);
+    let mut rows = Vec::new();
+    loop {
+        let page = pods.list(&params).await.map_err(|e| {
+            explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e)
+        })?;
+        rows.extend(page.items.iter().map(pod_row));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(rows),
         }
     }
 }

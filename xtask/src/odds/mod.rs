@@ -5,6 +5,7 @@
 //! worker draws (afresh on every run, or seeded per pod and attempt).
 
 pub mod exact;
+pub mod report;
 pub mod simulate;
 
 use std::time::Duration;
@@ -12,7 +13,6 @@ use std::time::Duration;
 use anyhow::Result;
 use job_worker::config::{FailIndexes, FailureMode};
 use job_worker::decision::{self, Rules};
-use serde_json::json;
 
 use crate::Error;
 use crate::flags::OddsFlags;
@@ -20,6 +20,7 @@ use crate::manifest::params::{self, JobParams, RestartPolicy};
 use crate::report::Reporter;
 use crate::report::human_seconds;
 use exact::Exact;
+use report::OddsReport;
 use simulate::{End, Simulated};
 
 /// What the odds depend on, taken from the checked Job parameters.
@@ -232,12 +233,6 @@ pub fn percent(p: f64) -> String {
     }
 }
 
-/// What `±` stands for after a percentage: the simulation's own
-/// uncertainty about it.
-const SE: &str = "(standard error)";
-/// What `±` stands for after a count: how much it varies from Job to Job.
-const SD: &str = "(standard deviation)";
-
 pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
     let (params, warnings) = params::job_params(&flags.job)?;
     for w in &warnings {
@@ -262,142 +257,8 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
         simulate::WORK_BUDGET
     ));
     let o = odds(&m, flags.trials, flags.trial_seed, simulate::WORK_BUDGET);
-    let s = &o.simulated;
-    // The simulation's own uncertainty: one standard error of a proportion.
-    let se = s.p_complete_se();
-
-    let mut text = String::new();
-    let limit = match (m.backoff_limit, m.backoff_limit_per_index) {
-        (Some(b), Some(i)) => format!("backoffLimit {b}, backoffLimitPerIndex {i}"),
-        (Some(b), None) => format!("backoffLimit {b}"),
-        (None, Some(i)) => format!("backoffLimitPerIndex {i}"),
-        (None, None) => "no backoffLimit".into(),
-    };
-    text += &format!(
-        "Job {}: {} completions, parallelism {}, {limit}, restartPolicy {}, {}, activeDeadlineSeconds {}\n",
-        m.name,
-        m.completions,
-        m.parallelism,
-        m.restart_policy.as_str(),
-        if m.indexed { "Indexed" } else { "NonIndexed" },
-        m.deadline.as_secs()
-    );
-    text += &format!(
-        "Worker: fails with probability {} ({}), work {}{}{}{}\n\n",
-        m.fail_probability,
-        match m.failure_mode {
-            FailureMode::Exit => format!("exit code {}", m.fail_exit_code),
-            other => other.as_str().to_owned(),
-        },
-        human_seconds(m.work.as_secs_f64()),
-        m.fail_indexes.as_ref().map_or(String::new(), |f| format!(", indexes {f} always fail")),
-        if m.fail_attempts > 0 { format!(", the first {} attempts fail", m.fail_attempts) } else { String::new() },
-        match m.seed {
-            Some(seed) if m.state_dir => format!(", seed {seed} (drawn per pod and attempt)"),
-            Some(seed) => format!(", seed {seed} (drawn per pod)"),
-            None => String::new(),
-        },
-    );
-    match &o.exact {
-        Some(e) => {
-            text += &format!("Completes (backoff limits alone):  {}  exact\n", percent(e.p_complete));
-        }
-        None => text += "Completes (backoff limits alone):  no closed form for these settings; see the simulation\n",
-    }
-    let runs_word = if m.restart_policy == RestartPolicy::Never { "pods that end" } else { "container runs" };
-    if s.trials == 0 {
-        text += &format!(
-            "Simulation:                         none: one Job takes more than {} container runs (the work budget)\n",
-            s.budget
-        );
-        if let Some((mean, sd)) = o.exact.as_ref().and_then(|e| e.runs) {
-            text += &format!("{:<36}{mean:.2} ± {sd:.2} {SD}  exact\n", format!("{}:", capitalize(runs_word)));
-        }
-    } else {
-        let trials = if s.cut_short() {
-            format!("{} of {} Jobs (work budget of {} container runs)", s.trials, s.requested, s.budget)
-        } else {
-            format!("{} Jobs", s.trials)
-        };
-        text += &format!(
-            "Completes (with time and deadline): {} ± {} {SE}  simulated, {trials}\n",
-            percent(s.p_complete),
-            percent(se),
-        );
-        let failures: Vec<String> = s
-            .ends
-            .iter()
-            .filter(|(e, _)| *e != End::Complete)
-            .map(|(e, _)| format!("{} {}", e.reason(), percent(s.share(*e))))
-            .collect();
-        text += &format!(
-            "Fails:                              {}\n",
-            if failures.is_empty() { "never in the simulation".into() } else { failures.join(", ") }
-        );
-        text += &format!("Deadline first:                     {}\n", percent(s.share(End::DeadlineExceeded)));
-        match o.exact.as_ref().and_then(|e| e.runs) {
-            Some((mean, sd)) => {
-                text += &format!("{:<36}{mean:.2} ± {sd:.2} {SD}  exact\n", format!("{}:", capitalize(runs_word)))
-            }
-            None => {
-                text += &format!(
-                    "{:<36}{:.2} ± {:.2} {SD}  simulated\n",
-                    format!("{}:", capitalize(runs_word)),
-                    s.runs_mean,
-                    s.runs_sd
-                )
-            }
-        }
-        text += &format!("Pods created:                       {:.2} ± {:.2} {SD}  simulated\n", s.pods_mean, s.pods_sd);
-        text += &format!(
-            "Wall time:                          mean {}, median {}, 90% within {}  simulated\n",
-            human_seconds(s.seconds_mean),
-            human_seconds(s.seconds_median),
-            human_seconds(s.seconds_p90)
-        );
-    }
-    if m.restart_policy == RestartPolicy::Never {
-        text += "Exit code 2 (configuration error):  fails the Job at once (podFailurePolicy); the rendered settings are valid\n";
-    }
-    text += &format!(
-        "\nModel: pods start {} after creation; failed pods are replaced after 10 s doubling to 6 min (Never), \
-         containers restart after 10 s doubling to 5 min (OnFailure); a hanging failure lasts until the deadline.",
-        human_seconds(m.pod_startup.as_secs_f64())
-    );
-
-    let simulated = (s.trials > 0).then(|| {
-        json!({
-            "trials": s.trials, "trials_requested": s.requested, "container_runs": s.work, "work_budget": s.budget,
-            "seed": flags.trial_seed, "p_complete": s.p_complete, "p_complete_standard_error": se,
-            "ends": s.ends.iter().map(|(e, n)| (e.reason().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
-            "p_deadline": s.share(End::DeadlineExceeded),
-            "runs_mean": s.runs_mean, "runs_standard_deviation": s.runs_sd,
-            "pods_mean": s.pods_mean, "pods_standard_deviation": s.pods_sd,
-            "seconds_mean": s.seconds_mean, "seconds_median": s.seconds_median, "seconds_p90": s.seconds_p90,
-            "pod_startup_seconds": m.pod_startup.as_secs_f64(),
-        })
-    });
-    let json = json!({
-        "job": { "name": m.name, "completions": m.completions, "parallelism": m.parallelism,
-                 "backoff_limit": m.backoff_limit, "backoff_limit_per_index": m.backoff_limit_per_index,
-                 "max_failed_indexes": m.max_failed_indexes, "restart_policy": m.restart_policy.as_str(),
-                 "indexed": m.indexed, "active_deadline_seconds": m.deadline.as_secs() },
-        "worker": { "fail_probability": m.fail_probability, "failure_mode": m.failure_mode.as_str(),
-                    "fail_attempts": m.fail_attempts, "fail_indexes": m.fail_indexes.as_ref().map(|f| f.to_string()),
-                    "seed": m.seed, "state_dir": m.state_dir, "work_seconds": m.work.as_secs_f64() },
-        "exact": o.exact.as_ref().map(|e| json!({
-            "p_complete": e.p_complete,
-            "runs_mean": e.runs.map(|r| r.0), "runs_standard_deviation": e.runs.map(|r| r.1),
-        })),
-        "simulated": simulated,
-    });
-    out.result_parts(text, &json);
+    out.result(&OddsReport::new(&m, &o, flags.trial_seed));
     Ok(())
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]

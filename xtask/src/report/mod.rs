@@ -50,15 +50,6 @@ impl Reporter {
         };
     }
 
-    /// The result as separate text and JSON, for results not yet typed.
-    pub fn result_parts(&self, text: impl Display, json: &serde_json::Value) {
-        let mut stdout = std::io::stdout().lock();
-        let _ = match self.output {
-            Output::Text => writeln!(stdout, "{text}"),
-            Output::Json => writeln!(stdout, "{json}"),
-        };
-    }
-
     /// A progress line: redrawn in place on a terminal; elsewhere only the
     /// finished line is printed, so logs get one line per item.
     pub fn progress(&self, line: &str, finished: bool) {
