@@ -87,7 +87,6 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         std::fs::write(&file, manifest::to_yaml(&objects)?).with_context(|| format!("writing {}", file.display()))?;
         out.status(format!("  wrote {}", file.display()));
 
-        out.status("4/5 apply");
         let Some(cluster) = cluster else {
             out.status("4/5 run on the local Docker engine (no cluster is used)");
             let options = local::Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout };
@@ -106,6 +105,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
             });
             return Ok(verdict?);
         };
+        out.status("4/5 apply");
         let applied = apply::apply_all(&cluster, objects, out).await?;
 
         out.status("5/5 watch");
