@@ -1039,7 +1039,7 @@ impl PodRun {
     /// The terminated state of an exited container, as the kubelet words it.
     async fn terminated(&self, id: &str) -> Value {
         let docker = &self.shared.docker;
-        let state = xtask::local::exited_state(docker, id).await;
+        let state = docker.inspect_container(id, None).await.ok().and_then(|i| i.state).unwrap_or_default();
         let exit_code = state.exit_code.unwrap_or(-1);
         let reason = if state.oom_killed == Some(true) {
             "OOMKilled"

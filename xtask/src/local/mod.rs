@@ -343,7 +343,7 @@ async fn start(docker: &Docker, id: &str, pod: &str, exits: &mpsc::UnboundedSend
         // Ends with the exit (an error for a non-zero code); then the
         // container is looked at for the code and an OOM kill.
         let _ = docker.wait_container(&id, None).next().await;
-        let state = exited_state(&docker, &id).await;
+        let state = docker.inspect_container(&id, None).await.ok().and_then(|i| i.state).unwrap_or_default();
         let _ = exits.send(Exit {
             pod,
             exit_code: state.exit_code.unwrap_or(-1) as i32,
@@ -351,19 +351,6 @@ async fn start(docker: &Docker, id: &str, pod: &str, exits: &mpsc::UnboundedSend
         });
     });
     Ok(())
-}
-
-/// An exited container's state. A SIGKILL (137) may come with the
-/// daemon's OOM event a moment after the exit event (seen with cgroup v2):
-/// asked again once, so that an OOM kill reads as OOMKilled.
-pub async fn exited_state(docker: &Docker, id: &str) -> bollard::models::ContainerState {
-    let inspect = || async { docker.inspect_container(id, None).await.ok().and_then(|i| i.state).unwrap_or_default() };
-    let state = inspect().await;
-    if state.exit_code == Some(137) && state.oom_killed != Some(true) {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        return inspect().await;
-    }
-    state
 }
 
 async fn stop_all<'a>(docker: &Docker, containers: impl Iterator<Item = &'a str>, grace: i64) {
