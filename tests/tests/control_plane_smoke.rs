@@ -232,8 +232,14 @@ fn the_node_agent_restarts_in_place_kills_oom_and_stops_deleted_pods() {
 
     let oom = wait_for_pod(cp, &ns, "oom", "failure", |p| p["status"]["phase"] == "Failed");
     let terminated = &oom["status"]["containerStatuses"][0]["state"]["terminated"];
-    assert_eq!(terminated["reason"], "OOMKilled", "{oom:#}");
     assert_eq!(terminated["exitCode"], 137, "{oom:#}");
+    assert!(terminated["message"].as_str().unwrap_or_default().contains("allocate memory"), "{oom:#}");
+    // The reason is the daemon's OOMKilled flag, as a kubelet reads it. The
+    // Docker Engine here (cgroup v1) sets it from an OOM event that, under
+    // load, can come after the exit and is then lost: seen twice in four
+    // full runs, never alone (12 of 12 OOM kills flagged). A kubelet on this
+    // engine would say Error then too.
+    assert!(matches!(terminated["reason"].as_str(), Some("OOMKilled" | "Error")), "{oom:#}");
 
     // A graceful delete: SIGTERM, which the worker obeys at once, well
     // before the 20 s grace period ends in SIGKILL.
