@@ -138,6 +138,15 @@ pub fn worker_image() -> &'static str {
     })
 }
 
+/// The image a local run pulled for `pinned` (`repo:tag@digest`, pulled as
+/// `repo@digest`): the test's, removed when the test process exits.
+pub fn remove_pulled_at_exit(pinned: &str) {
+    let pulled = xtask::image_ref::ImageRef::parse(pinned).expect("a pinned reference").pull_reference().to_string();
+    at_exit(move || {
+        let _ = Command::new("docker").args(["rmi", "--force", &pulled]).output();
+    });
+}
+
 /// A port on 127.0.0.1 that nothing listens on now (another process may
 /// take it before it is used: callers that start a server retry).
 pub fn free_port() -> u16 {

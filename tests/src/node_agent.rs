@@ -168,10 +168,7 @@ static PULLED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 /// pulls as `repo@digest` (no tag), so its tag is dropped. Never an image
 /// ID, which the user's own tags of the same content share.
 fn removable_reference(image: &str) -> String {
-    match ImageRef::parse(image) {
-        Ok(r) if r.digest.is_some() => ImageRef { tag: None, ..r }.to_string(),
-        _ => image.to_owned(),
-    }
+    ImageRef::parse(image).map_or_else(|_| image.to_owned(), |r| r.pull_reference().to_string())
 }
 
 /// At the test process's exit (no runtime left to use): the containers
@@ -1264,7 +1261,6 @@ mod unit {
         assert_eq!(parse_quantity("128974848"), Some(128974848.0));
         assert_eq!(parse_quantity("12x"), None);
     }
-
     #[test]
     fn expansion() {
         let env = vec![("A".to_owned(), "1".to_owned())];

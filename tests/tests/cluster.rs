@@ -504,12 +504,9 @@ fn release_runs_the_job_locally_without_a_cluster_and_on_the_cluster_with_one() 
     )
     .finish_within(Duration::from_secs(300));
     let pinned = r.stdout.lines().next().unwrap_or_default().to_owned();
-    if let Some((name, digest)) = pinned.split_once('@') {
-        // The local run pulled the pinned image into the daemon: the test's, removed at exit.
-        let pulled = format!("{}@{digest}", name.rsplit_once(':').map_or(name, |(repo, _)| repo));
-        tests::at_exit(move || {
-            let _ = std::process::Command::new("docker").args(["rmi", "--force", &pulled]).output();
-        });
+    if pinned.contains('@') {
+        // The local run pulled the pinned image into the daemon.
+        tests::remove_pulled_at_exit(&pinned);
     }
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(r.stderr.contains("no cluster is configured"), "{}", r.stderr);

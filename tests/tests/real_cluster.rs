@@ -443,12 +443,8 @@ fn run_local_agrees_with_the_real_job_controller() {
                 .concat(),
         ),
     ];
-    // The pinned image, pulled into the daemon by the local runs: removed at exit.
-    let (name, digest) = image().split_once('@').unwrap();
-    let pulled = format!("{}@{digest}", name.rsplit_once(':').unwrap().0);
-    tests::at_exit(move || {
-        let _ = std::process::Command::new("docker").args(["rmi", "--force", &pulled]).output();
-    });
+    // The pinned image, pulled into the daemon by the local runs.
+    tests::remove_pulled_at_exit(image());
     let verdict = |v: &Value, on_failure: bool| {
         let second = if on_failure { v["pods"][0]["restarts"].clone() } else { v["failed_pods"].clone() };
         (v["result"].clone(), v["reason"].clone(), v["succeeded"].clone(), second)

@@ -87,6 +87,15 @@ impl ImageRef {
         }
     }
 
+    /// What a daemon pulls and lists for this reference: with a digest, the
+    /// digest decides and the tag is dropped (`repo@sha256:...`).
+    pub fn pull_reference(&self) -> ImageRef {
+        match self.digest {
+            Some(_) => ImageRef { tag: None, ..self.clone() },
+            None => self.clone(),
+        }
+    }
+
     /// The same reference pinned to `digest`.
     pub fn with_digest(&self, digest: &str) -> ImageRef {
         ImageRef { digest: Some(digest.to_owned()), ..self.clone() }
@@ -168,6 +177,14 @@ mod tests {
     use super::*;
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_digest_decides_what_is_pulled() {
+        let pinned = ImageRef::parse(&format!("127.0.0.1:5000/job-test:0.1.0@sha256:{}", "a".repeat(64))).unwrap();
+        assert_eq!(pinned.pull_reference().to_string(), format!("127.0.0.1:5000/job-test@sha256:{}", "a".repeat(64)));
+        let tagged = ImageRef::parse("127.0.0.1:5000/job-test:0.1.0").unwrap();
+        assert_eq!(tagged.pull_reference(), tagged);
+    }
 
     #[test]
     fn parses_the_references_users_write() {

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 
 use crate::flags::RunLocalFlags;
 use crate::image::docker;
+use crate::image_ref::ImageRef;
 use crate::manifest::{self, Object, objects, params};
 use crate::report::Reporter;
 use crate::report::job::{JobReport, PodRow, PodTable};
@@ -380,14 +381,10 @@ async fn remove_run(docker: &Docker, run: &str) -> usize {
 /// The image in the local daemon: there already, or pulled (a registry on
 /// this machine is reached over plain HTTP by the daemon's own rule).
 async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Result<String> {
-    // A reference with both tag and digest: the digest decides.
-    let reference = match reference.split_once('@') {
-        Some((name, digest)) => {
-            let repo = name.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')).map_or(name, |(repo, _)| repo);
-            format!("{repo}@{digest}")
-        }
-        None => reference.to_owned(),
-    };
+    let reference = ImageRef::parse(reference)
+        .map_err(|why| Error::usage(format!("the Job's image {reference}: not an image reference ({why})")))?
+        .pull_reference()
+        .to_string();
     if docker.inspect_image(&reference).await.is_ok() {
         return Ok(reference);
     }
