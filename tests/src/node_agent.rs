@@ -1253,15 +1253,6 @@ mod unit {
     use super::*;
 
     #[test]
-    fn quantities() {
-        assert_eq!(parse_quantity("32Mi"), Some(32.0 * 1024.0 * 1024.0));
-        assert_eq!(parse_quantity("1G"), Some(1e9));
-        assert_eq!(parse_quantity("500m"), Some(0.5));
-        assert_eq!(parse_quantity("1e3"), Some(1000.0));
-        assert_eq!(parse_quantity("128974848"), Some(128974848.0));
-        assert_eq!(parse_quantity("12x"), None);
-    }
-    #[test]
     fn expansion() {
         let env = vec![("A".to_owned(), "1".to_owned())];
         assert_eq!(expand("x$(A)y", &env), "x1y");

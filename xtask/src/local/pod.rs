@@ -173,6 +173,10 @@ mod tests {
     fn quantities_in_bytes() {
         assert_eq!(parse_quantity("32Mi"), Some(32.0 * 1024.0 * 1024.0));
         assert_eq!(parse_quantity("1G"), Some(1e9));
+        assert_eq!(parse_quantity("500m"), Some(0.5));
+        assert_eq!(parse_quantity("1e3"), Some(1000.0));
+        assert_eq!(parse_quantity("128974848"), Some(128974848.0));
+        assert_eq!(parse_quantity("12x"), None);
         assert_eq!(parse_quantity("lots"), None);
     }
 
