@@ -401,23 +401,19 @@ async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Resul
 }
 
 /// Five characters as Kubernetes names pods (`utilrand.String`'s alphabet:
-/// no vowels, no look-alikes).
+/// no vowels, no look-alikes). Names need to be unique, not secret: std's
+/// randomly keyed hasher is enough.
 fn random_suffix() -> String {
+    use std::hash::BuildHasher;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut bytes = [0u8; 5];
-    getrandom_fill(&mut bytes);
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
-}
-
-fn getrandom_fill(bytes: &mut [u8]) {
-    use std::hash::{BuildHasher, Hasher};
-    // Unique enough for names within one run: a fresh SipHash key per call.
-    for chunk in bytes.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-        let v = h.finish().to_le_bytes();
-        chunk.copy_from_slice(&v[..chunk.len()]);
-    }
+    let mut bits = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(bits % ALPHABET.len() as u64) as usize] as char;
+            bits /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
 }
 
 /// SIGINT and SIGTERM, as error kinds (exit 130 and 143).
