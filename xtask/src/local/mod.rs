@@ -86,11 +86,10 @@ fn job_from_file(path: &std::path::Path) -> Result<Job> {
         })
 }
 
-/// One pod of the run: its container and what the table shows.
+/// One pod of the run: its container (what the table shows is its row).
 struct LocalPod {
     container: String,
     message_file: PathBuf,
-    row: PodRow,
     started: Instant,
     /// When its container restarts in place (OnFailure).
     restart_at: Option<Instant>,
@@ -133,6 +132,8 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     let deadline = spec.deadline.map(|d| started + d);
     let mut controller = Controller::new(spec.clone());
     let mut pods: BTreeMap<String, LocalPod> = BTreeMap::new();
+    // The table's rows, kept as the table and the report take them.
+    let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
     let mut table = PodTable::new(out);
     let mut next_create = started;
     let (exits, mut exited) = mpsc::unbounded_channel::<Exit>();
@@ -187,17 +188,11 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                 };
                 pods.insert(
                     pod_name.clone(),
-                    LocalPod {
-                        container: created.id.clone(),
-                        message_file,
-                        row,
-                        started: Instant::now(),
-                        restart_at: None,
-                    },
+                    LocalPod { container: created.id.clone(), message_file, started: Instant::now(), restart_at: None },
                 );
+                rows.insert(pod_name.clone(), row.clone());
                 start(&docker, &created.id, &pod_name, &exits).await?;
-                let rows = rows(&pods);
-                table.update(None, &pods[&pod_name].row, &rows);
+                table.update(None, &row, &rows);
             }
         }
         // The next time something is due: a replacement pod, a restart, the deadline.
@@ -218,27 +213,27 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         let sleep = tokio::time::sleep_until(wake.into_iter().min().unwrap_or(now + Duration::from_secs(3600)).into());
         tokio::select! {
             Some(exit) = exited.recv() => {
-                let Some(p) = pods.get_mut(&exit.pod) else { continue };
+                let (Some(p), Some(row)) = (pods.get_mut(&exit.pod), rows.get_mut(&exit.pod)) else { continue };
                 let mut message = std::fs::read_to_string(&p.message_file).unwrap_or_default();
                 message.truncate(4096);
-                let before = p.row.clone();
-                p.row.exit_code = Some(exit.exit_code);
-                p.row.reason = Some(if exit.oom_killed { "OOMKilled" } else if exit.exit_code == 0 { "Completed" } else { "Error" }.into());
-                p.row.message = Some(message.trim().to_owned()).filter(|m| !m.is_empty());
-                p.row.seconds = Some(p.started.elapsed().as_secs_f64());
+                let before = row.clone();
+                row.exit_code = Some(exit.exit_code);
+                row.reason = Some(if exit.oom_killed { "OOMKilled" } else if exit.exit_code == 0 { "Completed" } else { "Error" }.into());
+                row.message = Some(message.trim().to_owned()).filter(|m| !m.is_empty());
+                row.seconds = Some(p.started.elapsed().as_secs_f64());
                 if controller.exited(&exit.pod, exit.exit_code) {
                     // Restarted in place after the kubelet's back-off.
-                    let restarts = p.row.restarts as u32 + 1;
+                    let restarts = row.restarts as u32 + 1;
                     p.restart_at = Some(Instant::now() + scaled(controller::restart_backoff(restarts)));
-                    p.row.last_exit_code = Some(exit.exit_code);
+                    row.last_exit_code = Some(exit.exit_code);
                 } else {
-                    p.row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
+                    row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
                     if exit.exit_code != 0 {
                         next_create = Instant::now() + scaled(controller::replacement_backoff(controller.recent_failures));
                     }
                 }
-                let row = p.row.clone();
-                table.update(Some(&before), &row, &rows(&pods));
+                let changed = row.clone();
+                table.update(Some(&before), &changed, &rows);
             }
             _ = sleep => {
                 let due: Vec<String> = pods.iter().filter(|(_, p)| p.restart_at.is_some_and(|t| t <= Instant::now())).map(|(n, _)| n.clone()).collect();
@@ -246,17 +241,18 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                     let p = pods.get_mut(&pod_name).expect("listed above");
                     p.restart_at = None;
                     write_world_writable(&p.message_file)?;
-                    let before = p.row.clone();
-                    p.row.restarts += 1;
-                    p.row.exit_code = None;
-                    p.row.reason = None;
+                    let row = rows.get_mut(&pod_name).expect("a row per pod");
+                    let before = row.clone();
+                    row.restarts += 1;
+                    row.exit_code = None;
+                    row.reason = None;
+                    let changed = row.clone();
                     let container = p.container.clone();
                     controller.restarted(&pod_name);
                     if controller.finished.is_none() {
                         start(&docker, &container, &pod_name, &exits).await?;
                     }
-                    let row = pods[&pod_name].row.clone();
-                    table.update(Some(&before), &row, &rows(&pods));
+                    table.update(Some(&before), &changed, &rows);
                 }
             }
             signal = signals.next() => {
@@ -275,13 +271,13 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     stop_all(&docker, active.iter().filter_map(|n| pods.get(n)).map(|p| p.container.as_str()), grace).await;
     if controller.finished.is_some() {
         for pod_name in controller.terminated_active() {
-            if let Some(p) = pods.get_mut(&pod_name) {
-                p.row.phase = "Failed".into();
-                p.row.reason = reason.clone();
+            if let Some(row) = rows.get_mut(&pod_name) {
+                row.phase = "Failed".into();
+                row.reason = reason.clone();
             }
         }
     }
-    table.close(&rows(&pods));
+    table.close(&rows);
     let removed = if options.keep { 0 } else { remove_run(&docker, &run).await };
     if options.keep {
         out.status(format!(
@@ -298,7 +294,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     outcome?;
 
     let finished = controller.finished.clone().expect("the loop ends finished or with an error");
-    let restarts: i32 = pods.values().map(|p| p.row.restarts).sum();
+    let restarts: i32 = rows.values().map(|r| r.restarts).sum();
     let (succeeded, failed) = (controller.succeeded as i32, controller.failed as i32);
     let ttl = job.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished);
     if let Some(ttl) = ttl {
@@ -320,12 +316,8 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         runs: succeeded + failed + restarts,
         failed_runs: failed + restarts,
         configured_probability: crate::cluster::status::configured_probability(job),
-        pods: pods.into_values().map(|p| p.row).collect(),
+        pods: rows.into_values().collect(),
     })
-}
-
-fn rows(pods: &BTreeMap<String, LocalPod>) -> BTreeMap<String, PodRow> {
-    pods.iter().map(|(n, p)| (n.clone(), p.row.clone())).collect()
 }
 
 /// A file the container's user (whoever it is) can write.
