@@ -464,8 +464,6 @@ fn every_invalid_input_is_refused_with_the_flag_the_value_and_the_rule() {
         (&["--name", "Job_Test"], "--name \"Job_Test\": not a DNS-1123 label"),
         (&["--namespace=-x"], "--namespace \"-x\": not a DNS-1123 label"),
         (&["--service-account", "Java Admin"], "--service-account \"Java Admin\": not a DNS-1123 subdomain"),
-        (&["--image", "Job-Test:1.0"], "--image Job-Test:1.0: not an image reference"),
-        (&["--image", "job-test@sha256:abc"], "--image job-test@sha256:abc: not an image reference: the digest"),
         (&["--memory", "lots"], "--memory \"lots\": not a positive quantity"),
         (&["--cpu", "2Gi"], "--cpu \"2Gi\": not a positive quantity"),
         (&["--pod-verbs", "get,steal"], "--pod-verbs steal: not a Kubernetes verb"),
@@ -482,6 +480,24 @@ fn every_invalid_input_is_refused_with_the_flag_the_value_and_the_rule() {
         assert!(stderr.contains("nothing was rendered"), "{stderr}");
         assert!(stdout.is_empty(), "{args:?}: {stdout}");
         assert!(!out_file.exists(), "{args:?}: a file was written despite the error");
+    }
+}
+
+#[test]
+fn an_invalid_image_reference_is_refused_by_the_flag_parser() {
+    // Parsed once, at the flag, as for `image` and `push`.
+    let cases: &[(&str, &str)] = &[
+        ("Job-Test:1.0", "invalid value 'Job-Test:1.0' for '--image <REF>': not an image reference"),
+        (
+            "job-test@sha256:abc",
+            "invalid value 'job-test@sha256:abc' for '--image <REF>': not an image reference: the digest",
+        ),
+    ];
+    for (image, expected) in cases {
+        let (code, stdout, stderr) = render(&["--image", image]);
+        assert_eq!(code, Some(2), "{image}: {stderr}");
+        assert!(stderr.contains(expected), "{stderr:?} should contain {expected:?}");
+        assert!(stdout.is_empty(), "{image}: {stdout}");
     }
 }
 

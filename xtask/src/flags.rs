@@ -259,7 +259,7 @@ pub struct JobFlags {
     /// Image reference; `repo:tag@sha256:...` pins what runs (`cargo xtask push` prints it).
     /// Default: the placeholder registry.example.com/your-namespace/job-test:<crate version>, with a warning.
     #[arg(long, value_name = "REF")]
-    pub image: Option<String>,
+    pub image: Option<ImageRef>,
     /// Successful pods needed (spec.completions).
     #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
     pub completions: i64,

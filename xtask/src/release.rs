@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::cluster::apply::Applied;
 use crate::cluster::{self, apply, watch};
-use crate::flags::ReleaseFlags;
+use crate::flags::{JobFlags, ReleaseFlags};
 use crate::image_ref::ImageRef;
 use crate::manifest::{self, params, versions};
 use crate::report::Reporter;
@@ -25,17 +25,11 @@ use crate::{image, local, odds, push};
 
 pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     // Everything that can be checked is checked before anything is built.
-    let mut job_flags = flags.job.clone();
-    let requested = job_flags
-        .image
-        .as_deref()
-        .map(|text| text.parse::<ImageRef>().map_err(|why| crate::Error::usage(format!("--image {text}: {why}"))))
-        .transpose()?;
-    let target = push::resolve_target(requested.as_ref(), out)?;
-    job_flags.image = Some(target.to_string());
+    let target = push::resolve_target(flags.job.image.as_ref(), out)?;
+    let job_flags = JobFlags { image: Some(target.clone()), ..flags.job.clone() };
     // The tag is pinned by the release itself, so unlike `render` and
     // `apply` it asks for no `unpinned_image_warning`.
-    let (unpinned, mut warnings) = params::job_params(&job_flags)?;
+    let (mut job, mut warnings) = params::job_params(&job_flags)?;
     let (auth, auth_warnings) = params::auth_params(&flags.auth, &job_flags.namespace)?;
     warnings.extend(auth_warnings);
     for w in &warnings {
@@ -60,7 +54,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         };
         let version = match &cluster {
             Some(c) => {
-                let version = apply::for_server(c, &mut manifest::all_objects(&unpinned, &auth), out).await?;
+                let version = apply::for_server(c, &mut manifest::all_objects(&job, &auth), out).await?;
                 out.status(format!("the cluster at {} runs Kubernetes {version}", c.server));
                 version
             }
@@ -75,8 +69,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         out.status(format!("  {} {}", if pushed.unchanged { "unchanged" } else { "pushed" }, pushed.reference));
 
         out.status("3/5 render, with the image pinned by digest");
-        job_flags.image = Some(pushed.reference.to_string());
-        let (job, _) = params::job_params(&job_flags)?;
+        job.pin(pushed.reference.clone());
         out.status(format!("  {}", odds::summary(&job)));
         let mut objects = manifest::all_objects(&job, &auth);
         // Checked against this version above: the warnings were shown then.

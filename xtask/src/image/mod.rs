@@ -19,7 +19,7 @@ use xshell::{Shell, cmd};
 use crate::flags::{Builder, BuilderFlags, ImageFlags, Target};
 use crate::image_ref::ImageRef;
 use crate::report::Reporter;
-use crate::{Error, build, manifest, project_root};
+use crate::{Error, build, project_root};
 
 pub const BINARY_PATH: &str = "/job-worker";
 pub const BINARY_MODE: u32 = 0o555;
@@ -141,7 +141,7 @@ pub fn run(flags: &ImageFlags, out: &Reporter) -> Result<()> {
 /// What `image` builds with no `--image`: `job-test:<version>`, for the
 /// local daemon.
 pub fn default_reference() -> ImageRef {
-    ImageRef::parse(&manifest::params::default_image()).expect("the default image is a valid reference")
+    ImageRef::parse(&format!("job-test:{}", env!("CARGO_PKG_VERSION"))).expect("the default image is a valid reference")
 }
 
 /// Builds the worker, then the image; the result is in the layout.

@@ -52,7 +52,7 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
             // With no --image, the image `cargo xtask image` builds into the
             // local daemon, not the manifests' placeholder.
             let mut job_flags = flags.job.clone();
-            job_flags.image.get_or_insert_with(|| crate::image::default_reference().to_string());
+            job_flags.image.get_or_insert_with(crate::image::default_reference);
             let (p, warnings) = params::job_params(&job_flags)?;
             for w in &warnings {
                 out.warn(w);

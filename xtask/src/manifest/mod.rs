@@ -106,7 +106,7 @@ pub const HEADER: &str = concat!(
 
 /// Whether a Job in `objects` names the placeholder image (no `--image`).
 fn names_placeholder(objects: &[Object]) -> bool {
-    let placeholder = params::placeholder_image();
+    let placeholder = params::placeholder_image().to_string();
     objects.iter().any(|o| match o {
         Object::Job(job) => job
             .spec

@@ -134,19 +134,16 @@ impl Findings {
     }
 }
 
-/// The name `image` gives the local build of this version when no
-/// `--image` is given.
-pub fn default_image() -> String {
-    format!("job-test:{}", env!("CARGO_PKG_VERSION"))
-}
-
 /// The image a rendering names when no `--image` is given: a valid
 /// reference, so the manifests validate, in a registry that is obviously
 /// not the reader's (example.com is reserved for examples), so that nobody
 /// mistakes it for something a cluster can pull. The local name
-/// ([`default_image`]) would look pullable and resolve to Docker Hub.
-pub fn placeholder_image() -> String {
+/// ([`crate::image::default_reference`]) would look pullable and resolve to
+/// Docker Hub.
+pub fn placeholder_image() -> ImageRef {
     format!("registry.example.com/your-namespace/job-test:{}", env!("CARGO_PKG_VERSION"))
+        .parse()
+        .expect("the placeholder is a valid reference")
 }
 
 /// The warning for an image not pinned by digest, the placeholder included.
@@ -171,16 +168,22 @@ pub fn unpinned_image_warning(f: &JobFlags, p: &JobParams) -> Option<String> {
     })
 }
 
+impl JobParams {
+    /// Names `image`, the reference a push returned pinned by digest, in
+    /// place of the tag the parameters were checked with.
+    pub fn pin(&mut self, image: ImageRef) {
+        debug_assert!(image.digest.is_some(), "pin takes a digest-pinned reference");
+        self.image = image;
+    }
+}
+
 /// Checks the Job flags; returns the parameters and the warnings.
 pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
     let mut v = Findings::default();
 
     dns_label(&mut v, "--name", &f.name);
     dns_label(&mut v, "--namespace", &f.namespace);
-    let image_text = f.image.clone().unwrap_or_else(placeholder_image);
-    let image = ImageRef::parse(&image_text)
-        .map_err(|why| v.error("--image", &image_text, format!("not an image reference: {why}")))
-        .ok();
+    let image = Some(f.image.clone().unwrap_or_else(placeholder_image));
 
     let restart_policy = match f.restart_policy.as_str() {
         "Never" => Some(RestartPolicy::Never),
