@@ -48,6 +48,14 @@ fn bad_usage_exits_2_and_says_what_is_wrong() {
     let out = xtask(&["bench", "--runs", "3"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--runs 3 is too few"));
+    let out = xtask(&["odds", "--pod-startup", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid value 'soon' for '--pod-startup <DURATION>'")
+            && stderr.contains("give a duration such as 30s"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -237,8 +237,8 @@ pub struct OddsFlags {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub trial_seed: u64,
     /// Assumed time from a pod's creation to its container starting (scheduling, image present).
-    #[arg(long, default_value = "2s", value_name = "DURATION")]
-    pub pod_startup: String,
+    #[arg(long, default_value = "2s", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
+    pub pod_startup: Duration,
     /// Every render flag is taken, so that the same line can be asked; those that do not change the odds are
     /// hidden from `odds --help` (see `ODDS_IGNORES`).
     #[command(flatten)]

@@ -238,9 +238,6 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
     for w in &warnings {
         out.warn(w);
     }
-    let pod_startup = humantime::parse_duration(&flags.pod_startup).map_err(|e| {
-        Error::usage(format!("--pod-startup {}: not a duration ({e}); expected e.g. 2s or 500ms", flags.pod_startup))
-    })?;
     if flags.trials < 100 {
         return Err(
             Error::usage(format!("--trials {}: at least 100 are needed for a useful estimate", flags.trials)).into()
@@ -249,7 +246,7 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
     if params.parallelism == 0 {
         return Err(Error::usage("--parallelism 0: no pod would ever run; the odds need at least 1").into());
     }
-    let m = Model::new(&params, pod_startup);
+    let m = Model::new(&params, flags.pod_startup);
     out.status(format!(
         "simulating up to {} Jobs (seed {}, at most {} container runs in all)",
         flags.trials,
