@@ -169,6 +169,11 @@ impl Settings {
     /// exists), checking every key and value; checks the JOB_TEST_
     /// variables too. `cmd` is the command before `apply`.
     pub fn load(cmd: &Command, args: &[OsString]) -> Result<Settings, Error> {
+        // Built once: building fills in each flag's parser, and takes longer
+        // than everything else here.
+        let mut cmd = cmd.clone();
+        cmd.build();
+        let cmd = &cmd;
         let keys = keys(cmd);
         check_environment(cmd, &keys)?;
         let located = match config_flag(args) {
@@ -377,12 +382,10 @@ fn closest(keys: &[Key], section: Option<&str>, name: &str) -> Option<String> {
         .map(|(_, full)| full)
 }
 
-/// Checks one raw value with the flag's own value parser, in every command
-/// that has the flag (the same flag may be parsed differently: `image`'s
+/// Checks one raw value with the flag's own value parser (`cmd` built), in
+/// every command that has the flag (the same flag may be parsed differently: `image`'s
 /// `--image` is an image reference).
 fn check_value(cmd: &Command, key: &Key, value: &str) -> Result<(), String> {
-    let mut cmd = cmd.clone();
-    cmd.build();
     for sub in cmd.get_subcommands() {
         let Some(arg) = sub.get_arguments().find(|a| a.get_id() == key.id.as_str()) else { continue };
         let parts: Vec<&str> = match arg.get_value_delimiter() {
