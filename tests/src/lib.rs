@@ -76,13 +76,20 @@ pub fn xtask_with(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> O
 }
 
 /// Runs from the project root, with none of the machine's registry
-/// credentials, cluster settings or NO_COLOR, and then `env`: a test sees
-/// only what it sets.
+/// credentials, cluster settings, JOB_TEST_ settings or NO_COLOR, and an
+/// empty settings file instead of the project's job-test.toml (a user's),
+/// and then `env`: a test sees only what it sets.
 fn isolate(cmd: &mut Command, env: &[(&str, &str)]) {
     cmd.current_dir(project_root());
     for name in ["REGISTRY_USERNAME", "REGISTRY_PASSWORD", "KUBECONFIG", "KUBE_TOKEN", "NO_COLOR"] {
         cmd.env_remove(name);
     }
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with(xtask::config::ENV_PREFIX) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env(xtask::config::CONFIG_ENV, "/dev/null");
     for (k, v) in env {
         cmd.env(k, v);
     }

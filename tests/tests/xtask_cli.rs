@@ -175,3 +175,194 @@ fn the_binary_carries_no_path_of_this_machine() {
     assert!(!text.contains(&home), "the binary holds the cargo home {home}");
     assert!(text.contains("/cargo/registry/src/"), "dependency paths are remapped to /cargo");
 }
+
+/// A settings file of the test's own (never the project's job-test.toml),
+/// in a folder removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn settings_file(name: &str, text: &str) -> (TempDir, String) {
+    let dir = tempdir(name);
+    let path = tests::write_file(&dir, "job-test.toml", text);
+    (TempDir(dir), path.display().to_string())
+}
+
+/// The `config --output json` row of one key.
+fn setting<'a>(config: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    config["settings"].as_array().unwrap().iter().find(|s| s["key"] == key).unwrap_or_else(|| panic!("no {key}"))
+}
+
+/// Each level beats the ones below it, in `config` and in what a command
+/// really renders: a flag, JOB_TEST_<FLAG>, the file, the default.
+#[test]
+fn settings_precedence_is_flag_then_environment_then_file_then_default() {
+    let (_dir, file) = settings_file(
+        "settings-precedence",
+        "[job]\nname = \"file-name\"\nnamespace = \"file-ns\"\ncompletions = 7\n\n[worker]\nfail-probability = 0.5\n",
+    );
+    let env = [("JOB_TEST_NAME", "env-name"), ("JOB_TEST_COMPLETIONS", "8")];
+    let out = xtask_with(&["--output", "json", "config", "--config", &file, "--completions", "9"], &env, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(config["file"], file.as_str());
+    assert_eq!(config["file_chosen_by"], "flag");
+    let expect = |key: &str, value: &str, source: &str, from: serde_json::Value| {
+        let row = setting(&config, key);
+        assert_eq!((&row["value"], &row["source"], &row["from"]), (&value.into(), &source.into(), &from), "{row}");
+    };
+    expect("job.completions", "9", "flag", "--completions".into());
+    expect("job.name", "env-name", "environment", "JOB_TEST_NAME".into());
+    expect("job.namespace", "file-ns", "file", format!("{file}:job.namespace").into());
+    expect("worker.fail-probability", "0.5", "file", format!("{file}:worker.fail-probability").into());
+    expect("job.parallelism", "2", "default", serde_json::Value::Null);
+
+    // The same levels reach the command itself; the file is named by
+    // JOB_TEST_CONFIG this time.
+    let env = [("JOB_TEST_NAME", "env-name"), ("JOB_TEST_COMPLETIONS", "8"), ("JOB_TEST_CONFIG", &file)];
+    let out = xtask_with(&["render", "--completions", "9"], &env, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    for expected in ["  name: env-name\n", "  namespace: file-ns\n", "  completions: 9\n", "  parallelism: 2\n"] {
+        assert!(yaml.contains(expected), "{expected:?} not in\n{yaml}");
+    }
+    assert!(yaml.contains("value: '0.5'") || yaml.contains("value: \"0.5\""), "FAIL_PROBABILITY 0.5:\n{yaml}");
+    // The file's value is the default `watch` uses too (the same flag).
+    let out = xtask_with(&["--output", "json", "config", "--config", &file], &[], None);
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(setting(&config, "job.completions")["value"], "7");
+    assert_eq!(setting(&config, "job.name")["source"], "file");
+}
+
+#[test]
+fn config_snapshot() {
+    let (_dir, file) = settings_file(
+        "settings-snapshot",
+        "[job]\nnamespace = \"retry-demo\"\nimage = \"registry.example.com/team/job-test:1.0.0\"\n\n\
+         [cluster]\ncontext = \"prod\"\nca-cert = \"certs/ca.crt\"\n\n\
+         [authorization]\npod-verbs = [\"get\", \"list\", \"watch\", \"delete\"]\n\n[image]\nbuilder = \"oci\"\n",
+    );
+    let env = [("JOB_TEST_FAIL_PROBABILITY", "0.3"), ("REGISTRY_PASSWORD", "hunter2-secret")];
+    let out = xtask_with(&["config", "--config", &file, "--parallelism", "4"], &env, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dir = std::path::Path::new(&file).parent().unwrap().display().to_string();
+    // A relative path in the file is relative to the file's folder.
+    assert!(text.contains(&format!("{dir}/certs/ca.crt")), "{text}");
+    insta::assert_snapshot!(text.replace(&dir, "[DIR]"));
+}
+
+/// A key the file may not hold, or a value its flag would refuse: exit 2,
+/// naming the file, the key, the value and the fix; nothing runs.
+#[test]
+fn settings_file_errors_name_the_file_the_key_and_the_fix() {
+    let refused = |name: &str, text: &str, args: &[&str]| {
+        let (_dir, file) = settings_file(name, text);
+        let mut all = vec!["--config", file.as_str()];
+        all.extend_from_slice(args);
+        let out = xtask_with(&all, &[], None);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(out.stdout.is_empty(), "something ran: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(stderr.contains(&file), "the file is not named: {stderr}");
+        stderr.replace(&file, "[FILE]")
+    };
+    let unknown = refused("settings-unknown", "[job]\nnamspace = \"demo\"\n", &["render"]);
+    let misplaced = refused("settings-misplaced", "[job]\ncontext = \"prod\"\n", &["config"]);
+    let bad_number = refused("settings-bad-number", "[job]\ncompletions = \"five\"\n", &["render"]);
+    let bad_choice = refused("settings-bad-choice", "[image]\nbuilder = \"podman\"\n", &["image"]);
+    // Checked by the command's own rules, after parsing: the error names the
+    // flag, the note names where its value came from.
+    let later = refused("settings-later", "[job]\nrestart-policy = \"Always\"\n", &["render"]);
+    insta::assert_snapshot!([unknown, misplaced, bad_number, bad_choice, later].join("---\n"));
+
+    let out = xtask_with(&["render"], &[("JOB_TEST_PARALLELISM", "two")], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("environment variable JOB_TEST_PARALLELISM: invalid value \"two\""), "{stderr}");
+    let out = xtask_with(&["render", "--config", "/nonexistent/job-test.toml"], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config /nonexistent/job-test.toml: cannot read"));
+}
+
+/// Passwords and tokens are shown masked, and a settings file cannot hold
+/// one (nor is its value echoed when it tries).
+#[test]
+fn secrets_are_masked_and_never_read_from_the_file() {
+    let env = [("REGISTRY_USERNAME", "robot"), ("REGISTRY_PASSWORD", "hunter2-secret"), ("KUBE_TOKEN", "tok-secret")];
+    for output in ["text", "json"] {
+        let out = xtask_with(&["--output", output, "config"], &env, None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains("hunter2-secret") && !all.contains("tok-secret"), "a secret is shown: {all}");
+        if output == "json" {
+            let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let credential =
+                |key: &str| config["credentials"].as_array().unwrap().iter().find(|c| c["key"] == key).unwrap().clone();
+            assert_eq!(credential("registry.password")["value"], "***");
+            assert_eq!(credential("registry.password")["from"], "REGISTRY_PASSWORD");
+            assert_eq!(credential("cluster.token")["value"], "***");
+            assert_eq!(credential("registry.username")["value"], "robot");
+        }
+    }
+    for (name, text) in [
+        ("settings-password", "[registry]\npassword = \"hunter2-secret\"\n"),
+        ("settings-token", "[cluster]\ntoken = \"tok-secret\"\n"),
+        ("settings-username", "[registry]\nusername = \"robot\"\n"),
+    ] {
+        let (_dir, file) = settings_file(name, text);
+        let out = xtask_with(&["config", "--config", &file], &[], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("is not allowed"), "{stderr}");
+        assert!(!stderr.contains("hunter2-secret") && !stderr.contains("tok-secret"), "{stderr}");
+    }
+}
+
+/// The scripts are what each shell's own parser accepts, and they complete:
+/// bash and fish are asked for the completions of a partial line.
+#[test]
+fn completion_scripts_parse_and_complete_the_subcommands() {
+    let dir = tempdir("completions");
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = xtask(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let script = String::from_utf8_lossy(&out.stdout).into_owned();
+        for sub in ["render", "release", "run-local", "config", "completions", "namespace"] {
+            assert!(script.contains(sub), "the {shell} script lacks {sub}");
+        }
+        let path = tests::write_file(&dir, &format!("xtask.{shell}"), &script);
+        let check = match shell {
+            "bash" => Command::new("bash").arg("-n").arg(&path).output(),
+            "zsh" => Command::new("zsh").arg("-n").arg(&path).output(),
+            "fish" => Command::new("fish").arg("--no-execute").arg(&path).output(),
+            // Debian packages no PowerShell: the script is only generated here.
+            _ => continue,
+        }
+        .unwrap_or_else(|e| panic!("{shell} is needed to check its script ({e}); `cargo xtask test` installs it"));
+        assert!(check.status.success(), "{shell} refuses its script: {}", String::from_utf8_lossy(&check.stderr));
+    }
+    let bash = format!(
+        "source {0}/xtask.bash; COMP_WORDS=(xtask ren); COMP_CWORD=1; _xtask xtask ren xtask; echo \"${{COMPREPLY[@]}}\"; \
+         COMP_WORDS=(xtask render --names); COMP_CWORD=2; _xtask xtask --names render; echo \"${{COMPREPLY[@]}}\"",
+        dir.display()
+    );
+    let out = Command::new("bash").arg("-c").arg(&bash).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "render\n--namespace\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fish =
+        format!("source {}/xtask.fish; complete -C 'xtask ren'; complete -C 'xtask config --cont'", dir.display());
+    let out = Command::new("fish").arg("-c").arg(&fish).output().unwrap();
+    let lines: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').next().unwrap().to_owned()).collect();
+    assert_eq!(lines, ["render", "--context"], "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

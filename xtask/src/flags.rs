@@ -27,10 +27,19 @@ use crate::manifest::versions::KubeVersion;
 /// run it as a Kubernetes Job and report what the retries did.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, max_term_width = 100)]
+#[command(
+    after_help = "Settings: every flag under the Job, Worker, Authorization, Cluster, Registry and Image headings \
+can also be set as JOB_TEST_<FLAG> (JOB_TEST_NAMESPACE=demo) or in the settings file (job-test.toml in the \
+project root, or --config FILE): a flag wins over the environment, the environment over the file, the file over \
+the default. `cargo xtask config` shows each value and where it came from."
+)]
 pub struct Xtask {
     /// How to print results: text for people, json for scripts (one object on stdout).
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Settings file (TOML; default: job-test.toml in the project root, when it exists). Read before the flags.
+    #[arg(long, global = true, value_name = "FILE", env = crate::config::CONFIG_ENV, hide_env_values = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -128,6 +137,18 @@ pub enum Command {
   cargo xtask release --image crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0 \\
       --username you@example.com --password-stdin --timeout 15m < acr-password.txt")]
     Release(ReleaseFlags),
+    /// Print the effective settings and where each came from: a flag, the environment, the settings file, the default.
+    #[command(after_help = "Examples:
+  cargo xtask config                                     # job-test.toml in the project root, if there
+  cargo xtask config --config ~/acr.toml --output json
+  JOB_TEST_NAMESPACE=demo cargo xtask config --context prod")]
+    Config(ConfigFlags),
+    /// Print a shell completion script for `xtask`, a shell function that runs `cargo xtask` (see the README).
+    #[command(after_help = "Examples:
+  cargo xtask completions bash > ~/.local/share/bash-completion/completions/xtask
+  cargo xtask completions zsh > ~/.zfunc/_xtask
+  cargo xtask completions fish > ~/.config/fish/completions/xtask.fish")]
+    Completions(CompletionsFlags),
 }
 
 /// The Job flags `odds` takes but hides: they change what is rendered, not
@@ -572,6 +593,29 @@ pub struct ReleaseFlags {
     pub job: JobFlags,
     #[command(flatten)]
     pub auth: AuthFlags,
+}
+
+/// Every group whose flags are settings (see `config`): a flag added to one
+/// of these groups is a settings-file key and a JOB_TEST_ variable at once.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigFlags {
+    #[command(flatten)]
+    pub job: JobFlags,
+    #[command(flatten)]
+    pub auth: AuthFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub registry: RegistryFlags,
+    #[command(flatten)]
+    pub build: BuilderFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsFlags {
+    /// The shell the script is for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 pub mod bench;
 pub mod build;
 pub mod cluster;
+pub mod completions;
+pub mod config;
 pub mod control_plane;
 pub mod error;
 pub mod flags;

@@ -1,28 +1,47 @@
-//! `cargo xtask`: parse the flags, run the subcommand, print the error with
-//! its cause chain, exit with the documented code (see `xtask::exit`).
+//! `cargo xtask`: read the settings (file and environment), parse the flags
+//! with the settings as their defaults, run the subcommand, print the error
+//! with its cause chain and where a named setting came from, exit with the
+//! documented code (see `xtask::exit`).
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use xtask::config::Settings;
 use xtask::flags::{Command, Xtask};
 use xtask::report::Reporter;
-use xtask::{bench, build, cluster, exit, image, local, odds, push, release, render, test};
+use xtask::{bench, build, cluster, completions, config, exit, image, local, odds, push, release, render, test};
 
 fn main() -> ExitCode {
     xtask::install_crypto_provider();
-    let flags = match Xtask::try_parse() {
-        Ok(flags) => flags,
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let settings = match Settings::load(&Xtask::command(), &args) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let parsed = settings
+        .apply(Xtask::command())
+        .try_get_matches_from(&args)
+        .and_then(|matches| Ok((Xtask::from_arg_matches(&matches)?, matches)));
+    let (flags, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    match run(flags) {
+    match run(flags, &settings, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
+            }
+            for note in settings.notes(&matches, &format!("{err:#}")) {
+                eprintln!("  note: {note}");
             }
             ExitCode::from(xtask::error::exit_code(&err))
         }
@@ -30,7 +49,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs one subcommand.
-fn run(flags: Xtask) -> anyhow::Result<()> {
+fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Result<()> {
     let out = Reporter::new(flags.output);
     match flags.command {
         Command::Build(f) => build::run(&f, &out).map(drop),
@@ -48,5 +67,10 @@ fn run(flags: Xtask) -> anyhow::Result<()> {
         Command::Auth(f) => cluster::auth::run(&f, &out),
         Command::RunLocal(f) => local::run(&f, &out),
         Command::Release(f) => release::run(&f, &out),
+        Command::Config(f) => {
+            let (_, sub) = matches.subcommand().expect("a subcommand was parsed");
+            config::run(&f, settings, sub, &out)
+        }
+        Command::Completions(f) => completions::run(&f, &out),
     }
 }

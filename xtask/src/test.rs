@@ -24,9 +24,10 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     check_docker(&sh)?;
     crate::local_registry::ensure_binary(!flags.no_install, out)?;
     let kube_bin = control_plane::ensure(!flags.no_install, out)?;
+    ensure_shells(&sh, !flags.no_install, out)?;
     out.status(format!(
-        "prerequisites: the musl target, the Docker daemon, the registry binary and the Kubernetes {} control \
-         plane are here",
+        "prerequisites: the musl target, the Docker daemon, the registry binary, zsh and fish, and the Kubernetes \
+         {} control plane are here",
         control_plane::KUBERNETES_VERSION
     ));
 
@@ -115,6 +116,37 @@ fn walk(dir: &Path, files: &mut BTreeMap<PathBuf, (u64, Option<SystemTime>)>) {
             Err(_) => {}
         }
     }
+}
+
+/// The completion tests check the zsh and fish scripts with the shells
+/// themselves (bash is always here; PowerShell is not packaged by Debian).
+fn ensure_shells(sh: &Shell, install: bool, out: &Reporter) -> Result<()> {
+    let missing: Vec<&str> = ["zsh", "fish"]
+        .into_iter()
+        .filter(|shell| cmd!(sh, "{shell} --version").quiet().ignore_stdout().ignore_stderr().run().is_err())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !install {
+        return Err(Error::prerequisite(format!(
+            "the completion tests need {list}; install with `apt-get install {list}`"
+        ))
+        .into());
+    }
+    out.status(format!("installing {list} with apt-get (the completion tests run their scripts)"));
+    cmd!(sh, "apt-get update -qq")
+        .ignore_stdout()
+        .run()
+        .and_then(|()| {
+            cmd!(sh, "apt-get install -y -qq {missing...}")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .ignore_stdout()
+                .run()
+        })
+        .map_err(|e| Error::prerequisite(format!("`apt-get install {list}` failed ({e}); install them by hand")))?;
+    Ok(())
 }
 
 /// The tests run containers on the machine's Docker daemon.

@@ -1,0 +1,637 @@
+//! Settings that persist: the settings file (`job-test.toml`) and the
+//! JOB_TEST_<FLAG> environment variables, and `cargo xtask config`, which
+//! prints the effective settings and where each came from.
+//!
+//! The keys are not listed here: they are the flags of the groups `config`
+//! flattens (`flags::ConfigFlags`: Image, Registry, Cluster, Job, Worker,
+//! Authorization), read from the clap `Command`, so a flag added to one of
+//! those groups is a key at once. A key is `[heading] long-name`, as
+//! `--help` shows it: `[job] namespace`, `[worker] fail-probability`,
+//! `[cluster] context`. It applies to every command that has the flag.
+//!
+//! Precedence is clap's own: a flag, then the arg's `env`, then its
+//! `default_value`. The file's values are installed as the defaults
+//! (`Command::mut_arg`), so clap resolves the order and
+//! `ArgMatches::value_source` tells which level a value came from; a
+//! default that the file set is told apart by the file holding the key.
+//! File and environment values are checked with the arg's own value parser
+//! before anything runs, so a bad one names its file and key (or its
+//! variable), not a flag the user never typed.
+
+use std::any::TypeId;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::error::{ContextKind, ContextValue};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use serde::Serialize;
+
+use crate::flags::ConfigFlags;
+use crate::report::Reporter;
+use crate::{Error, project_root};
+
+/// The settings file's name, looked for in the project root.
+pub const FILE_NAME: &str = "job-test.toml";
+/// Names the settings file instead (as `--config` does).
+pub const CONFIG_ENV: &str = "JOB_TEST_CONFIG";
+/// A setting's variable is this and its flag's name: JOB_TEST_NAMESPACE.
+pub const ENV_PREFIX: &str = "JOB_TEST_";
+
+/// Flags of the groups that are not settings, and why. Credentials are
+/// kept where credentials are kept, never in a settings file that may be
+/// committed; and `--username` only pairs with `--password-stdin`.
+const NOT_SETTINGS: [(&str, &str); 2] = [
+    (
+        "username",
+        "registry credentials are not settings: `docker login` keeps them in the Docker config, or set \
+         REGISTRY_USERNAME and REGISTRY_PASSWORD, or pass --username with --password-stdin",
+    ),
+    ("password_stdin", "the password is read from standard input on each run: it is not a setting"),
+];
+
+/// What a secret's value is shown as.
+pub const MASK: &str = "***";
+
+/// A key whose name says it holds a secret is masked and refused in a file.
+fn is_secret(name: &str) -> bool {
+    name.contains("password") || name.ends_with("token")
+}
+
+/// One setting: a flag of a settings group.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// The `[section]`: the flag's help heading, lower-case.
+    pub section: String,
+    /// The flag's long name, the key within the section.
+    pub name: String,
+    /// The clap id, shared by the same flag in every command.
+    pub id: String,
+    /// JOB_TEST_<FLAG>.
+    pub env: String,
+    /// A path: relative values in the file are relative to the file's folder.
+    pub path: bool,
+}
+
+impl Key {
+    /// `section.name`, as messages and `config` name it.
+    pub fn full(&self) -> String {
+        format!("{}.{}", self.section, self.name)
+    }
+}
+
+/// Every key, in `config --help` order: the flags of `config`'s groups.
+pub fn keys(cmd: &Command) -> Vec<Key> {
+    let mut cmd = cmd.clone();
+    cmd.build();
+    let config = cmd.find_subcommand("config").expect("the config subcommand");
+    config
+        .get_arguments()
+        .filter(|a| !a.is_global_set() && !NOT_SETTINGS.iter().any(|(id, _)| a.get_id() == *id))
+        .filter_map(|a| {
+            let heading = a.get_help_heading()?;
+            let name = a.get_long()?.to_owned();
+            Some(Key {
+                section: heading.to_lowercase(),
+                env: format!("{ENV_PREFIX}{}", name.to_uppercase().replace('-', "_")),
+                id: a.get_id().to_string(),
+                path: a.get_value_parser().type_id() == TypeId::of::<PathBuf>(),
+                name,
+            })
+        })
+        .collect()
+}
+
+/// How the settings file was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Chosen {
+    /// `--config FILE`.
+    Flag,
+    /// JOB_TEST_CONFIG.
+    Environment,
+    /// job-test.toml in the project root.
+    Default,
+}
+
+impl fmt::Display for Chosen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Chosen::Flag => f.write_str("--config"),
+            Chosen::Environment => write!(f, "environment variable {CONFIG_ENV}"),
+            Chosen::Default => write!(f, "{FILE_NAME} in the project root"),
+        }
+    }
+}
+
+/// The settings file that was read.
+#[derive(Debug, Clone)]
+pub struct SettingsFile {
+    pub path: PathBuf,
+    pub chosen: Chosen,
+    /// Raw values by clap id, as they would be typed after the flag.
+    pub values: BTreeMap<String, Vec<String>>,
+}
+
+/// The settings of this run: the keys, and the file when there is one.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub keys: Vec<Key>,
+    pub file: Option<SettingsFile>,
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag(String),
+    Environment(String),
+    File(PathBuf, String),
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "flag {flag}"),
+            Source::Environment(name) => write!(f, "environment variable {name}"),
+            Source::File(path, key) => write!(f, "{}:{key}", path.display()),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+impl Settings {
+    /// Finds and reads the settings file (`--config` in `args`, else
+    /// JOB_TEST_CONFIG, else job-test.toml in the project root when it
+    /// exists), checking every key and value; checks the JOB_TEST_
+    /// variables too. `cmd` is the command before `apply`.
+    pub fn load(cmd: &Command, args: &[OsString]) -> Result<Settings, Error> {
+        // Built once: building fills in each flag's parser, and takes longer
+        // than everything else here.
+        let mut cmd = cmd.clone();
+        cmd.build();
+        let cmd = &cmd;
+        let keys = keys(cmd);
+        check_environment(cmd, &keys)?;
+        let located = match config_flag(args) {
+            Some(path) => Some((path, Chosen::Flag)),
+            None => match std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()) {
+                Some(path) => Some((PathBuf::from(path), Chosen::Environment)),
+                None => Some(project_root().join(FILE_NAME)).filter(|p| p.exists()).map(|p| (p, Chosen::Default)),
+            },
+        };
+        let file = match located {
+            // Absolute, so that every message and `config` name the same file
+            // whatever the folder the command ran in.
+            Some((path, chosen)) => Some(read(cmd, &keys, std::path::absolute(&path).unwrap_or(path), chosen)?),
+            None => None,
+        };
+        Ok(Settings { keys, file })
+    }
+
+    /// The command with every key's variable and the file's values as the
+    /// defaults, in every subcommand that has the flag.
+    pub fn apply(&self, mut cmd: Command) -> Command {
+        let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+        for name in names {
+            cmd = cmd.mut_subcommand(&name, |mut sub| {
+                for key in &self.keys {
+                    if !sub.get_arguments().any(|a| a.get_id() == key.id.as_str()) {
+                        continue;
+                    }
+                    let value = self.file.as_ref().and_then(|f| f.values.get(&key.id));
+                    sub = sub.mut_arg(&key.id, |mut arg| {
+                        arg = arg.env(key.env.clone()).hide_env(true);
+                        if let Some(values) = value {
+                            // The joined form is what a delimited flag's own default is written as.
+                            arg = arg.default_value(values.join(","));
+                        }
+                        arg
+                    });
+                }
+                sub
+            });
+        }
+        cmd
+    }
+
+    /// Where the value of `key` came from in this run (`matches` is the
+    /// subcommand's); None when the command has no such flag or it is unset.
+    pub fn source(&self, matches: &ArgMatches, key: &Key) -> Option<Source> {
+        if !matches.ids().any(|id| id.as_str() == key.id) {
+            return None;
+        }
+        match matches.value_source(&key.id)? {
+            ValueSource::CommandLine => Some(Source::Flag(format!("--{}", key.name))),
+            ValueSource::EnvVariable => Some(Source::Environment(key.env.clone())),
+            ValueSource::DefaultValue => Some(match &self.file {
+                Some(file) if file.values.contains_key(&key.id) => Source::File(file.path.clone(), key.full()),
+                _ => Source::Default,
+            }),
+            _ => Some(Source::Default),
+        }
+    }
+
+    /// For an error that names flags: one line for each named flag whose
+    /// value came from the file or the environment, so that the user finds
+    /// where to fix it.
+    pub fn notes(&self, matches: &ArgMatches, message: &str) -> Vec<String> {
+        let Some((_, sub)) = matches.subcommand() else { return Vec::new() };
+        self.keys
+            .iter()
+            .filter(|k| names_flag(message, &k.name))
+            .filter_map(|k| match self.source(sub, k)? {
+                source @ (Source::File(..) | Source::Environment(_)) => {
+                    Some(format!("--{} came from {source}: change or remove it there", k.name))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Whether `message` names `--flag` (and not a longer flag it begins).
+fn names_flag(message: &str, flag: &str) -> bool {
+    let needle = format!("--{flag}");
+    message.match_indices(&needle).any(|(i, _)| {
+        !message[i + needle.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    })
+}
+
+/// The value of `--config FILE` or `--config=FILE` before `--`: the file
+/// is read before clap parses, since its values become clap's defaults.
+fn config_flag(args: &[OsString]) -> Option<PathBuf> {
+    let mut args = args.iter().skip(1).take_while(|a| *a != "--");
+    let mut found = None;
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            found = args.next().map(PathBuf::from);
+        } else if let Some(path) = arg.to_str().and_then(|a| a.strip_prefix("--config=")) {
+            found = Some(PathBuf::from(path));
+        }
+    }
+    found
+}
+
+/// Reads and checks the settings file.
+fn read(cmd: &Command, keys: &[Key], path: PathBuf, chosen: Chosen) -> Result<SettingsFile, Error> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        let named = match chosen {
+            Chosen::Flag => format!("--config {shown}"),
+            Chosen::Environment => format!("{CONFIG_ENV}={shown}"),
+            Chosen::Default => shown.clone(),
+        };
+        Error::usage(format!("{named}: cannot read the settings file: {e}"))
+    })?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| Error::usage(format!("{shown}: not a valid TOML file: {}", e.to_string().trim_end())))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut values = BTreeMap::new();
+    for (section, entries) in &table {
+        let Some(entries) = entries.as_table() else {
+            return Err(unknown_key(&shown, keys, None, section));
+        };
+        for (name, value) in entries {
+            let Some(key) = keys.iter().find(|k| k.section == *section && k.name == *name) else {
+                return Err(unknown_key(&shown, keys, Some(section), name));
+            };
+            let mut raw = scalars(value).ok_or_else(|| {
+                Error::usage(format!(
+                    "{shown}: key {}: expected a string, number, boolean or a list of them, as for --{}",
+                    key.full(),
+                    key.name
+                ))
+            })?;
+            if key.path {
+                raw = raw.into_iter().map(|p| dir.join(p).display().to_string()).collect();
+            }
+            for value in &raw {
+                check_value(cmd, key, value).map_err(|why| {
+                    Error::usage(format!(
+                        "{shown}: key {}: invalid value {value:?}: {why}; write it as --{} takes it (see --help), \
+                         or remove the key",
+                        key.full(),
+                        key.name
+                    ))
+                })?;
+            }
+            values.insert(key.id.clone(), raw);
+        }
+    }
+    Ok(SettingsFile { path, chosen, values })
+}
+
+/// A TOML value as the strings typed after its flag; None for a table or
+/// a date.
+fn scalars(value: &toml::Value) -> Option<Vec<String>> {
+    match value {
+        toml::Value::String(s) => Some(vec![s.clone()]),
+        toml::Value::Integer(i) => Some(vec![i.to_string()]),
+        toml::Value::Float(f) => Some(vec![f.to_string()]),
+        toml::Value::Boolean(b) => Some(vec![b.to_string()]),
+        toml::Value::Array(items) => {
+            items.iter().map(|v| scalars(v).filter(|s| s.len() == 1).map(|mut s| s.remove(0))).collect()
+        }
+        _ => None,
+    }
+}
+
+/// The error for a key the file may not hold: why, for a credential; else
+/// the closest known key.
+fn unknown_key(file: &str, keys: &[Key], section: Option<&str>, name: &str) -> Error {
+    let full = section.map_or_else(|| name.to_owned(), |s| format!("{s}.{name}"));
+    let snake = name.replace('-', "_");
+    if let Some((_, why)) = NOT_SETTINGS.iter().find(|(id, _)| *id == snake) {
+        return Error::usage(format!("{file}: key {full} is not allowed: {why}"));
+    }
+    if is_secret(name) {
+        return Error::usage(format!(
+            "{file}: key {full} is not allowed: a secret never goes in a settings file; a registry password \
+             comes from `docker login`, REGISTRY_PASSWORD or --password-stdin, a cluster token from \
+             --token-file or KUBE_TOKEN"
+        ));
+    }
+    let hint = match closest(keys, section, name) {
+        Some(known) => format!("did you mean {known}?"),
+        None => "`cargo xtask config` lists every key".to_owned(),
+    };
+    let what = if section.is_none() { "unknown section or top-level key" } else { "unknown key" };
+    Error::usage(format!("{file}: {what} {full}: {hint} (keys are [section] then the flag's name, as in --help)"))
+}
+
+/// The known key nearest to what was written: the same name in another
+/// section, else the most similar `section.name` (clap's measure and
+/// threshold for misspelt flags).
+fn closest(keys: &[Key], section: Option<&str>, name: &str) -> Option<String> {
+    let snake = name.replace('_', "-");
+    if let Some(k) = keys.iter().find(|k| k.name == snake || k.section == name) {
+        return Some(if k.name == snake { k.full() } else { format!("[{}]", k.section) });
+    }
+    let written = section.map_or_else(|| name.to_owned(), |s| format!("{s}.{snake}"));
+    keys.iter()
+        .map(|k| {
+            let full = k.full();
+            (strsim::jaro(&written, &full).max(strsim::jaro(&snake, &k.name)), full)
+        })
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, full)| full)
+}
+
+/// Checks one raw value with the flag's own value parser (`cmd` built), in
+/// every command that has the flag (the same flag may be parsed differently: `image`'s
+/// `--image` is an image reference).
+fn check_value(cmd: &Command, key: &Key, value: &str) -> Result<(), String> {
+    for sub in cmd.get_subcommands() {
+        let Some(arg) = sub.get_arguments().find(|a| a.get_id() == key.id.as_str()) else { continue };
+        let parts: Vec<&str> = match arg.get_value_delimiter() {
+            Some(d) => value.split(d).collect(),
+            None => vec![value],
+        };
+        // The flag's parser alone, in a command of its own: clap's parsers
+        // run only inside a parse.
+        let check = Command::new(sub.get_name().to_owned())
+            .no_binary_name(true)
+            .arg(Arg::new("value").long("value").action(ArgAction::Set).value_parser(arg.get_value_parser().clone()));
+        for part in parts {
+            check.clone().try_get_matches_from([format!("--value={part}")]).map_err(|e| reason(&e))?;
+        }
+    }
+    Ok(())
+}
+
+/// What a clap value error says is wrong, without its "error:" frame.
+fn reason(e: &clap::Error) -> String {
+    if let Some(ContextValue::Strings(valid)) = e.get(ContextKind::ValidValue) {
+        return format!("expected one of {}", valid.join(", "));
+    }
+    if let Some(source) = std::error::Error::source(e) {
+        return source.to_string();
+    }
+    let text = e.render().to_string();
+    text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned()
+}
+
+/// Checks every JOB_TEST_<FLAG> that is set, naming the variable.
+fn check_environment(cmd: &Command, keys: &[Key]) -> Result<(), Error> {
+    for key in keys {
+        let Some(value) = std::env::var_os(&key.env).filter(|v| !v.is_empty()) else { continue };
+        let value = value.to_string_lossy();
+        check_value(cmd, key, &value).map_err(|why| {
+            Error::usage(format!(
+                "environment variable {}: invalid value {value:?}: {why}; set it as --{} takes it, or unset it",
+                key.env, key.name
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// What `cargo xtask config` prints.
+#[derive(Debug, Serialize)]
+pub struct Effective {
+    /// The settings file read, if any.
+    pub file: Option<PathBuf>,
+    /// How it was chosen.
+    pub file_chosen_by: Option<Chosen>,
+    pub settings: Vec<Setting>,
+    /// Credentials the environment holds, masked.
+    pub credentials: Vec<Setting>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Setting {
+    /// `section.name`.
+    pub key: String,
+    /// The flag or variable that sets it.
+    pub flag: String,
+    /// As it would be typed after the flag; None when unset (the command
+    /// decides at run time, see its --help).
+    pub value: Option<String>,
+    /// flag, environment, file or default.
+    pub source: &'static str,
+    /// The flag, the variable, or FILE:key.
+    pub from: Option<String>,
+}
+
+/// `cargo xtask config`: every setting's effective value and source. The
+/// Job and authorization values are checked as `render` checks them, so a
+/// bad one is found here and named with where it came from.
+pub fn run(flags: &ConfigFlags, settings: &Settings, matches: &ArgMatches, out: &Reporter) -> Result<()> {
+    let (job, _) = crate::manifest::params::job_params(&flags.job)?;
+    crate::manifest::params::auth_params(&flags.auth, &job.namespace)?;
+    let settings_rows = settings
+        .keys
+        .iter()
+        .map(|key| {
+            let value = matches
+                .ids()
+                .any(|id| id.as_str() == key.id)
+                .then(|| matches.get_raw(&key.id))
+                .flatten()
+                .map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(","));
+            let source = settings.source(matches, key).unwrap_or(Source::Default);
+            let secret = is_secret(&key.name);
+            Setting {
+                key: key.full(),
+                flag: format!("--{}", key.name),
+                value: value.map(|v| if secret { MASK.to_owned() } else { v }),
+                source: match source {
+                    Source::Flag(_) => "flag",
+                    Source::Environment(_) => "environment",
+                    Source::File(..) => "file",
+                    Source::Default => "default",
+                },
+                from: (source != Source::Default).then(|| match source {
+                    Source::Flag(flag) => flag,
+                    Source::Environment(name) => name,
+                    other => other.to_string(),
+                }),
+            }
+        })
+        .collect();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let credential = |key: &str, name: &str, secret: bool| {
+        let value = env(name);
+        Setting {
+            key: key.to_owned(),
+            flag: name.to_owned(),
+            source: if value.is_some() { "environment" } else { "default" },
+            from: value.is_some().then(|| name.to_owned()),
+            value: value.map(|v| if secret { MASK.to_owned() } else { v }),
+        }
+    };
+    let effective = Effective {
+        file: settings.file.as_ref().map(|f| f.path.clone()),
+        file_chosen_by: settings.file.as_ref().map(|f| f.chosen),
+        settings: settings_rows,
+        credentials: vec![
+            credential("registry.username", "REGISTRY_USERNAME", false),
+            credential("registry.password", "REGISTRY_PASSWORD", true),
+            credential("cluster.token", crate::cluster::TOKEN_ENV, true),
+        ],
+    };
+    out.result(&effective);
+    Ok(())
+}
+
+impl fmt::Display for Effective {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.file_chosen_by) {
+            (Some(path), Some(chosen)) => writeln!(f, "settings file: {} (from {chosen})", path.display())?,
+            _ => writeln!(
+                f,
+                "settings file: none (no {FILE_NAME} in the project root; --config FILE or {CONFIG_ENV} names one)"
+            )?,
+        }
+        let rows: Vec<&Setting> = self.settings.iter().chain(&self.credentials).collect();
+        let key_width = rows.iter().map(|r| r.key.len()).max().unwrap_or(0);
+        let value_width = rows.iter().map(|r| r.value.as_deref().map_or(7, str::len)).max().unwrap_or(0).min(40);
+        let line = |f: &mut fmt::Formatter<'_>, r: &Setting| {
+            let value = r.value.as_deref().unwrap_or("(unset)");
+            let from = match (&r.from, r.source) {
+                (Some(from), "flag") => format!("flag {from}"),
+                (Some(from), "environment") => format!("environment variable {from}"),
+                (Some(from), _) => from.clone(),
+                (None, _) => "default".to_owned(),
+            };
+            writeln!(f, "  {:key_width$}  {value:value_width$}  {from}", r.key)
+        };
+        writeln!(f, "\n  {:key_width$}  {:value_width$}  FROM", "KEY", "VALUE")?;
+        for r in &self.settings {
+            line(f, r)?;
+        }
+        writeln!(f, "\ncredentials (never read from the settings file; secrets shown as {MASK}):")?;
+        for r in &self.credentials {
+            line(f, r)?;
+        }
+        write!(f, "\nprecedence: flag > environment (JOB_TEST_<FLAG>) > settings file > default")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::flags::Xtask;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn keys_come_from_the_groups_with_their_headings() {
+        let keys = keys(&Xtask::command());
+        let full: Vec<String> = keys.iter().map(Key::full).collect();
+        for expected in [
+            "job.namespace",
+            "job.image",
+            "worker.fail-probability",
+            "cluster.context",
+            "registry.upload-mode",
+            "image.builder",
+            "authorization.pod-verbs",
+        ] {
+            assert!(full.iter().any(|k| k == expected), "{expected} missing from {full:?}");
+        }
+        assert!(!full.iter().any(|k| k.ends_with("username") || k.ends_with("password-stdin")), "{full:?}");
+        assert!(!full.iter().any(|k| k.ends_with(".config") || k.ends_with(".output")), "{full:?}");
+        let kubeconfig = keys.iter().find(|k| k.id == "kubeconfig").unwrap();
+        assert!(kubeconfig.path && kubeconfig.env == "JOB_TEST_KUBECONFIG");
+        assert!(!keys.iter().find(|k| k.id == "namespace").unwrap().path);
+    }
+
+    #[test]
+    fn the_config_flag_is_found_before_clap_parses() {
+        assert_eq!(config_flag(&args(&["x", "render", "--config", "a.toml"])), Some("a.toml".into()));
+        assert_eq!(config_flag(&args(&["x", "--config=b.toml", "render"])), Some("b.toml".into()));
+        assert_eq!(config_flag(&args(&["x", "test", "--", "--config", "c"])), None);
+    }
+
+    #[test]
+    fn a_flag_is_named_only_whole() {
+        assert!(names_flag("--image x: not pinned", "image"));
+        assert!(names_flag("bad --cpu", "cpu"));
+        assert!(!names_flag("--image-pull-secret x: bad", "image"));
+    }
+
+    #[test]
+    fn the_closest_key_is_suggested() {
+        let keys = keys(&Xtask::command());
+        assert_eq!(closest(&keys, Some("job"), "namspace").as_deref(), Some("job.namespace"));
+        assert_eq!(closest(&keys, Some("job"), "context").as_deref(), Some("cluster.context"));
+        assert_eq!(closest(&keys, Some("worker"), "fail_probability").as_deref(), Some("worker.fail-probability"));
+        assert_eq!(closest(&keys, None, "namespace").as_deref(), Some("job.namespace"));
+        assert_eq!(closest(&keys, None, "cluster").as_deref(), Some("[cluster]"));
+        assert_eq!(closest(&keys, Some("job"), "zzzzzzzz"), None);
+    }
+
+    #[test]
+    fn file_values_become_defaults_that_the_environment_and_flags_override() {
+        let cmd = Xtask::command();
+        let mut values = BTreeMap::new();
+        values.insert("namespace".to_owned(), vec!["from-file".to_owned()]);
+        values.insert("pod_verbs".to_owned(), vec!["get".to_owned(), "list".to_owned()]);
+        let settings = Settings {
+            keys: keys(&cmd),
+            file: Some(SettingsFile { path: "s.toml".into(), chosen: Chosen::Flag, values }),
+        };
+        let cmd = settings.apply(cmd);
+        let m = cmd.clone().try_get_matches_from(["x", "render"]).unwrap();
+        let (_, sub) = m.subcommand().unwrap();
+        assert_eq!(sub.get_one::<String>("namespace").unwrap(), "from-file");
+        let verbs: Vec<&String> = sub.get_many::<String>("pod_verbs").unwrap().collect();
+        assert_eq!(verbs, ["get", "list"]);
+        let ns = settings.keys.iter().find(|k| k.id == "namespace").unwrap();
+        assert_eq!(settings.source(sub, ns), Some(Source::File("s.toml".into(), "job.namespace".into())));
+        let m = cmd.try_get_matches_from(["x", "watch", "-n", "flag"]).unwrap();
+        let (_, sub) = m.subcommand().unwrap();
+        assert_eq!(sub.get_one::<String>("namespace").unwrap(), "flag");
+        assert_eq!(settings.source(sub, ns), Some(Source::Flag("--namespace".into())));
+    }
+}
