@@ -20,6 +20,26 @@ fn build_prints_a_static_binary_with_its_size_and_sha256() {
     let file = Command::new("file").arg(path).output().expect("the file(1) command");
     let file = String::from_utf8_lossy(&file.stdout);
     assert!(file.contains("static-pie linked") || file.contains("statically linked"), "{file}");
+    assert!(file.contains("x86-64"), "{file}");
+}
+
+#[test]
+fn build_for_arm64_nodes_prints_a_static_aarch64_binary() {
+    let out = xtask(&["--output", "json", "build", "--target", "aarch64-unknown-linux-musl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = built["path"].as_str().unwrap();
+    assert!(path.ends_with("aarch64-unknown-linux-musl/release/job-worker"), "{path}");
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        (built["size"].as_u64(), built["sha256"].as_str()),
+        (Some(bytes.len() as u64), Some(&*sha256_hex(&bytes)))
+    );
+    assert_eq!(built["target"], "aarch64-unknown-linux-musl");
+    assert_eq!(built["linkage"], "static");
+    let file = Command::new("file").arg(path).output().expect("the file(1) command");
+    let file = String::from_utf8_lossy(&file.stdout);
+    assert!(file.contains("ARM aarch64") && file.contains("statically linked"), "{file}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod build;
 pub mod cluster;
 pub mod control_plane;
+pub mod debian;
 pub mod error;
 pub mod flags;
 pub mod image;

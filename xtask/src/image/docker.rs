@@ -19,8 +19,10 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, ImportImageOptionsBuil
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::layout::{self, CONFIG_MEDIA_TYPE, Image, LAYER_GZIP_MEDIA_TYPE};
-use super::{BINARY_MODE, Labels, tar_file};
+use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE};
+
+use super::layout::{self, Image, Manifest};
+use super::{BINARY_MODE, Labels, Platform, tar_file};
 use crate::Error;
 use crate::report::Reporter;
 
@@ -45,9 +47,17 @@ pub async fn connect() -> Result<Docker> {
     Ok(docker)
 }
 
-/// Whether a daemon answers (the default builder depends on it).
-pub async fn daemon_answers() -> bool {
-    connect().await.is_ok()
+/// The daemon's own platform: what it builds and what it runs.
+pub async fn platform(docker: &Docker) -> Result<Platform> {
+    let version = docker.version().await.context("asking the Docker daemon for its platform")?;
+    let (os, arch) = (version.os.unwrap_or_default(), version.arch.unwrap_or_default());
+    Platform::of_daemon(&os, &arch).ok_or_else(|| {
+        Error::prerequisite(format!(
+            "the Docker daemon runs on {os}/{arch}, which the worker is not built for; use --builder oci, which \
+             makes linux/amd64 and linux/arm64 without a daemon"
+        ))
+        .into()
+    })
 }
 
 /// The build context: exactly the Dockerfile and the binary.
@@ -99,8 +109,15 @@ pub async fn build(docker: &Docker, context: Vec<u8>, tag: &str, labels: &Labels
     }
 }
 
-/// Exports the image from the daemon into the layout, layers gzip-compressed.
-pub async fn export(docker: &Docker, tag: &str, layout_dir: &Path, ref_name: &str) -> Result<Image> {
+/// Exports the image (built for the daemon's `platform`) from the daemon
+/// into the layout, layers gzip-compressed.
+pub async fn export(
+    docker: &Docker,
+    tag: &str,
+    platform: Platform,
+    layout_dir: &Path,
+    ref_name: &str,
+) -> Result<Image> {
     let mut saved = Vec::new();
     let mut stream = docker.export_image(tag);
     while let Some(chunk) = stream.next().await {
@@ -112,13 +129,14 @@ pub async fn export(docker: &Docker, tag: &str, layout_dir: &Path, ref_name: &st
     } else {
         read_classic_save(&files)?
     };
-    let config = layout::put_blob(layout_dir, CONFIG_MEDIA_TYPE, &config)?;
+    let config = layout::put_blob(layout_dir, IMAGE_CONFIG_MEDIA_TYPE, &config)?;
     let mut descriptors = Vec::new();
     for layer in layers {
         let tar = if layer.starts_with(&[0x1f, 0x8b]) { layout::gunzip(&layer)? } else { layer };
-        descriptors.push(layout::put_blob(layout_dir, LAYER_GZIP_MEDIA_TYPE, &layout::gzip(&tar))?);
+        descriptors.push(layout::put_blob(layout_dir, IMAGE_LAYER_GZIP_MEDIA_TYPE, &layout::gzip(&tar))?);
     }
-    layout::write_image(layout_dir, config, descriptors, ref_name)
+    let manifest = Manifest::write(layout_dir, platform.oci(), config, descriptors)?;
+    layout::write_image(layout_dir, vec![manifest], ref_name)
 }
 
 fn untar(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>> {
@@ -186,16 +204,17 @@ fn read_oci_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<Vec<u
     Ok((config, layers))
 }
 
-/// Loads an image from the layout into the daemon as `tag`, in the classic
-/// `docker save` format every engine reads (uncompressed layers).
-pub async fn load(docker: &Docker, image: &Image, tag: &str) -> Result<()> {
-    let config = image.read_blob(&image.config)?;
+/// Loads one platform's manifest of an image from the layout into the
+/// daemon as `tag`, in the classic `docker save` format every engine reads
+/// (uncompressed layers).
+pub async fn load(docker: &Docker, image: &Image, manifest: &Manifest, tag: &str) -> Result<()> {
+    let config = image.read_blob(&manifest.config)?;
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: &str, bytes: &[u8]| tar_file(&mut tar, path, bytes, 0o644, 0);
-    let config_name = format!("{}.json", image.config.digest.trim_start_matches("sha256:"));
+    let config_name = format!("{}.json", manifest.config.digest.trim_start_matches("sha256:"));
     add(&config_name, &config);
     let mut layer_names = Vec::new();
-    for layer in &image.layers {
+    for layer in &manifest.layers {
         let raw = layout::gunzip(&image.read_blob(layer)?)?;
         let name = format!("{}/layer.tar", layout::sha256_digest(&raw).trim_start_matches("sha256:"));
         add(&name, &raw);
