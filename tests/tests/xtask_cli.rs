@@ -179,11 +179,15 @@ fn the_binary_carries_no_path_of_this_machine() {
     // What makes the image digest the same on every machine: no absolute
     // path of the checkout or of the cargo home in the binary (dependency
     // sources are remapped to /cargo).
-    let bytes = std::fs::read(worker_bin()).unwrap();
-    let text = String::from_utf8_lossy(&bytes);
-    let root = tests::project_root().display().to_string();
-    let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
-    assert!(!text.contains(&root), "the binary holds the checkout's path {root}");
-    assert!(!text.contains(&home), "the binary holds the cargo home {home}");
-    assert!(text.contains("/cargo/registry/src/"), "dependency paths are remapped to /cargo");
+    // Both platforms' binaries: each is in the image.
+    for binary in [worker_bin(), tests::worker_bin_aarch64()] {
+        let bytes = std::fs::read(binary).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let root = tests::project_root().display().to_string();
+        let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
+        let b = binary.display();
+        assert!(!text.contains(&root), "{b} holds the checkout's path {root}");
+        assert!(!text.contains(&home), "{b} holds the cargo home {home}");
+        assert!(text.contains("/cargo/registry/src/"), "{b}: dependency paths are remapped to /cargo");
+    }
 }

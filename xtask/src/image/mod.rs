@@ -110,7 +110,7 @@ pub enum Platform {
     /// x86-64 nodes: the worker built for x86_64-unknown-linux-musl.
     #[value(name = "linux/amd64")]
     LinuxAmd64,
-    /// arm64 nodes (AWS Graviton, Alibaba Yitian, Apple silicon VMs): aarch64-unknown-linux-musl.
+    /// arm64 nodes: the worker built for aarch64-unknown-linux-musl.
     #[value(name = "linux/arm64")]
     LinuxArm64,
 }
