@@ -19,7 +19,7 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, ImportImageOptionsBuil
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE};
+use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, OciManifest};
 
 use super::layout::{self, Image, Manifest};
 use super::{BINARY_MODE, Labels, Platform, tar_file};
@@ -125,7 +125,7 @@ pub async fn export(
     }
     let files = untar(&saved).context("reading the exported image")?;
     let (config, layers) = if files.contains_key("index.json") && files.contains_key("oci-layout") {
-        read_oci_save(&files)?
+        read_oci_save(&files, platform)?
     } else {
         read_classic_save(&files)?
     };
@@ -170,37 +170,28 @@ fn read_classic_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<V
     Ok((config, layers))
 }
 
-/// The Engine 25+ format: an OCI layout, maybe with an index in front.
-fn read_oci_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+/// The Engine 25+ format: an OCI layout, maybe with indexes in front,
+/// followed down to the manifest for `platform` (or the only one).
+fn read_oci_save(files: &HashMap<String, Vec<u8>>, platform: Platform) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let blob = |digest: &str| {
         let path = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
         files.get(&path).cloned().with_context(|| format!("{path} missing from the export"))
     };
-    let index: Value = serde_json::from_slice(&files["index.json"])?;
-    let mut descriptor = index["manifests"][0].clone();
-    // Follow indexes down to a manifest for linux/amd64 (or the only one).
+    let wanted = platform.oci();
+    let mut manifest: OciManifest = serde_json::from_slice(&files["index.json"]).context("reading index.json")?;
     for _ in 0..4 {
-        let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
-        if !media_type.contains("index") && !media_type.contains("manifest.list") {
-            break;
-        }
-        let inner: Value = serde_json::from_slice(&blob(descriptor["digest"].as_str().unwrap_or_default())?)?;
-        let manifests = inner["manifests"].as_array().context("an index without manifests")?;
-        descriptor = manifests
+        let OciManifest::ImageIndex(index) = manifest else { break };
+        let entry = index
+            .manifests
             .iter()
-            .find(|m| m["platform"]["architecture"] == "amd64" && m["platform"]["os"] == "linux")
-            .or_else(|| manifests.first())
-            .cloned()
+            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == wanted.os && p.architecture == wanted.architecture))
+            .or_else(|| index.manifests.first())
             .context("an empty index")?;
+        manifest = serde_json::from_slice(&blob(&entry.digest)?).context("reading a manifest of the export")?;
     }
-    let manifest: Value = serde_json::from_slice(&blob(descriptor["digest"].as_str().context("no manifest digest")?)?)?;
-    let config = blob(manifest["config"]["digest"].as_str().context("manifest without config")?)?;
-    let layers = manifest["layers"]
-        .as_array()
-        .context("manifest without layers")?
-        .iter()
-        .map(|l| blob(l["digest"].as_str().unwrap_or_default()))
-        .collect::<Result<Vec<_>>>()?;
+    let OciManifest::Image(manifest) = manifest else { bail!("indexes nested more than four deep in the export") };
+    let config = blob(&manifest.config.digest)?;
+    let layers = manifest.layers.iter().map(|l| blob(&l.digest)).collect::<Result<Vec<_>>>()?;
     Ok((config, layers))
 }
 
@@ -301,7 +292,10 @@ mod tests {
         let classic = read_classic_save(&untar(&classic).unwrap()).unwrap();
         let oci_files = untar(&oci).unwrap();
         assert!(oci_files.contains_key("index.json") && oci_files.contains_key("oci-layout"));
-        let oci = read_oci_save(&oci_files).unwrap();
+        let oci = read_oci_save(&oci_files, Platform::LinuxAmd64).unwrap();
+        // An arm64 daemon would follow the index to its own entry (absent here).
+        let arm64 = read_oci_save(&oci_files, Platform::LinuxArm64).unwrap_err().to_string();
+        assert!(arm64.contains("blobs/sha256/00 missing"), "{arm64}");
         assert_eq!(classic, (config.clone(), vec![layer.clone()]));
         assert_eq!(oci, (config, vec![layer]));
     }
