@@ -55,6 +55,38 @@ pub fn worker_bin() -> &'static Path {
     })
 }
 
+/// The static aarch64 worker, as `cargo xtask build --target
+/// aarch64-unknown-linux-musl` makes it (JOB_WORKER_BIN_AARCH64 under
+/// `cargo xtask test`).
+pub fn worker_bin_aarch64() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("JOB_WORKER_BIN_AARCH64") {
+            return PathBuf::from(path);
+        }
+        let out = xtask(&["--output", "json", "build", "--target", "aarch64-unknown-linux-musl"]);
+        assert!(out.status.success(), "cargo xtask build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let built: serde_json::Value = serde_json::from_slice(&out.stdout).expect("xtask build --output json");
+        PathBuf::from(built["path"].as_str().expect("path in xtask build output"))
+    })
+}
+
+/// qemu's aarch64 user-mode emulator, which runs the arm64 worker here.
+/// Fails with the fix when it is missing (`cargo xtask test` installs it).
+pub fn qemu_aarch64() -> &'static str {
+    const QEMU: &str = "qemu-aarch64-static";
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let found = Command::new(QEMU).arg("--version").output().is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "this test runs the arm64 worker under {QEMU}, which is missing: `apt-get install qemu-user-static`, \
+             or run the tests with `cargo xtask test`, which installs it"
+        );
+    });
+    QEMU
+}
+
 /// Runs `cargo xtask ARGS` and returns what it printed.
 pub fn xtask(args: &[&str]) -> Output {
     xtask_with(args, &[], None)

@@ -152,6 +152,10 @@ impl Registry {
     /// GET (or as `args` say) `/v2/PATH` with curl, as the registry's
     /// user over TLS with the test CA, or over plain HTTP.
     fn curl(&self, args: &[&str], path: &str) -> String {
+        String::from_utf8_lossy(&self.curl_bytes(args, path)).into_owned()
+    }
+
+    fn curl_bytes(&self, args: &[&str], path: &str) -> Vec<u8> {
         let mut cmd = Command::new("curl");
         cmd.args(["--silent", "--show-error"]).args(args);
         let scheme = match &self.ca_path {
@@ -163,7 +167,28 @@ impl Registry {
         };
         cmd.arg(format!("{scheme}://{}/v2/{path}", self.host));
         let out = cmd.output().expect("running curl");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        assert!(out.status.success(), "curl /v2/{path}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    /// The manifest or index a tag or digest names, as the registry serves
+    /// it to a client that accepts OCI manifests and indexes.
+    pub fn manifest(&self, repository: &str, reference: &str) -> serde_json::Value {
+        let body = self.curl_bytes(
+            &[
+                "--fail",
+                "--header",
+                "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+            ],
+            &format!("{repository}/manifests/{reference}"),
+        );
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{repository}:{reference}: not JSON ({e}): {}", String::from_utf8_lossy(&body)))
+    }
+
+    /// A blob's bytes (the registry redirects nowhere: local storage).
+    pub fn blob(&self, repository: &str, digest: &str) -> Vec<u8> {
+        self.curl_bytes(&["--fail", "--location"], &format!("{repository}/blobs/{digest}"))
     }
 
     /// The tags of a repository, read with curl (None when the repository
@@ -186,10 +211,15 @@ impl Registry {
         }
     }
 
-    /// The digest the registry serves for a tag (Docker-Content-Digest).
+    /// The digest the registry serves for a tag (Docker-Content-Digest):
+    /// a manifest's, or a multi-platform image's index's.
     pub fn manifest_digest(&self, repository: &str, tag: &str) -> String {
         let headers = self.curl(
-            &["--head", "--header", "Accept: application/vnd.oci.image.manifest.v1+json"],
+            &[
+                "--head",
+                "--header",
+                "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+            ],
             &format!("{repository}/manifests/{tag}"),
         );
         headers

@@ -20,6 +20,26 @@ fn build_prints_a_static_binary_with_its_size_and_sha256() {
     let file = Command::new("file").arg(path).output().expect("the file(1) command");
     let file = String::from_utf8_lossy(&file.stdout);
     assert!(file.contains("static-pie linked") || file.contains("statically linked"), "{file}");
+    assert!(file.contains("x86-64"), "{file}");
+}
+
+#[test]
+fn build_for_arm64_nodes_prints_a_static_aarch64_binary() {
+    let out = xtask(&["--output", "json", "build", "--target", "aarch64-unknown-linux-musl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path = built["path"].as_str().unwrap();
+    assert!(path.ends_with("aarch64-unknown-linux-musl/release/job-worker"), "{path}");
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        (built["size"].as_u64(), built["sha256"].as_str()),
+        (Some(bytes.len() as u64), Some(&*sha256_hex(&bytes)))
+    );
+    assert_eq!(built["target"], "aarch64-unknown-linux-musl");
+    assert_eq!(built["linkage"], "static");
+    let file = Command::new("file").arg(path).output().expect("the file(1) command");
+    let file = String::from_utf8_lossy(&file.stdout);
+    assert!(file.contains("ARM aarch64") && file.contains("statically linked"), "{file}");
 }
 
 #[test]
@@ -167,13 +187,17 @@ fn the_binary_carries_no_path_of_this_machine() {
     // What makes the image digest the same on every machine: no absolute
     // path of the checkout or of the cargo home in the binary (dependency
     // sources are remapped to /cargo).
-    let bytes = std::fs::read(worker_bin()).unwrap();
-    let text = String::from_utf8_lossy(&bytes);
-    let root = tests::project_root().display().to_string();
-    let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
-    assert!(!text.contains(&root), "the binary holds the checkout's path {root}");
-    assert!(!text.contains(&home), "the binary holds the cargo home {home}");
-    assert!(text.contains("/cargo/registry/src/"), "dependency paths are remapped to /cargo");
+    // Both platforms' binaries: each is in the image.
+    for binary in [worker_bin(), tests::worker_bin_aarch64()] {
+        let bytes = std::fs::read(binary).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let root = tests::project_root().display().to_string();
+        let home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap()));
+        let b = binary.display();
+        assert!(!text.contains(&root), "{b} holds the checkout's path {root}");
+        assert!(!text.contains(&home), "{b} holds the cargo home {home}");
+        assert!(text.contains("/cargo/registry/src/"), "{b}: dependency paths are remapped to /cargo");
+    }
 }
 
 /// A settings file of the test's own (never the project's job-test.toml),

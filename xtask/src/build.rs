@@ -1,8 +1,13 @@
 //! `cargo xtask build`: the static job-worker binary.
 //!
 //! Static because the image is `FROM scratch`: no libc, no loader. The result
-//! is checked, not assumed: the ELF must have no program interpreter and no
-//! needed shared libraries.
+//! is checked, not assumed: the ELF must be for the target's machine
+//! (x86-64 or AArch64) and have no program interpreter and no needed shared
+//! libraries.
+//!
+//! aarch64 is cross-compiled with no cross C toolchain: Rust's musl targets
+//! bring their own C runtime objects and libc, so only a linker is missing,
+//! and rustup ships one (`rust-lld`) with every toolchain.
 
 use std::path::{Path, PathBuf};
 
@@ -87,8 +92,10 @@ pub fn build(target: Target, out: &Reporter) -> Result<Binary> {
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
         .unwrap_or_default();
     let mut rustflags = format!("--remap-path-prefix={}=/cargo", cargo_home.display());
-    if target == Target::GnuStatic {
-        rustflags.push_str(" -C target-feature=+crt-static");
+    match target {
+        Target::GnuStatic => rustflags.push_str(" -C target-feature=+crt-static"),
+        Target::Aarch64Musl => rustflags.push_str(" -C linker=rust-lld"),
+        Target::Musl => {}
     }
     let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
     let build =
@@ -97,6 +104,7 @@ pub fn build(target: Target, out: &Reporter) -> Result<Binary> {
 
     let path = crate::target_dir().join(triple).join("release").join("job-worker");
     let bytes = std::fs::read(&path).with_context(|| format!("reading the built binary {}", path.display()))?;
+    check_machine(&bytes, target).with_context(|| format!("checking the machine of {}", path.display()))?;
     let linkage = linkage(&bytes).with_context(|| format!("checking that {} is static", path.display()))?;
     Ok(Binary { size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)), path, target, linkage })
 }
@@ -126,6 +134,27 @@ pub fn ensure_target(sh: &Shell, triple: &str, install: bool, out: &Reporter) ->
              install it by hand, or build with `--target x86_64-unknown-linux-gnu` (static glibc, larger)"
         ))
     })?;
+    Ok(())
+}
+
+/// The ELF machine (`e_machine`) of a binary for `target`, and its name.
+pub fn machine_of(target: Target) -> (u16, &'static str) {
+    const EM_X86_64: u16 = 62;
+    const EM_AARCH64: u16 = 183;
+    match target {
+        Target::Musl | Target::GnuStatic => (EM_X86_64, "x86-64"),
+        Target::Aarch64Musl => (EM_AARCH64, "AArch64"),
+    }
+}
+
+/// Checks that the ELF file is for `target`'s machine: a binary for the
+/// wrong one fails on a node with `exec format error`.
+pub fn check_machine(elf: &[u8], target: Target) -> Result<()> {
+    let (expected, name) = machine_of(target);
+    let found = u16::from_le_bytes(elf.get(0x12..0x14).context("truncated ELF file")?.try_into()?);
+    if found != expected {
+        bail!("it is for ELF machine {found}, not {name} ({expected}) as {} needs", target.triple());
+    }
     Ok(())
 }
 
@@ -191,6 +220,14 @@ mod tests {
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let err = linkage(&me).unwrap_err().to_string();
         assert!(err.contains("program interpreter"), "{err}");
+    }
+
+    #[test]
+    fn a_binary_for_another_machine_is_refused() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        check_machine(&me, Target::Musl).unwrap();
+        let err = check_machine(&me, Target::Aarch64Musl).unwrap_err().to_string();
+        assert!(err.contains("not AArch64 (183)"), "{err}");
     }
 
     #[test]

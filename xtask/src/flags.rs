@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::image::Platform;
 use crate::image_ref::ImageRef;
 use crate::manifest::versions::KubeVersion;
 
@@ -56,6 +57,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   cargo xtask build
   cargo xtask build --target x86_64-unknown-linux-gnu    # static with crt-static where musl is missing
+  cargo xtask build --target aarch64-unknown-linux-musl  # for arm64 nodes, linked by rust-lld
   cargo xtask --output json build")]
     Build(BuildFlags),
     /// Install or check what the tests need, then run the whole test suite.
@@ -71,7 +73,8 @@ pub enum Command {
     /// Build the worker and its image (Docker Engine or daemonless OCI); print reference, digest, size.
     #[command(after_help = "Examples:
   cargo xtask image                                      # docker when the daemon answers, else oci
-  cargo xtask image --builder oci --load                 # daemonless and reproducible, then into the daemon")]
+  cargo xtask image --builder oci --load                 # daemonless and reproducible, then into the daemon
+  cargo xtask image --builder oci --platform linux/arm64 # one platform only")]
     Image(ImageFlags),
     /// Build the image if anything changed, then push it to a registry with oci-client.
     #[command(after_help = "Examples:
@@ -172,7 +175,7 @@ fn hide_for_odds(arg: clap::Arg) -> clap::Arg {
 
 #[derive(Debug, Clone, Args)]
 pub struct BuildFlags {
-    /// Target triple. The musl target gives the smallest static binary; the
+    /// Target triple. The musl targets give the smallest static binaries; the
     /// gnu target is built with crt-static where musl cannot be installed.
     #[arg(long, value_enum, default_value_t = Target::Musl)]
     pub target: Target,
@@ -186,6 +189,9 @@ pub enum Target {
     /// x86_64-unknown-linux-gnu with -C target-feature=+crt-static (about 2.7x larger)
     #[value(name = "x86_64-unknown-linux-gnu")]
     GnuStatic,
+    /// aarch64-unknown-linux-musl, linked by rust-lld (no cross C toolchain needed)
+    #[value(name = "aarch64-unknown-linux-musl")]
+    Aarch64Musl,
 }
 
 impl Target {
@@ -193,6 +199,7 @@ impl Target {
         match self {
             Target::Musl => "x86_64-unknown-linux-musl",
             Target::GnuStatic => "x86_64-unknown-linux-gnu",
+            Target::Aarch64Musl => "aarch64-unknown-linux-musl",
         }
     }
 }
@@ -396,6 +403,10 @@ pub struct BuilderFlags {
     /// Directory of the OCI image layout that is built (and pushed from).
     #[arg(long, value_name = "DIR")]
     pub layout: Option<PathBuf>,
+    /// Platforms of the image, comma-separated: one manifest each, under one index when several.
+    /// Default: linux/amd64,linux/arm64 for oci; the docker builder builds only its daemon's platform.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "OS/ARCH")]
+    pub platform: Vec<Platform>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]

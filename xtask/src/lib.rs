@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod completions;
 pub mod config;
 pub mod control_plane;
+pub mod debian;
 pub mod error;
 pub mod flags;
 pub mod image;

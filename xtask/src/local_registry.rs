@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use xshell::{Shell, cmd};
 
 use crate::Error;
 use crate::image_ref::ImageRef;
@@ -54,32 +53,7 @@ pub fn dir() -> PathBuf {
 /// Makes sure Debian's `docker-registry` (the CNCF distribution registry)
 /// is installed, installing it with apt-get when allowed and possible.
 pub fn ensure_binary(install: bool, out: &Reporter) -> Result<()> {
-    let sh = Shell::new()?;
-    if cmd!(sh, "docker-registry --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
-        return Ok(());
-    }
-    let missing = "the CNCF registry binary `docker-registry` is missing";
-    if !install {
-        return Err(Error::prerequisite(format!("{missing}; install it with `apt-get install docker-registry`")).into());
-    }
-    out.status("installing docker-registry (Debian's package of the CNCF distribution registry) with apt-get");
-    // stdout is for the result (`--output json` included): apt's chatter
-    // is dropped, its errors still reach stderr.
-    cmd!(sh, "apt-get update -qq")
-        .ignore_stdout()
-        .run()
-        .and_then(|()| {
-            cmd!(sh, "apt-get install -y -qq docker-registry")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .ignore_stdout()
-                .run()
-        })
-        .map_err(|e| {
-            Error::prerequisite(format!(
-                "{missing}, and `apt-get install docker-registry` failed ({e}); install it by hand, or pass --image to push to your own registry"
-            ))
-        })?;
-    Ok(())
+    crate::debian::REGISTRY.ensure(install, out)
 }
 
 /// Starts the local registry unless something already listens there.

@@ -20,24 +20,32 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
 
-    build::ensure_target(&sh, Target::Musl.triple(), !flags.no_install, out)?;
+    let install = !flags.no_install;
+    for target in [Target::Musl, Target::Aarch64Musl] {
+        build::ensure_target(&sh, target.triple(), install, out)?;
+    }
     check_docker(&sh)?;
-    crate::local_registry::ensure_binary(!flags.no_install, out)?;
-    let kube_bin = control_plane::ensure(!flags.no_install, out)?;
-    ensure_shells(&sh, !flags.no_install, out)?;
+    crate::debian::REGISTRY.ensure(install, out)?;
+    crate::debian::QEMU_AARCH64.ensure(install, out)?;
+    crate::debian::ZSH.ensure(install, out)?;
+    crate::debian::FISH.ensure(install, out)?;
+    let kube_bin = control_plane::ensure(install, out)?;
     out.status(format!(
-        "prerequisites: the musl target, the Docker daemon, the registry binary, zsh and fish, and the Kubernetes \
-         {} control plane are here",
+        "prerequisites: the musl targets (x86_64, aarch64), the Docker daemon, the registry binary, qemu-aarch64, \
+         zsh and fish, and the Kubernetes {} control plane are here",
         control_plane::KUBERNETES_VERSION
     ));
 
+    // Both workers: the multi-platform image tests run the arm64 one under qemu.
     let worker = build::build(Target::Musl, out)?;
+    let worker_aarch64 = build::build(Target::Aarch64Musl, out)?;
     let xtask = std::env::current_exe().context("finding the running xtask binary")?;
     let args = &flags.cargo_test_args;
     let before = UserState::read(&sh)?;
     out.status("running every test of the workspace");
     let tests = cmd!(sh, "cargo test --workspace --locked --no-fail-fast -- --include-ignored {args...}")
         .env("JOB_WORKER_BIN", &worker.path)
+        .env("JOB_WORKER_BIN_AARCH64", &worker_aarch64.path)
         .env("JOB_TEST_XTASK_BIN", &xtask)
         .env("JOB_TEST_KUBE_BIN", &kube_bin)
         .run()
@@ -116,37 +124,6 @@ fn walk(dir: &Path, files: &mut BTreeMap<PathBuf, (u64, Option<SystemTime>)>) {
             Err(_) => {}
         }
     }
-}
-
-/// The completion tests check the zsh and fish scripts with the shells
-/// themselves (bash is always here; PowerShell is not packaged by Debian).
-fn ensure_shells(sh: &Shell, install: bool, out: &Reporter) -> Result<()> {
-    let missing: Vec<&str> = ["zsh", "fish"]
-        .into_iter()
-        .filter(|shell| cmd!(sh, "{shell} --version").quiet().ignore_stdout().ignore_stderr().run().is_err())
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let list = missing.join(" ");
-    if !install {
-        return Err(Error::prerequisite(format!(
-            "the completion tests need {list}; install with `apt-get install {list}`"
-        ))
-        .into());
-    }
-    out.status(format!("installing {list} with apt-get (the completion tests run their scripts)"));
-    cmd!(sh, "apt-get update -qq")
-        .ignore_stdout()
-        .run()
-        .and_then(|()| {
-            cmd!(sh, "apt-get install -y -qq {missing...}")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .ignore_stdout()
-                .run()
-        })
-        .map_err(|e| Error::prerequisite(format!("`apt-get install {list}` failed ({e}); install them by hand")))?;
-    Ok(())
 }
 
 /// The tests run containers on the machine's Docker daemon.

@@ -19,8 +19,10 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, ImportImageOptionsBuil
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::layout::{self, CONFIG_MEDIA_TYPE, Image, LAYER_GZIP_MEDIA_TYPE};
-use super::{BINARY_MODE, Labels, tar_file};
+use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, OciManifest};
+
+use super::layout::{self, Image, Manifest};
+use super::{BINARY_MODE, Labels, Platform, tar_file};
 use crate::Error;
 use crate::report::Reporter;
 
@@ -45,9 +47,17 @@ pub async fn connect() -> Result<Docker> {
     Ok(docker)
 }
 
-/// Whether a daemon answers (the default builder depends on it).
-pub async fn daemon_answers() -> bool {
-    connect().await.is_ok()
+/// The daemon's own platform: what it builds and what it runs.
+pub async fn platform(docker: &Docker) -> Result<Platform> {
+    let version = docker.version().await.context("asking the Docker daemon for its platform")?;
+    let (os, arch) = (version.os.unwrap_or_default(), version.arch.unwrap_or_default());
+    Platform::of_daemon(&os, &arch).ok_or_else(|| {
+        Error::prerequisite(format!(
+            "the Docker daemon runs on {os}/{arch}, which the worker is not built for; use --builder oci, which \
+             makes linux/amd64 and linux/arm64 without a daemon"
+        ))
+        .into()
+    })
 }
 
 /// The build context: exactly the Dockerfile and the binary.
@@ -99,8 +109,15 @@ pub async fn build(docker: &Docker, context: Vec<u8>, tag: &str, labels: &Labels
     }
 }
 
-/// Exports the image from the daemon into the layout, layers gzip-compressed.
-pub async fn export(docker: &Docker, tag: &str, layout_dir: &Path, ref_name: &str) -> Result<Image> {
+/// Exports the image (built for the daemon's `platform`) from the daemon
+/// into the layout, layers gzip-compressed.
+pub async fn export(
+    docker: &Docker,
+    tag: &str,
+    platform: Platform,
+    layout_dir: &Path,
+    ref_name: &str,
+) -> Result<Image> {
     let mut saved = Vec::new();
     let mut stream = docker.export_image(tag);
     while let Some(chunk) = stream.next().await {
@@ -108,17 +125,18 @@ pub async fn export(docker: &Docker, tag: &str, layout_dir: &Path, ref_name: &st
     }
     let files = untar(&saved).context("reading the exported image")?;
     let (config, layers) = if files.contains_key("index.json") && files.contains_key("oci-layout") {
-        read_oci_save(&files)?
+        read_oci_save(&files, platform)?
     } else {
         read_classic_save(&files)?
     };
-    let config = layout::put_blob(layout_dir, CONFIG_MEDIA_TYPE, &config)?;
+    let config = layout::put_blob(layout_dir, IMAGE_CONFIG_MEDIA_TYPE, &config)?;
     let mut descriptors = Vec::new();
     for layer in layers {
         let tar = if layer.starts_with(&[0x1f, 0x8b]) { layout::gunzip(&layer)? } else { layer };
-        descriptors.push(layout::put_blob(layout_dir, LAYER_GZIP_MEDIA_TYPE, &layout::gzip(&tar))?);
+        descriptors.push(layout::put_blob(layout_dir, IMAGE_LAYER_GZIP_MEDIA_TYPE, &layout::gzip(&tar))?);
     }
-    layout::write_image(layout_dir, config, descriptors, ref_name)
+    let manifest = Manifest::write(layout_dir, platform.oci(), config, descriptors)?;
+    layout::write_image(layout_dir, vec![manifest], ref_name)
 }
 
 fn untar(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>> {
@@ -152,50 +170,42 @@ fn read_classic_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<V
     Ok((config, layers))
 }
 
-/// The Engine 25+ format: an OCI layout, maybe with an index in front.
-fn read_oci_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+/// The Engine 25+ format: an OCI layout, maybe with indexes in front,
+/// followed down to the manifest for `platform` (or the only one).
+fn read_oci_save(files: &HashMap<String, Vec<u8>>, platform: Platform) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let blob = |digest: &str| {
         let path = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
         files.get(&path).cloned().with_context(|| format!("{path} missing from the export"))
     };
-    let index: Value = serde_json::from_slice(&files["index.json"])?;
-    let mut descriptor = index["manifests"][0].clone();
-    // Follow indexes down to a manifest for linux/amd64 (or the only one).
+    let wanted = platform.oci();
+    let mut manifest: OciManifest = serde_json::from_slice(&files["index.json"]).context("reading index.json")?;
     for _ in 0..4 {
-        let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
-        if !media_type.contains("index") && !media_type.contains("manifest.list") {
-            break;
-        }
-        let inner: Value = serde_json::from_slice(&blob(descriptor["digest"].as_str().unwrap_or_default())?)?;
-        let manifests = inner["manifests"].as_array().context("an index without manifests")?;
-        descriptor = manifests
+        let OciManifest::ImageIndex(index) = manifest else { break };
+        let entry = index
+            .manifests
             .iter()
-            .find(|m| m["platform"]["architecture"] == "amd64" && m["platform"]["os"] == "linux")
-            .or_else(|| manifests.first())
-            .cloned()
+            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == wanted.os && p.architecture == wanted.architecture))
+            .or_else(|| index.manifests.first())
             .context("an empty index")?;
+        manifest = serde_json::from_slice(&blob(&entry.digest)?).context("reading a manifest of the export")?;
     }
-    let manifest: Value = serde_json::from_slice(&blob(descriptor["digest"].as_str().context("no manifest digest")?)?)?;
-    let config = blob(manifest["config"]["digest"].as_str().context("manifest without config")?)?;
-    let layers = manifest["layers"]
-        .as_array()
-        .context("manifest without layers")?
-        .iter()
-        .map(|l| blob(l["digest"].as_str().unwrap_or_default()))
-        .collect::<Result<Vec<_>>>()?;
+    let OciManifest::Image(manifest) = manifest else { bail!("indexes nested more than four deep in the export") };
+    let config = blob(&manifest.config.digest)?;
+    let layers = manifest.layers.iter().map(|l| blob(&l.digest)).collect::<Result<Vec<_>>>()?;
     Ok((config, layers))
 }
 
-/// Loads an image from the layout into the daemon as `tag`, in the classic
-/// `docker save` format every engine reads (uncompressed layers).
-pub async fn load(docker: &Docker, image: &Image, tag: &str) -> Result<()> {
-    let config = image.read_blob(&image.config)?;
+/// Loads one platform's manifest of an image from the layout into the
+/// daemon as `tag`, in the classic `docker save` format every engine reads
+/// (uncompressed layers).
+pub async fn load(docker: &Docker, image: &Image, manifest: &Manifest, tag: &str) -> Result<()> {
+    let config = image.read_blob(&manifest.config)?;
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |path: &str, bytes: &[u8]| tar_file(&mut tar, path, bytes, 0o644, 0);
-    let config_name = format!("{}.json", image.config.digest.trim_start_matches("sha256:"));
+    let config_name = format!("{}.json", manifest.config.digest.trim_start_matches("sha256:"));
     add(&config_name, &config);
     let mut layer_names = Vec::new();
-    for layer in &image.layers {
+    for layer in &manifest.layers {
         let raw = layout::gunzip(&image.read_blob(layer)?)?;
         let name = format!("{}/layer.tar", layout::sha256_digest(&raw).trim_start_matches("sha256:"));
         add(&name, &raw);
@@ -282,7 +292,10 @@ mod tests {
         let classic = read_classic_save(&untar(&classic).unwrap()).unwrap();
         let oci_files = untar(&oci).unwrap();
         assert!(oci_files.contains_key("index.json") && oci_files.contains_key("oci-layout"));
-        let oci = read_oci_save(&oci_files).unwrap();
+        let oci = read_oci_save(&oci_files, Platform::LinuxAmd64).unwrap();
+        // An arm64 daemon would follow the index to its own entry (absent here).
+        let arm64 = read_oci_save(&oci_files, Platform::LinuxArm64).unwrap_err().to_string();
+        assert!(arm64.contains("blobs/sha256/00 missing"), "{arm64}");
         assert_eq!(classic, (config.clone(), vec![layer.clone()]));
         assert_eq!(oci, (config, vec![layer]));
     }

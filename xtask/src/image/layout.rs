@@ -1,64 +1,121 @@
 //! OCI image layouts on disk (`oci-layout`, `index.json`, `blobs/sha256/`):
 //! what both builders produce and what `push` uploads, so that a pushed
 //! image is exactly the bytes that were built.
+//!
+//! The tag names either one platform's manifest, or (several platforms) an
+//! image index with one manifest per platform; the layout's `index.json`
+//! points at that manifest or index blob, as `skopeo copy --all` and
+//! buildx's OCI exporter lay it out. Manifests, indexes and descriptors are
+//! oci-client's types, written as canonical JSON (sorted keys, no
+//! whitespace: the form oci-client's own `push_manifest` sends), so the same
+//! blobs always give the same bytes and digests.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use oci_client::manifest::{
+    ImageIndexEntry, OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageIndex, OciImageManifest,
+    Platform,
+};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
-pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const LAYER_GZIP_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// The annotation that names an image in an index.
+/// The annotation that names an image in a layout's index.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-/// A content descriptor: what a manifest says of a blob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-}
-
-impl Descriptor {
-    fn json(&self) -> Value {
-        json!({ "mediaType": self.media_type, "digest": self.digest, "size": self.size })
-    }
-
-    fn from_json(v: &Value) -> Result<Descriptor> {
-        Ok(Descriptor {
-            media_type: v["mediaType"].as_str().context("descriptor without mediaType")?.into(),
-            digest: v["digest"].as_str().context("descriptor without digest")?.into(),
-            size: v["size"].as_u64().context("descriptor without size")?,
-        })
-    }
-}
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", crate::build::hex(&Sha256::digest(bytes)))
 }
 
-/// An image in a layout: its manifest (the bytes whose digest names the
-/// image), config and layers.
+/// Canonical JSON (OLPC: sorted keys, no insignificant whitespace): the
+/// bytes do not depend on field order or on serde_json's features.
+pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, olpc_cjson::CanonicalFormatter::new());
+    value.serialize(&mut serializer).expect("manifests, indexes and configs hold no floats");
+    bytes
+}
+
+/// `os/architecture`, as `--platform` takes it.
+pub fn platform_name(platform: &Platform) -> String {
+    format!("{}/{}", platform.os, platform.architecture)
+}
+
+/// One platform's image: its manifest (the bytes whose digest names it),
+/// config and layers.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub platform: Platform,
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    pub config: OciDescriptor,
+    pub layers: Vec<OciDescriptor>,
+}
+
+impl Manifest {
+    /// Writes the manifest of these blobs, which must be in the layout
+    /// already, with its media type set explicitly (some registries, ACR
+    /// among them, refuse it unset).
+    pub fn write(
+        layout: &Path,
+        platform: Platform,
+        config: OciDescriptor,
+        layers: Vec<OciDescriptor>,
+    ) -> Result<Manifest> {
+        let manifest = OciImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_IMAGE_MEDIA_TYPE.into()),
+            config: config.clone(),
+            layers: layers.clone(),
+            ..Default::default()
+        };
+        let bytes = canonical_json(&manifest);
+        let digest = write_blob(layout, &bytes)?;
+        Ok(Manifest { platform, bytes, digest, config, layers })
+    }
+
+    /// Every blob the registry must have before this manifest: layers, then config.
+    pub fn blobs(&self) -> impl Iterator<Item = &OciDescriptor> {
+        self.layers.iter().chain(std::iter::once(&self.config))
+    }
+
+    fn read(layout: &Path, digest: &str, platform: Option<Platform>) -> Result<Manifest> {
+        let bytes = read_verified(layout, digest).context("reading a manifest")?;
+        let parsed: OciImageManifest = serde_json::from_slice(&bytes).context("parsing a manifest")?;
+        let platform = match platform {
+            Some(p) => p,
+            // A lone manifest names no platform: its config does.
+            None => {
+                let config = read_verified(layout, &parsed.config.digest).context("reading the image config")?;
+                serde_json::from_slice(&config).context("reading the platform from the image config")?
+            }
+        };
+        Ok(Manifest { platform, bytes, digest: digest.into(), config: parsed.config, layers: parsed.layers })
+    }
+}
+
+/// What a layout's tag names: one manifest, or an index of one manifest
+/// per platform.
 #[derive(Debug, Clone)]
 pub struct Image {
     pub layout: PathBuf,
-    pub manifest: Vec<u8>,
+    /// OCI_IMAGE_MEDIA_TYPE or OCI_IMAGE_INDEX_MEDIA_TYPE.
+    pub media_type: String,
+    /// The manifest's or the index's bytes: what the tag is written with.
+    pub bytes: Vec<u8>,
     pub digest: String,
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
+    /// One per platform, in the order given.
+    pub manifests: Vec<Manifest>,
 }
 
 /// In a result: what names the image and where it is, not its bytes.
-impl serde::Serialize for Image {
+impl Serialize for Image {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(3))?;
+        let mut map = s.serialize_map(Some(4))?;
         map.serialize_entry("digest", &self.digest)?;
+        map.serialize_entry("platforms", &self.platforms())?;
         map.serialize_entry("compressed_size", &self.compressed_size())?;
         map.serialize_entry("layout", &self.layout)?;
         map.end()
@@ -66,37 +123,58 @@ impl serde::Serialize for Image {
 }
 
 impl Image {
-    /// Every blob the registry must have before the manifest: layers, then config.
-    pub fn blobs(&self) -> impl Iterator<Item = &Descriptor> {
-        self.layers.iter().chain(std::iter::once(&self.config))
+    pub fn is_index(&self) -> bool {
+        self.media_type == OCI_IMAGE_INDEX_MEDIA_TYPE
     }
 
-    /// What a registry stores for it: layers, config and manifest.
+    /// `os/arch` of each manifest.
+    pub fn platforms(&self) -> Vec<String> {
+        self.manifests.iter().map(|m| platform_name(&m.platform)).collect()
+    }
+
+    /// The manifest for a platform, if the image has one.
+    pub fn for_platform(&self, platform: &Platform) -> Option<&Manifest> {
+        self.manifests.iter().find(|m| m.platform.os == platform.os && m.platform.architecture == platform.architecture)
+    }
+
+    /// Every blob of every platform.
+    pub fn blobs(&self) -> impl Iterator<Item = &OciDescriptor> {
+        self.manifests.iter().flat_map(Manifest::blobs)
+    }
+
+    /// What a registry stores for it: blobs, manifests and the index.
     pub fn compressed_size(&self) -> u64 {
-        self.blobs().map(|d| d.size).sum::<u64>() + self.manifest.len() as u64
+        let blobs = self.blobs().map(|d| d.size.max(0) as u64).sum::<u64>();
+        let manifests = self.manifests.iter().map(|m| m.bytes.len() as u64).sum::<u64>();
+        blobs + manifests + if self.is_index() { self.bytes.len() as u64 } else { 0 }
     }
 
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         blob_path(&self.layout, digest)
     }
 
-    pub fn read_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
-        let path = self.blob_path(&d.digest);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading blob {}", path.display()))?;
-        if sha256_digest(&bytes) != d.digest {
-            bail!(
-                "blob {} does not match its digest: the layout at {} is corrupt; build again",
-                path.display(),
-                self.layout.display()
-            );
-        }
-        Ok(bytes)
+    pub fn read_blob(&self, d: &OciDescriptor) -> Result<Vec<u8>> {
+        read_verified(&self.layout, &d.digest)
     }
 }
 
 fn blob_path(layout: &Path, digest: &str) -> PathBuf {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
     layout.join("blobs").join("sha256").join(hex)
+}
+
+/// A blob's bytes, checked against its digest.
+fn read_verified(layout: &Path, digest: &str) -> Result<Vec<u8>> {
+    let path = blob_path(layout, digest);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading blob {}", path.display()))?;
+    if sha256_digest(&bytes) != digest {
+        bail!(
+            "blob {} does not match its digest: the layout at {} is corrupt; build again",
+            path.display(),
+            layout.display()
+        );
+    }
+    Ok(bytes)
 }
 
 /// Writes a blob (content-addressed: an existing one is left alone).
@@ -115,65 +193,107 @@ pub fn write_blob(layout: &Path, bytes: &[u8]) -> Result<String> {
 }
 
 /// Writes a blob and describes it.
-pub fn put_blob(layout: &Path, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
-    Ok(Descriptor { media_type: media_type.into(), digest: write_blob(layout, bytes)?, size: bytes.len() as u64 })
+pub fn put_blob(layout: &Path, media_type: &str, bytes: &[u8]) -> Result<OciDescriptor> {
+    Ok(OciDescriptor {
+        media_type: media_type.into(),
+        digest: write_blob(layout, bytes)?,
+        size: bytes.len() as i64,
+        ..Default::default()
+    })
 }
 
-/// The manifest of an image with these blobs, with its media type set
-/// explicitly (some registries, ACR among them, refuse it unset).
-pub fn manifest(config: &Descriptor, layers: &[Descriptor]) -> Vec<u8> {
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": config.json(),
-        "layers": layers.iter().map(Descriptor::json).collect::<Vec<_>>(),
-    });
-    serde_json::to_vec(&manifest).expect("a JSON value serializes")
-}
-
-/// Writes the blobs' manifest and points the layout's index at it, named
-/// `ref_name`. The blobs must already be in the layout.
-pub fn write_image(layout: &Path, config: Descriptor, layers: Vec<Descriptor>, ref_name: &str) -> Result<Image> {
-    let manifest = manifest(&config, &layers);
-    let digest = write_blob(layout, &manifest)?;
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": INDEX_MEDIA_TYPE,
-        "manifests": [{
-            "mediaType": MANIFEST_MEDIA_TYPE,
-            "digest": digest,
-            "size": manifest.len(),
-            "annotations": { REF_NAME: ref_name },
+/// Points the layout's index at these manifests, named `ref_name`: at the
+/// manifest itself when there is one, else at an index of them, written
+/// as a blob. The manifests must be in the layout already.
+pub fn write_image(layout: &Path, manifests: Vec<Manifest>, ref_name: &str) -> Result<Image> {
+    let (media_type, bytes, digest) = match manifests.as_slice() {
+        [] => bail!("an image needs at least one platform"),
+        [one] => (OCI_IMAGE_MEDIA_TYPE, one.bytes.clone(), one.digest.clone()),
+        several => {
+            let index = OciImageIndex {
+                schema_version: 2,
+                media_type: Some(OCI_IMAGE_INDEX_MEDIA_TYPE.into()),
+                manifests: several
+                    .iter()
+                    .map(|m| ImageIndexEntry {
+                        media_type: OCI_IMAGE_MEDIA_TYPE.into(),
+                        digest: m.digest.clone(),
+                        size: m.bytes.len() as i64,
+                        platform: Some(m.platform.clone()),
+                        annotations: None,
+                        artifact_type: None,
+                    })
+                    .collect(),
+                artifact_type: None,
+                annotations: None,
+            };
+            let bytes = canonical_json(&index);
+            let digest = write_blob(layout, &bytes)?;
+            (OCI_IMAGE_INDEX_MEDIA_TYPE, bytes, digest)
+        }
+    };
+    let layout_index = OciImageIndex {
+        schema_version: 2,
+        media_type: Some(OCI_IMAGE_INDEX_MEDIA_TYPE.into()),
+        manifests: vec![ImageIndexEntry {
+            media_type: media_type.into(),
+            digest: digest.clone(),
+            size: bytes.len() as i64,
+            platform: None,
+            annotations: Some([(REF_NAME.to_owned(), ref_name.to_owned())].into()),
+            artifact_type: None,
         }],
-    });
+        artifact_type: None,
+        annotations: None,
+    };
     std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
-        .and_then(|()| std::fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()))
+        .and_then(|()| std::fs::write(layout.join("index.json"), canonical_json(&layout_index)))
         .with_context(|| format!("writing the index of {}", layout.display()))?;
-    Ok(Image { layout: layout.to_owned(), manifest, digest, config, layers })
+    Ok(Image { layout: layout.to_owned(), media_type: media_type.into(), bytes, digest, manifests })
 }
 
 /// Reads the image the layout's index points at.
 pub fn read_image(layout: &Path) -> Result<Image> {
     let index_path = layout.join("index.json");
-    let index: Value = serde_json::from_slice(
+    let index: OciImageIndex = serde_json::from_slice(
         &std::fs::read(&index_path)
             .with_context(|| format!("reading {}: build the image first", index_path.display()))?,
     )
     .with_context(|| format!("parsing {}", index_path.display()))?;
-    let entry = Descriptor::from_json(&index["manifests"][0]).context("the layout's index names no manifest")?;
-    let manifest = std::fs::read(blob_path(layout, &entry.digest)).context("reading the manifest blob")?;
-    if sha256_digest(&manifest) != entry.digest {
-        bail!("the manifest in {} does not match its digest: build again", layout.display());
+    let entry = index.manifests.first().context("the layout's index names no manifest")?;
+    match entry.media_type.as_str() {
+        OCI_IMAGE_MEDIA_TYPE => {
+            let manifest = Manifest::read(layout, &entry.digest, None)?;
+            let bytes = manifest.bytes.clone();
+            Ok(Image {
+                layout: layout.to_owned(),
+                media_type: entry.media_type.clone(),
+                bytes,
+                digest: entry.digest.clone(),
+                manifests: vec![manifest],
+            })
+        }
+        OCI_IMAGE_INDEX_MEDIA_TYPE => {
+            let bytes = read_verified(layout, &entry.digest).context("reading the image index")?;
+            let inner: OciImageIndex = serde_json::from_slice(&bytes).context("parsing the image index")?;
+            let manifests = inner
+                .manifests
+                .iter()
+                .map(|m| {
+                    let platform = m.platform.clone().context("an index entry without a platform")?;
+                    Manifest::read(layout, &m.digest, Some(platform))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Image {
+                layout: layout.to_owned(),
+                media_type: entry.media_type.clone(),
+                bytes,
+                digest: entry.digest.clone(),
+                manifests,
+            })
+        }
+        other => bail!("the layout {} names a {other}, not an OCI image or index: build again", layout.display()),
     }
-    let parsed: Value = serde_json::from_slice(&manifest).context("parsing the manifest")?;
-    let config = Descriptor::from_json(&parsed["config"])?;
-    let layers = parsed["layers"]
-        .as_array()
-        .context("manifest without layers")?
-        .iter()
-        .map(Descriptor::from_json)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Image { layout: layout.to_owned(), manifest, digest: entry.digest, config, layers })
 }
 
 /// gzip with fixed settings and no name or time in the header: the same
@@ -197,7 +317,11 @@ pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE};
+    use serde_json::Value;
+
     use super::*;
+    use crate::image::Platform as P;
 
     #[test]
     fn gzip_is_stable_across_releases_of_the_backend() {
@@ -213,25 +337,59 @@ mod tests {
 
     const GOLDEN_GZIP_DIGEST: &str = "sha256:3ea33ceb8d107a5ce9a2969dfaaa5b533356cb256db06cbea913a8317e30bd64";
 
+    fn platform_image(dir: &Path, platform: P) -> Manifest {
+        let layer = put_blob(dir, IMAGE_LAYER_GZIP_MEDIA_TYPE, &gzip(platform.to_string().as_bytes())).unwrap();
+        let config = format!(r#"{{"architecture":"{}","os":"linux"}}"#, platform.oci().architecture);
+        let config = put_blob(dir, IMAGE_CONFIG_MEDIA_TYPE, config.as_bytes()).unwrap();
+        Manifest::write(dir, platform.oci(), config, vec![layer]).unwrap()
+    }
+
     #[test]
-    fn layouts_round_trip() {
-        let dir = std::env::temp_dir().join(format!("xtask-layout-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let layer = gzip(b"layer");
-        let config = br#"{"architecture":"amd64"}"#;
-        let l = put_blob(&dir, LAYER_GZIP_MEDIA_TYPE, &layer).unwrap();
-        let c = put_blob(&dir, CONFIG_MEDIA_TYPE, config).unwrap();
-        let written = write_image(&dir, c, vec![l], "job-test:1").unwrap();
+    fn a_one_platform_layout_round_trips_and_its_manifest_is_canonical() {
+        let dir = crate::image::tests::tempdir("layout-one");
+        let written = write_image(&dir, vec![platform_image(&dir, P::LinuxAmd64)], "job-test:1").unwrap();
         let read = read_image(&dir).unwrap();
-        assert_eq!(
-            (read.digest.clone(), read.config.clone(), read.layers.clone()),
-            (written.digest, written.config, written.layers)
-        );
-        assert_eq!(read.read_blob(&read.layers[0]).unwrap(), layer);
-        let manifest: Value = serde_json::from_slice(&read.manifest).unwrap();
-        assert_eq!(manifest["mediaType"], MANIFEST_MEDIA_TYPE);
-        std::fs::write(read.blob_path(&read.layers[0].digest), b"tampered").unwrap();
-        assert!(read.read_blob(&read.layers[0]).unwrap_err().to_string().contains("corrupt"));
+        assert_eq!((read.digest.as_str(), read.is_index()), (written.digest.as_str(), false));
+        assert_eq!(read.platforms(), ["linux/amd64"]);
+        let m = &read.manifests[0];
+        assert_eq!(read.read_blob(&m.layers[0]).map(|b| gunzip(&b).unwrap()).unwrap(), b"linux/amd64");
+        // The bytes the hand-written JSON had before oci-client's types:
+        // sorted keys, no whitespace, so earlier digests still hold.
+        let text = String::from_utf8(m.bytes.clone()).unwrap();
+        assert!(text.starts_with(r#"{"config":{"digest":"sha256:"#), "{text}");
+        assert!(text.ends_with(r#""mediaType":"application/vnd.oci.image.manifest.v1+json","schemaVersion":2}"#));
+        std::fs::write(read.blob_path(&m.layers[0].digest), b"tampered").unwrap();
+        assert!(read.read_blob(&m.layers[0]).unwrap_err().to_string().contains("corrupt"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn several_platforms_make_an_index_with_each_platform() {
+        let dir = crate::image::tests::tempdir("layout-index");
+        let manifests = vec![platform_image(&dir, P::LinuxAmd64), platform_image(&dir, P::LinuxArm64)];
+        let written = write_image(&dir, manifests.clone(), "job-test:1").unwrap();
+        assert!(written.is_index());
+        let index: Value = serde_json::from_slice(&written.bytes).unwrap();
+        assert_eq!(index["mediaType"], OCI_IMAGE_INDEX_MEDIA_TYPE);
+        let platforms: Vec<_> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap()))
+            .collect();
+        assert_eq!(platforms, [("linux", "amd64"), ("linux", "arm64")]);
+        let layout_index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        assert_eq!(layout_index["manifests"][0]["digest"], written.digest.as_str());
+        assert_eq!(layout_index["manifests"][0]["annotations"][REF_NAME], "job-test:1");
+
+        let read = read_image(&dir).unwrap();
+        assert_eq!((&read.digest, &read.bytes), (&written.digest, &written.bytes));
+        assert_eq!(read.platforms(), ["linux/amd64", "linux/arm64"]);
+        assert_eq!(read.for_platform(&P::LinuxArm64.oci()).unwrap().digest, manifests[1].digest);
+        assert_eq!(read.blobs().count(), 4);
+        // The same manifests give the same index, byte for byte.
+        let again = write_image(&dir, manifests, "job-test:1").unwrap();
+        assert_eq!(again.digest, written.digest);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

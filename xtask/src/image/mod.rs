@@ -4,6 +4,12 @@
 //!
 //! Both builders make the same image: the one file /job-worker (mode 0555,
 //! owner 0:0), user 65532:65532, that entrypoint, the same OCI labels.
+//!
+//! Platforms: the daemonless builder cross-compiles the worker and makes
+//! one manifest per platform under an image index (linux/amd64 and
+//! linux/arm64 by default, as ko does), so arm64 nodes pull their own; the
+//! Docker builder makes only its daemon's platform (a `FROM scratch`
+//! Dockerfile cannot be built for another without emulation) and says so.
 
 pub mod docker;
 pub mod layout;
@@ -17,6 +23,7 @@ use serde::Serialize;
 use xshell::{Shell, cmd};
 
 use crate::flags::{Builder, BuilderFlags, ImageFlags, Target};
+use crate::image::layout::platform_name;
 use crate::image_ref::ImageRef;
 use crate::report::Reporter;
 use crate::{Error, build, project_root};
@@ -97,6 +104,61 @@ pub fn source_date_epoch(sh: &Shell) -> Result<u64> {
     time.trim().parse().context("git printed a commit time that is not a number")
 }
 
+/// A platform an image is built for, as `--platform` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Platform {
+    /// x86-64 nodes: the worker built for x86_64-unknown-linux-musl.
+    #[value(name = "linux/amd64")]
+    LinuxAmd64,
+    /// arm64 nodes: the worker built for aarch64-unknown-linux-musl.
+    #[value(name = "linux/arm64")]
+    LinuxArm64,
+}
+
+impl Platform {
+    /// What the daemonless builder makes by default.
+    pub const ALL: [Platform; 2] = [Platform::LinuxAmd64, Platform::LinuxArm64];
+
+    /// The Rust target whose static binary runs there.
+    pub fn target(self) -> Target {
+        match self {
+            Platform::LinuxAmd64 => Target::Musl,
+            Platform::LinuxArm64 => Target::Aarch64Musl,
+        }
+    }
+
+    /// The Go architecture name an image config and an index entry use.
+    pub fn architecture(self) -> &'static str {
+        match self {
+            Platform::LinuxAmd64 => "amd64",
+            Platform::LinuxArm64 => "arm64",
+        }
+    }
+
+    pub fn oci(self) -> oci_client::manifest::Platform {
+        oci_client::manifest::Platform {
+            architecture: oci_spec::image::Arch::from(self.architecture()),
+            os: oci_spec::image::Os::Linux,
+            os_version: None,
+            os_features: None,
+            variant: None,
+            features: None,
+        }
+    }
+
+    /// The platform a Docker daemon reports (`docker version`'s Os/Arch),
+    /// if it is one the worker is built for.
+    pub fn of_daemon(os: &str, arch: &str) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| os == "linux" && arch == p.architecture())
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&platform_name(&self.oci()))
+    }
+}
+
 /// A built image, in its layout.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuiltImage {
@@ -113,10 +175,11 @@ impl std::fmt::Display for BuiltImage {
         let size = self.image.compressed_size();
         write!(
             f,
-            "image {} (built by {})\n  digest           {}\n  compressed size  {size} bytes ({:.1} KiB)\n  layout           {}",
+            "image {} (built by {})\n  digest           {}\n  platforms        {}\n  compressed size  {size} bytes ({:.1} KiB)\n  layout           {}",
             self.reference,
             self.builder,
             self.image.digest,
+            self.image.platforms().join(", "),
             size as f64 / 1024.0,
             self.image.layout.display(),
         )?;
@@ -154,43 +217,60 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
         .into());
     }
     let reference = reference.clone();
-    let builder = match settings.builder {
-        Some(b) => b,
-        None if docker::daemon_answers().await => Builder::Docker,
-        None => {
-            out.status("no Docker daemon answers: building without one (--builder oci)");
-            Builder::Oci
-        }
+    let requested = settings.platform.iter().copied().collect::<std::collections::BTreeSet<_>>();
+    let (builder, daemon) = match settings.builder {
+        Some(Builder::Oci) => (Builder::Oci, None),
+        Some(Builder::Docker) => (Builder::Docker, Some(docker::connect().await?)),
+        None => match docker::connect().await {
+            Ok(daemon) => {
+                let own = docker::platform(&daemon).await?;
+                if requested.iter().any(|p| *p != own) {
+                    out.status(format!(
+                        "--platform {}: the docker builder makes only its daemon's platform ({own}); building without \
+                         it (--builder oci)",
+                        list(&requested)
+                    ));
+                    (Builder::Oci, None)
+                } else {
+                    (Builder::Docker, Some(daemon))
+                }
+            }
+            Err(_) => {
+                out.status("no Docker daemon answers: building without one (--builder oci)");
+                (Builder::Oci, None)
+            }
+        },
     };
     if settings.load && builder == Builder::Docker {
         out.warn("--load is for --builder oci: the docker builder's image is in the daemon already");
     }
 
-    let reporter = *out;
-    let worker = tokio::task::spawn_blocking(move || build::build(Target::Musl, &reporter))
-        .await
-        .context("the build task")??;
     let sh = Shell::new()?;
     sh.change_dir(project_root());
     let labels = Labels::of_checkout(&sh);
     let mtime = source_date_epoch(&sh)?;
-    let binary = std::fs::read(&worker.path).with_context(|| format!("reading {}", worker.path.display()))?;
     let layout_dir = settings.layout.clone().unwrap_or_else(default_layout);
     let ref_name = reference.tag.clone().unwrap_or_else(|| "latest".into());
 
-    match builder {
-        Builder::Oci => {
-            out.status(format!("assembling {reference} without a daemon in {}", layout_dir.display()));
-            let image = oci::build(&binary, &labels, mtime, &layout_dir, &ref_name)?;
-            if settings.load {
-                let docker = docker::connect().await?;
-                docker::load(&docker, &image, &reference.to_string()).await?;
-                out.status(format!("loaded {reference} into the Docker daemon"));
+    match (builder, daemon) {
+        (Builder::Docker, Some(docker)) => {
+            let own = docker::platform(&docker).await?;
+            if requested.iter().any(|p| *p != own) {
+                return Err(Error::usage(format!(
+                    "--platform {}: the docker builder makes only its daemon's platform, {own}; use --builder oci, \
+                     which builds {} without a daemon",
+                    list(&requested),
+                    list(&Platform::ALL.into())
+                ))
+                .into());
             }
-            Ok(BuiltImage { reference, builder, image, docker_id: None })
-        }
-        Builder::Docker => {
-            let docker = docker::connect().await?;
+            if requested.is_empty() {
+                out.status(format!(
+                    "the docker builder makes {own} only, its daemon's platform (--builder oci makes {})",
+                    list(&Platform::ALL.into())
+                ));
+            }
+            let binary = build_worker(own, out).await?;
             let dockerfile = std::fs::read(project_root().join("Dockerfile")).context("reading the Dockerfile")?;
             let context = docker::context_tar(&dockerfile, &binary, mtime);
             out.status(format!("building {reference} with the Docker daemon ({} byte context)", context.len()));
@@ -199,16 +279,68 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
             // keeps byte for byte: the same ID means the layout has it already.
             let image = match layout::read_image(&layout_dir) {
                 Ok(existing)
-                    if existing.config.digest == id && existing.blobs().all(|b| existing.read_blob(b).is_ok()) =>
+                    if matches!(existing.manifests.as_slice(), [m] if m.config.digest == id)
+                        && existing.blobs().all(|b| existing.read_blob(b).is_ok()) =>
                 {
                     out.status("  unchanged since the last export: the layout is reused");
-                    layout::write_image(&layout_dir, existing.config.clone(), existing.layers.clone(), &ref_name)?
+                    layout::write_image(&layout_dir, existing.manifests, &ref_name)?
                 }
-                _ => docker::export(&docker, &reference.to_string(), &layout_dir, &ref_name)
+                _ => docker::export(&docker, &reference.to_string(), own, &layout_dir, &ref_name)
                     .await
                     .with_context(|| format!("exporting {reference} from the daemon into {}", layout_dir.display()))?,
             };
             Ok(BuiltImage { reference, builder, image, docker_id: Some(id) })
         }
+        _ => {
+            let platforms = if requested.is_empty() { Platform::ALL.into() } else { requested };
+            let mut binaries = Vec::new();
+            for platform in &platforms {
+                binaries.push((*platform, build_worker(*platform, out).await?));
+            }
+            out.status(format!(
+                "assembling {reference} for {} without a daemon in {}",
+                list(&platforms),
+                layout_dir.display()
+            ));
+            let image = oci::build(&binaries, &labels, mtime, &layout_dir, &ref_name)?;
+            if settings.load {
+                let docker = docker::connect().await?;
+                let own = docker::platform(&docker).await?;
+                let manifest = image.for_platform(&own.oci()).ok_or_else(|| {
+                    Error::usage(format!(
+                        "--load: the image has no {own} manifest for this daemon (it has {}); add {own} to --platform",
+                        image.platforms().join(", ")
+                    ))
+                })?;
+                docker::load(&docker, &image, manifest, &reference.to_string()).await?;
+                out.status(format!("loaded {reference} ({own}) into the Docker daemon"));
+            }
+            Ok(BuiltImage { reference, builder: Builder::Oci, image, docker_id: None })
+        }
+    }
+}
+
+/// The static worker for a platform, built off the async runtime.
+async fn build_worker(platform: Platform, out: &Reporter) -> Result<Vec<u8>> {
+    let reporter = *out;
+    let worker = tokio::task::spawn_blocking(move || build::build(platform.target(), &reporter))
+        .await
+        .context("the build task")??;
+    std::fs::read(&worker.path).with_context(|| format!("reading {}", worker.path.display()))
+}
+
+/// `linux/amd64,linux/arm64`, as `--platform` takes it.
+fn list(platforms: &std::collections::BTreeSet<Platform>) -> String {
+    platforms.iter().map(Platform::to_string).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A fresh directory for one unit test.
+    pub fn tempdir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

@@ -7,7 +7,12 @@
 //! unchanged image uploads no layer bytes. Transient failures (connection
 //! reset, timeouts, 5xx, 429) are retried with a doubling back-off; the
 //! manifest, which writes the tag, goes up only once every blob is there,
-//! so a failed push leaves no tag behind.
+//! so a failed push leaves no tag behind. A multi-platform image goes up in
+//! the same order, one level more: the blobs of every platform, then each
+//! platform's manifest by digest (no tag), then the index with the tag.
+//!
+//! Manifests go up as the layout's bytes (`push_manifest_raw`), not
+//! re-serialized by oci-client, so the pushed digest is the built one.
 
 pub mod connect;
 pub mod credentials;
@@ -26,7 +31,8 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::flags::{Builder, PushFlags, RegistryFlags};
-use crate::image::layout::{Descriptor, MANIFEST_MEDIA_TYPE};
+use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor};
+
 use crate::image::{self, BuiltImage};
 use crate::image_ref::ImageRef;
 use crate::report::Reporter;
@@ -41,6 +47,8 @@ pub struct Pushed {
     /// `registry/repository:tag@sha256:...`: what to deploy.
     pub reference: ImageRef,
     pub digest: String,
+    /// `os/arch` of each manifest (several: the digest is an image index's).
+    pub platforms: Vec<String>,
     /// The tag named this image already: nothing was uploaded or written.
     pub unchanged: bool,
     pub bytes_uploaded: u64,
@@ -53,6 +61,7 @@ pub struct Pushed {
 impl std::fmt::Display for Pushed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}", self.reference)?;
+        writeln!(f, "  platforms {}", self.platforms.join(", "))?;
         if self.unchanged {
             write!(
                 f,
@@ -132,6 +141,7 @@ pub async fn push(
     let pushed = |unchanged, bytes_uploaded, blobs_uploaded, blobs_skipped| Pushed {
         reference: target.with_digest(&image.digest),
         digest: image.digest.clone(),
+        platforms: image.platforms(),
         unchanged,
         bytes_uploaded,
         blobs_uploaded,
@@ -175,7 +185,7 @@ pub async fn push(
         bytes_uploaded += data.len() as u64;
         uploaded += 1;
     }
-    // The tag goes last, and only when the registry has every blob.
+    // The manifests go up only when the registry has every blob.
     for blob in image.blobs() {
         let there = retry("checking a blob", attempts, out, || client.blob_exists(&reference, &blob.digest))
             .await
@@ -188,12 +198,34 @@ pub async fn push(
             .into());
         }
     }
-    let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+    // An index's manifests by digest (they name no tag), then the tag last.
+    if image.is_index() {
+        let manifest_type = http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
+        for manifest in &image.manifests {
+            let by_digest = reference.clone_with_digest(manifest.digest.clone());
+            let platform = crate::image::layout::platform_name(&manifest.platform);
+            let there = retry("checking a manifest", attempts, out, || client.fetch_manifest_digest(&by_digest, &auth))
+                .await
+                .is_ok_and(|d| d == manifest.digest);
+            if there {
+                out.status(format!("  {platform} manifest: already in the registry, not uploaded"));
+                continue;
+            }
+            retry(&format!("uploading the {platform} manifest"), attempts, out, || {
+                client.push_manifest_raw(&by_digest, manifest.bytes.clone(), manifest_type.clone())
+            })
+            .await
+            .map_err(|f| fail(&format!("uploading the {platform} manifest"), f))?;
+        }
+    }
+    let content_type = http::HeaderValue::from_str(&image.media_type).context("the manifest's media type")?;
     retry("writing the tag", attempts, out, || {
-        client.push_manifest_raw(&reference, image.manifest.clone(), content_type.clone())
+        client.push_manifest_raw(&reference, image.bytes.clone(), content_type.clone())
     })
     .await
-    .map_err(|f| fail(&format!("writing the manifest and the tag {tag}"), f))?;
+    .map_err(|f| {
+        fail(&format!("writing the {} and the tag {tag}", if image.is_index() { "index" } else { "manifest" }), f)
+    })?;
     let served = retry("reading the tag back", attempts, out, || client.fetch_manifest_digest(&reference, &auth))
         .await
         .map_err(|f| fail("reading the tag back", f))?;
@@ -207,9 +239,16 @@ pub async fn push(
     Ok(pushed(false, bytes_uploaded, uploaded, skipped))
 }
 
-fn blob_label(blob: &Descriptor, image: &crate::image::layout::Image) -> String {
-    let kind = if blob.digest == image.config.digest { "config" } else { "layer" };
-    format!("{kind} {} ({} bytes)", &blob.digest[..19], blob.size)
+/// `config sha256:0123456789ab (600 bytes)`, with the platform in front
+/// when the image has several.
+fn blob_label(blob: &OciDescriptor, image: &crate::image::layout::Image) -> String {
+    let owner = image.manifests.iter().find(|m| m.blobs().any(|b| b.digest == blob.digest));
+    let kind = if owner.is_some_and(|m| m.config.digest == blob.digest) { "config" } else { "layer" };
+    let platform = match owner {
+        Some(m) if image.is_index() => format!("{} ", crate::image::layout::platform_name(&m.platform)),
+        _ => String::new(),
+    };
+    format!("{platform}{kind} {} ({} bytes)", &blob.digest[..19], blob.size)
 }
 
 /// The blob as a stream of 64 KiB chunks, counting what the upload has

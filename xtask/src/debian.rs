@@ -1,0 +1,88 @@
+//! Debian packages a step needs and this machine may lack (the CNCF
+//! registry, qemu's user-mode emulators, the shells whose parsers check
+//! the completion scripts), installed with apt-get when the
+//! caller allows it.
+
+use anyhow::Result;
+use xshell::{Shell, cmd};
+
+use crate::Error;
+use crate::report::Reporter;
+
+/// A program from a Debian package.
+pub struct Tool {
+    /// The program, run with `--version` to see whether it is there.
+    pub program: &'static str,
+    pub package: &'static str,
+    /// What it is, for the messages: "the CNCF registry binary".
+    pub what: &'static str,
+    /// What else the user can do when it cannot be installed.
+    pub otherwise: &'static str,
+}
+
+impl Tool {
+    /// Makes sure the program runs, installing its package with apt-get
+    /// when `install` allows and the machine lets it.
+    pub fn ensure(&self, install: bool, out: &Reporter) -> Result<()> {
+        let Tool { program, package, what, otherwise } = self;
+        let sh = Shell::new()?;
+        if cmd!(sh, "{program} --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+            return Ok(());
+        }
+        let missing = format!("{what} `{program}` is missing");
+        if !install {
+            return Err(Error::prerequisite(format!("{missing}; install it with `apt-get install {package}`")).into());
+        }
+        out.status(format!("installing {package} ({what}) with apt-get"));
+        // stdout is for the result (`--output json` included): apt's chatter
+        // is dropped, its errors still reach stderr.
+        cmd!(sh, "apt-get update -qq")
+            .ignore_stdout()
+            .run()
+            .and_then(|()| {
+                cmd!(sh, "apt-get install -y -qq {package}")
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .ignore_stdout()
+                    .run()
+            })
+            .map_err(|e| {
+                Error::prerequisite(format!(
+                    "{missing}, and `apt-get install {package}` failed ({e}); install it by hand, or {otherwise}"
+                ))
+            })?;
+        Ok(())
+    }
+}
+
+/// Debian's package of the CNCF distribution registry.
+pub const REGISTRY: Tool = Tool {
+    program: "docker-registry",
+    package: "docker-registry",
+    what: "the CNCF registry binary",
+    otherwise: "pass --image to push to your own registry",
+};
+
+/// Runs aarch64 binaries on an x86-64 machine: the tests run the arm64
+/// worker pulled back from a registry.
+pub const QEMU_AARCH64: Tool = Tool {
+    program: "qemu-aarch64-static",
+    package: "qemu-user-static",
+    what: "qemu's aarch64 user-mode emulator",
+    otherwise: "put a qemu-aarch64-static in PATH",
+};
+
+/// The completion tests check the zsh script with zsh's own parser.
+pub const ZSH: Tool = Tool {
+    program: "zsh",
+    package: "zsh",
+    what: "the zsh shell",
+    otherwise: "run the tests with a zsh in PATH",
+};
+
+/// The completion tests check and run the fish script with fish itself.
+pub const FISH: Tool = Tool {
+    program: "fish",
+    package: "fish",
+    what: "the fish shell",
+    otherwise: "run the tests with a fish in PATH",
+};
