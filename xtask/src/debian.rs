@@ -72,17 +72,9 @@ pub const QEMU_AARCH64: Tool = Tool {
 };
 
 /// The completion tests check the zsh script with zsh's own parser.
-pub const ZSH: Tool = Tool {
-    program: "zsh",
-    package: "zsh",
-    what: "the zsh shell",
-    otherwise: "run the tests with a zsh in PATH",
-};
+pub const ZSH: Tool =
+    Tool { program: "zsh", package: "zsh", what: "the zsh shell", otherwise: "run the tests with a zsh in PATH" };
 
 /// The completion tests check and run the fish script with fish itself.
-pub const FISH: Tool = Tool {
-    program: "fish",
-    package: "fish",
-    what: "the fish shell",
-    otherwise: "run the tests with a fish in PATH",
-};
+pub const FISH: Tool =
+    Tool { program: "fish", package: "fish", what: "the fish shell", otherwise: "run the tests with a fish in PATH" };
