@@ -320,28 +320,9 @@ fn release_dry_run_server_pushes_nothing_and_stores_nothing() {
     let ca = registry.ca_path.clone().unwrap();
     let k = admin(&ns.0);
     let own = tests::OwnDefaults::new();
-    let r = spawn_xtask(
-        &[
-            "release",
-            "--dry-run=server",
-            "--builder",
-            "oci",
-            "--image",
-            &target,
-            "--registry-ca-cert",
-            ca.to_str().unwrap(),
-            "--kubeconfig",
-            &k,
-            "--name",
-            "dry",
-            "--namespace",
-            &ns.0,
-            "--completions",
-            "1",
-        ],
-        &own.env(),
-    )
-    .finish_within(Duration::from_secs(400));
+    let args =
+        release_args(&target, ca.to_str().unwrap(), &k, "dry", &ns.0, &["--dry-run=server", "--completions", "1"]);
+    let r = spawn_xtask(&args, &own.env()).finish_within(Duration::from_secs(400));
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(r.stdout.starts_with(&format!("would push {target}@sha256:")), "{}", r.stdout);
     assert!(r.stdout.contains(&format!("namespace/{} unchanged (server dry run)\n", ns.0)), "{}", r.stdout);
@@ -564,31 +545,15 @@ fn release_pushes_renders_for_the_cluster_applies_and_watches() {
     let own = tests::OwnDefaults::new();
     let mut env = own.env();
     env.extend([("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", registry::PASSWORD)]);
-    let r = spawn_xtask(
-        &[
-            "release",
-            "--builder",
-            "oci",
-            "--image",
-            &target,
-            "--registry-ca-cert",
-            ca.to_str().unwrap(),
-            "--kubeconfig",
-            &k,
-            "--name",
-            name,
-            "--namespace",
-            &ns.0,
-            "--fail-probability",
-            "0",
-            "--completions",
-            "2",
-            "--timeout",
-            "3m",
-        ],
-        &env,
-    )
-    .finish_within(Duration::from_secs(400));
+    let args = release_args(
+        &target,
+        ca.to_str().unwrap(),
+        &k,
+        name,
+        &ns.0,
+        &["--fail-probability", "0", "--completions", "2", "--timeout", "3m"],
+    );
+    let r = spawn_xtask(&args, &env).finish_within(Duration::from_secs(400));
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(!r.all().contains(registry::PASSWORD));
     assert!(r.stderr.contains("runs Kubernetes 1.20"), "{}", r.stderr);
@@ -601,6 +566,22 @@ fn release_pushes_renders_for_the_cluster_applies_and_watches() {
     // The manifests as applied, rendered for 1.20, in the test's own target directory.
     let rendered = std::fs::read_to_string(own.target.join(format!("release/{name}.yaml"))).unwrap();
     assert!(rendered.contains(image) && !rendered.contains("podFailurePolicy"), "{rendered}");
+}
+
+/// `release` of `image` to the test registry (its CA) and the control plane
+/// (`kubeconfig`), as Job `name` in `ns`, with these flags after.
+fn release_args<'a>(
+    image: &'a str,
+    ca: &'a str,
+    kubeconfig: &'a str,
+    name: &'a str,
+    ns: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["release", "--builder", "oci", "--image", image, "--registry-ca-cert", ca];
+    args.extend_from_slice(&["--kubeconfig", kubeconfig, "--name", name, "--namespace", ns]);
+    args.extend_from_slice(extra);
+    args
 }
 
 /// `run-local` and the real control plane agree: the same Job settings, made

@@ -57,12 +57,13 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         // The cluster first: what its version cannot take is refused before
         // anything is built or pushed.
-        let cluster = match (flags.dry_run, cluster::connect(&flags.cluster, out).await) {
-            (Some(DryRun::Client), _) => None,
-            (Some(DryRun::Server), Err(e)) => {
-                return Err(e.context("--dry-run=server asks the cluster; --dry-run=client checks without one"));
-            }
-            (_, result) => match result {
+        let cluster = match flags.dry_run {
+            // A client dry run asks no cluster (and reads no configuration).
+            Some(DryRun::Client) => None,
+            _ => match cluster::connect(&flags.cluster, out).await {
+                Err(e) if flags.dry_run.is_some() => {
+                    return Err(e.context("--dry-run=server asks the cluster; --dry-run=client checks without one"));
+                }
                 Ok(_) if flags.local => None,
                 Ok(c) => Some(c),
                 Err(e) if crate::error::kind(&e) == Some(crate::ErrorKind::NoCluster) => {
