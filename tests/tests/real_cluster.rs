@@ -283,6 +283,18 @@ fn logs_follow_streams_every_pod_and_restart_until_the_job_ends() {
     }
     assert!(f.stdout.lines().all(|l| pods.iter().any(|p| l.starts_with(p.as_str()))), "{}", f.stdout);
     assert!(!f.stdout.contains('\x1b'), "colour when stdout is not a terminal: {}", f.stdout);
+
+    // Once the Job has ended: every run read at once (the first as the
+    // container's `previous`), the prefixes coloured on a terminal unless
+    // NO_COLOR is set.
+    let args = ["logs", "-f", "--name", "follow", "-n", &ns.0, "--kubeconfig", &k];
+    let shown = tests::xtask_on_terminal(&args, &[]);
+    for pod in &pods {
+        assert!(shown.contains(&format!("{pod} | \x1b[0m")), "{shown}");
+        assert!(shown.contains(&format!("{pod} #1 | \x1b[0m")), "{shown}");
+    }
+    let plain = tests::xtask_on_terminal(&args, &[("NO_COLOR", "1")]);
+    assert!(plain.contains(&format!("{} #1 | ", pods[0])) && !plain.contains("\x1b[3"), "{plain}");
 }
 
 /// Ctrl-C ends `logs -f` at once and cleanly: exit 130, the Job untouched.
