@@ -291,6 +291,11 @@ impl Background {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// What it has printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
     /// Sends a signal, as Ctrl-C (SIGINT) or a supervisor (SIGTERM) would.
     pub fn signal(&self, signo: i32) {
         // SAFETY: kill(2) on our own child's pid, which has not been reaped.

@@ -120,6 +120,133 @@ fn a_changed_pod_template_replaces_the_job_and_says_so() {
 }
 
 /// Starts `watch` on the applied Job and waits until both watches are open.
+/// A server dry run goes through the same forced server-side apply with
+/// `dryRun=All` on every PATCH, stores nothing, and names what would change.
+#[test]
+fn a_server_dry_run_sends_dry_run_all_stores_nothing_and_names_the_changes() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    // The token controller fills the token Secret after the apply.
+    let start = std::time::Instant::now();
+    while api.get("secrets", Some(NS), "job-test-pod-reader-token").unwrap().get("data").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the token controller did not fill the Secret");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stored = api.state.lock().unwrap().objects.clone();
+    let seen = api.requests().len();
+
+    // A change outside the pod template: configured, with the field named.
+    let r = apply(&api, &["--dry-run=server", "--ttl-seconds-after-finished", "60"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "namespace/job-test unchanged (server dry run)", "{}", r.stdout);
+    assert!(
+        lines.contains(&"job.batch/job-test configured (server dry run): spec.ttlSecondsAfterFinished"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(lines.iter().filter(|l| l.ends_with(" unchanged (server dry run)")).count(), 6, "{}", r.stdout);
+    assert!(lines.last().unwrap().starts_with("nothing was changed: the API server at https://"), "{}", r.stdout);
+
+    // A changed template: replaced, and nothing deleted. Bare --dry-run is server.
+    let r = apply(&api, &["--dry-run", "--output", "json", "--fail-probability", "0.5"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["dry_run"], "server");
+    let job_entry = v["objects"].as_array().unwrap().last().unwrap();
+    assert_eq!(job_entry["object"], "job.batch/job-test");
+    assert_eq!(job_entry["result"], "replaced");
+    assert_eq!(job_entry["checked_by"], "server");
+
+    let after = api.requests();
+    let patches: Vec<_> = after[seen..].iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(patches.len(), 14, "7 objects, twice");
+    for p in patches {
+        assert!(p.query.contains("dryRun=All") && p.query.contains("fieldManager=job-test"), "{p:?}");
+    }
+    assert!(after[seen..].iter().all(|r| r.method == "GET" || r.method == "PATCH"), "{after:?}");
+    assert_eq!(api.state.lock().unwrap().objects, stored, "a dry run changed what the server stores");
+}
+
+/// `--dry-run=client` checks here and sends nothing: the server named is a
+/// listener that counts connections.
+#[test]
+fn a_client_dry_run_makes_no_request() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let dir = tempdir("dry-client");
+    let token = tests::write_file(&dir, "token", "a-token-for-nobody-51d2");
+    let t = token.to_str().unwrap();
+    let image = format!("registry.example.com/team/job-test:1.0.0@sha256:{}", "ab".repeat(32));
+    let r = run_xtask(&["apply", "--dry-run=client", "--server", &url, "--token-file", t, "--image", &image], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.starts_with(
+            "namespace/job-test checked (client dry run)
+"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("\njob.batch/job-test checked (client dry run)\n"), "{}", r.stdout);
+    assert!(r.stdout.trim_end().ends_with("(--dry-run=server asks the cluster)"), "{}", r.stdout);
+    // Bad input is still refused, naming the flag.
+    let bad =
+        run_xtask(&["apply", "--dry-run=client", "--server", &url, "--token-file", t, "--fail-probability", "2"], &[]);
+    assert_eq!(bad.code, Some(2), "{}", bad.all());
+    assert!(bad.stderr.contains("--fail-probability"), "{}", bad.stderr);
+    assert!(listener.accept().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "a connection was made");
+}
+
+/// `release --dry-run=client` builds the image here but contacts neither
+/// the registry nor the cluster, and starts no registry of its own.
+#[test]
+fn release_dry_run_client_builds_and_pushes_nothing() {
+    let own = tests::OwnDefaults::new();
+    let (registry, cluster) =
+        (std::net::TcpListener::bind("127.0.0.1:0").unwrap(), std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    registry.set_nonblocking(true).unwrap();
+    cluster.set_nonblocking(true).unwrap();
+    let target = format!("{}/team/job-test:1.0.0", registry.local_addr().unwrap());
+    let url = format!("https://{}", cluster.local_addr().unwrap());
+    let dir = tempdir("dry-release");
+    let token = tests::write_file(&dir, "token", "a-token-for-nobody-51d2");
+    let layout = tempdir("dry-release-layout");
+    let r = spawn_xtask(
+        &[
+            "release",
+            "--dry-run=client",
+            "--builder",
+            "oci",
+            "--layout",
+            layout.to_str().unwrap(),
+            "--image",
+            &target,
+            "--server",
+            &url,
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+        &own.env(),
+    )
+    .finish_within(Duration::from_secs(300));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let pinned = r.stdout.lines().next().unwrap().strip_prefix("would push ").expect(&r.stdout);
+    let pinned = pinned.strip_suffix(" (built here; nothing pushed)").expect(&r.stdout);
+    assert!(pinned.starts_with(&format!("{target}@sha256:")), "{}", r.stdout);
+    assert!(r.stdout.contains("job.batch/job-test checked (client dry run)"), "{}", r.stdout);
+    assert!(!r.stderr.contains("started a local registry"), "{}", r.stderr);
+    // The manifests name the image by the digest a push would give it, and
+    // a real release's manifests are not overwritten.
+    let rendered = std::fs::read_to_string(own.target.join("release/job-test.dry-run.yaml")).unwrap();
+    assert!(rendered.contains(&format!("image: {pinned}")), "{rendered}");
+    assert!(!own.target.join("release/job-test.yaml").exists());
+    for (what, l) in [("registry", &registry), ("cluster", &cluster)] {
+        assert!(l.accept().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "the {what} was contacted");
+    }
+}
+
 fn start_watch(api: &ApiServer, extra: &[&str]) -> tests::Background {
     let k = admin(api);
     let mut args = vec!["watch", "--kubeconfig", k.as_str()];

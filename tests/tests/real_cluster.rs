@@ -173,6 +173,179 @@ fn apply_renders_for_1_20_and_the_job_completes() {
     assert_ne!(job(&ns.0, "ok").unwrap()["metadata"]["uid"], old_uid);
 }
 
+/// `apply --dry-run=server` on the real 1.20 apiserver: a new namespace and
+/// everything in it `created` with nothing stored; after a real apply,
+/// `unchanged`, `configured` (naming the field) and `replaced`, and the
+/// live objects stay as they were.
+#[test]
+fn server_dry_runs_say_what_would_change_and_store_nothing() {
+    let ns = Namespace::new("rc-dry");
+    // The worker's settings are in the pod template: changing them replaces the Job.
+    let flags = ["--completions", "1", "--parallelism", "1"];
+    let dry = |extra: &[&str]| {
+        let mut args = vec!["--dry-run=server"];
+        args.extend_from_slice(&flags);
+        args.extend_from_slice(extra);
+        apply(&ns.0, "dry", &args)
+    };
+
+    // A namespace that does not exist yet: the server cannot hold dry-run
+    // objects in it, so they are created too, checked here only.
+    let r = dry(&["--fail-probability", "0"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "namespace/rc-dry created (server dry run)", "{}", r.stdout);
+    assert!(
+        lines.contains(
+            &"job.batch/dry created (server dry run; its namespace does not exist yet, so the server could not check it)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("(Kubernetes 1.20) checked what it could and stored nothing"), "{}", r.stdout);
+    assert!(cp().get("/api/v1/namespaces/rc-dry").is_none(), "the dry run created the namespace");
+
+    let r = apply(&ns.0, "dry", &[&flags[..], &["--fail-probability", "0"]].concat());
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let live = |path: &str| cp().get(&format!("/apis/{path}")).unwrap_or_else(|| panic!("{path} is gone"));
+    let role_path = "rbac.authorization.k8s.io/v1/namespaces/rc-dry/roles/job-test-pod-reader";
+    let (job_before, role_before) = (job(&ns.0, "dry").unwrap(), live(role_path));
+
+    // The same again: every object unchanged, each checked by the server.
+    let r = dry(&["--output", "json", "--fail-probability", "0"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!((v["dry_run"].as_str(), v["kubernetes"].as_str()), (Some("server"), Some("1.20")), "{v}");
+    for o in v["objects"].as_array().unwrap() {
+        assert_eq!((o["result"].as_str(), o["checked_by"].as_str()), (Some("unchanged"), Some("server")), "{v}");
+    }
+    // A field that may change in place, and the pod template, which may not.
+    let r = dry(&["--fail-probability", "0", "--active-deadline-seconds", "300"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.contains("\njob.batch/dry configured (server dry run): spec.activeDeadlineSeconds\n"),
+        "{}",
+        r.stdout
+    );
+    let r = dry(&["--fail-probability", "0.5"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("\njob.batch/dry replaced (server dry run): the pod template changed"), "{}", r.stdout);
+
+    // Nothing was stored: the same Job (not replaced, not reconfigured), the
+    // same Role at the same resourceVersion.
+    let job_after = job(&ns.0, "dry").unwrap();
+    assert_eq!(job_after["metadata"]["uid"], job_before["metadata"]["uid"]);
+    assert_eq!(job_after["spec"], job_before["spec"]);
+    assert_eq!(job_after["spec"]["activeDeadlineSeconds"], 600);
+    assert_eq!(live(role_path)["metadata"]["resourceVersion"], role_before["metadata"]["resourceVersion"]);
+}
+
+/// `logs -f` follows every pod as it appears, both runs of each container
+/// (restartPolicy OnFailure), prefixed by pod, until the Job is Complete;
+/// the node agent serves `follow=true` through the real apiserver.
+#[test]
+fn logs_follow_streams_every_pod_and_restart_until_the_job_ends() {
+    let ns = Namespace::new("rc-follow");
+    let k = admin(&ns.0);
+    let r = apply(
+        &ns.0,
+        "follow",
+        &[
+            "--restart-policy",
+            "OnFailure",
+            "--fail-attempts",
+            "1",
+            "--fail-probability",
+            "0",
+            "--completions",
+            "2",
+            "--parallelism",
+            "2",
+            "--work-duration",
+            "2s",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let f = spawn_xtask(&["logs", "-f", "--name", "follow", "-n", &ns.0, "--kubeconfig", &k], &[])
+        .finish_within(Duration::from_secs(180));
+    assert_eq!(f.code, Some(0), "{}", f.all());
+    assert!(f.stderr.contains("job.batch/follow is Complete; every log stream has ended"), "{}", f.stderr);
+    let pods: Vec<String> =
+        job_pods(&ns.0, "follow").iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    for pod in &pods {
+        // The first run failed, the restarted one succeeded: both followed.
+        let first = format!("{pod} | ");
+        let second = format!("{pod} #1 | ");
+        let runs = |prefix: &str| f.stdout.lines().filter(|l| l.starts_with(prefix)).collect::<Vec<_>>();
+        assert!(runs(&first).iter().any(|l| l.contains(" outcome ") && l.contains("result=failure")), "{}", f.stdout);
+        assert!(runs(&second).iter().any(|l| l.contains(" outcome ") && l.contains("result=success")), "{}", f.stdout);
+    }
+    assert!(f.stdout.lines().all(|l| pods.iter().any(|p| l.starts_with(p.as_str()))), "{}", f.stdout);
+    assert!(!f.stdout.contains('\x1b'), "colour when stdout is not a terminal: {}", f.stdout);
+
+    // Once the Job has ended: every run read at once (the first as the
+    // container's `previous`), the prefixes coloured on a terminal unless
+    // NO_COLOR is set.
+    let args = ["logs", "-f", "--name", "follow", "-n", &ns.0, "--kubeconfig", &k];
+    let shown = tests::xtask_on_terminal(&args, &[]);
+    for pod in &pods {
+        assert!(shown.contains(&format!("{pod} | \x1b[0m")), "{shown}");
+        assert!(shown.contains(&format!("{pod} #1 | \x1b[0m")), "{shown}");
+    }
+    let plain = tests::xtask_on_terminal(&args, &[("NO_COLOR", "1")]);
+    assert!(plain.contains(&format!("{} #1 | ", pods[0])) && !plain.contains("\x1b[3"), "{plain}");
+}
+
+/// Ctrl-C ends `logs -f` at once and cleanly: exit 130, the Job untouched.
+#[test]
+fn logs_follow_ends_on_ctrl_c_with_exit_130() {
+    let ns = Namespace::new("rc-follow-int");
+    let k = admin(&ns.0);
+    let hang = ["--failure-mode", "hang", "--fail-probability", "1", "--completions", "1"];
+    let r = apply(&ns.0, "hang", &[&hang[..], &["--active-deadline-seconds", "120"]].concat());
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let f = spawn_xtask(&["logs", "--follow", "--name", "hang", "-n", &ns.0, "--kubeconfig", &k], &[]);
+    // The worker's start line arrives while it hangs.
+    let start = Instant::now();
+    while !f.stdout().contains(" start ") {
+        assert!(start.elapsed() < Duration::from_secs(90), "no start line followed:\n{}", f.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f.signal(libc::SIGINT);
+    let r = f.finish_within(Duration::from_secs(10));
+    assert_eq!(r.code, Some(130), "{}", r.all());
+    assert!(r.stderr.contains("stopped following the logs of job.batch/hang"), "{}", r.stderr);
+    assert!(job(&ns.0, "hang").is_some_and(|j| j["status"].get("failed").is_none()), "the Job was touched");
+}
+
+/// `release --dry-run=server`: built here, nothing pushed, the apply a dry
+/// run against the real apiserver, the manifests pinned by the digest a
+/// push would give.
+#[test]
+fn release_dry_run_server_pushes_nothing_and_stores_nothing() {
+    let ns = Namespace::new("rc-release-dry");
+    // The namespace exists (made by job-test): what goes in it is checked by the server.
+    assert_eq!(apply(&ns.0, "other", &["--fail-probability", "0", "--completions", "1"]).code, Some(0));
+    let registry = Registry::start_tls();
+    let target = format!("{}/job-test-e2e-real/dry:1.0.0", registry.host);
+    let ca = registry.ca_path.clone().unwrap();
+    let k = admin(&ns.0);
+    let own = tests::OwnDefaults::new();
+    let args =
+        release_args(&target, ca.to_str().unwrap(), &k, "dry", &ns.0, &["--dry-run=server", "--completions", "1"]);
+    let r = spawn_xtask(&args, &own.env()).finish_within(Duration::from_secs(400));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.starts_with(&format!("would push {target}@sha256:")), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("namespace/{} unchanged (server dry run)\n", ns.0)), "{}", r.stdout);
+    assert!(r.stdout.contains("\njob.batch/dry created (server dry run)\n"), "{}", r.stdout);
+    assert!(registry.tags("job-test-e2e-real/dry").is_none(), "something was pushed");
+    assert!(job(&ns.0, "dry").is_none(), "the Job was stored");
+    let rendered = std::fs::read_to_string(own.target.join("release/dry.dry-run.yaml")).unwrap();
+    assert!(rendered.contains(&format!("image: {target}@sha256:")), "{rendered}");
+    assert!(!rendered.contains("podFailurePolicy"), "rendered for 1.20: {rendered}");
+}
+
 #[test]
 fn a_failing_job_ends_backoff_limit_exceeded_with_its_failed_pods_listed() {
     let ns = Namespace::new("rc-fail");
@@ -384,31 +557,15 @@ fn release_pushes_renders_for_the_cluster_applies_and_watches() {
     let own = tests::OwnDefaults::new();
     let mut env = own.env();
     env.extend([("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", registry::PASSWORD)]);
-    let r = spawn_xtask(
-        &[
-            "release",
-            "--builder",
-            "oci",
-            "--image",
-            &target,
-            "--registry-ca-cert",
-            ca.to_str().unwrap(),
-            "--kubeconfig",
-            &k,
-            "--name",
-            name,
-            "--namespace",
-            &ns.0,
-            "--fail-probability",
-            "0",
-            "--completions",
-            "2",
-            "--timeout",
-            "3m",
-        ],
-        &env,
-    )
-    .finish_within(Duration::from_secs(400));
+    let args = release_args(
+        &target,
+        ca.to_str().unwrap(),
+        &k,
+        name,
+        &ns.0,
+        &["--fail-probability", "0", "--completions", "2", "--timeout", "3m"],
+    );
+    let r = spawn_xtask(&args, &env).finish_within(Duration::from_secs(400));
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(!r.all().contains(registry::PASSWORD));
     assert!(r.stderr.contains("runs Kubernetes 1.20"), "{}", r.stderr);
@@ -421,6 +578,22 @@ fn release_pushes_renders_for_the_cluster_applies_and_watches() {
     // The manifests as applied, rendered for 1.20, in the test's own target directory.
     let rendered = std::fs::read_to_string(own.target.join(format!("release/{name}.yaml"))).unwrap();
     assert!(rendered.contains(image) && !rendered.contains("podFailurePolicy"), "{rendered}");
+}
+
+/// `release` of `image` to the test registry (its CA) and the control plane
+/// (`kubeconfig`), as Job `name` in `ns`, with these flags after.
+fn release_args<'a>(
+    image: &'a str,
+    ca: &'a str,
+    kubeconfig: &'a str,
+    name: &'a str,
+    ns: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["release", "--builder", "oci", "--image", image, "--registry-ca-cert", ca];
+    args.extend_from_slice(&["--kubeconfig", kubeconfig, "--name", name, "--namespace", ns]);
+    args.extend_from_slice(extra);
+    args
 }
 
 /// `run-local` and the real control plane agree: the same Job settings, made

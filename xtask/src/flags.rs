@@ -99,6 +99,7 @@ pub enum Command {
     /// Apply the manifests (a fresh rendering, or -f files) with server-side apply.
     #[command(after_help = "Examples:
   cargo xtask apply --image REPO/job-test:0.1.0@sha256:...
+  cargo xtask apply --dry-run --image REPO/job-test:0.1.0@sha256:...   # what would change; nothing stored
   cargo xtask apply -f target/release/job-test.yaml
   cargo xtask apply --context prod --image REPO/job-test:0.1.0@sha256:... -n retry-demo")]
     Apply(ApplyFlags),
@@ -107,11 +108,12 @@ pub enum Command {
   cargo xtask watch --timeout 15m
   cargo xtask watch --name retry-demo -n demo")]
     Watch(WatchFlags),
-    /// Print the logs of every pod of the Job, failed and restarted ones included.
+    /// Print the logs of every pod of the Job, failed and restarted ones included; -f follows them.
     #[command(after_help = "Examples:
   cargo xtask logs
+  cargo xtask logs -f                                    # every pod as it appears, until the Job ends
   cargo xtask logs --name retry-demo -n demo")]
-    Logs(JobRefFlags),
+    Logs(LogsFlags),
     /// Delete the Job and its pods.
     #[command(after_help = "Examples:
   cargo xtask delete
@@ -137,6 +139,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   cargo xtask release                                    # local registry; kubeconfig as kubectl, else the local engine
   cargo xtask release --local --time-scale 0.01          # run the Job locally, back-offs a hundred times shorter
+  cargo xtask release --dry-run=server                   # build, push nothing, what the apply would change
   cargo xtask release --image crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0 \\
       --username you@example.com --password-stdin --timeout 15m < acr-password.txt")]
     Release(ReleaseFlags),
@@ -459,6 +462,16 @@ pub struct RegistryFlags {
     pub attempts: u32,
 }
 
+/// What a dry run asks, as kubectl's `--dry-run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DryRun {
+    /// The API server validates and admits each object (`dryRun=All`) and stores nothing.
+    Server,
+    /// Render and check here; no request to the cluster (or the registry).
+    Client,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum UploadMode {
     Monolithic,
@@ -494,6 +507,10 @@ pub struct ApplyFlags {
     /// Manifest files to apply instead of a fresh rendering (repeatable).
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Change nothing: server (the API server validates and admits, stores nothing; prints what would be
+    /// created, configured, unchanged or replaced) or client (render and check here, no request). Bare: server.
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server")]
+    pub dry_run: Option<DryRun>,
     #[command(flatten)]
     pub cluster: ClusterFlags,
     #[command(flatten)]
@@ -507,6 +524,15 @@ pub struct WatchFlags {
     /// Give up after this long (e.g. 10m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub job: JobRefFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsFlags {
+    /// Follow: every pod of the Job as it appears, each container's restarts included, until the Job ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
     #[command(flatten)]
     pub job: JobRefFlags,
 }
@@ -587,6 +613,11 @@ pub struct ReleaseFlags {
     /// Run the Job on the local Docker engine even when a cluster is configured (the default when none is).
     #[arg(long)]
     pub local: bool,
+    /// Build, but push nothing and change nothing: server (the apply as a server-side dry run, the image pinned
+    /// by the digest it would be pushed with) or client (render and check here, no cluster or registry). Bare: server.
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true,
+          default_missing_value = "server", conflicts_with = "local")]
+    pub dry_run: Option<DryRun>,
     /// Locally: multiply every back-off (10 s doubling) by this, for demos.
     #[arg(long, default_value_t = 1.0, value_name = "F", value_parser = time_scale)]
     pub time_scale: f64,

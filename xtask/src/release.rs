@@ -8,6 +8,11 @@
 //! ~/.kube/config), or with `--local`, the rendered Job runs on the local
 //! Docker engine (`local`), and the manifests stay in target/release/ for
 //! `cargo xtask apply -f`.
+//!
+//! `--dry-run` builds the image (here, nothing leaves the machine) but
+//! pushes nothing: the manifests name the image by the digest it would be
+//! pushed with (push uploads the layout's bytes as they are), and the apply
+//! is a dry run (`cluster::dry_run`); `client` asks no cluster either.
 
 use std::path::PathBuf;
 
@@ -15,8 +20,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cluster::apply::Applied;
-use crate::cluster::{self, apply, watch};
-use crate::flags::{JobFlags, ReleaseFlags};
+use crate::cluster::{self, apply, dry_run, watch};
+use crate::flags::{DryRun, JobFlags, ReleaseFlags};
 use crate::image_ref::ImageRef;
 use crate::manifest::{self, params, versions};
 use crate::report::Reporter;
@@ -25,7 +30,11 @@ use crate::{image, local, odds, push};
 
 pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     // Everything that can be checked is checked before anything is built.
-    let target = push::resolve_target(flags.job.image.as_ref(), out)?;
+    // A dry run starts no embedded registry: it pushes nothing.
+    let target = match flags.dry_run {
+        Some(_) => push::target::target_reference(flags.job.image.as_ref())?,
+        None => push::resolve_target(flags.job.image.as_ref(), out)?,
+    };
     let job_flags = JobFlags { image: Some(target.clone()), ..flags.job.clone() };
     // The tag is pinned by the release itself, so unlike `render` and
     // `apply` it asks for no `unpinned_image_warning`.
@@ -42,15 +51,22 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         // The cluster first: what its version cannot take is refused before
         // anything is built or pushed.
-        let cluster = match cluster::connect(&flags.cluster, out).await {
-            Ok(_) if flags.local => None,
-            Ok(c) => Some(c),
-            Err(e) if crate::error::kind(&e) == Some(crate::ErrorKind::NoCluster) => {
-                out.status(format!("{}: the Job will run on the local Docker engine", cluster::NO_CLUSTER));
-                None
-            }
-            Err(_) if flags.local => None,
-            Err(e) => return Err(e),
+        let cluster = match flags.dry_run {
+            // A client dry run asks no cluster (and reads no configuration).
+            Some(DryRun::Client) => None,
+            _ => match cluster::connect(&flags.cluster, out).await {
+                Err(e) if flags.dry_run.is_some() => {
+                    return Err(e.context("--dry-run=server asks the cluster; --dry-run=client checks without one"));
+                }
+                Ok(_) if flags.local => None,
+                Ok(c) => Some(c),
+                Err(e) if crate::error::kind(&e) == Some(crate::ErrorKind::NoCluster) => {
+                    out.status(format!("{}: the Job will run on the local Docker engine", cluster::NO_CLUSTER));
+                    None
+                }
+                Err(_) if flags.local => None,
+                Err(e) => return Err(e),
+            },
         };
         let version = match &cluster {
             Some(c) => {
@@ -63,6 +79,12 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         out.status("1/5 build: the static worker and its image");
         let built = image::build_image(&target, &flags.build, out).await?;
+        if flags.dry_run.is_some() {
+            let reference = target.with_digest(&built.image.digest);
+            out.status(format!("2/5 push: nothing pushed (--dry-run); it would push {reference}"));
+            job.pin(reference);
+            return dry_run::release(cluster.as_ref(), &job, &auth, version, out).await;
+        }
         out.status("2/5 push");
         let (credential, source) = push::credential_for(&target, inputs).await?;
         let pushed = push::push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;

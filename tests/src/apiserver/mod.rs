@@ -7,7 +7,7 @@
 //! ClusterRoles and bindings it stores (403 Status objects with the real
 //! message), implements server-side apply PATCH (content type
 //! application/apply-patch+yaml, fieldManager required, merged; a changed Job
-//! pod template is a 422 "field is immutable"), GET, LIST (paged by limit and continue) with label and
+//! pod template is a 422 "field is immutable"; `dryRun=All` stores nothing), GET, LIST (paged by limit and continue) with label and
 //! field selectors, WATCH (chunked JSON events from a resourceVersion,
 //! bookmarks, 410 for a compacted version, streams the test can cut),
 //! pods/log, and DELETE with propagation. It plays the token controller

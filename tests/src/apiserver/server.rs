@@ -709,6 +709,8 @@ fn apply(shared: &Shared, target: &Target, query: &str, content_type: Option<&st
             ),
         );
     }
+    // dryRun=All: everything a real apply does, nothing stored, no event.
+    let dry_run = query_param(query, "dryRun").as_deref() == Some("All");
     let existing = shared.state.lock().unwrap().objects.get(&key(target, &name)).cloned();
     let managed = json!([{ "manager": manager, "operation": "Apply", "apiVersion": target.kind.api_version(), "time": now(), "fieldsType": "FieldsV1", "fieldsV1": {} }]);
     match existing {
@@ -734,6 +736,9 @@ fn apply(shared: &Shared, target: &Target, query: &str, content_type: Option<&st
                 }
                 object["status"] = json!({});
             }
+            if dry_run {
+                return json_response(201, &object);
+            }
             let stored = store(&shared.state, &shared.events, object, None);
             if stored["kind"] == "Secret" && stored["type"] == "kubernetes.io/service-account-token" {
                 token_controller(shared.clone(), stored.clone());
@@ -757,6 +762,9 @@ fn apply(shared: &Shared, target: &Target, query: &str, content_type: Option<&st
             }
             if merged == existing {
                 return json_response(200, &existing);
+            }
+            if dry_run {
+                return json_response(200, &merged);
             }
             json_response(200, &store(&shared.state, &shared.events, merged, None))
         }

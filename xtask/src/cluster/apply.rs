@@ -84,6 +84,9 @@ fn order(o: &Object) -> u8 {
 
 pub fn run(flags: &ApplyFlags, out: &Reporter) -> Result<()> {
     let mut objects = objects(flags, out)?;
+    if let Some(mode) = flags.dry_run {
+        return super::dry_run::run(mode, &flags.cluster, objects, out);
+    }
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.cluster, out).await?;
         for_server(&cluster, &mut objects, out).await?;
@@ -134,7 +137,7 @@ impl std::fmt::Display for ApplyResult {
 }
 
 /// The objects to apply: from the files, or a fresh rendering.
-fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
+pub(super) fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
     if flags.files.is_empty() {
         let (job, mut warnings) = params::job_params(&flags.job)?;
         warnings.extend(params::unpinned_image_warning(&flags.job, &job));
@@ -175,16 +178,12 @@ pub async fn for_server(cluster: &Cluster, objects: &mut [Object], out: &Reporte
 /// Applies the objects in order. On a failure it says what was applied
 /// before it and what was not.
 pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Reporter) -> Result<Applied> {
-    objects.sort_by_key(order);
-    // One Namespace object is enough, even when two files carry it.
-    objects.dedup_by(
-        |a, b| matches!((&*a, &*b), (Object::Namespace(x), Object::Namespace(y)) if x.name_any() == y.name_any()),
-    );
+    in_order(&mut objects);
     let mut applied = Applied::default();
     for (i, object) in objects.iter().enumerate() {
         let name = kubectl_name(object);
-        match apply_one_object(cluster, object, out).await {
-            Ok(outcome) => {
+        match apply_one_object(cluster, object, Mode::Apply, out).await {
+            Ok((outcome, _)) => {
                 out.status(format!("{name} {}", outcome.as_str()));
                 applied.0.push(AppliedObject { object: name, result: outcome });
             }
@@ -203,18 +202,40 @@ pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Report
     Ok(applied)
 }
 
-async fn apply_one_object(cluster: &Cluster, object: &Object, out: &Reporter) -> Result<Outcome> {
+/// Sorts the objects into the order they are applied in; one Namespace
+/// object is enough, even when two files carry it.
+pub(super) fn in_order(objects: &mut Vec<Object>) {
+    objects.sort_by_key(order);
+    objects.dedup_by(
+        |a, b| matches!((&*a, &*b), (Object::Namespace(x), Object::Namespace(y)) if x.name_any() == y.name_any()),
+    );
+}
+
+/// How an object is applied: for real, or as a server-side dry run
+/// (`dryRun=All`: decoded, defaulted, validated and admitted, nothing
+/// stored; see `dry_run`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    DryRun,
+}
+
+/// What applying an object did (or would do), and for a dry run's
+/// `configured` the fields that would change (paths, never values).
+pub type Change = (Outcome, Vec<String>);
+
+pub(super) async fn apply_one_object(cluster: &Cluster, object: &Object, mode: Mode, out: &Reporter) -> Result<Change> {
     let all = || cluster.client.clone();
     match object {
-        Object::Namespace(o) => apply_namespace(cluster, o).await,
-        Object::ServiceAccount(o) => apply_namespaced(cluster, o, object).await,
-        Object::Secret(o) => apply_namespaced(cluster, o, object).await,
-        Object::Role(o) => apply_namespaced(cluster, o, object).await,
-        Object::RoleBinding(o) => apply_namespaced(cluster, o, object).await,
-        Object::NetworkPolicy(o) => apply_namespaced(cluster, o, object).await,
-        Object::ClusterRole(o) => apply_one(cluster, Api::all(all()), o, None).await,
-        Object::ClusterRoleBinding(o) => apply_one(cluster, Api::all(all()), o, None).await,
-        Object::Job(o) => apply_job(cluster, o, &namespace_of(o.as_ref(), object)?, out).await,
+        Object::Namespace(o) => apply_namespace(cluster, o, mode).await,
+        Object::ServiceAccount(o) => apply_namespaced(cluster, o, object, mode).await,
+        Object::Secret(o) => apply_namespaced(cluster, o, object, mode).await,
+        Object::Role(o) => apply_namespaced(cluster, o, object, mode).await,
+        Object::RoleBinding(o) => apply_namespaced(cluster, o, object, mode).await,
+        Object::NetworkPolicy(o) => apply_namespaced(cluster, o, object, mode).await,
+        Object::ClusterRole(o) => apply_one(cluster, Api::all(all()), o, None, mode).await,
+        Object::ClusterRoleBinding(o) => apply_one(cluster, Api::all(all()), o, None, mode).await,
+        Object::Job(o) => apply_job(cluster, o, &namespace_of(o.as_ref(), object)?, mode, out).await,
     }
 }
 
@@ -234,7 +255,7 @@ fn is_ours(ns: &Namespace) -> bool {
 /// that we did not create is taken as it is (our labels on the cluster's
 /// `default` would be a change nobody asked for); only a missing one is
 /// created.
-async fn apply_namespace(cluster: &Cluster, ns: &Namespace) -> Result<Outcome> {
+async fn apply_namespace(cluster: &Cluster, ns: &Namespace, mode: Mode) -> Result<Change> {
     let name = ns.name_any();
     let api: Api<Namespace> = Api::all(cluster.client.clone());
     let existing = api
@@ -242,13 +263,13 @@ async fn apply_namespace(cluster: &Cluster, ns: &Namespace) -> Result<Outcome> {
         .await
         .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: "namespaces", namespace: None }, &e))?;
     match existing {
-        Some(existing) if is_reserved_namespace(&name) || !is_ours(&existing) => Ok(Outcome::Untouched),
+        Some(existing) if is_reserved_namespace(&name) || !is_ours(&existing) => Ok((Outcome::Untouched, vec![])),
         None if is_reserved_namespace(&name) => Err(crate::Error::remote(format!(
             "namespace/{name} does not exist, and names `default` and `kube-*` belong to the cluster: pick another \
              --namespace"
         ))
         .into()),
-        _ => apply_one(cluster, api, ns, None).await,
+        _ => apply_one(cluster, api, ns, None, mode).await,
     }
 }
 
@@ -258,27 +279,28 @@ fn namespace_of<K: Resource>(o: &K, object: &Object) -> Result<String> {
     })
 }
 
-async fn apply_namespaced<K>(cluster: &Cluster, o: &K, object: &Object) -> Result<Outcome>
+async fn apply_namespaced<K>(cluster: &Cluster, o: &K, object: &Object, mode: Mode) -> Result<Change>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
 {
     let ns = namespace_of(o, object)?;
-    apply_one(cluster, Api::namespaced(cluster.client.clone(), &ns), o, Some(&ns)).await
+    apply_one(cluster, Api::namespaced(cluster.client.clone(), &ns), o, Some(&ns), mode).await
 }
 
 fn plural<K: Resource<DynamicType = ()>>() -> String {
     K::plural(&()).into_owned()
 }
 
-/// One forced server-side apply. The outer error is the GET before it
-/// (explained); the inner one the API server's refusal of the patch itself,
-/// as it came, for the caller to recognise.
+/// One forced server-side apply (`dryRun=All` for a dry run). The outer
+/// error is the GET before it (explained); the inner one the API server's
+/// refusal of the patch itself, as it came, for the caller to recognise.
 async fn try_apply<K>(
     cluster: &Cluster,
     api: &Api<K>,
     object: &K,
     namespace: Option<&str>,
-) -> Result<Result<Outcome, kube::Error>>
+    mode: Mode,
+) -> Result<Result<Change, kube::Error>>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
@@ -287,23 +309,28 @@ where
         .get_opt(&name)
         .await
         .map_err(|e| explain(cluster, &Attempt { verb: "get", resource: &plural::<K>(), namespace }, &e))?;
-    let after = match api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object)).await {
+    let mut params = PatchParams::apply(MANAGER).force();
+    params.dry_run = mode == Mode::DryRun;
+    let after = match api.patch(&name, &params, &Patch::Apply(object)).await {
         Ok(after) => after,
         Err(e) => return Ok(Err(e)),
     };
-    // The outcome from the resourceVersion before and after.
-    Ok(Ok(match before {
-        None => Outcome::Created,
-        Some(b) if b.resource_version() == after.resource_version() => Outcome::Unchanged,
-        Some(_) => Outcome::Configured,
+    Ok(Ok(match (before, mode) {
+        (None, _) => (Outcome::Created, vec![]),
+        // Applied: the resourceVersion moves exactly when something changed.
+        (Some(b), Mode::Apply) if b.resource_version() == after.resource_version() => (Outcome::Unchanged, vec![]),
+        (Some(_), Mode::Apply) => (Outcome::Configured, vec![]),
+        // A dry run never writes, so it keeps the live resourceVersion:
+        // the objects themselves are compared.
+        (Some(b), Mode::DryRun) => super::dry_run::compare(&b, &after)?,
     }))
 }
 
-async fn apply_one<K>(cluster: &Cluster, api: Api<K>, object: &K, namespace: Option<&str>) -> Result<Outcome>
+async fn apply_one<K>(cluster: &Cluster, api: Api<K>, object: &K, namespace: Option<&str>, mode: Mode) -> Result<Change>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
 {
-    try_apply(cluster, &api, object, namespace)
+    try_apply(cluster, &api, object, namespace, mode)
         .await?
         .map_err(|e| explain(cluster, &Attempt { verb: "patch", resource: &plural::<K>(), namespace }, &e).into())
 }
@@ -313,14 +340,26 @@ fn is_immutable(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(s) if s.code == 422 && s.message.contains("field is immutable"))
 }
 
-/// Applies the Job, replacing it when its pod template changed.
-async fn apply_job(cluster: &Cluster, job: &Job, namespace: &str, out: &Reporter) -> Result<Outcome> {
+/// A 422 whose every cause is an immutable field: the API server's
+/// validation of the rest of the Job found no fault, so a replacement
+/// would be taken.
+fn only_immutable(err: &kube::Error) -> bool {
+    is_immutable(err)
+        && matches!(err, kube::Error::Api(s)
+            if s.details.as_ref().is_none_or(|d| d.causes.iter().all(|c| c.message.contains("field is immutable"))))
+}
+
+/// Applies the Job, replacing it when its pod template changed. A dry run
+/// reports `replaced` and deletes nothing, when the refusal names nothing
+/// but immutable fields (any other is the error a real apply would meet).
+async fn apply_job(cluster: &Cluster, job: &Job, namespace: &str, mode: Mode, out: &Reporter) -> Result<Change> {
     let api: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
     let patch =
         |e: &kube::Error| explain(cluster, &Attempt { verb: "patch", resource: "jobs", namespace: Some(namespace) }, e);
-    match try_apply(cluster, &api, job, Some(namespace)).await? {
-        Ok(outcome) => Ok(outcome),
-        Err(e) if is_immutable(&e) => {
+    match try_apply(cluster, &api, job, Some(namespace), mode).await? {
+        Ok(change) => Ok(change),
+        Err(e) if mode == Mode::DryRun && only_immutable(&e) => Ok((Outcome::Replaced, vec!["spec.template".into()])),
+        Err(e) if mode == Mode::Apply && is_immutable(&e) => {
             let name = job.name_any();
             out.status(format!(
                 "job.batch/{name}: the pod template changed, which Kubernetes does not allow in place: \
@@ -328,7 +367,7 @@ async fn apply_job(cluster: &Cluster, job: &Job, namespace: &str, out: &Reporter
             ));
             super::delete::delete(cluster, &name, namespace, out).await?;
             api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(job)).await.map_err(|e| patch(&e))?;
-            Ok(Outcome::Replaced)
+            Ok((Outcome::Replaced, vec![]))
         }
         Err(e) => Err(patch(&e).into()),
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask logs`: the logs of every pod of the Job, failed ones
 //! included, each line prefixed by its pod; for a restarted container
-//! (restartPolicy OnFailure) the previous run's logs too.
+//! (restartPolicy OnFailure) the previous run's logs too. `-f` follows
+//! them as they are written (`follow`).
 
 use anyhow::Result;
 use k8s_openapi::api::core::v1::Pod;
@@ -9,14 +10,18 @@ use kube::api::{Api, ListParams, LogParams};
 use serde::Serialize;
 
 use super::{Attempt, Cluster, explain, job_pods_selector};
-use crate::flags::JobRefFlags;
+use crate::flags::LogsFlags;
 use crate::report::Reporter;
 
-pub fn run(flags: &JobRefFlags, out: &Reporter) -> Result<()> {
+pub fn run(flags: &LogsFlags, out: &Reporter) -> Result<()> {
+    let job = &flags.job;
     crate::runtime()?.block_on(async {
-        let cluster = super::connect(&flags.cluster, out).await?;
-        let lines = logs(&cluster, &flags.name, &flags.namespace).await?;
-        out.result(&Logs { job: flags.name.clone(), lines });
+        let cluster = super::connect(&job.cluster, out).await?;
+        if flags.follow {
+            return super::follow::follow(&cluster, &job.name, &job.namespace, out).await;
+        }
+        let lines = logs(&cluster, &job.name, &job.namespace).await?;
+        out.result(&Logs { job: job.name.clone(), lines });
         Ok(())
     })
 }

@@ -11,6 +11,8 @@
 pub mod apply;
 pub mod auth;
 pub mod delete;
+pub mod dry_run;
+pub mod follow;
 pub mod logs;
 pub mod pods;
 pub mod status;

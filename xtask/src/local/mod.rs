@@ -408,14 +408,15 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// SIGINT and SIGTERM, as error kinds (exit 130 and 143).
-struct Signals {
+/// SIGINT and SIGTERM, as error kinds (exit 130 and 143); `logs -f` uses
+/// them too.
+pub(crate) struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn new() -> Result<Signals> {
+    pub(crate) fn new() -> Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Signals {
             interrupt: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
@@ -423,7 +424,7 @@ impl Signals {
         })
     }
 
-    async fn next(&mut self) -> ErrorKind {
+    pub(crate) async fn next(&mut self) -> ErrorKind {
         tokio::select! {
             _ = self.interrupt.recv() => ErrorKind::Interrupted,
             _ = self.terminate.recv() => ErrorKind::Terminated,

@@ -49,6 +49,20 @@ impl Object {
         };
         format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))
     }
+
+    /// The namespace the object lives in; None for cluster-scoped ones
+    /// (Namespace, ClusterRole, ClusterRoleBinding).
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Object::Namespace(_) | Object::ClusterRole(_) | Object::ClusterRoleBinding(_) => None,
+            Object::ServiceAccount(o) => o.metadata.namespace.as_deref(),
+            Object::Secret(o) => o.metadata.namespace.as_deref(),
+            Object::Role(o) => o.metadata.namespace.as_deref(),
+            Object::RoleBinding(o) => o.metadata.namespace.as_deref(),
+            Object::NetworkPolicy(o) => o.metadata.namespace.as_deref(),
+            Object::Job(o) => o.metadata.namespace.as_deref(),
+        }
+    }
 }
 
 /// The Job's file: its Namespace, the NetworkPolicy (unless left out),
