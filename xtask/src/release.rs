@@ -18,7 +18,7 @@ use crate::cluster::apply::Applied;
 use crate::cluster::{self, apply, watch};
 use crate::flags::ReleaseFlags;
 use crate::image_ref::ImageRef;
-use crate::manifest::{self, params, versions};
+use crate::manifest::{self, params, pull_secret, versions};
 use crate::report::Reporter;
 use crate::report::job::JobReport;
 use crate::{image, local, odds, push};
@@ -33,6 +33,9 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         .transpose()?;
     let target = push::resolve_target(requested.as_ref(), out)?;
     job_flags.image = Some(target.to_string());
+    if flags.create_pull_secret {
+        pull_secret::name_it(&mut job_flags);
+    }
     // The tag is pinned by the release itself, so unlike `render` and
     // `apply` it asks for no `unpinned_image_warning`.
     let (unpinned, mut warnings) = params::job_params(&job_flags)?;
@@ -44,6 +47,12 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     let inputs =
         push::credentials::Inputs::from_process(flags.registry.username.clone(), flags.registry.password_stdin)?;
     let ca = push::read_ca(&flags.registry)?;
+    // Looked up once, before anything is built (blocking: a credential
+    // helper may run): the push uses it, and the pull secret is made of it.
+    let (credential, source) = push::credentials::lookup(&push::target::registry_host(&target), &inputs)?;
+    if flags.create_pull_secret {
+        pull_secret::secret(&unpinned, &credential, &source)?;
+    }
 
     crate::runtime()?.block_on(async {
         // The cluster first: what its version cannot take is refused before
@@ -70,7 +79,6 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         out.status("1/5 build: the static worker and its image");
         let built = image::build_image(&target, &flags.build, out).await?;
         out.status("2/5 push");
-        let (credential, source) = push::credential_for(&target, inputs).await?;
         let pushed = push::push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;
         out.status(format!("  {} {}", if pushed.unchanged { "unchanged" } else { "pushed" }, pushed.reference));
 
@@ -79,12 +87,15 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         let (job, _) = params::job_params(&job_flags)?;
         out.status(format!("  {}", odds::summary(&job)));
         let mut objects = manifest::all_objects(&job, &auth);
+        if flags.create_pull_secret {
+            pull_secret::add(&mut objects, &job, &credential, &source, out)?;
+        }
         // Checked against this version above: the warnings were shown then.
         versions::adapt(&mut objects, version);
         let dir = crate::target_dir().join("release");
         std::fs::create_dir_all(&dir)?;
         let file = dir.join(format!("{}.yaml", job.name));
-        std::fs::write(&file, manifest::to_yaml(&objects)?).with_context(|| format!("writing {}", file.display()))?;
+        crate::render::write_manifests(&file, &objects, &manifest::to_yaml(&objects)?, out)?;
         out.status(format!("  wrote {}", file.display()));
 
         let Some(cluster) = cluster else {
