@@ -81,10 +81,18 @@ fn usable<'c>(host: &str, credential: &'c Credential, source: &Source) -> Result
             "--create-pull-secret: {source} holds an identity token for {host}, which a kubelet cannot pull with \
              (a pull secret holds a user name and password): {fix}"
         ))),
-        Credential::Anonymous => Err(Error::usage(format!(
-            "--create-pull-secret: no credential for {host} was found ({source}), and a pull secret without one \
-             would pull anonymously: {fix}"
-        ))),
+        Credential::Anonymous => {
+            let looked = match source {
+                Source::Helper(helper) => format!("docker-credential-{helper} has none"),
+                _ => "not in --username and --password-stdin, REGISTRY_USERNAME and REGISTRY_PASSWORD, or the Docker \
+                      config"
+                    .into(),
+            };
+            Err(Error::usage(format!(
+                "--create-pull-secret: no credential for {host} was found ({looked}), and a pull secret without \
+                 one would pull anonymously: {fix}"
+            )))
+        }
     }
 }
 
