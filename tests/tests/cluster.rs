@@ -213,10 +213,14 @@ fn release_dry_run_client_builds_and_pushes_nothing() {
     let dir = tempdir("dry-release");
     let token = tests::write_file(&dir, "token", "a-token-for-nobody-51d2");
     let layout = tempdir("dry-release-layout");
+    let password = "dry-run-password-7c1e";
+    let mut env = own.env();
+    env.extend([("REGISTRY_USERNAME", "dry"), ("REGISTRY_PASSWORD", password)]);
     let r = spawn_xtask(
         &[
             "release",
             "--dry-run=client",
+            "--create-pull-secret",
             "--builder",
             "oci",
             "--layout",
@@ -228,10 +232,13 @@ fn release_dry_run_client_builds_and_pushes_nothing() {
             "--token-file",
             token.to_str().unwrap(),
         ],
-        &own.env(),
+        &env,
     )
     .finish_within(Duration::from_secs(300));
     assert_eq!(r.code, Some(0), "{}", r.all());
+    // The pull secret is part of what a dry run checks, by name only.
+    assert!(r.stdout.contains("secret/job-test-pull-secret checked (client dry run)"), "{}", r.stdout);
+    assert!(!r.all().contains(password), "the password was printed:\n{}", r.all());
     let pinned = r.stdout.lines().next().unwrap().strip_prefix("would push ").expect(&r.stdout);
     let pinned = pinned.strip_suffix(" (built here; nothing pushed)").expect(&r.stdout);
     assert!(pinned.starts_with(&format!("{target}@sha256:")), "{}", r.stdout);
@@ -239,8 +246,12 @@ fn release_dry_run_client_builds_and_pushes_nothing() {
     assert!(!r.stderr.contains("started a local registry"), "{}", r.stderr);
     // The manifests name the image by the digest a push would give it, and
     // a real release's manifests are not overwritten.
-    let rendered = std::fs::read_to_string(own.target.join("release/job-test.dry-run.yaml")).unwrap();
+    let file = own.target.join("release/job-test.dry-run.yaml");
+    let rendered = std::fs::read_to_string(&file).unwrap();
     assert!(rendered.contains(&format!("image: {pinned}")), "{rendered}");
+    assert!(rendered.contains("kubernetes.io/dockerconfigjson"), "{rendered}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600, "it holds the credential");
     assert!(!own.target.join("release/job-test.yaml").exists());
     for (what, l) in [("registry", &registry), ("cluster", &cluster)] {
         assert!(l.accept().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "the {what} was contacted");
@@ -890,4 +901,348 @@ fn job_commands_default_to_job_test_and_pods_to_the_contexts_namespace() {
         help.contains("job-test, where `render` and `apply` put it, whatever the kubeconfig context names"),
         "{help}"
     );
+}
+
+const PULL_USER: &str = "puller";
+/// Distinctive, so that every output can be searched for it.
+const PULL_PASSWORD: &str = "pull-Pa55w0rd-7e2d41";
+const PRIVATE_IMAGE: &str = "registry.example:5000/team/job-test:1.0.0";
+
+/// Every form of the pull credential that an output must never show: the
+/// password, `user:password` in base64, and the Secret's data as stored.
+fn assert_no_pull_credential(run: &Finished, stored: &[String]) {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{PULL_USER}:{PULL_PASSWORD}"));
+    for needle in [PULL_PASSWORD, auth.as_str()].into_iter().chain(stored.iter().map(String::as_str)) {
+        assert!(!run.all().contains(needle), "the pull credential was printed ({needle}):\n{}", run.all());
+    }
+}
+
+/// `cargo xtask ARGS --image PRIVATE_IMAGE --create-pull-secret`, with
+/// `stdin` as standard input when given.
+fn with_pull_secret(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Finished {
+    let all = [args, &["--image", PRIVATE_IMAGE, "--create-pull-secret"]].concat();
+    let out = tests::xtask_with(&all, env, stdin);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    Finished {
+        code: out.status.code(),
+        stdout: text(&out.stdout),
+        stderr: text(&out.stderr),
+        max_rss_kib: None,
+        cpu_seconds: None,
+    }
+}
+
+#[test]
+fn create_pull_secret_applies_the_credential_before_the_job_and_never_prints_it() {
+    use base64::Engine;
+    let api = ApiServer::start();
+    let creds = [("REGISTRY_USERNAME", PULL_USER), ("REGISTRY_PASSWORD", PULL_PASSWORD)];
+    let k = admin(&api);
+    let r = with_pull_secret(&["apply", "--kubeconfig", &k], &creds, None);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    // Named only, before the NetworkPolicy and the Job.
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let at = lines.iter().position(|l| *l == "secret/job-test-pull-secret created").expect("the secret, by name");
+    assert!(at < lines.iter().position(|l| l.starts_with("job.batch/")).unwrap(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains(
+            "secret/job-test-pull-secret: a pull secret for registry.example:5000 from REGISTRY_USERNAME and \
+             REGISTRY_PASSWORD"
+        ),
+        "{}",
+        r.stderr
+    );
+    let secret = api.get("secrets", Some(NS), "job-test-pull-secret").expect("the pull secret was applied");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    let data = secret["data"][".dockerconfigjson"].as_str().unwrap().to_owned();
+    let config: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(&data).unwrap()).unwrap();
+    let entry = &config["auths"]["registry.example:5000"];
+    assert_eq!((entry["username"].as_str(), entry["password"].as_str()), (Some(PULL_USER), Some(PULL_PASSWORD)));
+    let stored = [data.clone(), entry["auth"].as_str().unwrap().to_owned()];
+    assert_eq!(
+        job(&api)["spec"]["template"]["spec"]["imagePullSecrets"],
+        serde_json::json!([{ "name": "job-test-pull-secret" }])
+    );
+    assert_no_pull_credential(&r, &stored);
+    // The pod reader's Role gains nothing: pods and their logs, read only.
+    let role = api.get("roles", Some(NS), "job-test-pod-reader").unwrap();
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([
+            { "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"] },
+            { "apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"] },
+        ])
+    );
+
+    // JSON names it too, and only that; an existing name is used as given.
+    let r = with_pull_secret(
+        &["--output", "json", "apply", "--kubeconfig", &k, "--image-pull-secret", "team-registry"],
+        &creds,
+        None,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let applied: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let secret = applied["applied"].as_array().unwrap().iter().find(|o| o["object"] == "secret/team-registry");
+    assert_eq!(secret, Some(&serde_json::json!({ "object": "secret/team-registry", "result": "created" })));
+    assert_no_pull_credential(&r, &stored);
+
+    // --username with --password-stdin, as push takes them.
+    let r = with_pull_secret(
+        &["apply", "--kubeconfig", &k, "--username", PULL_USER, "--password-stdin"],
+        &[],
+        Some(&format!("{PULL_PASSWORD}\n")),
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stderr.contains("a pull secret for registry.example:5000 from --username and --password-stdin"),
+        "{}",
+        r.stderr
+    );
+    assert_no_pull_credential(&r, &stored);
+
+    // render shows it without its data, in text and JSON.
+    let shown = with_pull_secret(&["render"], &creds, None);
+    assert_eq!(shown.code, Some(0), "{}", shown.all());
+    assert!(shown.stdout.contains("type: kubernetes.io/dockerconfigjson"), "{}", shown.stdout);
+    assert!(!shown.stdout.contains(".dockerconfigjson:"), "{}", shown.stdout);
+    assert!(shown.stderr.contains("secret/job-test-pull-secret is shown without its data"), "{}", shown.stderr);
+    assert_no_pull_credential(&shown, &stored);
+    let r = with_pull_secret(&["--output", "json", "render"], &creds, None);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_no_pull_credential(&r, &stored);
+    // What standard output showed cannot be applied half-way.
+    let dir = tempdir("pull-secret");
+    let shown = tests::write_file(&dir, "shown.yaml", &shown.stdout);
+    let patches = || api.requests().iter().filter(|r| r.method == "PATCH").count();
+    let before = patches();
+    let r = run_xtask(&["apply", "--kubeconfig", &k, "-f", shown.to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("secret/job-test-pull-secret has no .dockerconfigjson"), "{}", r.stderr);
+    assert_eq!(patches(), before, "something was applied");
+    // --out writes it, with mode 0600, and apply -f takes that file.
+    let file = dir.join("with-secret.yaml");
+    let r = with_pull_secret(&["render", "--out", file.to_str().unwrap()], &creds, None);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_no_pull_credential(&r, &stored);
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&file).unwrap().contains(&data));
+    let r = run_xtask(&["apply", "--kubeconfig", &k, "-f", file.to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("secret/job-test-pull-secret unchanged"), "{}", r.stdout);
+    assert_no_pull_credential(&r, &stored);
+}
+
+#[test]
+fn create_pull_secret_refuses_an_anonymous_credential_before_anything_is_done() {
+    let api = ApiServer::start();
+    let k = admin(&api);
+    let empty = tempdir("no-docker-config");
+    let e = empty.to_str().unwrap();
+    let r = run_xtask(
+        &["apply", "--kubeconfig", &k, "--image", PRIVATE_IMAGE, "--create-pull-secret"],
+        &[("DOCKER_CONFIG", e)],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "--create-pull-secret: no credential for registry.example:5000 was found (not in --username and \
+             --password-stdin, REGISTRY_USERNAME and REGISTRY_PASSWORD, or the Docker config), and a pull secret \
+             without one would pull anonymously: give --username with --password-stdin, set REGISTRY_USERNAME and \
+             REGISTRY_PASSWORD, or `docker login registry.example:5000`"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(api.requests().iter().all(|r| r.method != "PATCH"), "something was applied");
+    // An empty password is no credential either.
+    let r = run_xtask(
+        &["render", "--image", PRIVATE_IMAGE, "--create-pull-secret"],
+        &[("DOCKER_CONFIG", e), ("REGISTRY_USERNAME", PULL_USER), ("REGISTRY_PASSWORD", "")],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    // release refuses before it builds or pushes anything: the local
+    // default registry takes no credential.
+    let own = tests::OwnDefaults::new();
+    let mut env = own.env();
+    env.push(("DOCKER_CONFIG", e));
+    let r = run_xtask(&["release", "--kubeconfig", &k, "--create-pull-secret"], &env);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains(&format!("no credential for {} was found", own.registry)), "{}", r.stderr);
+    assert!(!r.stderr.contains("1/5 build"), "{}", r.stderr);
+    assert!(api.requests().iter().all(|r| r.method != "PATCH"), "something was applied");
+}
+
+/// A pod of the Job whose container waits on a failing pull, as a kubelet
+/// reports it.
+fn put_pull_failure(api: &ApiServer, job: &Value, name: &str, reason: &str, message: &str) {
+    let mut pod = objects::pod(&PodSpec {
+        job,
+        name,
+        index: None,
+        phase: "Pending",
+        terminated: None,
+        restarts: 0,
+        last_exit_code: None,
+    });
+    pod["status"]["containerStatuses"][0]["state"] =
+        serde_json::json!({ "waiting": { "reason": reason, "message": message } });
+    api.put(pod);
+}
+
+#[test]
+fn watch_says_why_a_pod_cannot_pull_and_what_to_do() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &["--image", PRIVATE_IMAGE]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &["--output", "json"]);
+    let denied = "rpc error: code = Unknown desc = Error response from daemon: Head \
+                  https://registry.example:5000/v2/team/job-test/manifests/1.0.0: no basic auth credentials";
+    put_pull_failure(&api, &j, "job-test-p1", "ErrImagePull", denied);
+    w.wait_stderr("what to do:");
+    // The back-off repeats no cause: the one known stays, said once.
+    put_pull_failure(
+        &api,
+        &j,
+        "job-test-p1",
+        "ImagePullBackOff",
+        &format!("Back-off pulling image \"{PRIVATE_IMAGE}\""),
+    );
+    w.wait_stderr("ImagePullBackOff");
+    api.put(objects::failed(&j, "DeadlineExceeded", "Job was active longer than specified deadline", 0, 0));
+    let r = w.finish();
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(
+        r.stderr.contains(&format!("pod job-test-p1 cannot pull {PRIVATE_IMAGE} (ErrImagePull: {denied})")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            "what to do: the registry registry.example:5000 wants credentials and the pod has no pull secret: apply \
+             (or release) again with --create-pull-secret"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.matches("what to do:").count(), 1, "{}", r.stderr);
+    let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(report["image_pull"]["cause"], "unauthorized", "{report}");
+    assert_eq!(report["image_pull"]["pod"], "job-test-p1", "{report}");
+    assert!(report["image_pull"]["advice"].as_str().unwrap().contains("--create-pull-secret"), "{report}");
+
+    // A reference that is not there: check it. The text report says so too.
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &["--image", PRIVATE_IMAGE]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &[]);
+    put_pull_failure(
+        &api,
+        &j,
+        "job-test-n1",
+        "ErrImagePull",
+        "Error response from daemon: manifest for registry.example:5000/team/job-test:1.0.0 not found: manifest unknown",
+    );
+    w.wait_stderr("what to do:");
+    api.put(objects::failed(&j, "DeadlineExceeded", "Job was active longer than specified deadline", 0, 0));
+    let r = w.finish();
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(r.stdout.contains("\n  image pull: pod job-test-n1 cannot pull"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!(
+            "what to do: {PRIVATE_IMAGE} is not in the registry registry.example:5000: check the reference"
+        )),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_loopback_registry_is_named_when_watch_times_out() {
+    let api = ApiServer::start();
+    let image = "127.0.0.1:5000/job-test:0.1.0";
+    assert_eq!(apply(&api, &["--image", image]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &["--timeout", "5s"]);
+    put_pull_failure(
+        &api,
+        &j,
+        "job-test-l1",
+        "ErrImagePull",
+        "rpc error: code = Unknown desc = Error response from daemon: Get https://127.0.0.1:5000/v2/: dial tcp \
+         127.0.0.1:5000: connect: connection refused",
+    );
+    let r = w.finish();
+    assert_eq!(r.code, Some(5), "{}", r.all());
+    let error =
+        r.stderr.lines().skip_while(|l| !l.starts_with("error: gave up after 5s")).collect::<Vec<_>>().join("\n");
+    assert!(error.contains(&format!("; pod job-test-l1 cannot pull {image}")), "{}", r.stderr);
+    assert!(
+        error.contains(
+            "what to do: 127.0.0.1:5000 is a loopback address: a cluster node cannot reach this machine's loopback"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `release --create-pull-secret`: the credential the push used becomes the
+/// pull secret; nothing prints it, in JSON either, and the manifests file
+/// that holds it is the owner's only.
+#[test]
+fn release_makes_the_pull_secret_from_the_push_credential_and_never_prints_it() {
+    use tests::registry::{self, Registry};
+    let registry = Registry::start_tls();
+    let own = tests::OwnDefaults::new();
+    let layout = tempdir("release-secret-layout");
+    let ca = registry.ca_path.clone().unwrap();
+    let target = format!("{}/job-test-e2e/release-secret:1.0.0", registry.host);
+    let api = ApiServer::start();
+    let k = admin(&api);
+    let mut env = own.env();
+    env.extend([("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", registry::PASSWORD)]);
+    // Paths of the test's own temporary directories: no spaces.
+    let line = format!(
+        "--output json release --builder oci --layout {} --image {target} --registry-ca-cert {} --kubeconfig {k} \
+         --completions 1 --create-pull-secret",
+        layout.display(),
+        ca.display()
+    );
+    let w = spawn_xtask(&line.split(' ').collect::<Vec<_>>(), &env);
+    api.wait_for_watches(2);
+    let j = job(&api);
+    put_pod(&api, &j, "job-test-s1", "Succeeded", Some((0, "Completed", "")));
+    api.put(objects::complete(&j, 1, 0));
+    let r = w.finish_within(Duration::from_secs(300));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let secret = api.get("secrets", Some(NS), "job-test-pull-secret").expect("the pull secret was applied");
+    let data = secret["data"][".dockerconfigjson"].as_str().unwrap().to_owned();
+    use base64::Engine;
+    let config: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(&data).unwrap()).unwrap();
+    let entry = &config["auths"][registry.host.as_str()];
+    assert_eq!(
+        (entry["username"].as_str(), entry["password"].as_str()),
+        (Some(registry::USER), Some(registry::PASSWORD))
+    );
+    let auth = entry["auth"].as_str().unwrap();
+    for needle in [registry::PASSWORD, data.as_str(), auth] {
+        assert!(!r.all().contains(needle), "the pull credential was printed ({needle}):\n{}", r.all());
+    }
+    let released: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert!(
+        released["applied"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({ "object": "secret/job-test-pull-secret", "result": "created" })),
+        "{released}"
+    );
+    assert_eq!(
+        j["spec"]["template"]["spec"]["imagePullSecrets"],
+        serde_json::json!([{ "name": "job-test-pull-secret" }])
+    );
+    let file = own.target.join("release/job-test.yaml");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&file).unwrap().contains(&data));
 }

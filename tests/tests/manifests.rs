@@ -689,3 +689,40 @@ fn odds_on_a_huge_job_answers_exactly_and_bounds_the_simulation() {
         "{text}"
     );
 }
+
+/// `--create-pull-secret`: the Secret and the Job that names it are valid
+/// for Kubernetes strictly, the data is a Docker config with the registry's
+/// entry, and the Secret comes before the Job.
+#[test]
+fn the_pull_secret_is_valid_and_named_by_the_job() {
+    use xtask::manifest::pull_secret;
+    use xtask::push::credentials::{Credential, Secret, Source};
+    let mut f = render_flags(&["--image", "registry.example:5000/team/job-test:1.0.0"]);
+    pull_secret::name_it(&mut f.job);
+    let (job, _) = params::job_params(&f.job).unwrap();
+    let (auth, _) = params::auth_params(&f.auth, &job.namespace).unwrap();
+    let mut objects = manifest::all_objects(&job, &auth);
+    let credential = Credential::Basic { username: "alice".into(), password: Secret::new("pw") };
+    let out = xtask::report::Reporter::new(xtask::flags::Output::Text);
+    pull_secret::add(&mut objects, &job, &credential, &Source::Environment, &out).unwrap();
+    let yaml = manifest::to_yaml(&objects).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    for doc in &docs {
+        let errors = validate(doc);
+        assert!(errors.is_empty(), "{} {} is invalid:\n{}", doc["kind"], doc["metadata"]["name"], errors.join("\n"));
+    }
+    let secret = docs.iter().position(|d| d["metadata"]["name"] == "job-test-pull-secret").unwrap();
+    let job_at = docs.iter().position(|d| d["kind"] == "Job").unwrap();
+    assert!(secret < job_at);
+    assert_eq!(docs[secret]["type"], "kubernetes.io/dockerconfigjson");
+    assert_eq!(
+        docs[job_at]["spec"]["template"]["spec"]["imagePullSecrets"],
+        serde_json::json!([{ "name": "job-test-pull-secret" }])
+    );
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(docs[secret]["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap();
+    let config: Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(config["auths"]["registry.example:5000"]["username"], "alice", "{config}");
+}

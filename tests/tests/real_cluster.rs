@@ -29,31 +29,38 @@ fn image() -> &'static str {
         .get_or_init(|| {
             let mut registry = Registry::start_tls();
             registry.trust_in_docker();
-            let layout = tempdir("rc-layout");
-            let ca = registry.ca_path.clone().unwrap();
-            let target = format!("{}/job-test-e2e-real/job-worker:1.0.0", registry.host);
-            let r = run_xtask(
-                &[
-                    "--output",
-                    "json",
-                    "push",
-                    "--builder",
-                    "oci",
-                    "--image",
-                    &target,
-                    "--layout",
-                    layout.to_str().unwrap(),
-                    "--registry-ca-cert",
-                    ca.to_str().unwrap(),
-                ],
-                &[("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", registry::PASSWORD)],
-            );
-            assert_eq!(r.code, Some(0), "push to the test registry: {}", r.all());
-            let v: Value = serde_json::from_str(&r.stdout).unwrap();
+            let reference = push_to(&registry, "job-worker");
             cp().node_agent().set_registry_auth(&registry.host, registry::USER, registry::PASSWORD);
-            (registry.until_exit(), v["reference"].as_str().unwrap().to_owned())
+            (registry.until_exit(), reference)
         })
         .1
+}
+
+/// `cargo xtask push` of the worker image to `job-test-e2e-real/NAME:1.0.0`
+/// in the registry, as its user; the pinned reference.
+fn push_to(registry: &Registry, name: &str) -> String {
+    let layout = tempdir("rc-layout");
+    let ca = registry.ca_path.clone().unwrap();
+    let target = format!("{}/job-test-e2e-real/{name}:1.0.0", registry.host);
+    let r = run_xtask(
+        &[
+            "--output",
+            "json",
+            "push",
+            "--builder",
+            "oci",
+            "--image",
+            &target,
+            "--layout",
+            layout.to_str().unwrap(),
+            "--registry-ca-cert",
+            ca.to_str().unwrap(),
+        ],
+        &[("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", registry::PASSWORD)],
+    );
+    assert_eq!(r.code, Some(0), "push to the test registry: {}", r.all());
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    v["reference"].as_str().unwrap().to_owned()
 }
 
 /// A namespace of the test's own, deleted (with everything in it) when the
@@ -594,6 +601,64 @@ fn release_args<'a>(
     args.extend_from_slice(&["--kubeconfig", kubeconfig, "--name", name, "--namespace", ns]);
     args.extend_from_slice(extra);
     args
+}
+
+/// A private registry from the cluster's side. The node (the agent, pulling
+/// as a kubelet does) has no credential of its own for this registry: it
+/// pulls with the Job's pull secret or not at all. Without one the pod
+/// waits in ErrImagePull with the registry's refusal and `watch` says to
+/// create the secret; `apply --create-pull-secret` makes it from the push's
+/// credential, and the Job runs.
+#[test]
+fn a_private_registry_is_pulled_from_with_the_pull_secret_only() {
+    let ns = Namespace::new("rc-pull-secret");
+    let mut registry = Registry::start_tls();
+    registry.trust_in_docker();
+    // The node agent is given no credential for this registry.
+    let pinned = push_to(&registry, "private");
+    let creds = [("REGISTRY_USERNAME", registry::USER), ("REGISTRY_PASSWORD", registry::PASSWORD)];
+    let k = admin(&ns.0);
+    let job_flags =
+        ["--name", "private", "-n", &ns.0, "--image", &pinned, "--fail-probability", "0", "--completions", "1"];
+
+    // No pull secret: the registry refuses the node, and watch says what to do.
+    let r = xtask(&ns.0, &[&["apply"][..], &job_flags].concat());
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let w = spawn_xtask(&["watch", "--name", "private", "-n", &ns.0, "--timeout", "40s", "--kubeconfig", &k], &[])
+        .finish_within(Duration::from_secs(90));
+    assert_eq!(w.code, Some(5), "{}", w.all());
+    assert!(w.stderr.contains(&format!("cannot pull {pinned} (ErrImagePull: ")), "{}", w.stderr);
+    assert!(
+        w.stderr.contains(&format!(
+            "what to do: the registry {} wants credentials and the pod has no pull secret: apply (or release) again \
+             with --create-pull-secret",
+            registry.host
+        )),
+        "{}",
+        w.stderr
+    );
+    let pod = job_pods(&ns.0, "private").pop().expect("the Job's pod");
+    let waiting = &pod["status"]["containerStatuses"][0]["state"]["waiting"];
+    assert!(matches!(waiting["reason"].as_str(), Some("ErrImagePull" | "ImagePullBackOff")), "{pod}");
+
+    // With the pull secret: applied before the Job, which is replaced (its
+    // pod template now names the secret) and runs.
+    let r = spawn_xtask(&[&["apply", "--create-pull-secret", "--kubeconfig", &k][..], &job_flags].concat(), &creds)
+        .finish_within(Duration::from_secs(240));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let applied: Vec<&str> = r.stdout.lines().collect();
+    let secret = applied.iter().position(|l| *l == "secret/private-pull-secret created");
+    assert!(secret.is_some_and(|i| applied[i..].contains(&"job.batch/private replaced")), "{}", r.stdout);
+    assert!(!r.all().contains(registry::PASSWORD), "the password was printed:\n{}", r.all());
+    let stored = cp().get(&format!("/api/v1/namespaces/{}/secrets/private-pull-secret", ns.0)).unwrap();
+    assert_eq!(stored["type"], "kubernetes.io/dockerconfigjson", "{stored}");
+    let data = stored["data"][".dockerconfigjson"].as_str().unwrap();
+    assert!(!r.all().contains(data), "the secret's data was printed:\n{}", r.all());
+    let w = watch(&ns.0, "private", &["--output", "json"]);
+    assert_eq!(w.code, Some(0), "{}", w.all());
+    let report: Value = serde_json::from_str(w.stdout.trim()).unwrap();
+    assert_eq!((report["result"].as_str(), report["succeeded"].as_i64()), (Some("Complete"), Some(1)), "{report}");
+    assert!(report.get("image_pull").is_none(), "{report}");
 }
 
 /// `run-local` and the real control plane agree: the same Job settings, made

@@ -101,6 +101,7 @@ pub enum Command {
   cargo xtask apply --image REPO/job-test:0.1.0@sha256:...
   cargo xtask apply --dry-run --image REPO/job-test:0.1.0@sha256:...   # what would change; nothing stored
   cargo xtask apply -f target/release/job-test.yaml
+  cargo xtask apply --image REPO/job-test:0.1.0@sha256:... --create-pull-secret   # a private registry
   cargo xtask apply --context prod --image REPO/job-test:0.1.0@sha256:... -n retry-demo")]
     Apply(ApplyFlags),
     /// Follow the Job and its pods to the end and report what the retries did.
@@ -141,7 +142,7 @@ pub enum Command {
   cargo xtask release --local --time-scale 0.01          # run the Job locally, back-offs a hundred times shorter
   cargo xtask release --dry-run=server                   # build, push nothing, what the apply would change
   cargo xtask release --image crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0 \\
-      --username you@example.com --password-stdin --timeout 15m < acr-password.txt")]
+      --username you@example.com --password-stdin --create-pull-secret --timeout 15m < acr-password.txt")]
     Release(ReleaseFlags),
     /// Print the effective settings and where each came from: a flag, the environment, the settings file, the default.
     #[command(after_help = "Examples:
@@ -236,12 +237,14 @@ pub struct RenderFlags {
     #[arg(long, value_name = "FILE", conflicts_with = "write")]
     pub out: Option<PathBuf>,
     /// Refresh manifests/job-deploy.yaml and manifests/authorization.yaml (the golden files).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "create_pull_secret")]
     pub write: bool,
     /// Render for this Kubernetes version (e.g. 1.20): what it cannot take is left out or refused, as `apply` does
     /// after asking the cluster (default: the newest the schema covers).
     #[arg(long, value_name = "X.Y", value_parser = parse_kube_version)]
     pub kube_version: Option<KubeVersion>,
+    #[command(flatten)]
+    pub pull_secret: PullSecretFlags,
     #[command(flatten)]
     pub job: JobFlags,
     #[command(flatten)]
@@ -321,7 +324,8 @@ pub struct JobFlags {
     /// Create the Job suspended (spec.suspend); allows --parallelism 0.
     #[arg(long)]
     pub suspend: bool,
-    /// Image pull secret for a private registry (a docker-registry Secret in the namespace).
+    /// Image pull secret for a private registry (a docker-registry Secret in the namespace; --create-pull-secret
+    /// creates it).
     #[arg(long, value_name = "NAME")]
     pub image_pull_secret: Option<String>,
     /// CPU request and limit of the worker container.
@@ -505,12 +509,14 @@ pub struct ClusterFlags {
 #[derive(Debug, Clone, Args)]
 pub struct ApplyFlags {
     /// Manifest files to apply instead of a fresh rendering (repeatable).
-    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    #[arg(short = 'f', long = "filename", value_name = "FILE", conflicts_with = "create_pull_secret")]
     pub files: Vec<PathBuf>,
     /// Change nothing: server (the API server validates and admits, stores nothing; prints what would be
     /// created, configured, unchanged or replaced) or client (render and check here, no request). Bare: server.
     #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server")]
     pub dry_run: Option<DryRun>,
+    #[command(flatten)]
+    pub pull_secret: PullSecretFlags,
     #[command(flatten)]
     pub cluster: ClusterFlags,
     #[command(flatten)]
@@ -535,6 +541,24 @@ pub struct LogsFlags {
     pub follow: bool,
     #[command(flatten)]
     pub job: JobRefFlags,
+}
+
+/// A pull secret for a private registry, from the credential `push` uses
+/// (`--username` with `--password-stdin`, REGISTRY_USERNAME and
+/// REGISTRY_PASSWORD, or the Docker config's entry for the image's registry).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Pull secret")]
+pub struct PullSecretFlags {
+    /// Create a kubernetes.io/dockerconfigjson Secret from the registry credential, named by --image-pull-secret
+    /// (default: <name>-pull-secret), applied before the Job and named in its imagePullSecrets.
+    #[arg(long)]
+    pub create_pull_secret: bool,
+    /// Registry user name for the pull secret; the password is read from standard input (needs --password-stdin).
+    #[arg(long, requires_all = ["password_stdin", "create_pull_secret"])]
+    pub username: Option<String>,
+    /// Read the registry password for the pull secret from standard input (needs --username).
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
 }
 
 /// Which Job.
@@ -624,6 +648,10 @@ pub struct ReleaseFlags {
     /// Locally: keep the containers and their logs after the run.
     #[arg(long)]
     pub keep: bool,
+    /// Create a kubernetes.io/dockerconfigjson Secret from the credential the push uses, named by
+    /// --image-pull-secret (default: <name>-pull-secret), applied before the Job and named in its imagePullSecrets.
+    #[arg(long)]
+    pub create_pull_secret: bool,
     #[command(flatten)]
     pub build: BuilderFlags,
     #[command(flatten)]
@@ -680,6 +708,7 @@ mod tests {
             ("Cluster", group(ClusterFlags::augment_args(clap::Command::new("g")))),
             ("Registry", group(RegistryFlags::augment_args(clap::Command::new("g")))),
             ("Image", group(BuilderFlags::augment_args(clap::Command::new("g")))),
+            ("Pull secret", group(PullSecretFlags::augment_args(clap::Command::new("g")))),
         ];
         for sub in Xtask::command().get_subcommands() {
             for arg in sub.get_arguments() {

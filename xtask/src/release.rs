@@ -23,7 +23,7 @@ use crate::cluster::apply::Applied;
 use crate::cluster::{self, apply, dry_run, watch};
 use crate::flags::{DryRun, JobFlags, ReleaseFlags};
 use crate::image_ref::ImageRef;
-use crate::manifest::{self, params, versions};
+use crate::manifest::{self, params, pull_secret, versions};
 use crate::report::Reporter;
 use crate::report::job::JobReport;
 use crate::{image, local, odds, push};
@@ -35,7 +35,10 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         Some(_) => push::target::target_reference(flags.job.image.as_ref())?,
         None => push::resolve_target(flags.job.image.as_ref(), out)?,
     };
-    let job_flags = JobFlags { image: Some(target.clone()), ..flags.job.clone() };
+    let mut job_flags = JobFlags { image: Some(target.clone()), ..flags.job.clone() };
+    if flags.create_pull_secret {
+        pull_secret::name_it(&mut job_flags);
+    }
     // The tag is pinned by the release itself, so unlike `render` and
     // `apply` it asks for no `unpinned_image_warning`.
     let (mut job, mut warnings) = params::job_params(&job_flags)?;
@@ -47,6 +50,12 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     let inputs =
         push::credentials::Inputs::from_process(flags.registry.username.clone(), flags.registry.password_stdin)?;
     let ca = push::read_ca(&flags.registry)?;
+    // Looked up once, before anything is built (blocking: a credential
+    // helper may run): the push uses it, and the pull secret is made of it.
+    let (credential, source) = push::credentials::lookup(&push::target::registry_host(&target), &inputs)?;
+    if flags.create_pull_secret {
+        pull_secret::secret(&job, &credential, &source)?;
+    }
 
     crate::runtime()?.block_on(async {
         // The cluster first: what its version cannot take is refused before
@@ -79,27 +88,36 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         out.status("1/5 build: the static worker and its image");
         let built = image::build_image(&target, &flags.build, out).await?;
-        if flags.dry_run.is_some() {
-            let reference = target.with_digest(&built.image.digest);
-            out.status(format!("2/5 push: nothing pushed (--dry-run); it would push {reference}"));
-            job.pin(reference);
-            return dry_run::release(cluster.as_ref(), &job, &auth, version, out).await;
-        }
-        out.status("2/5 push");
-        let (credential, source) = push::credential_for(&target, inputs).await?;
-        let pushed = push::push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;
-        out.status(format!("  {} {}", if pushed.unchanged { "unchanged" } else { "pushed" }, pushed.reference));
-
-        out.status("3/5 render, with the image pinned by digest");
-        job.pin(pushed.reference.clone());
+        let pushed = match flags.dry_run {
+            Some(_) => {
+                let reference = target.with_digest(&built.image.digest);
+                out.status(format!("2/5 push: nothing pushed (--dry-run); it would push {reference}"));
+                out.status("3/5 render, with the image pinned by the digest it would be pushed with");
+                reference
+            }
+            None => {
+                out.status("2/5 push");
+                let pushed = push::push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;
+                out.status(format!("  {} {}", if pushed.unchanged { "unchanged" } else { "pushed" }, pushed.reference));
+                out.status("3/5 render, with the image pinned by digest");
+                pushed.reference
+            }
+        };
+        job.pin(pushed.clone());
         out.status(format!("  {}", odds::summary(&job)));
         let mut objects = manifest::all_objects(&job, &auth);
+        if flags.create_pull_secret {
+            pull_secret::add(&mut objects, &job, &credential, &source, out)?;
+        }
+        if flags.dry_run.is_some() {
+            return dry_run::release(cluster.as_ref(), &job, objects, version, out).await;
+        }
         // Checked against this version above: the warnings were shown then.
         versions::adapt(&mut objects, version);
         let dir = crate::target_dir().join("release");
         std::fs::create_dir_all(&dir)?;
         let file = dir.join(format!("{}.yaml", job.name));
-        std::fs::write(&file, manifest::to_yaml(&objects)?).with_context(|| format!("writing {}", file.display()))?;
+        crate::render::write_manifests(&file, &objects, &manifest::to_yaml(&objects)?, out)?;
         out.status(format!("  wrote {}", file.display()));
 
         let Some(cluster) = cluster else {
@@ -112,7 +130,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
             let report = local::run_job(&job_object.context("the rendering has a Job")?, &options, out).await?;
             let verdict = report.verdict();
             out.result(&Released {
-                reference: pushed.reference,
+                reference: pushed.clone(),
                 manifests: file,
                 ran_on: RanOn::Local,
                 applied: None,
@@ -127,7 +145,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         let report = watch::watch(&cluster, &job.name, &job.namespace, flags.timeout, out).await?;
         let verdict = report.verdict();
         out.result(&Released {
-            reference: pushed.reference,
+            reference: pushed.clone(),
             manifests: file,
             ran_on: RanOn::Cluster { server: cluster.server.clone() },
             applied: Some(applied),

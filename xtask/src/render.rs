@@ -1,6 +1,7 @@
 //! `cargo xtask render`: the manifests as YAML on stdout, in a file, or
 //! refreshed in manifests/ (the golden files). Every check runs before
-//! anything is written.
+//! anything is written. A pull secret's data (`--create-pull-secret`)
+//! goes only into an `--out` file, written with mode 0600.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use crate::flags::RenderFlags;
 use crate::manifest::versions::{self, NEWEST};
-use crate::manifest::{self, Object, params};
+use crate::manifest::{self, Object, params, pull_secret};
 use crate::report::Reporter;
 use crate::{odds, project_root};
 
@@ -19,8 +20,12 @@ pub const JOB_FILE: &str = "manifests/job-deploy.yaml";
 pub const AUTH_FILE: &str = "manifests/authorization.yaml";
 
 pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
-    let (job, mut warnings) = params::job_params(&flags.job)?;
-    warnings.extend(params::unpinned_image_warning(&flags.job, &job));
+    let mut job_flags = flags.job.clone();
+    if flags.pull_secret.create_pull_secret {
+        pull_secret::name_it(&mut job_flags);
+    }
+    let (job, mut warnings) = params::job_params(&job_flags)?;
+    warnings.extend(params::unpinned_image_warning(&job_flags, &job));
     let (auth, auth_warnings) = params::auth_params(&flags.auth, &job.namespace)?;
     warnings.extend(auth_warnings);
     let version = flags.kube_version.unwrap_or(NEWEST);
@@ -30,6 +35,7 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
     for w in &warnings {
         out.warn(w);
     }
+    pull_secret::add_from_flags(&mut objects, &job, &flags.pull_secret, out)?;
     out.status(odds::summary(&job));
 
     if flags.write {
@@ -51,10 +57,21 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
         return Ok(());
     }
 
+    // The credential goes only into a file of the owner's (asked for with
+    // --out), never to standard output, which ends in terminals, CI logs
+    // and pipes: there the pull secret is shown without its data.
+    if flags.out.is_none() {
+        for name in pull_secret::without_data(&mut objects) {
+            out.warn(format!(
+                "secret/{name} is shown without its data (the registry credential); `--out FILE` writes it, with \
+                 mode 0600, for `cargo xtask apply -f FILE`"
+            ));
+        }
+    }
     let yaml = manifest::to_yaml(&objects)?;
     match &flags.out {
         Some(path) => {
-            std::fs::write(path, &yaml).with_context(|| format!("writing {}", path.display()))?;
+            write_manifests(path, &objects, &yaml, out)?;
             out.result(&Written {
                 written: vec![path.clone()],
                 objects: Some(objects.iter().map(|o| o.describe()).collect()),
@@ -63,6 +80,17 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
         None => out.result(&Rendered { api_version: "v1", kind: "List", items: objects, yaml }),
     }
     Ok(())
+}
+
+/// Writes a rendering to a file: one that holds a pull secret's data with
+/// mode 0600, and says so.
+pub fn write_manifests(path: &std::path::Path, objects: &[Object], yaml: &str, out: &Reporter) -> Result<()> {
+    if pull_secret::holds_credential(objects) {
+        crate::write_private(path, yaml.as_bytes())?;
+        out.status(format!("{} holds the registry credential: written with mode 0600", path.display()));
+        return Ok(());
+    }
+    std::fs::write(path, yaml).with_context(|| format!("writing {}", path.display()))
 }
 
 /// What `--write` and `--out` wrote: the files, and for `--out` the

@@ -23,7 +23,7 @@ use crate::Error;
 use crate::flags::ApplyFlags;
 use crate::manifest::objects::MANAGER;
 use crate::manifest::versions::{self, KubeVersion};
-use crate::manifest::{self, Object, params};
+use crate::manifest::{self, Object, params, pull_secret};
 use crate::report::Reporter;
 
 /// What applying one object did.
@@ -139,14 +139,20 @@ impl std::fmt::Display for ApplyResult {
 /// The objects to apply: from the files, or a fresh rendering.
 pub(super) fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
     if flags.files.is_empty() {
-        let (job, mut warnings) = params::job_params(&flags.job)?;
-        warnings.extend(params::unpinned_image_warning(&flags.job, &job));
+        let mut job_flags = flags.job.clone();
+        if flags.pull_secret.create_pull_secret {
+            pull_secret::name_it(&mut job_flags);
+        }
+        let (job, mut warnings) = params::job_params(&job_flags)?;
+        warnings.extend(params::unpinned_image_warning(&job_flags, &job));
         let (auth, more) = params::auth_params(&flags.auth, &job.namespace)?;
         warnings.extend(more);
         for w in &warnings {
             out.warn(w);
         }
-        return Ok(manifest::all_objects(&job, &auth));
+        let mut objects = manifest::all_objects(&job, &auth);
+        pull_secret::add_from_flags(&mut objects, &job, &flags.pull_secret, out)?;
+        return Ok(objects);
     }
     let mut objects = Vec::new();
     for path in &flags.files {
@@ -158,6 +164,7 @@ pub(super) fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>>
                 path.display()
             ))
         })?;
+        pull_secret::refuse_without_data(&parsed, path)?;
         objects.extend(parsed);
     }
     Ok(objects)

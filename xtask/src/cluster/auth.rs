@@ -5,8 +5,6 @@
 //! for `cargo xtask pods --kubeconfig FILE`: no `kubectl describe secret`,
 //! no `curl -k`, no CA imported into a trust store.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,16 +135,7 @@ fn write_kubeconfig(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    // An existing file keeps its mode on open: make sure it is 0600.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(yaml.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    crate::write_private(path, yaml.as_bytes())?;
     Ok(())
 }
 

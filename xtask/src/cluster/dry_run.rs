@@ -32,7 +32,7 @@ use super::Cluster;
 use super::apply::{self, Change, Mode, Outcome, kubectl_name};
 use crate::flags::{ClusterFlags, DryRun};
 use crate::image_ref::ImageRef;
-use crate::manifest::params::{AuthParams, JobParams};
+use crate::manifest::params::JobParams;
 use crate::manifest::versions::{self, KubeVersion, NEWEST};
 use crate::manifest::{self, Object};
 use crate::report::Reporter;
@@ -194,21 +194,19 @@ pub async fn server(
     })
 }
 
-/// `release --dry-run`, after the build: render with the image pinned by
-/// the digest it would be pushed with, write the manifests beside a real
-/// release's (`NAME.dry-run.yaml`, so those stay as applied), and dry-run
-/// the apply. `job.image` is that pinned reference; `version` the
-/// cluster's (checked already), or the newest for `client`.
+/// `release --dry-run`, after the build and the render (`objects`, the pull
+/// secret included, with `job.image` pinned by the digest it would be
+/// pushed with): write the manifests beside a real release's
+/// (`NAME.dry-run.yaml`, so those stay as applied; 0600 when they hold a
+/// credential), and dry-run the apply. `version` is the cluster's (checked
+/// already), or the newest for `client`.
 pub async fn release(
     cluster: Option<&Cluster>,
     job: &JobParams,
-    auth: &AuthParams,
+    mut objects: Vec<Object>,
     version: KubeVersion,
     out: &Reporter,
 ) -> Result<()> {
-    out.status("3/5 render, with the image pinned by the digest it would be pushed with");
-    out.status(format!("  {}", crate::odds::summary(job)));
-    let mut objects = manifest::all_objects(job, auth);
     // Checked (refusals, warnings) before anything is written: for a server
     // dry run before the build, against the server's version.
     let client_report = match cluster {
@@ -219,7 +217,7 @@ pub async fn release(
     let dir = crate::target_dir().join("release");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let file = dir.join(format!("{}.dry-run.yaml", job.name));
-    std::fs::write(&file, manifest::to_yaml(&objects)?).with_context(|| format!("writing {}", file.display()))?;
+    crate::render::write_manifests(&file, &objects, &manifest::to_yaml(&objects)?, out)?;
     out.status(format!("  wrote {}", file.display()));
     let dry_run = match (cluster, client_report) {
         (Some(cluster), _) => {

@@ -8,15 +8,21 @@
 //! (the SuccessCriteriaMet / FailureTarget conditions come before Complete /
 //! Failed while the last pods terminate, "Jobs" documentation, "Job
 //! termination and cleanup").
+//!
+//! A pod that cannot pull its image (ErrImagePull, ImagePullBackOff) never
+//! fails on its own: the Job waits for it until its deadline. So the
+//! watch says at once why the pull fails and what to do (`status::image_pull`),
+//! and repeats it in the report of a Job that did not complete and in the
+//! message of a `--timeout`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::status::{early_verdict, is_job_complete, is_job_failed, job_report, pod_row};
+use super::status::{early_verdict, image_pull, is_job_complete, is_job_failed, job_report, pod_row};
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::flags::WatchFlags;
 use crate::report::Reporter;
-use crate::report::job::{JobReport, PodRow, PodTable};
+use crate::report::job::{ImagePull, JobReport, JobResult, PodRow, PodTable, PullCause};
 use crate::{Error, ErrorKind};
 use anyhow::Result;
 use futures_util::{StreamExt, TryStreamExt};
@@ -75,6 +81,8 @@ pub async fn watch(
     // Rows, not Pod objects: a Job of thousands of pods stays small.
     let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
     let mut announced = false;
+    // The last pull failure seen, with a cause when the kubelet gave one.
+    let mut pull: Option<ImagePull> = None;
     out.status(format!("watching job.batch/{name} in {namespace} and its pods"));
     loop {
         if let Some(j) = &job {
@@ -84,7 +92,16 @@ pub async fn watch(
                 // Job's by an event or two. The list rebuilds the rows, so
                 // the watch's go first and a big Job is held once.
                 drop(rows);
-                return Ok(job_report(j, list_rows(cluster, &pods_api, &selector, namespace).await?));
+                let (rows, listed_pull) = list_rows(cluster, &pods_api, &selector, namespace).await?;
+                let mut report = job_report(j, rows);
+                if report.result == JobResult::Failed {
+                    // The watch may have seen a cause the last back-off no longer shows.
+                    report.image_pull = match (listed_pull, pull) {
+                        (Some(listed), Some(seen)) if listed.cause == PullCause::Unknown => Some(seen),
+                        (listed, seen) => listed.or(seen),
+                    };
+                }
+                return Ok(report);
             }
             if !announced && let Some((success, reason)) = early_verdict(j) {
                 announced = true;
@@ -99,10 +116,11 @@ pub async fn watch(
                 Ok(n) => n,
                 Err(_) => {
                     table.close(&rows);
+                    let why = pull.map(|p| format!("; {p}")).unwrap_or_default();
                     return Err(Error::new(
                         ErrorKind::Timeout,
                         format!(
-                            "gave up after {}: the Job had not finished (it goes on in the cluster)",
+                            "gave up after {}: the Job had not finished (it goes on in the cluster){why}",
                             humantime::format_duration(t)
                         ),
                     )
@@ -125,6 +143,9 @@ pub async fn watch(
             },
             Some(Ok(Update::Pod(e))) => match *e {
                 watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                    if let Some(failed) = image_pull(&p) {
+                        note_pull(&mut table, &mut pull, failed);
+                    }
                     let row = pod_row(&p);
                     let before = rows.insert(row.name.clone(), row.clone());
                     table.update(before.as_ref(), &row, &rows);
@@ -151,22 +172,48 @@ pub async fn watch(
     }
 }
 
+/// Keeps the latest pull failure and says so under the table when its
+/// cause is new: a back-off (no cause given) keeps the cause known before,
+/// and pods failing alike are told once.
+fn note_pull(table: &mut PodTable, pull: &mut Option<ImagePull>, failed: ImagePull) {
+    let known = pull.as_ref().map(|p| p.cause);
+    if failed.cause == PullCause::Unknown && known.is_some() {
+        return;
+    }
+    if known != Some(failed.cause) {
+        table.note(&format!("{failed}"));
+    }
+    *pull = Some(failed);
+}
+
 /// Pods per page of a list: a Job of thousands of pods is read a page at a
 /// time and kept as rows, never as all its Pod objects at once.
 const LIST_PAGE: u32 = 500;
 
-/// The Job's pods as report rows, listed page by page.
-async fn list_rows(cluster: &Cluster, pods: &Api<Pod>, selector: &str, namespace: &str) -> Result<Vec<PodRow>> {
+/// The Job's pods as report rows, listed page by page, and a pull failure
+/// among them (one with a cause first).
+async fn list_rows(
+    cluster: &Cluster,
+    pods: &Api<Pod>,
+    selector: &str,
+    namespace: &str,
+) -> Result<(Vec<PodRow>, Option<ImagePull>)> {
     let mut params = ListParams::default().labels(selector).limit(LIST_PAGE);
     let mut rows = Vec::new();
+    let mut pull: Option<ImagePull> = None;
     loop {
         let page = pods.list(&params).await.map_err(|e| {
             explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e)
         })?;
         rows.extend(page.items.iter().map(pod_row));
+        for failed in page.items.iter().filter_map(image_pull) {
+            if pull.as_ref().is_none_or(|p| p.cause == PullCause::Unknown) {
+                pull = Some(failed);
+            }
+        }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
-            None => return Ok(rows),
+            None => return Ok((rows, pull)),
         }
     }
 }

@@ -317,6 +317,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         failed_runs: failed + restarts,
         configured_probability: crate::cluster::status::configured_probability(job),
         pods: rows.into_values().collect(),
+        image_pull: None,
     })
 }
 

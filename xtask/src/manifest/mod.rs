@@ -7,6 +7,7 @@
 
 pub mod objects;
 pub mod params;
+pub mod pull_secret;
 pub mod versions;
 
 use k8s_openapi::api::batch::v1::Job;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
     PodFailurePolicyRule,
@@ -244,6 +245,17 @@ pub fn token_secret(a: &AuthParams) -> Secret {
     metadata.annotations =
         Some(BTreeMap::from([("kubernetes.io/service-account.name".into(), a.service_account.clone())]));
     Secret { metadata, type_: Some("kubernetes.io/service-account-token".into()), ..Default::default() }
+}
+
+/// The pull secret (`pull_secret`): the Docker config JSON under its one
+/// key, labelled as the Job's.
+pub fn pull_secret(p: &JobParams, name: &str, docker_config: Vec<u8>) -> Secret {
+    Secret {
+        metadata: meta(name, Some(&p.namespace), &p.name),
+        type_: Some(super::pull_secret::TYPE.into()),
+        data: Some(BTreeMap::from([(super::pull_secret::KEY.into(), ByteString(docker_config))])),
+        ..Default::default()
+    }
 }
 
 fn rules(a: &AuthParams) -> Vec<PolicyRule> {

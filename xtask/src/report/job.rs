@@ -56,6 +56,50 @@ impl PodRow {
     }
 }
 
+/// Why a pod's image cannot be pulled, as far as the kubelet's message
+/// tells (`cluster::status::classify_pull`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullCause {
+    /// The registry refused the node's credential, or its lack of one.
+    Unauthorized,
+    /// "Does not exist or may require authorization": the registry will not say which.
+    DeniedOrMissing,
+    /// The registry answered: no such repository, tag or digest.
+    NotFound,
+    /// The image is on a loopback registry (127.0.0.1, localhost, ::1), which
+    /// a node resolves to itself.
+    Loopback,
+    /// The node could not reach the registry (connection, DNS, TLS).
+    Unreachable,
+    /// The kubelet's message names no cause (a back-off repeats no reason).
+    Unknown,
+}
+
+/// A pod that cannot pull its image: what the kubelet said, and what to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImagePull {
+    pub pod: String,
+    pub image: String,
+    /// The container's waiting reason: ErrImagePull or ImagePullBackOff.
+    pub reason: String,
+    /// The waiting message (the container runtime's words).
+    pub message: String,
+    pub cause: PullCause,
+    pub advice: String,
+}
+
+/// `pod P cannot pull IMAGE (ErrImagePull: message)`, then what to do.
+impl fmt::Display for ImagePull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pod {} cannot pull {} ({}", self.pod, self.image, self.reason)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        write!(f, ")\n    what to do: {}", self.advice)
+    }
+}
+
 /// Failed runs listed one by one in the text report; the rest are
 /// summarised by exit code.
 pub const FAILED_LISTED: usize = 10;
@@ -79,6 +123,9 @@ pub struct JobReport {
     pub failed_runs: i32,
     pub configured_probability: Option<f64>,
     pub pods: Vec<PodRow>,
+    /// A pod that could not pull its image, when the Job did not complete.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull: Option<ImagePull>,
 }
 
 impl JobReport {
@@ -133,6 +180,9 @@ impl fmt::Display for JobReport {
                     codes.iter().map(|(c, n)| format!("{c} ×{n}")).collect::<Vec<_>>().join(", ")
                 )?;
             }
+        }
+        if let Some(pull) = &self.image_pull {
+            write!(f, "\n  image pull: {pull}")?;
         }
         if self.runs > 0 {
             write!(
@@ -342,6 +392,7 @@ mod tests {
             runs: pods.len() as i32,
             failed_runs: pods.len() as i32,
             pods,
+            image_pull: None,
         }
     }
 
