@@ -393,3 +393,80 @@ fn a_seed_gives_the_same_pods_and_the_same_draws() {
     assert_eq!(pods(&runs[0]), pods(&runs[1]));
     assert!(pods(&runs[0]).len() >= 3);
 }
+
+/// P(X = k) for X ~ Binomial(n, p), k = 0..=n.
+fn binomial_pmf(n: u32, p: f64) -> Vec<f64> {
+    let ln_choose = |k: u32| -> f64 { (1..=k).map(|i| f64::from(n - k + i).ln() - f64::from(i).ln()).sum() };
+    (0..=n).map(|k| (ln_choose(k) + f64::from(k) * p.ln() + f64::from(n - k) * (1.0 - p).ln()).exp()).collect()
+}
+
+/// The narrowest [lo, hi] that cuts off at most `alpha / 2` of Binomial(n,
+/// p) on each side: a count outside it has probability at most `alpha`.
+fn binomial_bounds(n: u32, p: f64, alpha: f64) -> (u32, u32) {
+    let pmf = binomial_pmf(n, p);
+    let mut below = 0.0;
+    let lo = (0..=n).find(|&k| {
+        below += pmf[k as usize];
+        below > alpha / 2.0
+    });
+    let mut above = 0.0;
+    let hi = (0..=n).rev().find(|&k| {
+        above += pmf[k as usize];
+        above > alpha / 2.0
+    });
+    (lo.unwrap(), hi.unwrap())
+}
+
+#[test]
+fn binomial_bounds_cut_off_what_they_say() {
+    // Binomial(10, 0.5): P(X <= 0) = P(X >= 10) = 1/1024 is below 0.001 a side, P(X <= 1) = 11/1024 is not.
+    assert_eq!(binomial_bounds(10, 0.5, 0.002), (1, 9));
+    assert!((binomial_pmf(60, 0.75).iter().sum::<f64>() - 1.0).abs() < 1e-9);
+}
+
+/// Many seeded local runs of a small Job with FAIL_PROBABILITY 0.5 complete
+/// as often as `cargo xtask odds` says. Each seed fixes the pod names and
+/// so every draw: the count is the same on every run of this test. The
+/// bound is what makes it evidence: had run-local followed other rules, or
+/// the worker drawn otherwise, a count inside it would be luck of at most
+/// one chance in a thousand.
+#[test]
+fn seeded_local_runs_complete_as_often_as_odds_says() {
+    const RUNS: u32 = 60;
+    const FALSE_FAILURE: f64 = 0.001;
+    let job = ["--fail-probability", "0.5", "--completions", "1", "--parallelism", "1", "--backoff-limit", "1"];
+    let mut args = vec!["--output", "json", "odds"];
+    args.extend_from_slice(&job);
+    let odds = run_xtask(&args, &[]);
+    assert_eq!(odds.code, Some(0), "{}", odds.all());
+    let p: f64 = serde_json::from_str::<Value>(odds.stdout.trim()).unwrap()["exact"]["p_complete"].as_f64().unwrap();
+    // 1 - 0.5^2: one retry after the first failure.
+    assert!((p - 0.75).abs() < 1e-9, "{p}");
+
+    let started = std::time::Instant::now();
+    let mut complete = 0;
+    for seed in 1..=RUNS {
+        let seed = seed.to_string();
+        let mut flags = vec!["--seed", seed.as_str()];
+        flags.extend_from_slice(&job);
+        let r = run_local("rl-odds", &flags);
+        let v = report(&r);
+        match (r.code, v["result"].as_str()) {
+            (Some(0), Some("Complete")) => complete += 1,
+            (Some(1), Some("Failed")) => assert_eq!(v["reason"], "BackoffLimitExceeded", "{}", r.all()),
+            _ => panic!("seed {seed}: {}", r.all()),
+        }
+    }
+    let (lo, hi) = binomial_bounds(RUNS, p, FALSE_FAILURE);
+    eprintln!(
+        "{complete} of {RUNS} seeded local runs completed; odds says {p}, so Binomial({RUNS}, {p}) puts the count in \
+         [{lo}, {hi}] with probability at least {}; took {:.0?}",
+        1.0 - FALSE_FAILURE,
+        started.elapsed()
+    );
+    assert!(
+        (lo..=hi).contains(&complete),
+        "{complete} of {RUNS} local runs completed; `odds` gives {p}: a count outside [{lo}, {hi}] has probability \
+         below {FALSE_FAILURE} if run-local follows the rules odds models"
+    );
+}
