@@ -215,3 +215,258 @@ fn a_job_file_runs_as_rendered() {
     assert!(r.stderr.contains("-f /nonexistent.yaml: cannot read it"), "{}", r.stderr);
     assert_eq!(leftovers("rl-file"), Vec::<String>::new());
 }
+
+/// A Job rendered with these flags, changed by `edit`, written to a file
+/// of the test's own.
+fn job_file(
+    name: &str,
+    flags: &[&str],
+    edit: impl FnOnce(&mut k8s_openapi::api::batch::v1::Job),
+) -> std::path::PathBuf {
+    use xtask::manifest::{Object, from_yaml, to_yaml};
+    let image = tests::worker_image();
+    let mut args = vec!["render", "--name", name, "--image", image];
+    args.extend_from_slice(flags);
+    let r = run_xtask(&args, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let mut objects = from_yaml(&r.stdout).expect("render writes manifests");
+    let job = objects
+        .iter_mut()
+        .find_map(|o| match o {
+            Object::Job(job) => Some(job),
+            _ => None,
+        })
+        .expect("render writes a Job");
+    edit(job);
+    let file = tests::tempdir(name).join("job.yaml");
+    std::fs::write(&file, to_yaml(&objects).unwrap()).unwrap();
+    file
+}
+
+#[test]
+fn a_met_success_policy_completes_the_job_and_removes_the_lingering_pods() {
+    use k8s_openapi::api::batch::v1::{SuccessPolicy, SuccessPolicyRule};
+    // The leader (index 0) succeeds; the others hang until they are ended.
+    let file =
+        job_file("rl-success", &["--completion-mode", "Indexed", "--completions", "3", "--parallelism", "3"], |job| {
+            let spec = job.spec.as_mut().unwrap();
+            spec.success_policy = Some(SuccessPolicy {
+                rules: vec![SuccessPolicyRule { succeeded_indexes: Some("0".into()), succeeded_count: None }],
+            });
+            let env = spec.template.spec.as_mut().unwrap().containers[0].env.get_or_insert_default();
+            for (k, v) in [("FAIL_PROBABILITY", "0"), ("FAIL_INDEXES", "1,2"), ("FAILURE_MODE", "hang")] {
+                env.retain(|e| e.name != k);
+                env.push(k8s_openapi::api::core::v1::EnvVar {
+                    name: k.into(),
+                    value: Some(v.into()),
+                    value_from: None,
+                });
+            }
+        });
+    let r = spawn_xtask(&["--output", "json", "run-local", "-f", file.to_str().unwrap()], &[])
+        .finish_within(Duration::from_secs(120));
+    assert_eq!(leftovers("rl-success"), Vec::<String>::new(), "containers left behind:\n{}", r.stderr);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v = report(&r);
+    assert_eq!(
+        (v["result"].as_str(), v["reason"].as_str(), v["message"].as_str()),
+        (Some("Complete"), Some("SuccessPolicy"), Some("Matched rules at index 0"))
+    );
+    // The two hanging pods were removed, as a cluster deletes them: not failures, not in the report.
+    assert_eq!((v["succeeded"].as_i64(), v["failed_pods"].as_i64()), (Some(1), Some(0)));
+    let pods = v["pods"].as_array().unwrap();
+    assert_eq!((pods.len(), pods[0]["index"].as_str()), (1, Some("0")), "{pods:?}");
+    assert!(
+        r.stderr
+            .contains("SuccessCriteriaMet (SuccessPolicy: Matched rules at index 0); terminating 2 lingering pods: "),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn on_pod_conditions_rules_see_the_conditions_of_a_failed_local_pod() {
+    use k8s_openapi::api::batch::v1::{PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule};
+    // The rendered policy ignores DisruptionTarget (index 1); a rule added
+    // after it fails the Job on Ready=False, which every failed pod has.
+    let file =
+        job_file("rl-conditions", &["--fail-probability", "1", "--backoff-limit", "6", "--parallelism", "1"], |job| {
+            let policy = job.spec.as_mut().unwrap().pod_failure_policy.as_mut().unwrap();
+            policy.rules.push(PodFailurePolicyRule {
+                action: "FailJob".into(),
+                on_exit_codes: None,
+                on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                    type_: "Ready".into(),
+                    status: "False".into(),
+                }]),
+            });
+        });
+    let r = spawn_xtask(&["--output", "json", "run-local", "-f", file.to_str().unwrap(), "--time-scale", "0"], &[])
+        .finish_within(Duration::from_secs(120));
+    assert_eq!(leftovers("rl-conditions"), Vec::<String>::new(), "containers left behind:\n{}", r.stderr);
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let v = report(&r);
+    let pod = v["pods"][0]["name"].as_str().unwrap();
+    assert_eq!((v["reason"].as_str(), v["failed_pods"].as_i64()), (Some("PodFailurePolicy"), Some(1)));
+    assert_eq!(v["message"], format!("Pod job-test/{pod} has condition Ready matching FailJob rule at index 2"));
+    // The run says which rules can match here and which cannot.
+    assert!(
+        r.stderr.contains(
+            "podFailurePolicy rule 1 (Ignore, onPodConditions DisruptionTarget=True) never matches here: nothing \
+             evicts, preempts or drains a local pod"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("rule 2 (FailJob, onPodConditions Ready=False) matches every failed pod, as on a cluster"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn kept_containers_stay_until_delete_local_removes_them() {
+    tests::require_docker();
+    let image = tests::worker_image();
+    let own = tests::OwnDefaults::new();
+    let env = own.env();
+    let common = ["--image", image, "--fail-probability", "0", "--parallelism", "1"];
+    for (name, completions) in [("rl-keep-a", "2"), ("rl-keep-b", "1")] {
+        let mut args = vec!["run-local", "--keep", "--name", name, "--completions", completions];
+        args.extend_from_slice(&common);
+        let r = run_xtask(&args, &env);
+        assert_eq!(r.code, Some(0), "{}", r.all());
+        assert!(r.stderr.contains(&format!("`cargo xtask delete --local --name {name}` removes them")), "{}", r.stderr);
+    }
+    assert_eq!((leftovers("rl-keep-a").len(), leftovers("rl-keep-b").len()), (2, 1));
+    let folders = || std::fs::read_dir(own.target.join("local")).map_or(0, |d| d.count());
+    assert_eq!(folders(), 2, "a folder of termination logs per run");
+
+    // --name selects one Job's containers; the other Job's stay.
+    let r = run_xtask(&["--output", "json", "delete", "--local", "--name", "rl-keep-a"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let containers = v["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 2, "{v}");
+    assert!(containers.iter().all(|c| c["job"] == "rl-keep-a" && c["pod"].as_str().unwrap().starts_with("rl-keep-a-")));
+    assert_eq!(v["folders"].as_array().unwrap().len(), 1);
+    assert_eq!((leftovers("rl-keep-a").len(), leftovers("rl-keep-b").len(), folders()), (0, 1, 1));
+
+    let r = run_xtask(&["delete", "--local", "--name", "rl-keep-b"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.starts_with(
+            "removed 1 containers of job rl-keep-b kept by `run-local --keep`\n  job rl-keep-b: rl-keep-b-"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!((leftovers("rl-keep-b").len(), folders()), (0, 0));
+    let r = run_xtask(&["delete", "--local", "--name", "rl-keep-b"], &env);
+    assert_eq!(r.stdout.trim(), "no containers of job rl-keep-b kept by `run-local --keep`: nothing to remove");
+}
+
+#[test]
+fn a_seed_gives_the_same_pods_and_the_same_draws() {
+    let flags = [
+        "--seed",
+        "11",
+        "--fail-probability",
+        "0.5",
+        "--completions",
+        "3",
+        "--parallelism",
+        "1",
+        "--backoff-limit",
+        "20",
+    ];
+    let runs: Vec<Value> = (0..2).map(|_| report(&run_local("rl-seed", &flags))).collect();
+    let pods = |v: &Value| -> Vec<(String, Option<i64>)> {
+        v["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_owned(), p["exit_code"].as_i64()))
+            .collect()
+    };
+    assert_eq!(pods(&runs[0]), pods(&runs[1]));
+    assert!(pods(&runs[0]).len() >= 3);
+}
+
+/// P(X = k) for X ~ Binomial(n, p), k = 0..=n.
+fn binomial_pmf(n: u32, p: f64) -> Vec<f64> {
+    let ln_choose = |k: u32| -> f64 { (1..=k).map(|i| f64::from(n - k + i).ln() - f64::from(i).ln()).sum() };
+    (0..=n).map(|k| (ln_choose(k) + f64::from(k) * p.ln() + f64::from(n - k) * (1.0 - p).ln()).exp()).collect()
+}
+
+/// The narrowest [lo, hi] that cuts off at most `alpha / 2` of Binomial(n,
+/// p) on each side: a count outside it has probability at most `alpha`.
+fn binomial_bounds(n: u32, p: f64, alpha: f64) -> (u32, u32) {
+    let pmf = binomial_pmf(n, p);
+    let mut below = 0.0;
+    let lo = (0..=n).find(|&k| {
+        below += pmf[k as usize];
+        below > alpha / 2.0
+    });
+    let mut above = 0.0;
+    let hi = (0..=n).rev().find(|&k| {
+        above += pmf[k as usize];
+        above > alpha / 2.0
+    });
+    (lo.unwrap(), hi.unwrap())
+}
+
+#[test]
+fn binomial_bounds_cut_off_what_they_say() {
+    // Binomial(10, 0.5): P(X <= 0) = P(X >= 10) = 1/1024 is below 0.001 a side, P(X <= 1) = 11/1024 is not.
+    assert_eq!(binomial_bounds(10, 0.5, 0.002), (1, 9));
+    assert!((binomial_pmf(60, 0.75).iter().sum::<f64>() - 1.0).abs() < 1e-9);
+}
+
+/// Many seeded local runs of a small Job with FAIL_PROBABILITY 0.5 complete
+/// as often as `cargo xtask odds` says. Each seed fixes the pod names and
+/// so every draw: the count is the same on every run of this test. The
+/// bound is what makes it evidence: had run-local followed other rules, or
+/// the worker drawn otherwise, a count inside it would be luck of at most
+/// one chance in a thousand.
+#[test]
+fn seeded_local_runs_complete_as_often_as_odds_says() {
+    const RUNS: u32 = 60;
+    const FALSE_FAILURE: f64 = 0.001;
+    let job = ["--fail-probability", "0.5", "--completions", "1", "--parallelism", "1", "--backoff-limit", "1"];
+    let mut args = vec!["--output", "json", "odds"];
+    args.extend_from_slice(&job);
+    let odds = run_xtask(&args, &[]);
+    assert_eq!(odds.code, Some(0), "{}", odds.all());
+    let p: f64 = serde_json::from_str::<Value>(odds.stdout.trim()).unwrap()["exact"]["p_complete"].as_f64().unwrap();
+    // 1 - 0.5^2: one retry after the first failure.
+    assert!((p - 0.75).abs() < 1e-9, "{p}");
+
+    let started = std::time::Instant::now();
+    let mut complete = 0;
+    for seed in 1..=RUNS {
+        let seed = seed.to_string();
+        let mut flags = vec!["--seed", seed.as_str()];
+        flags.extend_from_slice(&job);
+        let r = run_local("rl-odds", &flags);
+        let v = report(&r);
+        match (r.code, v["result"].as_str()) {
+            (Some(0), Some("Complete")) => complete += 1,
+            (Some(1), Some("Failed")) => assert_eq!(v["reason"], "BackoffLimitExceeded", "{}", r.all()),
+            _ => panic!("seed {seed}: {}", r.all()),
+        }
+    }
+    let (lo, hi) = binomial_bounds(RUNS, p, FALSE_FAILURE);
+    eprintln!(
+        "{complete} of {RUNS} seeded local runs completed; odds says {p}, so Binomial({RUNS}, {p}) puts the count in \
+         [{lo}, {hi}] with probability at least {}; took {:.0?}",
+        1.0 - FALSE_FAILURE,
+        started.elapsed()
+    );
+    assert!(
+        (lo..=hi).contains(&complete),
+        "{complete} of {RUNS} local runs completed; `odds` gives {p}: a count outside [{lo}, {hi}] has probability \
+         below {FALSE_FAILURE} if run-local follows the rules odds models"
+    );
+}

@@ -18,7 +18,15 @@
 //!   same local registry, each to a fresh repository, builds cached for
 //!   both (the Docker daemon mounts layers across repositories, so its push
 //!   of a known layer sends nothing, while ours uploads them); and the time
-//!   of a second, no-op push.
+//!   of a second, no-op push;
+//! - a Job run locally (`cargo xtask run-local`: 5 completions, parallelism
+//!   2, FAIL_PROBABILITY 0.2, `--time-scale 0.01`) against the same number
+//!   of pods run one after the other by `docker run` (the Docker CLI's
+//!   create, start, attach and wait) of the same image with the same
+//!   FAIL_PROBABILITY: the wall time of the whole Job against that of the
+//!   `docker run`s, and per pod the daemon's own times from the container's
+//!   creation to its exit (`Created` to `State.FinishedAt`), so both are
+//!   measured by one clock; removal is outside both.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -96,6 +104,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         latencies.push(sigterm_latency(&worker.path)?);
     }
     let pipeline = if flags.pipeline_runs > 0 { Some(pipeline(flags.pipeline_runs, &worker.path, out)?) } else { None };
+    let local = if flags.local_runs > 0 { Some(local_run(flags.local_runs, &worker.path, out)?) } else { None };
 
     let median_ratio = |a: &Stats, b: &Stats| a.median.as_secs_f64() / b.median.as_secs_f64();
     let report = Report {
@@ -121,6 +130,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         signal_runs,
         sigterm_to_exit_us: Stats::of(&mut latencies),
         pipeline_seconds: pipeline,
+        local_job: local,
     };
     out.result(&report);
     if let Some(path) = &flags.save {
@@ -144,6 +154,7 @@ struct Report {
     signal_runs: u32,
     sigterm_to_exit_us: Stats,
     pipeline_seconds: Option<Pipeline>,
+    local_job: Option<LocalRun>,
 }
 
 #[derive(Debug, Serialize)]
@@ -224,8 +235,177 @@ impl fmt::Display for Report {
                 pl.docker_over_noop,
             )?;
         }
+        if let Some(l) = &self.local_job {
+            write!(f, "\n{l}")?;
+        }
         Ok(())
     }
+}
+
+/// The local Job against `docker run`s of the same pods; seconds.
+#[derive(Debug, Serialize)]
+struct LocalRun {
+    runs: u32,
+    completions: u32,
+    parallelism: u32,
+    fail_probability: f64,
+    time_scale: f64,
+    /// Pods each local Job ran (failed ones replaced), in order of the runs.
+    pods: Vec<usize>,
+    /// Wall time of `cargo xtask run-local`, start to report (the process,
+    /// the daemon connection, every pod and back-off, the removal).
+    #[serde(serialize_with = "median_seconds")]
+    run_local: Stats,
+    /// Wall time of as many `docker run`s, one after the other.
+    #[serde(serialize_with = "median_seconds")]
+    docker_runs: Stats,
+    /// Per pod, the daemon's container creation to the process's exit.
+    #[serde(serialize_with = "median_seconds")]
+    run_local_pod: Stats,
+    #[serde(serialize_with = "median_seconds")]
+    docker_run_pod: Stats,
+}
+
+impl fmt::Display for LocalRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = |st: &Stats| st.median.as_secs_f64();
+        write!(
+            f,
+            "a local Job ({} completions, parallelism {}, p {}, --time-scale {}), median of {} runs (pods: {}):\n  \
+             cargo xtask run-local              {:.2} s\n  \
+             the same pods by docker run, serial {:.2} s\n  \
+             per pod, created to exited: run-local {:.3} s, docker run {:.3} s (the daemon's times, median)",
+            self.completions,
+            self.parallelism,
+            self.fail_probability,
+            self.time_scale,
+            self.runs,
+            self.pods.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            s(&self.run_local),
+            s(&self.docker_runs),
+            s(&self.run_local_pod),
+            s(&self.docker_run_pod),
+        )
+    }
+}
+
+/// Times local Jobs and their `docker run` baselines, interleaved, with an
+/// image of the freshly built worker tagged for the bench and removed after.
+fn local_run(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalRun> {
+    let (completions, parallelism, p, scale) = (5u32, 2u32, 0.2, 0.01);
+    let xtask = std::env::current_exe().context("finding the running xtask")?;
+    let pid = std::process::id();
+    let context = std::env::temp_dir().join(format!("job-test-bench-local-{pid}"));
+    std::fs::create_dir_all(&context)?;
+    std::fs::copy(crate::project_root().join("Dockerfile"), context.join("Dockerfile"))?;
+    std::fs::copy(worker, context.join("job-worker"))?;
+    let image = format!("job-test-bench-local:{pid}");
+    let name = format!("job-test-bench-{pid}");
+    let quiet = |cmd: &mut Command| -> Result<String> {
+        let o = cmd.stderr(Stdio::piped()).output().with_context(|| format!("running {cmd:?}"))?;
+        if !o.status.success() {
+            bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    quiet(Command::new("docker").args(["build", "--quiet", "--tag", &image]).arg(&context))?;
+    out.status(format!(
+        "timing {runs} local Jobs ({completions} completions, parallelism {parallelism}, p {p}, --time-scale {scale}) \
+         and as many pods by docker run, interleaved"
+    ));
+    let measured = (|| -> Result<_> {
+        let (mut totals, mut baselines, mut pod_times, mut docker_pod_times, mut pods) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let start = Instant::now();
+            let o = Command::new(&xtask)
+                .args(["run-local", "--keep", "--name", &name, "--image", &image])
+                .args(["--completions", &completions.to_string(), "--parallelism", &parallelism.to_string()])
+                .args(["--fail-probability", &p.to_string(), "--backoff-limit", "100"])
+                .args(["--time-scale", &scale.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .context("running cargo xtask run-local")?;
+            totals.push(start.elapsed());
+            if !o.status.success() {
+                bail!("run-local failed: {}", String::from_utf8_lossy(&o.stderr));
+            }
+            let kept = quiet(
+                Command::new("docker")
+                    .args(["ps", "-aq", "--filter"])
+                    .arg(format!("label={}={name}", crate::local::pod::JOB_LABEL)),
+            )?;
+            let ids: Vec<&str> = kept.split_whitespace().collect();
+            pods.push(ids.len());
+            pod_times.extend(created_to_exited(&ids)?);
+            quiet(Command::new(&xtask).args(["delete", "--local", "--name", &name]))?;
+            let start = Instant::now();
+            for _ in 0..*pods.last().expect("pushed above") {
+                // Without --rm, so that the daemon's times can be read; exit 1 is a simulated failure.
+                let o = Command::new("docker")
+                    .args(["run", "--network", "none", "--label", &format!("{name}=baseline")])
+                    .args(["-e", &format!("FAIL_PROBABILITY={p}"), "-e", "TERMINATION_LOG=/dev/null"])
+                    .arg(&image)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .context("running docker run")?;
+                if !matches!(o.code(), Some(0 | 1)) {
+                    bail!("docker run of the worker ended with {o}");
+                }
+            }
+            baselines.push(start.elapsed());
+            let listed = quiet(Command::new("docker").args(["ps", "-aq", "--filter", &format!("label={name}")]))?;
+            let ids: Vec<&str> = listed.split_whitespace().collect();
+            docker_pod_times.extend(created_to_exited(&ids)?);
+            quiet(Command::new("docker").args(["rm", "--force"]).args(&ids))?;
+        }
+        Ok((totals, baselines, pod_times, docker_pod_times, pods))
+    })();
+    // Whatever happened: no container, image or folder of the bench is left.
+    let _ = Command::new(&xtask).args(["delete", "--local", "--name", &name]).output();
+    if let Ok(o) = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label={name}")]).output() {
+        let ids = String::from_utf8_lossy(&o.stdout).into_owned();
+        let _ = Command::new("docker").args(["rm", "--force"]).args(ids.split_whitespace()).output();
+    }
+    let _ = Command::new("docker").args(["rmi", "--force", &image]).output();
+    let _ = std::fs::remove_dir_all(&context);
+    let (mut totals, mut baselines, mut pod_times, mut docker_pod_times, pods) = measured?;
+    Ok(LocalRun {
+        runs,
+        completions,
+        parallelism,
+        fail_probability: p,
+        time_scale: scale,
+        pods,
+        run_local: Stats::of(&mut totals),
+        docker_runs: Stats::of(&mut baselines),
+        run_local_pod: Stats::of(&mut pod_times),
+        docker_run_pod: Stats::of(&mut docker_pod_times),
+    })
+}
+
+/// The daemon's creation-to-exit time of each container.
+fn created_to_exited(ids: &[&str]) -> Result<Vec<Duration>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let o = Command::new("docker")
+        .args(["inspect", "--format", "{{.Created}} {{.State.FinishedAt}}"])
+        .args(ids)
+        .output()
+        .context("docker inspect")?;
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|line| {
+            let (created, finished) =
+                line.split_once(' ').with_context(|| format!("docker inspect printed {line:?}"))?;
+            let t = |s: &str| s.parse::<jiff::Timestamp>().with_context(|| format!("not a time: {s:?}"));
+            let d = t(finished)?.duration_since(t(created)?);
+            Duration::try_from(d).with_context(|| format!("exited before it was created: {line:?}"))
+        })
+        .collect()
 }
 
 /// The Python that `python3` on PATH runs, resolved once.
@@ -539,6 +719,18 @@ mod tests {
             signal_runs: 30,
             sigterm_to_exit_us: stats(150),
             pipeline_seconds: None,
+            local_job: Some(LocalRun {
+                runs: 3,
+                completions: 5,
+                parallelism: 2,
+                fail_probability: 0.2,
+                time_scale: 0.01,
+                pods: vec![5, 6, 7],
+                run_local: stats(2_500_000),
+                docker_runs: stats(3_000_000),
+                run_local_pod: stats(400_000),
+                docker_run_pod: stats(450_000),
+            }),
         };
         let text = report.to_string();
         assert!(text.contains("/root/.pyenv/versions/3.11.7/bin/python3 (Python 3.11.7)"), "{text}");
@@ -555,6 +747,14 @@ mod tests {
         assert_eq!(json["start_to_exit_us"]["python_over_worker_median"], 72.0);
         assert_eq!(json["sigterm_to_exit_us"]["max"], 450.0);
         assert!(json["pipeline_seconds"].is_null());
+        assert!(text.ends_with(
+            "a local Job (5 completions, parallelism 2, p 0.2, --time-scale 0.01), median of 3 runs (pods: 5, 6, 7):\n  \
+             cargo xtask run-local              2.50 s\n  \
+             the same pods by docker run, serial 3.00 s\n  \
+             per pod, created to exited: run-local 0.400 s, docker run 0.450 s (the daemon's times, median)"
+        ), "{text}");
+        assert_eq!(json["local_job"]["run_local"], 2.5);
+        assert_eq!(json["local_job"]["docker_run_pod"], 0.45);
         // And the new ones.
         assert_eq!(json["python3"]["executable"], "/root/.pyenv/versions/3.11.7/bin/python3");
         assert_eq!(json["start_to_exit_us"]["true"]["median"], 625.0);

@@ -115,11 +115,12 @@ pub enum Command {
   cargo xtask logs -f                                    # every pod as it appears, until the Job ends
   cargo xtask logs --name retry-demo -n demo")]
     Logs(LogsFlags),
-    /// Delete the Job and its pods.
+    /// Delete the Job and its pods (or, with --local, the containers `run-local --keep` kept).
     #[command(after_help = "Examples:
   cargo xtask delete
-  cargo xtask delete --name retry-demo -n demo --kubeconfig ~/.kube/prod")]
-    Delete(JobRefFlags),
+  cargo xtask delete --name retry-demo -n demo --kubeconfig ~/.kube/prod
+  cargo xtask delete --local                             # every container run-local --keep kept")]
+    Delete(DeleteFlags),
     /// List pods with whatever credentials are given (as the tutorial's Java client does).
     #[command(after_help = "Examples:
   cargo xtask pods --kubeconfig target/job-test-pod-reader.kubeconfig
@@ -229,6 +230,10 @@ pub struct BenchFlags {
     /// Runs of each build-and-push pipeline (xtask image + push against docker build + docker push); 0 skips it.
     #[arg(long, default_value_t = 5)]
     pub pipeline_runs: u32,
+    /// Runs of a local Job (run-local: 5 completions, parallelism 2, p 0.2, time scale 0.01) against as many
+    /// `docker run`s of the same image one after the other; 0 skips it.
+    #[arg(long, default_value_t = 3)]
+    pub local_runs: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -574,6 +579,22 @@ pub struct JobRefFlags {
     pub cluster: ClusterFlags,
 }
 
+/// Which Job to delete, from the cluster or from the local engine.
+#[derive(Debug, Clone, Args)]
+pub struct DeleteFlags {
+    /// Remove the containers (and their termination logs) `run-local --keep` kept, instead of a cluster's Job.
+    #[arg(long)]
+    pub local: bool,
+    /// The Job's name [default: job-test]; with --local, only that Job's containers (default: every Job's).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The Job's namespace: job-test, where `render` and `apply` put it, whatever the kubeconfig context names.
+    #[arg(short = 'n', long, default_value = "job-test")]
+    pub namespace: String,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct PodsFlags {
     /// Namespace to list. Default: the kubeconfig context's namespace, else "default", as `kubectl get pods`
@@ -612,7 +633,7 @@ pub struct RunLocalFlags {
     /// Multiply every back-off (10 s doubling) by this, for demos; the deadline is kept.
     #[arg(long, default_value_t = 1.0, value_name = "F", value_parser = time_scale)]
     pub time_scale: f64,
-    /// Keep the containers and their logs after the run (removed with `docker rm -f`; the run prints the filter).
+    /// Keep the containers and their logs after the run, until `cargo xtask delete --local`.
     #[arg(long)]
     pub keep: bool,
     /// Give up after this long (e.g. 10m); exit code 5. The containers are removed.

@@ -1,4 +1,5 @@
-//! `cargo xtask delete`: the Job and its pods, waiting until both are gone.
+//! `cargo xtask delete`: the Job and its pods, waiting until both are gone
+//! (`--local`: the containers run-local kept, `local::kept`).
 
 use std::time::Duration;
 
@@ -11,14 +12,18 @@ use kube::runtime::wait::{await_condition, conditions};
 use serde::Serialize;
 
 use super::{Attempt, Cluster, explain, job_pods_selector};
-use crate::flags::JobRefFlags;
+use crate::flags::DeleteFlags;
 use crate::report::Reporter;
 
-pub fn run(flags: &JobRefFlags, out: &Reporter) -> Result<()> {
+pub fn run(flags: &DeleteFlags, out: &Reporter) -> Result<()> {
+    if flags.local {
+        return crate::local::kept::run(flags.name.as_deref(), out);
+    }
+    let name = flags.name.clone().unwrap_or_else(|| "job-test".into());
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.cluster, out).await?;
-        let (deleted, pods) = delete(&cluster, &flags.name, &flags.namespace, out).await?;
-        out.result(&Deleted { job: flags.name.clone(), deleted, pods });
+        let (deleted, pods) = delete(&cluster, &name, &flags.namespace, out).await?;
+        out.result(&Deleted { job: name, deleted, pods });
         Ok(())
     })
 }

@@ -4,11 +4,17 @@
 //! page "Jobs" (and "Handling retriable and non-retriable pod failures with
 //! Pod failure policy"); the rule is named where it is applied. Time is
 //! passed in, so the rules are tested without containers.
+//!
+//! Pod conditions: a local pod is never evicted, preempted, drained or
+//! garbage-collected, so it never gets `DisruptionTarget`. A failed local
+//! pod has what a kubelet gives a pod whose container failed and nothing
+//! more ([`FAILED_POD_CONDITIONS`]); `onPodConditions` rules are evaluated
+//! against exactly those.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::batch::v1::{Job, PodFailurePolicyRule};
+use k8s_openapi::api::batch::v1::{Job, PodFailurePolicyRule, SuccessPolicyRule};
 
 use crate::report::job::JobResult;
 
@@ -43,6 +49,11 @@ pub struct Spec {
     pub max_failed_indexes: Option<u32>,
     pub deadline: Option<Duration>,
     pub rules: Vec<PodFailurePolicyRule>,
+    /// spec.successPolicy's rules (Indexed Jobs).
+    pub success_rules: Vec<SuccessPolicyRule>,
+    /// The pod's container and namespace, as the policy's messages name them.
+    pub container: String,
+    pub namespace: String,
 }
 
 impl Spec {
@@ -66,7 +77,84 @@ impl Spec {
             max_failed_indexes: spec.max_failed_indexes.map(|v| v.max(0) as u32),
             deadline: spec.active_deadline_seconds.map(|s| Duration::from_secs(s.max(0) as u64)),
             rules: spec.pod_failure_policy.map(|p| p.rules).unwrap_or_default(),
+            success_rules: spec.success_policy.map(|p| p.rules).unwrap_or_default(),
+            container: pod.containers.first().map(|c| c.name.clone()).unwrap_or_default(),
+            namespace: job.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
         }
+    }
+}
+
+/// The conditions a kubelet leaves on a pod whose container failed
+/// (type, status): scheduled and initialized, no longer ready. Nothing on
+/// a local engine adds `DisruptionTarget` (eviction, preemption, a taint,
+/// the pod garbage collector) or any other condition.
+pub const FAILED_POD_CONDITIONS: [(&str, &str); 4] =
+    [("PodScheduled", "True"), ("Initialized", "True"), ("Ready", "False"), ("ContainersReady", "False")];
+
+/// What a pod failure policy sees of a failed pod.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedPod<'a> {
+    pub name: &'a str,
+    pub container: &'a str,
+    pub exit_code: i32,
+    pub conditions: &'a [(&'a str, &'a str)],
+}
+
+/// "Pod failure policy": the rules are evaluated in order and the first
+/// that matches decides; an onPodConditions pattern matches a condition of
+/// the same type and status (status defaults to True).
+fn condition_matches(rule: &PodFailurePolicyRule, conditions: &[(&str, &str)]) -> Option<String> {
+    let patterns = rule.on_pod_conditions.as_ref()?;
+    conditions.iter().find_map(|(kind, status)| {
+        patterns
+            .iter()
+            .any(|p| p.type_ == *kind && (if p.status.is_empty() { "True" } else { p.status.as_str() }) == *status)
+            .then(|| (*kind).to_owned())
+    })
+}
+
+/// What a local run cannot do as a cluster would, for the Job's
+/// onPodConditions rules: which of them match every failed pod and which
+/// none, given [`FAILED_POD_CONDITIONS`].
+pub fn local_caveats(spec: &Spec) -> Vec<String> {
+    let have = FAILED_POD_CONDITIONS.map(|(t, s)| format!("{t}={s}")).join(", ");
+    spec.rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.on_pod_conditions.is_some())
+        .map(|(i, rule)| {
+            let patterns: Vec<String> = rule
+                .on_pod_conditions
+                .iter()
+                .flatten()
+                .map(|p| format!("{}={}", p.type_, if p.status.is_empty() { "True" } else { &p.status }))
+                .collect();
+            let matches = if condition_matches(rule, &FAILED_POD_CONDITIONS).is_some() {
+                "matches every failed pod, as on a cluster"
+            } else {
+                "never matches here: nothing evicts, preempts or drains a local pod, so no DisruptionTarget"
+            };
+            format!(
+                "podFailurePolicy rule {i} ({}, onPodConditions {}) {matches}; a failed local pod has only {have}",
+                rule.action,
+                patterns.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Whether an onExitCodes requirement matches: only a container that
+/// exited non-zero, of the named container if one is named.
+fn exit_code_matches(rule: &PodFailurePolicyRule, pod: &FailedPod<'_>) -> bool {
+    let Some(on) = &rule.on_exit_codes else { return false };
+    if pod.exit_code == 0 || on.container_name.as_deref().is_some_and(|c| c != pod.container) {
+        return false;
+    }
+    let listed = on.values.contains(&pod.exit_code);
+    match on.operator.as_str() {
+        "In" => listed,
+        "NotIn" => !listed,
+        _ => false,
     }
 }
 
@@ -79,27 +167,72 @@ pub enum PolicyAction {
     FailIndex,
 }
 
-/// The first rule whose onExitCodes matches ("Pod failure policy": rules
-/// are evaluated in order; no match counts the failure).
-pub fn policy_action(rules: &[PodFailurePolicyRule], exit_code: i32) -> PolicyAction {
-    for rule in rules {
-        let Some(on) = &rule.on_exit_codes else { continue };
-        let listed = on.values.contains(&exit_code);
-        let matches = match on.operator.as_str() {
-            "In" => listed,
-            "NotIn" => !listed && exit_code != 0,
-            _ => false,
+/// The first rule that matches the failed pod, with the index of the
+/// rule and, for FailJob, the message the Job controller writes.
+pub fn policy_action(rules: &[PodFailurePolicyRule], namespace: &str, pod: &FailedPod<'_>) -> (PolicyAction, String) {
+    for (i, rule) in rules.iter().enumerate() {
+        let what = if exit_code_matches(rule, pod) {
+            format!(
+                "Container {} for pod {namespace}/{} failed with exit code {}",
+                pod.container, pod.name, pod.exit_code
+            )
+        } else if let Some(condition) = condition_matches(rule, pod.conditions) {
+            format!("Pod {namespace}/{} has condition {condition}", pod.name)
+        } else {
+            continue;
         };
-        if matches {
-            return match rule.action.as_str() {
-                "FailJob" => PolicyAction::FailJob,
-                "Ignore" => PolicyAction::Ignore,
-                "FailIndex" => PolicyAction::FailIndex,
-                _ => PolicyAction::Count,
-            };
-        }
+        let action = match rule.action.as_str() {
+            "FailJob" => PolicyAction::FailJob,
+            "Ignore" => PolicyAction::Ignore,
+            "FailIndex" => PolicyAction::FailIndex,
+            _ => PolicyAction::Count,
+        };
+        return (action, format!("{what} matching {} rule at index {i}", rule.action));
     }
-    PolicyAction::Count
+    (PolicyAction::Count, String::new())
+}
+
+/// Completion indexes as the API writes them (`1,3-5,7`), those below
+/// `completions` only; None when the text is not of that form.
+pub fn parse_indexes(text: &str, completions: u32) -> Option<Vec<u32>> {
+    let mut indexes = Vec::new();
+    for part in text.split(',') {
+        let (first, last) = match part.trim().split_once('-') {
+            Some((a, b)) => (a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?),
+            None => {
+                let i = part.trim().parse::<u32>().ok()?;
+                (i, i)
+            }
+        };
+        if first > last {
+            return None;
+        }
+        indexes.extend((first..=last.min(completions.saturating_sub(1))).filter(|i| *i < completions));
+    }
+    indexes.sort_unstable();
+    indexes.dedup();
+    Some(indexes)
+}
+
+/// "Success policy": the rules are evaluated in order; a rule is met when
+/// every index it lists succeeded, or when succeededCount of them (of all
+/// indexes, when it lists none) did. Returns the index of the rule met.
+pub fn success_rule_met(rules: &[SuccessPolicyRule], completions: u32, succeeded: &[u32]) -> Option<usize> {
+    if succeeded.is_empty() {
+        return None;
+    }
+    rules.iter().position(|rule| {
+        let count = rule.succeeded_count.map(|c| c.max(0) as usize);
+        match &rule.succeeded_indexes {
+            Some(text) => {
+                // A rule whose indexes do not parse is skipped, as the controller does.
+                let Some(listed) = parse_indexes(text, completions).filter(|l| !l.is_empty()) else { return false };
+                let contained = listed.iter().filter(|i| succeeded.contains(i)).count();
+                contained == listed.len() || count.is_some_and(|c| contained >= c)
+            }
+            None => count.is_some_and(|c| succeeded.len() >= c),
+        }
+    })
 }
 
 /// How the Job ended.
@@ -114,7 +247,22 @@ impl Finished {
     fn failed(reason: &str, message: &str) -> Finished {
         Finished { result: JobResult::Failed, reason: reason.into(), message: message.into() }
     }
+
+    fn complete(reason: &str, message: &str) -> Finished {
+        Finished { result: JobResult::Complete, reason: reason.into(), message: message.into() }
+    }
+
+    /// The condition a cluster adds before the terminal one while it
+    /// terminates the remaining pods: SuccessCriteriaMet for a success
+    /// policy (FailureTarget, its failing twin, is added from 1.31 to every
+    /// failure and not reported here).
+    pub fn interim_condition(&self) -> Option<&'static str> {
+        (self.result == JobResult::Complete && self.reason == SUCCESS_POLICY).then_some("SuccessCriteriaMet")
+    }
 }
+
+/// The reason of SuccessCriteriaMet and of the Complete that follows it.
+pub const SUCCESS_POLICY: &str = "SuccessPolicy";
 
 /// The controller's counts, as a Job's status has them.
 #[derive(Debug, Clone, Default)]
@@ -178,6 +326,7 @@ impl Controller {
 
     /// A container run ended with `exit_code`. Returns whether the
     /// container restarts in place (OnFailure) rather than its pod ending.
+    /// A failed pod has [`FAILED_POD_CONDITIONS`].
     pub fn exited(&mut self, pod: &str, exit_code: i32) -> bool {
         let Some(&(index, _)) = self.active.get(pod) else { return false };
         let spec = self.spec().clone();
@@ -197,13 +346,13 @@ impl Controller {
             return true;
         }
         self.active.remove(pod);
-        match policy_action(&spec.rules, exit_code) {
+        let failed_pod =
+            FailedPod { name: pod, container: &spec.container, exit_code, conditions: &FAILED_POD_CONDITIONS };
+        let (action, message) = policy_action(&spec.rules, &spec.namespace, &failed_pod);
+        match action {
             PolicyAction::FailJob => {
                 self.failed += 1;
-                self.finished = Some(Finished::failed(
-                    "PodFailurePolicy",
-                    &format!("Container exited with code {exit_code}, matching a FailJob rule"),
-                ));
+                self.finished = Some(Finished::failed("PodFailurePolicy", &message));
                 return false;
             }
             PolicyAction::Ignore => return false,
@@ -253,10 +402,14 @@ impl Controller {
         }
     }
 
-    /// A failed Job's active pods are terminated and counted as failed.
+    /// A finished Job's active pods are terminated: a failed Job's count
+    /// as failed; those a success policy ends are removed, not counted
+    /// ("Success policy": the lingering pods are removed).
     pub fn terminated_active(&mut self) -> Vec<String> {
         let pods: Vec<String> = self.active.keys().cloned().collect();
-        self.failed += pods.len() as u32;
+        if self.finished.as_ref().is_none_or(|f| f.result == JobResult::Failed) {
+            self.failed += pods.len() as u32;
+        }
         self.active.clear();
         pods
     }
@@ -286,23 +439,27 @@ impl Controller {
         let spec = self.spec().clone();
         if spec.indexed {
             let settled = self.succeeded_indexes.len() + self.failed_indexes.len();
-            if settled as u32 >= spec.completions && self.active.is_empty() {
-                self.finished = Some(if self.failed_indexes.is_empty() {
-                    Finished { result: JobResult::Complete, reason: "Complete".into(), message: String::new() }
-                } else {
-                    Finished::failed("FailedIndexes", "Job has failed indexes")
-                });
+            let all_settled = settled as u32 >= spec.completions && self.active.is_empty();
+            // The failure rules come before the success policy ("Success
+            // policy": a Job meeting a terminating policy ignores it), and
+            // the success policy before the completions.
+            if all_settled && !self.failed_indexes.is_empty() {
+                self.finished = Some(Finished::failed("FailedIndexes", "Job has failed indexes"));
+            } else if let Some(rule) = success_rule_met(&spec.success_rules, spec.completions, &self.succeeded_indexes)
+            {
+                self.finished = Some(Finished::complete(SUCCESS_POLICY, &format!("Matched rules at index {rule}")));
+            } else if all_settled {
+                self.finished = Some(Finished::complete("Complete", ""));
             }
         } else if self.succeeded >= spec.completions {
-            self.finished =
-                Some(Finished { result: JobResult::Complete, reason: "Complete".into(), message: String::new() });
+            self.finished = Some(Finished::complete("Complete", ""));
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::batch::v1::PodFailurePolicyOnExitCodesRequirement;
+    use k8s_openapi::api::batch::v1::{PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern};
 
     use super::*;
 
@@ -317,7 +474,22 @@ mod tests {
             max_failed_indexes: None,
             deadline: None,
             rules: Vec::new(),
+            success_rules: Vec::new(),
+            container: "job-test".into(),
+            namespace: "job-test".into(),
         }
+    }
+
+    fn indexed(completions: u32, parallelism: u32, success_rules: Vec<SuccessPolicyRule>) -> Spec {
+        Spec { indexed: true, success_rules, ..spec(completions, parallelism, 6) }
+    }
+
+    fn success_rule(indexes: Option<&str>, count: Option<i32>) -> SuccessPolicyRule {
+        SuccessPolicyRule { succeeded_indexes: indexes.map(Into::into), succeeded_count: count }
+    }
+
+    fn failed(exit_code: i32) -> FailedPod<'static> {
+        FailedPod { name: "p", container: "job-test", exit_code, conditions: &FAILED_POD_CONDITIONS }
     }
 
     #[test]
@@ -387,9 +559,10 @@ mod tests {
             on_pod_conditions: None,
         };
         let rules = vec![rule("FailJob", vec![2]), rule("Ignore", vec![42])];
-        assert_eq!(policy_action(&rules, 2), PolicyAction::FailJob);
-        assert_eq!(policy_action(&rules, 42), PolicyAction::Ignore);
-        assert_eq!(policy_action(&rules, 1), PolicyAction::Count);
+        let action = |code| policy_action(&rules, "job-test", &failed(code)).0;
+        assert_eq!(action(2), PolicyAction::FailJob);
+        assert_eq!(action(42), PolicyAction::Ignore);
+        assert_eq!(action(1), PolicyAction::Count);
 
         let mut c = Controller::new(Spec { rules, ..spec(1, 1, 6) });
         c.started("a", None);
@@ -397,7 +570,168 @@ mod tests {
         assert_eq!((c.failed, c.finished.is_none()), (0, true));
         c.started("b", None);
         c.exited("b", 2);
-        assert_eq!(c.finished.unwrap().reason, "PodFailurePolicy");
+        let finished = c.finished.unwrap();
+        assert_eq!(finished.reason, "PodFailurePolicy");
+        // The Job controller's own message.
+        assert_eq!(
+            finished.message,
+            "Container job-test for pod job-test/b failed with exit code 2 matching FailJob rule at index 0"
+        );
+    }
+
+    fn condition_rule(action: &str, kind: &str, status: &str) -> PodFailurePolicyRule {
+        PodFailurePolicyRule {
+            action: action.into(),
+            on_exit_codes: None,
+            on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                type_: kind.into(),
+                status: status.into(),
+            }]),
+        }
+    }
+
+    #[test]
+    fn on_pod_conditions_see_only_the_conditions_a_failed_local_pod_has() {
+        // Nothing evicts a local pod: a DisruptionTarget rule never matches
+        // and the failure counts.
+        let rules = vec![condition_rule("Ignore", "DisruptionTarget", "True")];
+        assert_eq!(policy_action(&rules, "ns", &failed(1)).0, PolicyAction::Count);
+        // A failed pod is not Ready, locally as on a cluster: this rule
+        // matches every failed pod. Status defaults to True when empty.
+        let rules = vec![condition_rule("FailJob", "Ready", "True"), condition_rule("FailJob", "Ready", "False")];
+        assert_eq!(
+            policy_action(&rules, "ns", &failed(1)),
+            (PolicyAction::FailJob, "Pod ns/p has condition Ready matching FailJob rule at index 1".into())
+        );
+        let rules = vec![condition_rule("Ignore", "PodScheduled", "")];
+        assert_eq!(policy_action(&rules, "ns", &failed(1)).0, PolicyAction::Ignore);
+        // Rules in order: an exit-code rule before a condition rule wins.
+        let by_code = PodFailurePolicyRule {
+            action: "Count".into(),
+            on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                container_name: None,
+                operator: "NotIn".into(),
+                values: vec![42],
+            }),
+            on_pod_conditions: None,
+        };
+        let rules = vec![by_code, condition_rule("FailJob", "Initialized", "True")];
+        assert_eq!(policy_action(&rules, "ns", &failed(1)).0, PolicyAction::Count);
+        assert_eq!(policy_action(&rules, "ns", &failed(42)).0, PolicyAction::FailJob);
+    }
+
+    #[test]
+    fn the_run_says_which_condition_rules_can_match_locally() {
+        let rules =
+            vec![condition_rule("Ignore", "DisruptionTarget", "True"), condition_rule("FailJob", "Ready", "False")];
+        let caveats = local_caveats(&Spec { rules, ..spec(1, 1, 6) });
+        assert_eq!(caveats.len(), 2);
+        assert!(
+            caveats[0].starts_with(
+                "podFailurePolicy rule 0 (Ignore, onPodConditions DisruptionTarget=True) never matches here"
+            ),
+            "{}",
+            caveats[0]
+        );
+        assert!(
+            caveats[1].contains("rule 1 (FailJob, onPodConditions Ready=False) matches every failed pod"),
+            "{}",
+            caveats[1]
+        );
+        assert!(caveats[1].ends_with(
+            "a failed local pod has only PodScheduled=True, Initialized=True, Ready=False, ContainersReady=False"
+        ));
+        assert!(local_caveats(&spec(1, 1, 6)).is_empty());
+    }
+
+    #[test]
+    fn an_exit_code_rule_for_another_container_does_not_match() {
+        let rule = PodFailurePolicyRule {
+            action: "FailJob".into(),
+            on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                container_name: Some("sidecar".into()),
+                operator: "In".into(),
+                values: vec![1],
+            }),
+            on_pod_conditions: None,
+        };
+        assert_eq!(policy_action(&[rule], "ns", &failed(1)).0, PolicyAction::Count);
+    }
+
+    #[test]
+    fn succeeded_indexes_parse_as_the_api_writes_them() {
+        assert_eq!(parse_indexes("1,3-5,7", 10), Some(vec![1, 3, 4, 5, 7]));
+        assert_eq!(parse_indexes("0-20", 3), Some(vec![0, 1, 2]));
+        assert_eq!(parse_indexes("5-3", 10), None);
+        assert_eq!(parse_indexes("one", 10), None);
+    }
+
+    #[test]
+    fn a_success_rule_is_met_by_its_indexes_or_by_its_count() {
+        let met = |rules: &[SuccessPolicyRule], succeeded: &[u32]| success_rule_met(rules, 10, succeeded);
+        // Only indexes: all of them.
+        let rules = [success_rule(Some("0,2"), None)];
+        assert_eq!(met(&rules, &[0, 1]), None);
+        assert_eq!(met(&rules, &[2, 0]), Some(0));
+        // Only a count: of any indexes.
+        let rules = [success_rule(None, Some(2))];
+        assert_eq!(met(&rules, &[7]), None);
+        assert_eq!(met(&rules, &[7, 9]), Some(0));
+        // Both: the API reference's example, "1-4" with count 3 and indexes
+        // 1, 3, 5 succeeded, is not met; a third of 1-4 meets it.
+        let rules = [success_rule(Some("1-4"), Some(3))];
+        assert_eq!(met(&rules, &[1, 3, 5]), None);
+        assert_eq!(met(&rules, &[1, 3, 5, 4]), Some(0));
+        // In order; the first met is named.
+        let rules = [success_rule(Some("9"), None), success_rule(None, Some(1))];
+        assert_eq!(met(&rules, &[9]), Some(0));
+        assert_eq!(met(&rules, &[3]), Some(1));
+        assert_eq!(met(&rules, &[]), None);
+    }
+
+    #[test]
+    fn a_met_success_policy_completes_the_job_and_ends_the_lingering_pods() {
+        let mut c = Controller::new(indexed(4, 4, vec![success_rule(Some("0"), None)]));
+        for (pod, i) in [("a", 0), ("b", 1), ("c", 2), ("d", 3)] {
+            c.started(pod, Some(i));
+        }
+        c.exited("b", 0);
+        assert!(c.finished.is_none(), "index 1 is not the leader");
+        c.exited("c", 1);
+        c.exited("a", 0);
+        let finished = c.finished.clone().unwrap();
+        assert_eq!(
+            (finished.result, finished.reason.as_str(), finished.message.as_str()),
+            (JobResult::Complete, "SuccessPolicy", "Matched rules at index 0")
+        );
+        assert_eq!(finished.interim_condition(), Some("SuccessCriteriaMet"));
+        assert!(c.to_start().is_empty(), "index 2 failed but is not retried");
+        assert_eq!(c.terminated_active(), ["d"]);
+        // The lingering pod is removed, not a failure.
+        assert_eq!((c.succeeded, c.failed), (2, 1));
+    }
+
+    #[test]
+    fn failing_rules_come_before_the_success_policy() {
+        // Index 1 exhausts its per-index limit; index 0 then succeeds and
+        // settles the Job: FailedIndexes, although a count of 1 is met.
+        let mut c = Controller::new(Spec {
+            backoff_limit_per_index: Some(0),
+            backoff_limit: u32::MAX,
+            ..indexed(2, 2, vec![success_rule(None, Some(1))])
+        });
+        c.started("a", Some(0));
+        c.started("b", Some(1));
+        c.exited("b", 1);
+        assert!(c.finished.is_none());
+        c.exited("a", 0);
+        assert_eq!(c.finished.unwrap().reason, "FailedIndexes");
+        // Without a success policy an Indexed Job completes as before.
+        let mut c = Controller::new(indexed(1, 1, Vec::new()));
+        c.started("a", Some(0));
+        c.exited("a", 0);
+        assert_eq!(c.finished.as_ref().map(|f| f.reason.as_str()), Some("Complete"));
+        assert_eq!(c.finished.unwrap().interim_condition(), None);
     }
 
     #[test]

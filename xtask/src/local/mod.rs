@@ -10,6 +10,7 @@
 //! the run ends, on success, failure or Ctrl-C, unless `--keep`.
 
 pub mod controller;
+pub mod kept;
 pub mod pod;
 
 use std::collections::BTreeMap;
@@ -113,18 +114,38 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     let docker = docker::connect().await?;
     let image = ensure_image(&docker, &image, out).await?;
     let spec = Spec::of(job);
+    if !spec.success_rules.is_empty() && !spec.indexed {
+        return Err(Error::usage(format!(
+            "job.batch/{name}: spec.successPolicy is for Indexed Jobs only (the API server refuses it otherwise); \
+             set spec.completionMode: Indexed or remove it"
+        ))
+        .into());
+    }
+    // Said, not warned: a rule that cannot match here changes nothing
+    // unless a cluster would have disrupted the pod.
+    for caveat in controller::local_caveats(&spec) {
+        out.status(caveat);
+    }
     let grace = template.termination_grace_period_seconds.unwrap_or(30).max(0);
     let run = random_suffix();
+    let mut names = PodNames::new(&name, pod::container(&template).and_then(worker_seed));
     let dir = crate::target_dir().join("local").join(format!("{name}-{run}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     out.status(format!(
         "running job.batch/{name} on the local Docker engine, not a cluster: the Job controller's rules as the \
-         Kubernetes documentation gives them{}",
+         Kubernetes documentation gives them{}{}",
         if options.time_scale == 1.0 {
             String::new()
         } else {
             format!("; back-offs × {} (--time-scale)", options.time_scale)
+        },
+        match names.seed {
+            Some(seed) => format!(
+                "; pod names drawn from WORKER_SEED {seed}, so the same seed gives the same pods and draws \
+                 (a cluster names pods at random)"
+            ),
+            None => String::new(),
         }
     ));
     let scaled = |d: Duration| d.mul_f64(options.time_scale.max(0.0));
@@ -149,7 +170,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         }
         if now >= next_create {
             for index in controller.to_start() {
-                let pod_name = format!("{name}-{}", random_suffix());
+                let pod_name = names.next(|n| pods.contains_key(n));
                 let who = pod::Identity {
                     name: &pod_name,
                     namespace: &namespace,
@@ -164,6 +185,8 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                 write_world_writable(&message_file)?;
                 let body = pod::container_body(&template, &image, &who, &message_file, &pod_dir.join("volumes"))
                     .map_err(Error::usage)?;
+                // A pod's age counts from its creation, as on a cluster.
+                let created_at = Instant::now();
                 let created = docker
                     .create_container(
                         Some(CreateContainerOptions {
@@ -188,7 +211,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                 };
                 pods.insert(
                     pod_name.clone(),
-                    LocalPod { container: created.id.clone(), message_file, started: Instant::now(), restart_at: None },
+                    LocalPod { container: created.id.clone(), message_file, started: created_at, restart_at: None },
                 );
                 rows.insert(pod_name.clone(), row.clone());
                 start(&docker, &created.id, &pod_name, &exits).await?;
@@ -268,10 +291,24 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     // then SIGKILL after terminationGracePeriodSeconds.
     let active: Vec<String> = controller.active.keys().cloned().collect();
     let reason = controller.finished.as_ref().map(|f| f.reason.clone());
+    if let Some(f) = &controller.finished
+        && let Some(condition) = f.interim_condition()
+    {
+        out.status(format!(
+            "job.batch/{name}: {condition} ({}: {}); terminating {} lingering pods{}",
+            f.reason,
+            f.message,
+            active.len(),
+            if active.is_empty() { String::new() } else { format!(": {}", active.join(", ")) }
+        ));
+    }
     stop_all(&docker, active.iter().filter_map(|n| pods.get(n)).map(|p| p.container.as_str()), grace).await;
-    if controller.finished.is_some() {
+    if let Some(f) = controller.finished.clone() {
         for pod_name in controller.terminated_active() {
-            if let Some(row) = rows.get_mut(&pod_name) {
+            if f.interim_condition().is_some() {
+                // Removed, as a cluster deletes them: not part of the report.
+                rows.remove(&pod_name);
+            } else if let Some(row) = rows.get_mut(&pod_name) {
                 row.phase = "Failed".into();
                 row.reason = reason.clone();
             }
@@ -281,11 +318,10 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     let removed = if options.keep { 0 } else { remove_run(&docker, &run).await };
     if options.keep {
         out.status(format!(
-            "kept {} containers (label {}={run}) and {}; `docker rm -f $(docker ps -aq --filter label={}={run})` removes them",
+            "kept {} containers (label {}={run}) and {}; `cargo xtask delete --local --name {name}` removes them",
             pods.len(),
             pod::RUN_LABEL,
             dir.display(),
-            pod::RUN_LABEL
         ));
     } else {
         let _ = std::fs::remove_dir_all(&dir);
@@ -393,13 +429,55 @@ async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Resul
     Ok(reference)
 }
 
-/// Five characters as Kubernetes names pods (`utilrand.String`'s alphabet:
-/// no vowels, no look-alikes). Names need to be unique, not secret: std's
-/// randomly keyed hasher is enough.
-fn random_suffix() -> String {
-    use std::hash::BuildHasher;
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut bits = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+/// The seed in the pod template's WORKER_SEED, when it is a plain value.
+fn worker_seed(c: &k8s_openapi::api::core::v1::Container) -> Option<u64> {
+    let var = c.env.iter().flatten().find(|v| v.name == job_worker::config::SEED.env)?;
+    var.value.as_deref()?.trim().parse().ok()
+}
+
+/// Pod names as Kubernetes makes them, `<job>-<5 characters>`: at random,
+/// or, when the worker is seeded, drawn from that seed, so that a seeded
+/// Job run locally twice runs the same pods and so the same draws.
+struct PodNames {
+    job: String,
+    seed: Option<u64>,
+    drawn: u32,
+}
+
+impl PodNames {
+    fn new(job: &str, seed: Option<u64>) -> PodNames {
+        PodNames { job: job.to_owned(), seed, drawn: 0 }
+    }
+
+    /// The next name not `taken`.
+    fn next(&mut self, taken: impl Fn(&str) -> bool) -> String {
+        loop {
+            let suffix = match self.seed {
+                // The worker's own pure draw; the `/` keeps these inputs
+                // apart from any pod name the worker draws for.
+                Some(seed) => {
+                    self.drawn += 1;
+                    let draw =
+                        job_worker::decision::seeded_draw(seed, &format!("{}/pod-names", self.job), None, self.drawn);
+                    suffix_of((draw * SUFFIXES as f64) as u64)
+                }
+                None => random_suffix(),
+            };
+            let name = format!("{}-{suffix}", self.job);
+            if !taken(&name) {
+                return name;
+            }
+        }
+    }
+}
+
+/// `utilrand.String`'s alphabet: no vowels, no look-alikes.
+const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+/// How many five-character suffixes there are.
+const SUFFIXES: u64 = 27u64.pow(5);
+
+/// Five characters of ALPHABET from a number's digits in base 27.
+fn suffix_of(mut bits: u64) -> String {
     (0..5)
         .map(|_| {
             let c = ALPHABET[(bits % ALPHABET.len() as u64) as usize] as char;
@@ -407,6 +485,14 @@ fn random_suffix() -> String {
             c
         })
         .collect()
+}
+
+/// Five characters as Kubernetes names pods (`utilrand.String`'s alphabet:
+/// no vowels, no look-alikes). Names need to be unique, not secret: std's
+/// randomly keyed hasher is enough.
+fn random_suffix() -> String {
+    use std::hash::BuildHasher;
+    suffix_of(std::collections::hash_map::RandomState::new().hash_one(Instant::now()))
 }
 
 /// SIGINT and SIGTERM, as error kinds (exit 130 and 143); `logs -f` uses
