@@ -72,8 +72,8 @@ fn render_flags(args: &[&str]) -> RenderFlags {
 fn objects(args: &[&str]) -> Vec<Object> {
     let f = render_flags(args);
     let (job, _) = params::job_params(&f.job).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let (auth, _) = params::auth_params(&f.auth, &job.namespace).unwrap();
-    manifest::all_objects(&job, &auth)
+    let (rbac, _) = params::rbac_params(&f.rbac, &job.namespace).unwrap();
+    manifest::all_objects(&job, &rbac)
 }
 
 fn job_of(objects: &[Object]) -> &Job {
@@ -84,10 +84,10 @@ fn job_of(objects: &[Object]) -> &Job {
 fn the_golden_files_match_a_fresh_rendering() {
     let f = render_flags(&[]);
     let (job, _) = params::job_params(&f.job).unwrap();
-    let (auth, _) = params::auth_params(&f.auth, &job.namespace).unwrap();
+    let (rbac, _) = params::rbac_params(&f.rbac, &job.namespace).unwrap();
     for (file, objects) in [
         ("manifests/job-deploy.yaml", manifest::job_objects(&job)),
-        ("manifests/authorization.yaml", manifest::auth_objects(&auth)),
+        ("manifests/authorization.yaml", manifest::rbac_objects(&rbac)),
     ] {
         let committed = std::fs::read_to_string(project_root().join(file)).unwrap();
         let fresh = manifest::to_yaml(&objects).unwrap();
@@ -700,8 +700,8 @@ fn the_pull_secret_is_valid_and_named_by_the_job() {
     let mut f = render_flags(&["--image", "registry.example:5000/team/job-test:1.0.0"]);
     pull_secret::name_it(&mut f.job);
     let (job, _) = params::job_params(&f.job).unwrap();
-    let (auth, _) = params::auth_params(&f.auth, &job.namespace).unwrap();
-    let mut objects = manifest::all_objects(&job, &auth);
+    let (rbac, _) = params::rbac_params(&f.rbac, &job.namespace).unwrap();
+    let mut objects = manifest::all_objects(&job, &rbac);
     let credential = Credential::Basic { username: "alice".into(), password: Secret::new("pw") };
     let out = xtask::report::Reporter::new(xtask::flags::Output::Text);
     pull_secret::add(&mut objects, &job, &credential, &Source::Environment, &out).unwrap();

@@ -463,7 +463,7 @@ pub struct Setting {
 /// bad one is found here and named with where it came from.
 pub fn run(flags: &ConfigFlags, settings: &Settings, matches: &ArgMatches, out: &Reporter) -> Result<()> {
     let (job, _) = crate::manifest::params::job_params(&flags.job)?;
-    crate::manifest::params::auth_params(&flags.auth, &job.namespace)?;
+    crate::manifest::params::rbac_params(&flags.rbac, &job.namespace)?;
     let settings_rows = settings
         .keys
         .iter()

@@ -2,7 +2,7 @@
 //! each: `--help` is made from these, and the README's command list follows
 //! them.
 //!
-//! Headings: a flattened group (`JobFlags`, `AuthFlags`, ...) sets
+//! Headings: a flattened group (`JobFlags`, `RbacFlags`, ...) sets
 //! `next_help_heading`, and clap keeps that heading for every flag declared
 //! after it, so a command's own flags come before its groups (a unit test
 //! checks that every flag under a group's heading belongs to that group).
@@ -126,12 +126,15 @@ pub enum Command {
   cargo xtask pods --kubeconfig target/job-test-pod-reader.kubeconfig
   cargo xtask pods --server https://10.0.0.1:6443 --token-file token --ca-cert ca.crt -n job-test")]
     Pods(PodsFlags),
-    /// Apply the authorization objects, wait for the token, write a kubeconfig for the service account.
-    #[command(after_help = "Examples:
+    /// Apply the service account and its RBAC, wait for its token, write a kubeconfig for it.
+    #[command(
+        name = "auth",
+        after_help = "Examples:
   cargo xtask auth                                       # writes target/job-test-pod-reader.kubeconfig
   cargo xtask auth --cluster-wide --service-account java-admin --token-secret java-access-secret \\
-      --role pod-updater --role-binding simu-auth-binding")]
-    Auth(AuthCmdFlags),
+      --role pod-updater --role-binding simu-auth-binding"
+    )]
+    ServiceAccount(ServiceAccountFlags),
     /// Run the Job on the local Docker engine, no cluster needed: the Job controller's rules, the same table and report.
     #[command(after_help = "Examples:
   cargo xtask run-local --fail-probability 0.5 --time-scale 0.01   # the image `cargo xtask image` built
@@ -253,7 +256,7 @@ pub struct RenderFlags {
     #[command(flatten)]
     pub job: JobFlags,
     #[command(flatten)]
-    pub auth: AuthFlags,
+    pub rbac: RbacFlags,
 }
 
 /// A duration as people write it (humantime: 90s, 10m, 1h 30m); clap
@@ -370,7 +373,7 @@ pub struct JobFlags {
 /// The service account that lists pods, and what it may do.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Authorization")]
-pub struct AuthFlags {
+pub struct RbacFlags {
     /// ServiceAccount name (the tutorial's: java-admin).
     #[arg(long, default_value = "job-test-pod-reader")]
     pub service_account: String,
@@ -527,7 +530,7 @@ pub struct ApplyFlags {
     #[command(flatten)]
     pub job: JobFlags,
     #[command(flatten)]
-    pub auth: AuthFlags,
+    pub rbac: RbacFlags,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -606,7 +609,7 @@ pub struct PodsFlags {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct AuthCmdFlags {
+pub struct ServiceAccountFlags {
     /// Namespace of the service account; job-test whatever the kubeconfig context names.
     #[arg(short = 'n', long, default_value = "job-test")]
     pub namespace: String,
@@ -622,7 +625,7 @@ pub struct AuthCmdFlags {
     #[command(flatten)]
     pub cluster: ClusterFlags,
     #[command(flatten)]
-    pub auth: AuthFlags,
+    pub rbac: RbacFlags,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -683,7 +686,7 @@ pub struct ReleaseFlags {
     #[command(flatten)]
     pub job: JobFlags,
     #[command(flatten)]
-    pub auth: AuthFlags,
+    pub rbac: RbacFlags,
 }
 
 /// Every group whose flags are settings (see `config`): a flag added to one
@@ -693,7 +696,7 @@ pub struct ConfigFlags {
     #[command(flatten)]
     pub job: JobFlags,
     #[command(flatten)]
-    pub auth: AuthFlags,
+    pub rbac: RbacFlags,
     #[command(flatten)]
     pub cluster: ClusterFlags,
     #[command(flatten)]
@@ -725,7 +728,7 @@ mod tests {
         let groups = [
             ("Job", group(JobFlags::augment_args(clap::Command::new("g")))),
             ("Worker", group(JobFlags::augment_args(clap::Command::new("g")))),
-            ("Authorization", group(AuthFlags::augment_args(clap::Command::new("g")))),
+            ("Authorization", group(RbacFlags::augment_args(clap::Command::new("g")))),
             ("Cluster", group(ClusterFlags::augment_args(clap::Command::new("g")))),
             ("Registry", group(RegistryFlags::augment_args(clap::Command::new("g")))),
             ("Image", group(BuilderFlags::augment_args(clap::Command::new("g")))),

@@ -64,7 +64,7 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
         Command::Logs(f) => cluster::logs::run(&f, &out),
         Command::Delete(f) => cluster::delete::run(&f, &out),
         Command::Pods(f) => cluster::pods::run(&f, &out),
-        Command::Auth(f) => cluster::auth::run(&f, &out),
+        Command::ServiceAccount(f) => cluster::service_account::run(&f, &out),
         Command::RunLocal(f) => local::run(&f, &out),
         Command::Release(f) => release::run(&f, &out),
         Command::Config(f) => {

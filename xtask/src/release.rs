@@ -42,8 +42,8 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     // The tag is pinned by the release itself, so unlike `render` and
     // `apply` it asks for no `unpinned_image_warning`.
     let (mut job, mut warnings) = params::job_params(&job_flags)?;
-    let (auth, auth_warnings) = params::auth_params(&flags.auth, &job_flags.namespace)?;
-    warnings.extend(auth_warnings);
+    let (rbac, rbac_warnings) = params::rbac_params(&flags.rbac, &job_flags.namespace)?;
+    warnings.extend(rbac_warnings);
     for w in &warnings {
         out.warn(w);
     }
@@ -79,7 +79,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         };
         let version = match &cluster {
             Some(c) => {
-                let version = apply::for_server(c, &mut manifest::all_objects(&job, &auth), out).await?;
+                let version = apply::for_server(c, &mut manifest::all_objects(&job, &rbac), out).await?;
                 out.status(format!("the cluster at {} runs Kubernetes {version}", c.server));
                 version
             }
@@ -105,7 +105,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         };
         job.pin(pushed.clone());
         out.status(format!("  {}", odds::summary(&job)));
-        let mut objects = manifest::all_objects(&job, &auth);
+        let mut objects = manifest::all_objects(&job, &rbac);
         if flags.create_pull_secret {
             pull_secret::add(&mut objects, &job, &credential, &source, out)?;
         }

@@ -17,7 +17,7 @@ use crate::{odds, project_root};
 
 /// The golden files `--write` refreshes, relative to the project root.
 pub const JOB_FILE: &str = "manifests/job-deploy.yaml";
-pub const AUTH_FILE: &str = "manifests/authorization.yaml";
+pub const RBAC_FILE: &str = "manifests/authorization.yaml";
 
 pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
     let mut job_flags = flags.job.clone();
@@ -26,10 +26,10 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
     }
     let (job, mut warnings) = params::job_params(&job_flags)?;
     warnings.extend(params::unpinned_image_warning(&job_flags, &job));
-    let (auth, auth_warnings) = params::auth_params(&flags.auth, &job.namespace)?;
-    warnings.extend(auth_warnings);
+    let (rbac, rbac_warnings) = params::rbac_params(&flags.rbac, &job.namespace)?;
+    warnings.extend(rbac_warnings);
     let version = flags.kube_version.unwrap_or(NEWEST);
-    let mut objects = manifest::all_objects(&job, &auth);
+    let mut objects = manifest::all_objects(&job, &rbac);
     let source = if flags.kube_version.is_some() { "--kube-version" } else { "the newest the schema covers" };
     warnings.extend(versions::adapt(&mut objects, version).into_result(version, source)?);
     for w in &warnings {
@@ -47,7 +47,7 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
         }
         let files = [
             (JOB_FILE, manifest::to_yaml(&manifest::job_objects(&job))?),
-            (AUTH_FILE, manifest::to_yaml(&manifest::auth_objects(&auth))?),
+            (RBAC_FILE, manifest::to_yaml(&manifest::rbac_objects(&rbac))?),
         ];
         for (file, yaml) in &files {
             let path = project_root().join(file);

@@ -145,12 +145,12 @@ pub(super) fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>>
         }
         let (job, mut warnings) = params::job_params(&job_flags)?;
         warnings.extend(params::unpinned_image_warning(&job_flags, &job));
-        let (auth, more) = params::auth_params(&flags.auth, &job.namespace)?;
+        let (rbac, more) = params::rbac_params(&flags.rbac, &job.namespace)?;
         warnings.extend(more);
         for w in &warnings {
             out.warn(w);
         }
-        let mut objects = manifest::all_objects(&job, &auth);
+        let mut objects = manifest::all_objects(&job, &rbac);
         pull_secret::add_from_flags(&mut objects, &job, &flags.pull_secret, out)?;
         return Ok(objects);
     }

@@ -9,12 +9,12 @@
 //! printed.
 
 pub mod apply;
-pub mod auth;
 pub mod delete;
 pub mod dry_run;
 pub mod follow;
 pub mod logs;
 pub mod pods;
+pub mod service_account;
 pub mod status;
 pub mod watch;
 

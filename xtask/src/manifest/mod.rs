@@ -16,7 +16,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde::{Deserialize, Serialize};
 
-use params::{AuthParams, JobParams};
+use params::{JobParams, RbacParams};
 
 /// One object of a manifest. k8s-openapi checks `apiVersion` and `kind` when
 /// deserializing, so the untagged enum reads each document as what it is.
@@ -87,7 +87,7 @@ fn workload(p: &JobParams) -> Vec<Object> {
 
 /// The authorization file: the Namespace (so the file applies on its own),
 /// the ServiceAccount, its token Secret, the role and the binding.
-pub fn auth_objects(a: &AuthParams) -> Vec<Object> {
+pub fn rbac_objects(a: &RbacParams) -> Vec<Object> {
     let mut docs = vec![
         Object::Namespace(objects::namespace(&a.namespace)),
         Object::ServiceAccount(objects::service_account(a)),
@@ -105,8 +105,8 @@ pub fn auth_objects(a: &AuthParams) -> Vec<Object> {
 
 /// Everything, in the order it must be applied: Namespace, RBAC,
 /// NetworkPolicy, Job.
-pub fn all_objects(p: &JobParams, a: &AuthParams) -> Vec<Object> {
-    let mut docs = auth_objects(a);
+pub fn all_objects(p: &JobParams, a: &RbacParams) -> Vec<Object> {
+    let mut docs = rbac_objects(a);
     docs.extend(workload(p));
     docs
 }

@@ -18,7 +18,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
-use super::params::{AuthParams, JobParams, RestartPolicy, STATE_DIR};
+use super::params::{JobParams, RbacParams, RestartPolicy, STATE_DIR};
 
 /// The name of the worker container (podFailurePolicy rules name it).
 pub const CONTAINER: &str = "worker";
@@ -228,7 +228,7 @@ pub fn default_pod_failure_policy() -> PodFailurePolicy {
     }
 }
 
-pub fn service_account(a: &AuthParams) -> ServiceAccount {
+pub fn service_account(a: &RbacParams) -> ServiceAccount {
     ServiceAccount {
         metadata: meta(&a.service_account, Some(&a.namespace), &a.service_account),
         // The token is in the Secret below, for use outside the cluster; a
@@ -240,7 +240,7 @@ pub fn service_account(a: &AuthParams) -> ServiceAccount {
 
 /// A long-lived token Secret, which the token controller fills with `token`,
 /// `ca.crt` and `namespace` (the tutorial's java-access-secret).
-pub fn token_secret(a: &AuthParams) -> Secret {
+pub fn token_secret(a: &RbacParams) -> Secret {
     let mut metadata = meta(&a.token_secret, Some(&a.namespace), &a.service_account);
     metadata.annotations =
         Some(BTreeMap::from([("kubernetes.io/service-account.name".into(), a.service_account.clone())]));
@@ -258,7 +258,7 @@ pub fn pull_secret(p: &JobParams, name: &str, docker_config: Vec<u8>) -> Secret 
     }
 }
 
-fn rules(a: &AuthParams) -> Vec<PolicyRule> {
+fn rules(a: &RbacParams) -> Vec<PolicyRule> {
     vec![
         PolicyRule {
             api_groups: Some(vec![String::new()]),
@@ -275,7 +275,7 @@ fn rules(a: &AuthParams) -> Vec<PolicyRule> {
     ]
 }
 
-fn subject(a: &AuthParams) -> Vec<Subject> {
+fn subject(a: &RbacParams) -> Vec<Subject> {
     vec![Subject {
         kind: "ServiceAccount".into(),
         name: a.service_account.clone(),
@@ -284,15 +284,15 @@ fn subject(a: &AuthParams) -> Vec<Subject> {
     }]
 }
 
-fn role_ref(kind: &str, a: &AuthParams) -> RoleRef {
+fn role_ref(kind: &str, a: &RbacParams) -> RoleRef {
     RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: kind.into(), name: a.role.clone() }
 }
 
-pub fn role(a: &AuthParams) -> Role {
+pub fn role(a: &RbacParams) -> Role {
     Role { metadata: meta(&a.role, Some(&a.namespace), &a.service_account), rules: Some(rules(a)) }
 }
 
-pub fn role_binding(a: &AuthParams) -> RoleBinding {
+pub fn role_binding(a: &RbacParams) -> RoleBinding {
     RoleBinding {
         metadata: meta(&a.role_binding, Some(&a.namespace), &a.service_account),
         role_ref: role_ref("Role", a),
@@ -300,11 +300,11 @@ pub fn role_binding(a: &AuthParams) -> RoleBinding {
     }
 }
 
-pub fn cluster_role(a: &AuthParams) -> ClusterRole {
+pub fn cluster_role(a: &RbacParams) -> ClusterRole {
     ClusterRole { metadata: meta(&a.role, None, &a.service_account), rules: Some(rules(a)), ..Default::default() }
 }
 
-pub fn cluster_role_binding(a: &AuthParams) -> ClusterRoleBinding {
+pub fn cluster_role_binding(a: &RbacParams) -> ClusterRoleBinding {
     ClusterRoleBinding {
         metadata: meta(&a.role_binding, None, &a.service_account),
         role_ref: role_ref("ClusterRole", a),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use job_worker::config::{self as worker_config, Config as WorkerConfig, Setting, Source};
 
 use crate::Error;
-use crate::flags::{AuthFlags, JobFlags};
+use crate::flags::{JobFlags, RbacFlags};
 use crate::image_ref::ImageRef;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl JobParams {
 
 /// The checked authorization parameters.
 #[derive(Debug, Clone)]
-pub struct AuthParams {
+pub struct RbacParams {
     pub namespace: String,
     pub service_account: String,
     pub token_secret: String,
@@ -443,7 +443,7 @@ fn job_warnings(
 }
 
 /// Checks the authorization flags; returns the parameters and the warnings.
-pub fn auth_params(f: &AuthFlags, namespace: &str) -> Result<(AuthParams, Vec<String>), Error> {
+pub fn rbac_params(f: &RbacFlags, namespace: &str) -> Result<(RbacParams, Vec<String>), Error> {
     let mut v = Findings::default();
     dns_subdomain(&mut v, "--service-account", &f.service_account);
     dns_subdomain(&mut v, "--token-secret", &f.token_secret);
@@ -479,7 +479,7 @@ pub fn auth_params(f: &AuthFlags, namespace: &str) -> Result<(AuthParams, Vec<St
     }
     let warnings = v.finish()?;
     Ok((
-        AuthParams {
+        RbacParams {
             namespace: namespace.to_owned(),
             service_account: f.service_account.clone(),
             token_secret: f.token_secret.clone(),

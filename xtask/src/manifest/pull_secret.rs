@@ -276,7 +276,7 @@ mod tests {
         assert!(matches!(&objects[2], Object::Secret(s) if s.data.is_none()));
     }
 
-    fn default_auth() -> super::super::params::AuthParams {
-        super::super::params::auth_params(&render_flags("x:1").auth, "job-test").unwrap().0
+    fn default_auth() -> super::super::params::RbacParams {
+        super::super::params::rbac_params(&render_flags("x:1").rbac, "job-test").unwrap().0
     }
 }

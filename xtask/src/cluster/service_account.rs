@@ -19,32 +19,32 @@ use serde_json::json;
 use super::Cluster;
 use super::apply::{self, Applied};
 use crate::Error;
-use crate::flags::AuthCmdFlags;
+use crate::flags::ServiceAccountFlags;
 use crate::manifest::{self, params};
 use crate::report::Reporter;
 
-pub fn run(flags: &AuthCmdFlags, out: &Reporter) -> Result<()> {
-    let (auth, warnings) = params::auth_params(&flags.auth, &flags.namespace)?;
+pub fn run(flags: &ServiceAccountFlags, out: &Reporter) -> Result<()> {
+    let (rbac, warnings) = params::rbac_params(&flags.rbac, &flags.namespace)?;
     for w in &warnings {
         out.warn(w);
     }
     let timeout = flags.timeout;
-    let path = flags.write_kubeconfig.clone().unwrap_or_else(|| default_path(&auth.service_account));
+    let path = flags.write_kubeconfig.clone().unwrap_or_else(|| default_path(&rbac.service_account));
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.cluster, out).await?;
-        let applied = apply::apply_all(&cluster, manifest::auth_objects(&auth), out).await?;
-        out.status(format!("waiting for the token controller to fill secret/{}", auth.token_secret));
-        let secret = wait_for_token(&cluster, &auth.namespace, &auth.token_secret, timeout).await?;
+        let applied = apply::apply_all(&cluster, manifest::rbac_objects(&rbac), out).await?;
+        out.status(format!("waiting for the token controller to fill secret/{}", rbac.token_secret));
+        let secret = wait_for_token(&cluster, &rbac.namespace, &rbac.token_secret, timeout).await?;
         let data = secret.data.unwrap_or_default();
         let token = String::from_utf8(data["token"].0.clone()).context("the token in the Secret is not text")?;
         let ca = &data["ca.crt"].0;
-        write_kubeconfig(&path, &cluster, ca, &token, &auth.service_account, &auth.namespace)?;
-        let usage = format!("cargo xtask pods --kubeconfig {} -n {}", path.display(), auth.namespace);
+        write_kubeconfig(&path, &cluster, ca, &token, &rbac.service_account, &rbac.namespace)?;
+        let usage = format!("cargo xtask pods --kubeconfig {} -n {}", path.display(), rbac.namespace);
         out.result(&ServiceAccountAccess {
             kubeconfig: path,
-            service_account: auth.service_account,
-            namespace: auth.namespace,
-            secret: auth.token_secret,
+            service_account: rbac.service_account,
+            namespace: rbac.namespace,
+            secret: rbac.token_secret,
             usage,
             applied,
             token: flags.print_token.then_some(token),
