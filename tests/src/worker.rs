@@ -1,12 +1,14 @@
 //! Running the built worker as a process, with a clean environment (only
-//! what the test sets), and reading what it printed.
+//! what the test sets), and reading what it printed: the x86_64 binary as
+//! it is, the aarch64 one under qemu's user-mode emulator, so that the same
+//! tests hold both platforms' binaries to one contract.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::worker_bin;
+use crate::{qemu_aarch64, worker_bin, worker_bin_aarch64};
 
 /// A worker run about to start.
 pub struct Worker {
@@ -44,8 +46,30 @@ impl Finished {
     }
 }
 
-pub fn worker() -> Worker {
-    let mut cmd = Command::new(worker_bin());
+/// The platform of the worker binary a test runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// The x86_64 binary (JOB_WORKER_BIN), run directly.
+    X86_64,
+    /// The aarch64 binary (JOB_WORKER_BIN_AARCH64), run by
+    /// `qemu-aarch64-static`. qemu-user is the worker's process itself (it
+    /// translates the binary in place, no child), so its pid takes the
+    /// signals, and its exit status is the worker's: a code, or the guest's
+    /// fatal signal, which qemu re-raises on itself.
+    Aarch64,
+}
+
+/// A run of the worker of `arch`.
+pub fn worker(arch: Arch) -> Worker {
+    let mut cmd = match arch {
+        Arch::X86_64 => Command::new(worker_bin()),
+        Arch::Aarch64 => {
+            let mut cmd = Command::new(qemu_aarch64());
+            cmd.arg(worker_bin_aarch64());
+            cmd
+        }
+    };
+    // Cleared for qemu too, which would otherwise read QEMU_* settings.
     cmd.env_clear().env("HOSTNAME", "job-test-e2e00").stdin(Stdio::null());
     Worker { cmd }
 }

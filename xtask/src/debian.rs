@@ -63,7 +63,8 @@ pub const REGISTRY: Tool = Tool {
 };
 
 /// Runs aarch64 binaries on an x86-64 machine: the tests run the arm64
-/// worker pulled back from a registry.
+/// worker through every worker process test and pulled back from a
+/// registry.
 pub const QEMU_AARCH64: Tool = Tool {
     program: "qemu-aarch64-static",
     package: "qemu-user-static",

@@ -36,7 +36,8 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
         control_plane::KUBERNETES_VERSION
     ));
 
-    // Both workers: the multi-platform image tests run the arm64 one under qemu.
+    // Both workers: the worker process tests and the multi-platform image
+    // tests run the arm64 one under qemu.
     let worker = build::build(Target::Musl, out)?;
     let worker_aarch64 = build::build(Target::Aarch64Musl, out)?;
     let xtask = std::env::current_exe().context("finding the running xtask binary")?;
