@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use futures_util::future::{join_all, try_join_all};
 use oci_client::Reference;
 use oci_client::errors::OciDistributionError;
 use serde::Serialize;
@@ -117,7 +118,7 @@ pub async fn push(
     let started = Instant::now();
     let host = registry_host(target);
     let tag = target.tag.clone().unwrap_or_else(|| "latest".into());
-    let reference: Reference = format!("{}:{tag}", target.name()).parse().context("the reference for oci-client")?;
+    let reference: Reference = target::oci_reference(target, &tag);
     let auth = credential.to_auth();
     if flags.insecure_registry && !is_loopback(&host) {
         out.warn(format!("--insecure-registry: the certificate of {host} is not verified, and plain HTTP is allowed"));
@@ -161,13 +162,19 @@ pub async fn push(
         Err(f) => return Err(fail("reading the tag", f).into()),
     }
 
+    // Every blob is asked about at once: on a registry that has them all,
+    // one round trip instead of one per blob.
+    let blobs: Vec<&OciDescriptor> = image.blobs().collect();
+    let present = try_join_all(blobs.iter().map(|blob| async {
+        retry("checking a blob", attempts, out, || client.blob_exists(&reference, &blob.digest))
+            .await
+            .map_err(|f| fail(&format!("checking whether the registry has {}", blob_label(blob, image)), f))
+    }))
+    .await?;
     let mut bytes_uploaded = 0;
     let (mut uploaded, mut skipped) = (0, 0);
-    for blob in image.blobs() {
+    for (blob, exists) in blobs.iter().zip(present) {
         let label = blob_label(blob, image);
-        let exists = retry("checking a blob", attempts, out, || client.blob_exists(&reference, &blob.digest))
-            .await
-            .map_err(|f| fail(&format!("checking whether the registry has {label}"), f))?;
         if exists {
             out.status(format!("  {label}: already in the registry, not uploaded"));
             skipped += 1;
@@ -186,33 +193,39 @@ pub async fn push(
         uploaded += 1;
     }
     // The manifests go up only when the registry has every blob.
-    for blob in image.blobs() {
-        let there = retry("checking a blob", attempts, out, || client.blob_exists(&reference, &blob.digest))
+    let there = try_join_all(blobs.iter().map(|blob| async {
+        retry("checking a blob", attempts, out, || client.blob_exists(&reference, &blob.digest))
             .await
-            .map_err(|f| fail("checking the uploaded blobs", f))?;
-        if !there {
-            return Err(Error::remote(format!(
-                "the registry {host} does not have {} after its upload; nothing was tagged",
-                blob_label(blob, image)
-            ))
-            .into());
-        }
+            .map_err(|f| fail("checking the uploaded blobs", f))
+    }))
+    .await?;
+    if let Some((blob, _)) = blobs.iter().zip(there).find(|(_, there)| !there) {
+        return Err(Error::remote(format!(
+            "the registry {host} does not have {} after its upload; nothing was tagged",
+            blob_label(blob, image)
+        ))
+        .into());
     }
-    // An index's manifests by digest (they name no tag), then the tag last.
+    // An index's manifests by digest (they name no tag, and are asked
+    // about at once), then the tag last.
     if image.is_index() {
         let manifest_type = http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
-        for manifest in &image.manifests {
-            let by_digest = reference.clone_with_digest(manifest.digest.clone());
-            let platform = crate::image::layout::platform_name(&manifest.platform);
-            let there = retry("checking a manifest", attempts, out, || client.fetch_manifest_digest(&by_digest, &auth))
+        let by_digest =
+            image.manifests.iter().map(|m| reference.clone_with_digest(m.digest.clone())).collect::<Vec<_>>();
+        let there = join_all(image.manifests.iter().zip(&by_digest).map(|(manifest, by_digest)| async {
+            retry("checking a manifest", attempts, out, || client.fetch_manifest_digest(by_digest, &auth))
                 .await
-                .is_ok_and(|d| d == manifest.digest);
+                .is_ok_and(|d| d == manifest.digest)
+        }))
+        .await;
+        for ((manifest, by_digest), there) in image.manifests.iter().zip(&by_digest).zip(there) {
+            let platform = crate::image::layout::platform_name(&manifest.platform);
             if there {
                 out.status(format!("  {platform} manifest: already in the registry, not uploaded"));
                 continue;
             }
             retry(&format!("uploading the {platform} manifest"), attempts, out, || {
-                client.push_manifest_raw(&by_digest, manifest.bytes.clone(), manifest_type.clone())
+                client.push_manifest_raw(by_digest, manifest.bytes.clone(), manifest_type.clone())
             })
             .await
             .map_err(|f| fail(&format!("uploading the {platform} manifest"), f))?;
