@@ -96,6 +96,41 @@ fn the_daemonless_two_platform_image_is_byte_identical_across_builds() {
     assert_eq!(index["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
 }
 
+#[test]
+fn an_unchanged_binary_reuses_its_cached_layer_and_a_new_timestamp_does_not() {
+    let root = tempdir("layer-cache");
+    let (cached, fresh) = (root.join("cached"), root.join("fresh"));
+    let build = |dir: &Path, epoch: &str| {
+        let args = ["--output", "json", "image", "--builder", "oci", "--layout", dir.to_str().unwrap()];
+        let r = run(&args, &[("SOURCE_DATE_EPOCH", epoch)], None);
+        r.assert_ok();
+        r
+    };
+    let reused = |r: &Run| {
+        ["linux/amd64", "linux/arm64"]
+            .map(|p| r.stderr.contains(&format!("{p} layer: the binary is unchanged, its cached layer sha256:")))
+    };
+    let first = build(&cached, "1700000000");
+    assert_eq!(reused(&first), [false, false], "{}", first.stderr);
+    let built = files_of(&cached);
+    let second = build(&cached, "1700000000");
+    assert_eq!(reused(&second), [true, true], "{}", second.stderr);
+    assert_eq!(second.json()["digest"], first.json()["digest"]);
+    assert_eq!(files_of(&cached), built, "a cached build changed the layout");
+    // Built again where no cache is: the same bytes as the cached build.
+    let scratch = build(&fresh, "1700000000");
+    assert_eq!(reused(&scratch), [false, false], "{}", scratch.stderr);
+    assert_eq!(files_of(&fresh), built, "the cached layout differs from one built from scratch");
+    // The cache is beside the layout, not part of it: one entry per binary.
+    assert_eq!(std::fs::read_dir(root.join("cached.layer-cache")).unwrap().count(), 2);
+
+    // Another timestamp is another layer (the tar's mtime): the cache misses.
+    let later = build(&cached, "1700000001");
+    assert_eq!(reused(&later), [false, false], "{}", later.stderr);
+    assert_ne!(later.json()["digest"], first.json()["digest"]);
+    assert_eq!(std::fs::read_dir(root.join("cached.layer-cache")).unwrap().count(), 4);
+}
+
 /// A blob of the layout.
 fn blob_of(dir: &Path, digest: &str) -> Vec<u8> {
     std::fs::read(dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap()

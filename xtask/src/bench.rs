@@ -18,7 +18,9 @@
 //!   same local registry, each to a fresh repository, builds cached for
 //!   both (the Docker daemon mounts layers across repositories, so its push
 //!   of a known layer sends nothing, while ours uploads them); and the time
-//!   of a second, no-op push;
+//!   of a second, no-op push: by the docker builder, and by the daemonless
+//!   one for both platforms (its default) and for linux/amd64 alone (what
+//!   the docker baseline builds: its daemon's one platform);
 //! - a Job run locally (`cargo xtask run-local`: 5 completions, parallelism
 //!   2, FAIL_PROBABILITY 0.2, `--time-scale 0.01`) against the same number
 //!   of pods run one after the other by `docker run` (the Docker CLI's
@@ -234,6 +236,21 @@ impl fmt::Display for Report {
                 pl.noop.median.as_secs_f64(),
                 pl.docker_over_noop,
             )?;
+            write!(
+                f,
+                "\nno-op cargo xtask push --builder oci, against docker build + push (one platform, the daemon's):"
+            )?;
+            for (what, noop, ratio) in [
+                ("linux/amd64 + linux/arm64", &pl.noop_oci, pl.docker_over_noop_oci),
+                ("--platform linux/amd64", &pl.noop_oci_amd64, pl.docker_over_noop_oci_amd64),
+            ] {
+                write!(
+                    f,
+                    "\n  {what:<26} {:.2} s  {ratio:.2}x (docker / no-op xtask): {}",
+                    noop.median.as_secs_f64(),
+                    if ratio >= 1.0 { "meets the goal" } else { "misses the goal of 1" }
+                )?;
+            }
         }
         if let Some(l) = &self.local_job {
             write!(f, "\n{l}")?;
@@ -515,6 +532,14 @@ struct Pipeline {
     docker_over_xtask: f64,
     /// The goal: at least 1, a no-op push no slower than docker's build + push.
     docker_over_noop: f64,
+    /// A no-op push by the daemonless builder, both platforms (an index).
+    #[serde(rename = "xtask_noop_push_oci", serialize_with = "median_seconds")]
+    noop_oci: Stats,
+    /// The same for linux/amd64 alone: as many platforms as docker builds.
+    #[serde(rename = "xtask_noop_push_oci_amd64", serialize_with = "median_seconds")]
+    noop_oci_amd64: Stats,
+    docker_over_noop_oci: f64,
+    docker_over_noop_oci_amd64: f64,
 }
 
 fn median_seconds<S: Serializer>(st: &Stats, s: S) -> Result<S::Ok, S::Error> {
@@ -533,6 +558,7 @@ fn pipeline(runs: u32, worker: &Path, out: &Reporter) -> Result<Pipeline> {
     let registry = crate::local_registry::address()?;
     out.status(format!("timing {runs} runs each of both build-and-push pipelines against {registry}"));
     let (mut xs, mut ds, mut ns) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut oci_two, mut oci_amd64) = (Vec::new(), Vec::new());
     let mut tags = Vec::new();
     // The same build arguments as `cargo xtask image` passes, so both builds hit the same cache.
     let sh = xshell::Shell::new()?;
@@ -553,6 +579,19 @@ fn pipeline(runs: u32, worker: &Path, out: &Reporter) -> Result<Pipeline> {
         };
         xs.push(push(&mut Command::new(&xtask))?);
         ns.push(push(&mut Command::new(&xtask))?);
+        // The daemonless builder: a first push (not timed), then the no-op.
+        for (name, platform, times) in [("oci", None, &mut oci_two), ("oci-amd64", Some("linux/amd64"), &mut oci_amd64)]
+        {
+            let tag = format!("{registry}/bench-{}-{i}/{name}:1", std::process::id());
+            let oci_push = || -> Result<Duration> {
+                let mut c = Command::new(&xtask);
+                c.arg("push").args(["--builder", "oci", "--image", &tag, "--layout"]).arg(context.join(name));
+                c.args(platform.map(|p| ["--platform", p]).into_iter().flatten());
+                run(&mut c)
+            };
+            oci_push()?;
+            times.push(oci_push()?);
+        }
         let dtag = format!("{registry}/bench-{}-{i}/docker:1", std::process::id());
         let start = Instant::now();
         run(Command::new("docker")
@@ -573,7 +612,20 @@ fn pipeline(runs: u32, worker: &Path, out: &Reporter) -> Result<Pipeline> {
     let docker_over_xtask = docker.median.as_secs_f64() / xtask.median.as_secs_f64();
     let noop = Stats::of(&mut ns);
     let docker_over_noop = docker.median.as_secs_f64() / noop.median.as_secs_f64();
-    Ok(Pipeline { runs, xtask, docker, noop, docker_over_xtask, docker_over_noop })
+    let (noop_oci, noop_oci_amd64) = (Stats::of(&mut oci_two), Stats::of(&mut oci_amd64));
+    let over = |noop: &Stats| docker.median.as_secs_f64() / noop.median.as_secs_f64();
+    Ok(Pipeline {
+        runs,
+        docker_over_noop_oci: over(&noop_oci),
+        docker_over_noop_oci_amd64: over(&noop_oci_amd64),
+        xtask,
+        docker,
+        noop,
+        noop_oci,
+        noop_oci_amd64,
+        docker_over_xtask,
+        docker_over_noop,
+    })
 }
 
 fn time_run(cmd: &mut Command) -> Result<Duration> {
@@ -691,7 +743,7 @@ mod tests {
 
     #[test]
     fn the_report_names_each_baseline_and_keeps_its_json_fields() {
-        let report = Report {
+        let mut report = Report {
             runs: 300,
             worker: Worker {
                 path: "/w/job-worker".into(),
@@ -759,22 +811,46 @@ mod tests {
         assert_eq!(json["python3"]["executable"], "/root/.pyenv/versions/3.11.7/bin/python3");
         assert_eq!(json["start_to_exit_us"]["true"]["median"], 625.0);
         assert_eq!(json["start_to_exit_us"]["worker_over_true_median"], 0.8);
+
+        // The no-op pushes, each against the goal.
+        report.pipeline_seconds = Some(pipeline_stats());
+        let text = report.to_string();
+        assert!(
+            text.contains("linux/amd64 + linux/arm64  0.16 s  0.50x (docker / no-op xtask): misses the goal"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--platform linux/amd64     0.05 s  1.60x (docker / no-op xtask): meets the goal"),
+            "{text}"
+        );
+        assert!(text.lines().all(|l| l == l.trim_end()), "trailing blanks: {text:?}");
     }
 
-    #[test]
-    fn pipeline_times_are_medians_in_seconds() {
-        let pl = Pipeline {
+    fn pipeline_stats() -> Pipeline {
+        Pipeline {
             runs: 5,
             xtask: stats(400_000),
             docker: stats(80_000),
             noop: stats(300_000),
             docker_over_xtask: 0.2,
             docker_over_noop: 0.25,
-        };
+            noop_oci: stats(160_000),
+            noop_oci_amd64: stats(50_000),
+            docker_over_noop_oci: 0.5,
+            docker_over_noop_oci_amd64: 1.6,
+        }
+    }
+
+    #[test]
+    fn pipeline_times_are_medians_in_seconds() {
+        let pl = pipeline_stats();
         let json = serde_json::to_value(&pl).unwrap();
         assert_eq!(json["xtask_push_docker"], 0.4);
         assert_eq!(json["docker_build_push"], 0.08);
         assert_eq!(json["xtask_noop_push"], 0.3);
         assert_eq!(json["docker_over_noop"], 0.25);
+        assert_eq!(json["xtask_noop_push_oci"], 0.16);
+        assert_eq!(json["xtask_noop_push_oci_amd64"], 0.05);
+        assert_eq!(json["docker_over_noop_oci_amd64"], 1.6);
     }
 }

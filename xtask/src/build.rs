@@ -77,12 +77,20 @@ pub fn run(flags: &BuildFlags, out: &Reporter) -> Result<Binary> {
 
 /// Builds the worker for `target` and checks that the result is static.
 pub fn build(target: Target, out: &Reporter) -> Result<Binary> {
+    Ok(build_all(&[target], out)?.remove(0))
+}
+
+/// Builds the worker for several targets in one cargo invocation (one
+/// start, one lock, one freshness check: most of what an unchanged build
+/// costs), then checks each binary.
+pub fn build_all(targets: &[Target], out: &Reporter) -> Result<Vec<Binary>> {
     let sh = Shell::new()?;
     sh.change_dir(project_root());
-    let triple = target.triple();
-    ensure_target(&sh, triple, true, out)?;
-
-    out.status(format!("building job-worker for {triple} (release)"));
+    for target in targets {
+        ensure_target(&sh, target.triple(), true, out)?;
+    }
+    let triples = targets.iter().map(|t| t.triple()).collect::<Vec<_>>();
+    out.status(format!("building job-worker for {} (release)", triples.join(", ")));
     // Paths of dependencies' sources end up in panic messages; mapping the
     // machine's cargo home to a fixed prefix makes the binary, and so the
     // image digest, the same on every machine. Set per target, so other
@@ -91,27 +99,56 @@ pub fn build(target: Target, out: &Reporter) -> Result<Binary> {
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
         .unwrap_or_default();
-    let mut rustflags = format!("--remap-path-prefix={}=/cargo", cargo_home.display());
-    match target {
-        Target::GnuStatic => rustflags.push_str(" -C target-feature=+crt-static"),
-        Target::Aarch64Musl => rustflags.push_str(" -C linker=rust-lld"),
-        Target::Musl => {}
+    let cargo = cargo();
+    let mut build = cmd!(sh, "{cargo} build --release --locked --package job-worker");
+    for target in targets {
+        let mut rustflags = format!("--remap-path-prefix={}=/cargo", cargo_home.display());
+        match target {
+            Target::GnuStatic => rustflags.push_str(" -C target-feature=+crt-static"),
+            Target::Aarch64Musl => rustflags.push_str(" -C linker=rust-lld"),
+            Target::Musl => {}
+        }
+        let triple = target.triple();
+        let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
+        build = build.args(["--target", triple]).env(flags_var, rustflags);
     }
-    let flags_var = format!("CARGO_TARGET_{}_RUSTFLAGS", triple.to_uppercase().replace('-', "_"));
-    let build =
-        cmd!(sh, "cargo build --release --locked --package job-worker --target {triple}").env(flags_var, rustflags);
-    build.run().with_context(|| format!("cargo could not build job-worker for {triple}"))?;
+    build.run().with_context(|| format!("cargo could not build job-worker for {}", triples.join(" and ")))?;
 
-    let path = crate::target_dir().join(triple).join("release").join("job-worker");
-    let bytes = std::fs::read(&path).with_context(|| format!("reading the built binary {}", path.display()))?;
-    check_machine(&bytes, target).with_context(|| format!("checking the machine of {}", path.display()))?;
-    let linkage = linkage(&bytes).with_context(|| format!("checking that {} is static", path.display()))?;
-    Ok(Binary { size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)), path, target, linkage })
+    let mut binaries = Vec::new();
+    for &target in targets {
+        let path = crate::target_dir().join(target.triple()).join("release").join("job-worker");
+        let bytes = std::fs::read(&path).with_context(|| format!("reading the built binary {}", path.display()))?;
+        check_machine(&bytes, target).with_context(|| format!("checking the machine of {}", path.display()))?;
+        let linkage = linkage(&bytes).with_context(|| format!("checking that {} is static", path.display()))?;
+        binaries.push(Binary { size: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)), path, target, linkage });
+    }
+    Ok(binaries)
+}
+
+/// The cargo that runs this xtask (`CARGO`, set by `cargo run`): the
+/// toolchain's own binary, without a rustup proxy starting in front of it.
+/// Else `cargo` from PATH.
+fn cargo() -> PathBuf {
+    std::env::var_os("CARGO").filter(|c| !c.is_empty()).map_or_else(|| "cargo".into(), PathBuf::from)
+}
+
+/// Whether the standard library for `triple` is in the sysroot of `cargo`
+/// (`<sysroot>/bin/cargo`): then the target is installed, and rustup need
+/// not be asked.
+fn std_present(cargo: &Path, triple: &str) -> bool {
+    let Some(sysroot) = cargo.parent().and_then(Path::parent) else { return false };
+    std::fs::read_dir(sysroot.join("lib").join("rustlib").join(triple).join("lib"))
+        .is_ok_and(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
 }
 
 /// Makes sure the Rust target is installed, adding it with rustup when it
 /// is missing and `install` allows.
 pub fn ensure_target(sh: &Shell, triple: &str, install: bool, out: &Reporter) -> Result<()> {
+    // Asking rustup costs a process start and a read of its settings, on
+    // every build; the sysroot answers for free when cargo's path is known.
+    if std_present(&cargo(), triple) {
+        return Ok(());
+    }
     let installed = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().map_err(|e| {
         Error::prerequisite(format!(
             "cannot ask rustup which targets are installed ({e}); install rustup (https://rustup.rs) or \
@@ -228,6 +265,20 @@ mod tests {
         check_machine(&me, Target::Musl).unwrap();
         let err = check_machine(&me, Target::Aarch64Musl).unwrap_err().to_string();
         assert!(err.contains("not AArch64 (183)"), "{err}");
+    }
+
+    #[test]
+    fn a_target_is_installed_when_its_std_is_in_the_sysroot() {
+        let sysroot = crate::image::tests::tempdir("sysroot");
+        let cargo = sysroot.join("bin").join("cargo");
+        let lib = sysroot.join("lib/rustlib/aarch64-unknown-linux-musl/lib");
+        std::fs::create_dir_all(&lib).unwrap();
+        assert!(!std_present(&cargo, "aarch64-unknown-linux-musl"), "an empty lib directory is no std");
+        std::fs::write(lib.join("libstd-0123abcd.rlib"), b"").unwrap();
+        assert!(std_present(&cargo, "aarch64-unknown-linux-musl"));
+        assert!(!std_present(&cargo, "x86_64-unknown-linux-musl"));
+        assert!(!std_present(Path::new("cargo"), "aarch64-unknown-linux-musl"), "a bare name has no sysroot");
+        std::fs::remove_dir_all(sysroot).unwrap();
     }
 
     #[test]

@@ -230,7 +230,8 @@ pub struct BenchFlags {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub save: Option<PathBuf>,
-    /// Runs of each build-and-push pipeline (xtask image + push against docker build + docker push); 0 skips it.
+    /// Runs of each build-and-push pipeline (xtask image + push against docker build + docker push, and no-op
+    /// pushes by both builders); 0 skips it.
     #[arg(long, default_value_t = 5)]
     pub pipeline_runs: u32,
     /// Runs of a local Job (run-local: 5 completions, parallelism 2, p 0.2, time scale 0.01) against as many

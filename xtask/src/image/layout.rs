@@ -177,6 +177,11 @@ fn read_verified(layout: &Path, digest: &str) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Whether the layout holds the blob, of that size and matching its digest.
+pub fn blob_intact(layout: &Path, digest: &str, size: i64) -> bool {
+    read_verified(layout, digest).is_ok_and(|bytes| bytes.len() as i64 == size)
+}
+
 /// Writes a blob (content-addressed: an existing one is left alone).
 pub fn write_blob(layout: &Path, bytes: &[u8]) -> Result<String> {
     let digest = sha256_digest(bytes);

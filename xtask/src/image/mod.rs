@@ -245,10 +245,13 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
         out.warn("--load is for --builder oci: the docker builder's image is in the daemon already");
     }
 
-    let sh = Shell::new()?;
-    sh.change_dir(project_root());
-    let labels = Labels::of_checkout(&sh);
-    let mtime = source_date_epoch(&sh)?;
+    // The labels and the time come from git: asked on a thread of their
+    // own while cargo checks the worker.
+    let checkout = tokio::task::spawn_blocking(|| -> Result<(Labels, u64)> {
+        let sh = Shell::new()?;
+        sh.change_dir(project_root());
+        Ok((Labels::of_checkout(&sh), source_date_epoch(&sh)?))
+    });
     let layout_dir = settings.layout.clone().unwrap_or_else(default_layout);
     let ref_name = reference.tag.clone().unwrap_or_else(|| "latest".into());
 
@@ -270,9 +273,10 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
                     list(&Platform::ALL.into())
                 ));
             }
-            let binary = build_worker(own, out).await?;
+            let binary = build_workers(&[own], out).await?.remove(0).1;
+            let (labels, mtime) = checkout.await.context("the git task")??;
             let dockerfile = std::fs::read(project_root().join("Dockerfile")).context("reading the Dockerfile")?;
-            let context = docker::context_tar(&dockerfile, &binary, mtime);
+            let context = docker::context_tar(&dockerfile, &binary.bytes, mtime);
             out.status(format!("building {reference} with the Docker daemon ({} byte context)", context.len()));
             let id = docker::build(&docker, context, &reference.to_string(), &labels, out).await?;
             // The image ID is the digest of its config, which the export
@@ -293,16 +297,14 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
         }
         _ => {
             let platforms = if requested.is_empty() { Platform::ALL.into() } else { requested };
-            let mut binaries = Vec::new();
-            for platform in &platforms {
-                binaries.push((*platform, build_worker(*platform, out).await?));
-            }
+            let binaries = build_workers(&platforms.iter().copied().collect::<Vec<_>>(), out).await?;
+            let (labels, mtime) = checkout.await.context("the git task")??;
             out.status(format!(
                 "assembling {reference} for {} without a daemon in {}",
                 list(&platforms),
                 layout_dir.display()
             ));
-            let image = oci::build(&binaries, &labels, mtime, &layout_dir, &ref_name)?;
+            let image = oci::build(&binaries, &labels, mtime, &layout_dir, &ref_name, out)?;
             if settings.load {
                 let docker = docker::connect().await?;
                 let own = docker::platform(&docker).await?;
@@ -320,13 +322,22 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
     }
 }
 
-/// The static worker for a platform, built off the async runtime.
-async fn build_worker(platform: Platform, out: &Reporter) -> Result<Vec<u8>> {
+/// The static worker for each platform, built in one cargo run off the
+/// async runtime: each binary's bytes, with their sha256.
+async fn build_workers(platforms: &[Platform], out: &Reporter) -> Result<Vec<(Platform, oci::Binary)>> {
     let reporter = *out;
-    let worker = tokio::task::spawn_blocking(move || build::build(platform.target(), &reporter))
+    let targets = platforms.iter().map(|p| p.target()).collect::<Vec<_>>();
+    let workers = tokio::task::spawn_blocking(move || build::build_all(&targets, &reporter))
         .await
         .context("the build task")??;
-    std::fs::read(&worker.path).with_context(|| format!("reading {}", worker.path.display()))
+    platforms
+        .iter()
+        .zip(workers)
+        .map(|(platform, worker)| {
+            let bytes = std::fs::read(&worker.path).with_context(|| format!("reading {}", worker.path.display()))?;
+            Ok((*platform, oci::Binary::new(bytes)))
+        })
+        .collect()
 }
 
 /// `linux/amd64,linux/arm64`, as `--platform` takes it.

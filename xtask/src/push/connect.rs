@@ -41,6 +41,12 @@ fn client(protocol: ClientProtocol, ca: Option<&[u8]>, insecure: bool, mode: Upl
 /// Chooses the scheme: HTTPS, or plain HTTP where it is allowed (a registry
 /// on this machine, or `--insecure-registry`) and the registry speaks only
 /// that.
+///
+/// On this machine both are asked at once, so a plain-HTTP registry costs
+/// no failed TLS handshake first; the choice is the same as asking in turn
+/// (HTTPS when it answers, plain HTTP only when the answer to HTTPS was not
+/// TLS at all). Elsewhere, nothing goes out in plain HTTP before HTTPS has
+/// been refused that way.
 pub async fn connect(
     reference: &Reference,
     auth: &oci_client::secrets::RegistryAuth,
@@ -52,24 +58,40 @@ pub async fn connect(
     let mode = flags.upload_mode;
     let https =
         client(ClientProtocol::Https, ca, flags.insecure_registry, mode).map_err(|e| Failure::Other(e.to_string()))?;
-    let tried = retry("connecting", flags.attempts, out, || https.auth(reference, auth, RegistryOperation::Push)).await;
+    let http = || client(ClientProtocol::Http, None, false, mode).map_err(|e| Failure::Other(e.to_string()));
+    let try_https = retry("connecting", flags.attempts, out, || https.auth(reference, auth, RegistryOperation::Push));
+    let (tried, plain) = if is_loopback(host) {
+        let http = http()?;
+        let (tried, plain) = tokio::join!(try_https, http.auth(reference, auth, RegistryOperation::Push));
+        (tried, Some((http, plain.is_ok())))
+    } else {
+        (try_https.await, None)
+    };
     match tried {
         Ok(_) => Ok(https),
         // Only when the answer was not TLS at all: a registry that speaks TLS
         // with an untrusted certificate must be trusted, not downgraded.
         Err(https_failure @ Failure::Net(NetFailure::NotTls, _)) if is_loopback(host) || flags.insecure_registry => {
-            let http = client(ClientProtocol::Http, None, false, mode).map_err(|e| Failure::Other(e.to_string()))?;
-            match http.auth(reference, auth, RegistryOperation::Push).await {
-                Ok(_) => {
-                    if is_loopback(host) {
-                        out.status(format!("{host} speaks plain HTTP (allowed for a registry on this machine)"));
-                    } else {
-                        out.warn(format!("{host} speaks plain HTTP: credentials and the image cross the network unencrypted (--insecure-registry)"));
-                    }
-                    Ok(http)
+            let (http, answered) = match plain {
+                Some(asked) => asked,
+                None => {
+                    let http = http()?;
+                    let answered = http.auth(reference, auth, RegistryOperation::Push).await.is_ok();
+                    (http, answered)
                 }
-                Err(_) => Err(https_failure),
+            };
+            if !answered {
+                return Err(https_failure);
             }
+            if is_loopback(host) {
+                out.status(format!("{host} speaks plain HTTP (allowed for a registry on this machine)"));
+            } else {
+                out.warn(format!(
+                    "{host} speaks plain HTTP: credentials and the image cross the network unencrypted \
+                     (--insecure-registry)"
+                ));
+            }
+            Ok(http)
         }
         Err(failure) => Err(failure),
     }

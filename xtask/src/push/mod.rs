@@ -11,6 +11,10 @@
 //! the same order, one level more: the blobs of every platform, then each
 //! platform's manifest by digest (no tag), then the index with the tag.
 //!
+//! The registry is reached and the tag read (a `Session`) while the image
+//! builds; when the tag names the built digest already, nothing else is
+//! asked. Blobs and manifests are asked about all at once.
+//!
 //! Manifests go up as the layout's bytes (`push_manifest_raw`), not
 //! re-serialized by oci-client, so the pushed digest is the built one.
 
@@ -25,6 +29,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use futures_util::future::{join_all, try_join_all};
 use oci_client::Reference;
 use oci_client::errors::OciDistributionError;
 use serde::Serialize;
@@ -83,15 +88,21 @@ pub fn run(flags: &PushFlags, out: &Reporter) -> Result<()> {
     let inputs = credentials::Inputs::from_process(flags.registry.username.clone(), flags.registry.password_stdin)?;
     let ca = read_ca(&flags.registry)?;
     crate::runtime()?.block_on(async {
-        let built = image::build_image(&target, &flags.image.build, out).await?;
+        // The registry is reached, and the tag read, while cargo checks the
+        // worker: on a push of an unchanged image that is most of the time.
+        let session = async {
+            let (credential, source) = credential_for(&target, inputs).await?;
+            Session::open(&target, &credential, source, ca, &flags.registry, out).await
+        };
+        let (built, session) = tokio::join!(image::build_image(&target, &flags.image.build, out), session);
+        let built = built?;
         out.status(format!(
             "built {} ({} bytes compressed, digest {})",
             built.reference,
             built.image.compressed_size(),
             built.image.digest
         ));
-        let (credential, source) = credential_for(&target, inputs).await?;
-        let pushed = push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;
+        let pushed = session?.push(&built, out).await?;
         out.result(&pushed);
         Ok(())
     })
@@ -114,129 +125,198 @@ pub async fn push(
     flags: &RegistryFlags,
     out: &Reporter,
 ) -> Result<Pushed> {
-    let started = Instant::now();
-    let host = registry_host(target);
-    let tag = target.tag.clone().unwrap_or_else(|| "latest".into());
-    let reference: Reference = format!("{}:{tag}", target.name()).parse().context("the reference for oci-client")?;
-    let auth = credential.to_auth();
-    if flags.insecure_registry && !is_loopback(&host) {
-        out.warn(format!("--insecure-registry: the certificate of {host} is not verified, and plain HTTP is allowed"));
-    }
-    let fail = |step: &str, f: Failure| {
-        explain(step, &host, &target.repository, &f, source, ca.is_none() && !flags.insecure_registry)
-    };
+    Session::open(target, credential, source.clone(), ca, flags, out).await?.push(built, out).await
+}
 
-    out.status(format!(
-        "pushing {target} to {host} as {}",
-        match source {
-            Source::Anonymous => "anonymous".to_owned(),
-            other => format!("the user from {other}"),
+/// A registry reached for one target, and what its tag names: all a push
+/// needs before the image is known, so it can be had while the image builds.
+pub struct Session {
+    started: Instant,
+    target: ImageRef,
+    host: String,
+    tag: String,
+    reference: Reference,
+    auth: oci_client::secrets::RegistryAuth,
+    client: oci_client::Client,
+    source: Source,
+    tls_hint: bool,
+    attempts: u32,
+    /// The digest the tag names now; None when it names nothing.
+    current: Option<String>,
+}
+
+impl Session {
+    /// Connects (choosing the scheme) and reads the tag.
+    pub async fn open(
+        target: &ImageRef,
+        credential: &Credential,
+        source: Source,
+        ca: Option<Vec<u8>>,
+        flags: &RegistryFlags,
+        out: &Reporter,
+    ) -> Result<Session> {
+        let started = Instant::now();
+        let host = registry_host(target);
+        let tag = target.tag.clone().unwrap_or_else(|| "latest".into());
+        let reference: Reference = target::oci_reference(target, &tag);
+        let auth = credential.to_auth();
+        if flags.insecure_registry && !is_loopback(&host) {
+            out.warn(format!(
+                "--insecure-registry: the certificate of {host} is not verified, and plain HTTP is allowed"
+            ));
         }
-    ));
-    let client = connect::connect(&reference, &auth, ca.as_deref(), flags, out, &host)
-        .await
-        .map_err(|f| fail("connecting to the registry", f))?;
-    let attempts = flags.attempts;
-    let image = &built.image;
-    let pushed = |unchanged, bytes_uploaded, blobs_uploaded, blobs_skipped| Pushed {
-        reference: target.with_digest(&image.digest),
-        digest: image.digest.clone(),
-        platforms: image.platforms(),
-        unchanged,
-        bytes_uploaded,
-        blobs_uploaded,
-        blobs_skipped,
-        seconds: started.elapsed().as_secs_f64(),
-        builder: built.builder,
-    };
+        let tls_hint = ca.is_none() && !flags.insecure_registry;
+        let fail = |step: &str, f: Failure| explain(step, &host, &target.repository, &f, &source, tls_hint);
+        out.status(format!(
+            "pushing {target} to {host} as {}",
+            match &source {
+                Source::Anonymous => "anonymous".to_owned(),
+                other => format!("the user from {other}"),
+            }
+        ));
+        let client = connect::connect(&reference, &auth, ca.as_deref(), flags, out, &host)
+            .await
+            .map_err(|f| fail("connecting to the registry", f))?;
+        let attempts = flags.attempts;
+        let current =
+            match retry("reading the tag", attempts, out, || client.fetch_manifest_digest(&reference, &auth)).await {
+                Ok(current) => Some(current),
+                Err(Failure::NotFound(_) | Failure::Other(_)) => None,
+                Err(f) => return Err(fail("reading the tag", f).into()),
+            };
+        Ok(Session {
+            started,
+            target: target.clone(),
+            host,
+            tag,
+            reference,
+            auth,
+            client,
+            source,
+            tls_hint,
+            attempts,
+            current,
+        })
+    }
 
-    // A registry accepts a manifest only when it has every blob it names:
-    // a tag that names this digest already means there is nothing to do.
-    match retry("reading the tag", attempts, out, || client.fetch_manifest_digest(&reference, &auth)).await {
-        Ok(current) if current == image.digest => {
+    fn fail(&self, step: &str, f: Failure) -> Error {
+        explain(step, &self.host, &self.target.repository, &f, &self.source, self.tls_hint)
+    }
+
+    /// Uploads what the registry lacks, then writes the tag, unless the tag
+    /// named this image already.
+    pub async fn push(&self, built: &BuiltImage, out: &Reporter) -> Result<Pushed> {
+        let Session { started, target, host, tag, reference, auth, client, attempts, .. } = self;
+        let attempts = *attempts;
+        let fail = |step: &str, f: Failure| self.fail(step, f);
+        let image = &built.image;
+        let pushed = |unchanged, bytes_uploaded, blobs_uploaded, blobs_skipped| Pushed {
+            reference: target.with_digest(&image.digest),
+            digest: image.digest.clone(),
+            platforms: image.platforms(),
+            unchanged,
+            bytes_uploaded,
+            blobs_uploaded,
+            blobs_skipped,
+            seconds: started.elapsed().as_secs_f64(),
+            builder: built.builder,
+        };
+        // A registry accepts a manifest only when it has every blob it names:
+        // a tag that names this digest already means there is nothing to do.
+        if self.current.as_deref() == Some(image.digest.as_str()) {
             out.status(format!("  the tag {tag} already names {}: nothing to upload or write", image.digest));
             return Ok(pushed(true, 0, 0, image.blobs().count()));
         }
-        Ok(_) | Err(Failure::NotFound(_) | Failure::Other(_)) => {}
-        Err(f) => return Err(fail("reading the tag", f).into()),
-    }
 
-    let mut bytes_uploaded = 0;
-    let (mut uploaded, mut skipped) = (0, 0);
-    for blob in image.blobs() {
-        let label = blob_label(blob, image);
-        let exists = retry("checking a blob", attempts, out, || client.blob_exists(&reference, &blob.digest))
+        // Every blob is asked about at once: on a registry that has them all,
+        // one round trip instead of one per blob.
+        let blobs: Vec<&OciDescriptor> = image.blobs().collect();
+        let present = try_join_all(blobs.iter().map(|blob| async {
+            retry("checking a blob", attempts, out, || client.blob_exists(reference, &blob.digest))
+                .await
+                .map_err(|f| fail(&format!("checking whether the registry has {}", blob_label(blob, image)), f))
+        }))
+        .await?;
+        let mut bytes_uploaded = 0;
+        let (mut uploaded, mut skipped) = (0, 0);
+        for (blob, exists) in blobs.iter().zip(present) {
+            let label = blob_label(blob, image);
+            if exists {
+                out.status(format!("  {label}: already in the registry, not uploaded"));
+                skipped += 1;
+                continue;
+            }
+            let data = Bytes::from(image.read_blob(blob)?);
+            let sent = Arc::new(AtomicU64::new(0));
+            retry(&format!("uploading {label}"), attempts, out, || {
+                sent.store(0, Ordering::Relaxed);
+                let stream = progress_stream(data.clone(), label.clone(), sent.clone(), *out);
+                client.push_blob_stream(reference, stream, &blob.digest, Some(data.len() as u64))
+            })
             .await
-            .map_err(|f| fail(&format!("checking whether the registry has {label}"), f))?;
-        if exists {
-            out.status(format!("  {label}: already in the registry, not uploaded"));
-            skipped += 1;
-            continue;
+            .map_err(|f| fail(&format!("uploading {label}"), f))?;
+            bytes_uploaded += data.len() as u64;
+            uploaded += 1;
         }
-        let data = Bytes::from(image.read_blob(blob)?);
-        let sent = Arc::new(AtomicU64::new(0));
-        retry(&format!("uploading {label}"), attempts, out, || {
-            sent.store(0, Ordering::Relaxed);
-            let stream = progress_stream(data.clone(), label.clone(), sent.clone(), *out);
-            client.push_blob_stream(&reference, stream, &blob.digest, Some(data.len() as u64))
-        })
-        .await
-        .map_err(|f| fail(&format!("uploading {label}"), f))?;
-        bytes_uploaded += data.len() as u64;
-        uploaded += 1;
-    }
-    // The manifests go up only when the registry has every blob.
-    for blob in image.blobs() {
-        let there = retry("checking a blob", attempts, out, || client.blob_exists(&reference, &blob.digest))
-            .await
-            .map_err(|f| fail("checking the uploaded blobs", f))?;
-        if !there {
+        // The manifests go up only when the registry has every blob.
+        let there = try_join_all(blobs.iter().map(|blob| async {
+            retry("checking a blob", attempts, out, || client.blob_exists(reference, &blob.digest))
+                .await
+                .map_err(|f| fail("checking the uploaded blobs", f))
+        }))
+        .await?;
+        if let Some((blob, _)) = blobs.iter().zip(there).find(|(_, there)| !there) {
             return Err(Error::remote(format!(
                 "the registry {host} does not have {} after its upload; nothing was tagged",
                 blob_label(blob, image)
             ))
             .into());
         }
-    }
-    // An index's manifests by digest (they name no tag), then the tag last.
-    if image.is_index() {
-        let manifest_type = http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
-        for manifest in &image.manifests {
-            let by_digest = reference.clone_with_digest(manifest.digest.clone());
-            let platform = crate::image::layout::platform_name(&manifest.platform);
-            let there = retry("checking a manifest", attempts, out, || client.fetch_manifest_digest(&by_digest, &auth))
+        // An index's manifests by digest (they name no tag, and are asked
+        // about at once), then the tag last.
+        if image.is_index() {
+            let manifest_type = http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
+            let by_digest =
+                image.manifests.iter().map(|m| reference.clone_with_digest(m.digest.clone())).collect::<Vec<_>>();
+            let there = join_all(image.manifests.iter().zip(&by_digest).map(|(manifest, by_digest)| async {
+                retry("checking a manifest", attempts, out, || client.fetch_manifest_digest(by_digest, auth))
+                    .await
+                    .is_ok_and(|d| d == manifest.digest)
+            }))
+            .await;
+            for ((manifest, by_digest), there) in image.manifests.iter().zip(&by_digest).zip(there) {
+                let platform = crate::image::layout::platform_name(&manifest.platform);
+                if there {
+                    out.status(format!("  {platform} manifest: already in the registry, not uploaded"));
+                    continue;
+                }
+                retry(&format!("uploading the {platform} manifest"), attempts, out, || {
+                    client.push_manifest_raw(by_digest, manifest.bytes.clone(), manifest_type.clone())
+                })
                 .await
-                .is_ok_and(|d| d == manifest.digest);
-            if there {
-                out.status(format!("  {platform} manifest: already in the registry, not uploaded"));
-                continue;
+                .map_err(|f| fail(&format!("uploading the {platform} manifest"), f))?;
             }
-            retry(&format!("uploading the {platform} manifest"), attempts, out, || {
-                client.push_manifest_raw(&by_digest, manifest.bytes.clone(), manifest_type.clone())
-            })
-            .await
-            .map_err(|f| fail(&format!("uploading the {platform} manifest"), f))?;
         }
-    }
-    let content_type = http::HeaderValue::from_str(&image.media_type).context("the manifest's media type")?;
-    retry("writing the tag", attempts, out, || {
-        client.push_manifest_raw(&reference, image.bytes.clone(), content_type.clone())
-    })
-    .await
-    .map_err(|f| {
-        fail(&format!("writing the {} and the tag {tag}", if image.is_index() { "index" } else { "manifest" }), f)
-    })?;
-    let served = retry("reading the tag back", attempts, out, || client.fetch_manifest_digest(&reference, &auth))
+        let content_type = http::HeaderValue::from_str(&image.media_type).context("the manifest's media type")?;
+        retry("writing the tag", attempts, out, || {
+            client.push_manifest_raw(reference, image.bytes.clone(), content_type.clone())
+        })
         .await
-        .map_err(|f| fail("reading the tag back", f))?;
-    if served != image.digest {
-        return Err(Error::remote(format!(
-            "the registry {host} serves {served} for {tag}, not the pushed {}: another push may have raced this one",
-            image.digest
-        ))
-        .into());
+        .map_err(|f| {
+            fail(&format!("writing the {} and the tag {tag}", if image.is_index() { "index" } else { "manifest" }), f)
+        })?;
+        let served = retry("reading the tag back", attempts, out, || client.fetch_manifest_digest(reference, auth))
+            .await
+            .map_err(|f| fail("reading the tag back", f))?;
+        if served != image.digest {
+            return Err(Error::remote(format!(
+                "the registry {host} serves {served} for {tag}, not the pushed {}: another push may have raced this one",
+                image.digest
+            ))
+            .into());
+        }
+        Ok(pushed(false, bytes_uploaded, uploaded, skipped))
     }
-    Ok(pushed(false, bytes_uploaded, uploaded, skipped))
 }
 
 /// `config sha256:0123456789ab (600 bytes)`, with the platform in front

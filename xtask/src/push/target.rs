@@ -47,6 +47,22 @@ pub fn target_reference(image: Option<&ImageRef>) -> Result<ImageRef> {
     Ok(reference)
 }
 
+/// The reference oci-client requests with, built from its parts as
+/// oci-client's own parser would normalise them (Docker Hub's host and its
+/// `library/` namespace), without that parser: its regular expression is
+/// compiled on first use, which cost a tenth of a no-op push.
+pub fn oci_reference(target: &ImageRef, tag: &str) -> oci_client::Reference {
+    let mut registry = registry_host(target);
+    let mut repository = target.repository.clone();
+    if registry == "index.docker.io" {
+        registry = "docker.io".into();
+    }
+    if registry == "docker.io" && !repository.contains('/') {
+        repository = format!("library/{repository}");
+    }
+    oci_client::Reference::with_tag(registry, repository, tag.to_owned())
+}
+
 pub fn registry_host(r: &ImageRef) -> String {
     r.registry.clone().unwrap_or_else(|| "docker.io".into())
 }
@@ -95,5 +111,27 @@ mod tests {
                 .contains("exactly NAMESPACE/REPOSITORY")
         );
         assert_eq!(r("localhost:5000/job-test:1").unwrap().registry.as_deref(), Some("localhost:5000"));
+    }
+
+    #[test]
+    fn the_oci_reference_is_the_one_oci_client_would_parse() {
+        for text in [
+            "127.0.0.1:5000/job-test:0.1.0",
+            "localhost:5000/a/b/c:1",
+            "docker.io/busybox:1",
+            "index.docker.io/busybox:1",
+            "docker.io/jerry/job-test:1",
+            "crpi-x.cn-shenzhen.personal.cr.aliyuncs.com/jerry-learn/job-test:1.0.0",
+        ] {
+            let target = ImageRef::parse(text).unwrap();
+            let tag = target.tag.clone().unwrap();
+            let parsed: oci_client::Reference = format!("{}:{tag}", target.name()).parse().unwrap();
+            let built = oci_reference(&target, &tag);
+            assert_eq!(
+                (built.registry(), built.repository(), built.tag(), built.whole()),
+                (parsed.registry(), parsed.repository(), parsed.tag(), parsed.whole()),
+                "{text}"
+            );
+        }
     }
 }
