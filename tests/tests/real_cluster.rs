@@ -302,6 +302,22 @@ fn logs_follow_streams_every_pod_and_restart_until_the_job_ends() {
     }
     let plain = tests::xtask_on_terminal(&args, &[("NO_COLOR", "1")]);
     assert!(plain.contains(&format!("{} #1 | ", pods[0])) && !plain.contains("\x1b[3"), "{plain}");
+
+    // For scripts: one JSON object per line, each naming its pod, container
+    // and run; both runs of every pod are there.
+    let j = spawn_xtask(&[&args[..], &["--output", "json"]].concat(), &[]).finish_within(Duration::from_secs(60));
+    assert_eq!(j.code, Some(0), "{}", j.all());
+    let lines: Vec<Value> =
+        j.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))).collect();
+    for pod in &pods {
+        for restart in [0, 1] {
+            let run: Vec<&Value> =
+                lines.iter().filter(|l| l["pod"] == pod.as_str() && l["restart"] == restart).collect();
+            assert!(!run.is_empty() && run.iter().all(|l| l["container"] == "worker"), "{pod} #{restart}: {lines:?}");
+            assert!(run.iter().any(|l| l["line"].as_str().is_some_and(|t| t.contains(" outcome "))), "{run:?}");
+        }
+    }
+    assert!(!j.stdout.contains(" | "), "no text prefixes in JSON: {}", j.stdout);
 }
 
 /// Ctrl-C ends `logs -f` at once and cleanly: exit 130, the Job untouched.

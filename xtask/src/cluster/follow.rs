@@ -11,7 +11,6 @@
 //! the pod watch had not shown yet. Ctrl-C ends it cleanly (exit 130).
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -24,6 +23,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 
+use super::Update;
 use super::status::{is_job_complete, is_job_failed};
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::Error;
@@ -60,11 +60,6 @@ impl std::fmt::Display for FollowedLine {
 enum Piece {
     Line { pod: String, container: String, restart: i32, line: String, several: bool },
     Ended { pod: String, error: Option<String> },
-}
-
-enum Update {
-    Job(Box<watcher::Event<Job>>),
-    Pod(Box<watcher::Event<Pod>>),
 }
 
 /// Follows the Job's pods to its end.
@@ -245,8 +240,7 @@ struct Printer {
 
 impl Printer {
     fn new(out: &Reporter) -> Printer {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Printer { width: 0, color: out.output == Output::Text && !no_color && std::io::stdout().is_terminal() }
+        Printer { width: 0, color: out.output == Output::Text && crate::report::color_on(&std::io::stdout()) }
     }
 
     fn line(&mut self, pod: String, container: String, restart: i32, line: String, several: bool) -> FollowedLine {

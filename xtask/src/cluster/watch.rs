@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::Update;
 use super::status::{early_verdict, image_pull, is_job_complete, is_job_failed, job_report, pod_row};
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::flags::WatchFlags;
@@ -39,11 +40,6 @@ pub fn run(flags: &WatchFlags, out: &Reporter) -> Result<()> {
         out.result(&report);
         Ok(report.verdict()?)
     })
-}
-
-enum Update {
-    Job(Box<watcher::Event<Job>>),
-    Pod(Box<watcher::Event<Pod>>),
 }
 
 /// Follows the Job to its end.

@@ -15,6 +15,13 @@ use serde::Serialize;
 
 use crate::flags::Output;
 
+/// Whether to colour what goes to `stream`: a terminal, and NO_COLOR unset
+/// or empty (no-color.org).
+pub fn color_on(stream: &impl IsTerminal) -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && stream.is_terminal()
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter {
     pub output: Output,
@@ -23,8 +30,7 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(output: Output) -> Reporter {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Reporter { output, color: !no_color && std::io::stderr().is_terminal() }
+        Reporter { output, color: color_on(&std::io::stderr()) }
     }
 
     /// A progress line on stderr, for people; scripts read stdout.
