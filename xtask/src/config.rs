@@ -16,7 +16,10 @@
 //! default that the file set is told apart by the file holding the key.
 //! File and environment values are checked with the arg's own value parser
 //! before anything runs, so a bad one names its file and key (or its
-//! variable), not a flag the user never typed.
+//! variable), not a flag the user never typed. A switch is declared to
+//! take `=false` (see `flags`), so that the flag level can turn off a
+//! file's `true`; the file alone may not turn the TLS switch-offs on
+//! (`NOT_TRUE_IN_FILE`).
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
