@@ -116,12 +116,7 @@ fn isolate(cmd: &mut Command, env: &[(&str, &str)]) {
     for name in ["REGISTRY_USERNAME", "REGISTRY_PASSWORD", "KUBECONFIG", "KUBE_TOKEN", "NO_COLOR"] {
         cmd.env_remove(name);
     }
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with(xtask::config::ENV_PREFIX) {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env(xtask::config::CONFIG_ENV, "/dev/null");
+    xtask::config::without_settings(cmd);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -262,6 +262,100 @@ fn settings_precedence_is_flag_then_environment_then_file_then_default() {
     assert_eq!(setting(&config, "job.name")["source"], "file");
 }
 
+/// The issue: `[job] suspend = true` could not be turned off by a flag
+/// (`--suspend=false` was a usage error), so "flag > environment > file"
+/// was false for every switch. Each level, in what `render` really renders
+/// and in what `config` says.
+#[test]
+fn a_switch_is_set_at_every_level_and_a_flag_turns_it_off() {
+    let (_dir, file) = settings_file("settings-switch", "[job]\nsuspend = true\n");
+    let level = |args: &[&str], env: &[(&str, &str)]| -> (bool, String) {
+        let out = xtask_with(&[&["render"], args].concat(), env, None);
+        assert!(out.status.success(), "render {args:?} {env:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let suspended = String::from_utf8_lossy(&out.stdout).contains("\n  suspend: true\n");
+        let out = xtask_with(&[&["--output", "json", "config"], args].concat(), env, None);
+        assert!(out.status.success(), "config {args:?} {env:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let row = setting(&config, "job.suspend");
+        assert_eq!(row["value"], suspended.to_string(), "config and render disagree: {row}");
+        (suspended, row["source"].as_str().unwrap().to_owned())
+    };
+    let with_file = [("JOB_TEST_CONFIG", file.as_str())];
+    assert_eq!(level(&[], &[]), (false, "default".into()));
+    assert_eq!(level(&[], &with_file), (true, "file".into()));
+    assert_eq!(level(&["--suspend=false"], &with_file), (false, "flag".into()));
+    let env_off = [("JOB_TEST_CONFIG", file.as_str()), ("JOB_TEST_SUSPEND", "false")];
+    assert_eq!(level(&[], &env_off), (false, "environment".into()));
+    assert_eq!(level(&["--suspend"], &env_off), (true, "flag".into()));
+    assert_eq!(level(&["--suspend=true"], &env_off), (true, "flag".into()));
+    let env_on = [("JOB_TEST_CONFIG", file.as_str()), ("JOB_TEST_SUSPEND", "true")];
+    assert_eq!(level(&["--suspend=false"], &env_on), (false, "flag".into()));
+    // The same for a switch of another group, in the command that uses it.
+    let (_dir, file) = settings_file("settings-switch-rbac", "[authorization]\ncluster-wide = true\n");
+    let with_file = [("JOB_TEST_CONFIG", file.as_str())];
+    let out = xtask_with(&["render", "--cluster-wide=false"], &with_file, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("kind: ClusterRole"));
+    let out = xtask_with(&["render"], &with_file, None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kind: ClusterRole"));
+}
+
+/// A settings file that cannot be read must not hide the help that says
+/// how to fix it: --help, --version and `completions` work and warn,
+/// naming the file; every other command refuses to run.
+#[test]
+fn a_broken_settings_file_leaves_help_version_and_completions_working() {
+    let (_dir, file) = settings_file("settings-broken", "[job]\nnamspace = \"demo\"\n");
+    for args in [&["--help"][..], &["render", "--help"], &["--version"], &["completions", "bash"]] {
+        for by_flag in [true, false] {
+            let (all, env) = if by_flag {
+                ([&["--config", file.as_str()][..], args].concat(), vec![])
+            } else {
+                (args.to_vec(), vec![("JOB_TEST_CONFIG", file.as_str())])
+            };
+            let out = xtask_with(&all, &env, None);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{all:?} {env:?}: {stderr}");
+            assert!(!out.stdout.is_empty(), "{all:?}: nothing printed");
+            assert!(
+                stderr.starts_with(&format!("warning: settings not read: {file}: unknown key job.namspace")),
+                "{all:?}: {stderr}"
+            );
+        }
+    }
+    let out = xtask_with(&["--config", &file, "render"], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with(&format!("error: {file}: unknown key job.namspace")));
+}
+
+/// `pods -n` is the namespace `kubectl get pods` would list (the context's),
+/// not the Job's: the settings file's and JOB_TEST_NAMESPACE do not reach it.
+/// `delete` deletes the settings' Job, as `apply` made it.
+#[test]
+fn settings_reach_the_job_commands_but_not_pods_namespace() {
+    use tests::apiserver::{ADMIN_TOKEN, ApiServer};
+    let api = ApiServer::start();
+    let kubeconfig = api.kubeconfig(Some(ADMIN_TOKEN), true, "ctx-ns").display().to_string();
+    let (_dir, file) = settings_file("settings-scope", "[job]\nname = \"file-job\"\nnamespace = \"file-ns\"\n");
+    let env = [("JOB_TEST_CONFIG", file.as_str()), ("JOB_TEST_KUBECONFIG", kubeconfig.as_str())];
+    let out = xtask_with(&["apply"], &env, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(api.get("jobs", Some("file-ns"), "file-job").is_some(), "apply did not take the file's Job");
+    let pods = |args: &[&str], env: &[(&str, &str)]| -> serde_json::Value {
+        let out = xtask_with(&[&["--output", "json", "pods"], args].concat(), env, None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["namespace"].clone()
+    };
+    assert_eq!(pods(&[], &env), "ctx-ns");
+    let with_env = [env[0], env[1], ("JOB_TEST_NAMESPACE", "env-ns")];
+    assert_eq!(pods(&[], &with_env), "ctx-ns");
+    assert_eq!(pods(&["-n", "typed-ns"], &with_env), "typed-ns");
+    let out = xtask_with(&["delete"], &env, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(api.get("jobs", Some("file-ns"), "file-job").is_none(), "delete did not take the file's Job");
+}
+
 #[test]
 fn config_snapshot() {
     let (_dir, file) = settings_file(
@@ -302,7 +396,24 @@ fn settings_file_errors_name_the_file_the_key_and_the_fix() {
     // Checked by the command's own rules, after parsing: the error names the
     // flag, the note names where its value came from.
     let later = refused("settings-later", "[job]\nrestart-policy = \"Always\"\n", &["render"]);
-    insta::assert_snapshot!([unknown, misplaced, bad_number, bad_choice, later].join("---\n"));
+    // A list for a key that takes one value: the file's error, not clap's
+    // "invalid value '1,2' for '--completions'".
+    let list = refused("settings-list", "[job]\ncompletions = [1, 2]\n", &["render"]);
+    // A committed file may not turn a certificate check off for everyone.
+    let insecure = refused("settings-insecure", "[cluster]\ninsecure-skip-tls-verify = true\n", &["pods"]);
+    let insecure_registry = refused("settings-insecure-registry", "[registry]\ninsecure-registry = true\n", &["push"]);
+    insta::assert_snapshot!(
+        [unknown, misplaced, bad_number, bad_choice, later, list, insecure, insecure_registry].join("---\n")
+    );
+    // Turning them off is allowed, and turning them on is one person's
+    // choice in their own shell.
+    let (_dir, file) = settings_file("settings-secure", "[cluster]\ninsecure-skip-tls-verify = false\n");
+    let env = [("JOB_TEST_INSECURE_REGISTRY", "true")];
+    let out = xtask_with(&["--output", "json", "config", "--config", &file], &env, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(setting(&config, "cluster.insecure-skip-tls-verify")["source"], "file");
+    assert_eq!(setting(&config, "registry.insecure-registry")["value"], "true");
 
     let out = xtask_with(&["render"], &[("JOB_TEST_PARALLELISM", "two")], None);
     assert_eq!(out.status.code(), Some(2));

@@ -306,6 +306,14 @@ impl fmt::Display for LocalRun {
     }
 }
 
+/// A child `cargo xtask` of the bench, free of the project's settings file
+/// and of JOB_TEST_<FLAG>: what is measured is what its arguments say.
+fn xtask_child(xtask: &Path) -> Command {
+    let mut cmd = Command::new(xtask);
+    crate::config::without_settings(&mut cmd);
+    cmd
+}
+
 /// Times local Jobs and their `docker run` baselines, interleaved, with an
 /// image of the freshly built worker tagged for the bench and removed after.
 fn local_run(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalRun> {
@@ -335,7 +343,7 @@ fn local_run(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalRun> {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             let start = Instant::now();
-            let o = Command::new(&xtask)
+            let o = xtask_child(&xtask)
                 .args(["run-local", "--keep", "--name", &name, "--image", &image])
                 .args(["--completions", &completions.to_string(), "--parallelism", &parallelism.to_string()])
                 .args(["--fail-probability", &p.to_string(), "--backoff-limit", "100"])
@@ -356,7 +364,7 @@ fn local_run(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalRun> {
             let ids: Vec<&str> = kept.split_whitespace().collect();
             pods.push(ids.len());
             pod_times.extend(created_to_exited(&ids)?);
-            quiet(Command::new(&xtask).args(["delete", "--local", "--name", &name]))?;
+            quiet(xtask_child(&xtask).args(["delete", "--local", "--name", &name]))?;
             let start = Instant::now();
             for _ in 0..*pods.last().expect("pushed above") {
                 // Without --rm, so that the daemon's times can be read; exit 1 is a simulated failure.
@@ -381,7 +389,7 @@ fn local_run(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalRun> {
         Ok((totals, baselines, pod_times, docker_pod_times, pods))
     })();
     // Whatever happened: no container, image or folder of the bench is left.
-    let _ = Command::new(&xtask).args(["delete", "--local", "--name", &name]).output();
+    let _ = xtask_child(&xtask).args(["delete", "--local", "--name", &name]).output();
     if let Ok(o) = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label={name}")]).output() {
         let ids = String::from_utf8_lossy(&o.stdout).into_owned();
         let _ = Command::new("docker").args(["rm", "--force"]).args(ids.split_whitespace()).output();
@@ -577,14 +585,14 @@ fn pipeline(runs: u32, worker: &Path, out: &Reporter) -> Result<Pipeline> {
         let push = |c: &mut Command| -> Result<Duration> {
             run(c.arg("push").args(["--builder", "docker", "--image", &tag, "--layout"]).arg(&layout))
         };
-        xs.push(push(&mut Command::new(&xtask))?);
-        ns.push(push(&mut Command::new(&xtask))?);
+        xs.push(push(&mut xtask_child(&xtask))?);
+        ns.push(push(&mut xtask_child(&xtask))?);
         // The daemonless builder: a first push (not timed), then the no-op.
         for (name, platform, times) in [("oci", None, &mut oci_two), ("oci-amd64", Some("linux/amd64"), &mut oci_amd64)]
         {
             let tag = format!("{registry}/bench-{}-{i}/{name}:1", std::process::id());
             let oci_push = || -> Result<Duration> {
-                let mut c = Command::new(&xtask);
+                let mut c = xtask_child(&xtask);
                 c.arg("push").args(["--builder", "oci", "--image", &tag, "--layout"]).arg(context.join(name));
                 c.args(platform.map(|p| ["--platform", p]).into_iter().flatten());
                 run(&mut c)

@@ -16,7 +16,10 @@
 //! default that the file set is told apart by the file holding the key.
 //! File and environment values are checked with the arg's own value parser
 //! before anything runs, so a bad one names its file and key (or its
-//! variable), not a flag the user never typed.
+//! variable), not a flag the user never typed. A switch is declared to
+//! take `=false` (see `flags`), so that the flag level can turn off a
+//! file's `true`; the file alone may not turn the TLS switch-offs on
+//! (`NOT_TRUE_IN_FILE`).
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
@@ -30,7 +33,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use serde::Serialize;
 
-use crate::flags::ConfigFlags;
+use crate::flags::{Command as Subcommand, ConfigFlags, NOT_SETTINGS_IN};
 use crate::report::Reporter;
 use crate::{Error, project_root};
 
@@ -51,6 +54,25 @@ const NOT_SETTINGS: [(&str, &str); 2] = [
          REGISTRY_USERNAME and REGISTRY_PASSWORD, or pass --username with --password-stdin",
     ),
     ("password_stdin", "the password is read from standard input on each run: it is not a setting"),
+];
+
+/// Switches a settings file may not turn on, and why. The file is meant to
+/// be committed, so `true` there would turn off a certificate check for
+/// everyone who runs the project, on every run, and the warning each run
+/// prints would soon go unread; a flag (or JOB_TEST_<FLAG>, set in one
+/// shell) is one person's choice. `false` is allowed: it changes nothing.
+const NOT_TRUE_IN_FILE: [(&str, &str); 2] = [
+    (
+        "insecure_skip_tls_verify",
+        "a committed file would turn off the API server's certificate check for everyone who uses it: put \
+         ca-cert = \"FILE\" (the cluster's CA) there instead, or pass --insecure-skip-tls-verify on the runs that \
+         need it",
+    ),
+    (
+        "insecure_registry",
+        "a committed file would allow plain HTTP and unverified TLS to the registry for everyone who uses it: put \
+         registry-ca-cert = \"FILE\" there instead, or pass --insecure-registry on the runs that need it",
+    ),
 ];
 
 /// What a secret's value is shown as.
@@ -74,6 +96,8 @@ pub struct Key {
     pub env: String,
     /// A path: relative values in the file are relative to the file's folder.
     pub path: bool,
+    /// Takes a list (`pod-verbs = ["get", "list"]`); else one value.
+    pub multiple: bool,
 }
 
 impl Key {
@@ -99,6 +123,7 @@ pub fn keys(cmd: &Command) -> Vec<Key> {
                 env: format!("{ENV_PREFIX}{}", name.to_uppercase().replace('-', "_")),
                 id: a.get_id().to_string(),
                 path: a.get_value_parser().type_id() == TypeId::of::<PathBuf>(),
+                multiple: matches!(a.get_action(), ArgAction::Append) || a.get_value_delimiter().is_some(),
                 name,
             })
         })
@@ -199,7 +224,9 @@ impl Settings {
         for name in names {
             cmd = cmd.mut_subcommand(&name, |mut sub| {
                 for key in &self.keys {
-                    if !sub.get_arguments().any(|a| a.get_id() == key.id.as_str()) {
+                    if !sub.get_arguments().any(|a| a.get_id() == key.id.as_str())
+                        || NOT_SETTINGS_IN.contains(&(name.as_str(), key.id.as_str()))
+                    {
                         continue;
                     }
                     let value = self.file.as_ref().and_then(|f| f.values.get(&key.id));
@@ -253,6 +280,42 @@ impl Settings {
     }
 }
 
+/// Drops what the settings gave a flag that, in this use of its command,
+/// takes only what is typed (see also `flags::NOT_SETTINGS_IN`): `delete
+/// --local` removes every Job's kept containers unless `--name` is typed.
+/// The settings' name is the Job that `apply` and `run-local` make, and
+/// narrowing to it would quietly leave other Jobs' containers behind, while
+/// `delete` without --local still deletes that Job from the cluster.
+pub fn typed_only(command: &mut Subcommand, matches: &ArgMatches) {
+    let Some((_, sub)) = matches.subcommand() else { return };
+    if let Subcommand::Delete(flags) = command
+        && flags.local
+        && sub.value_source("name") != Some(ValueSource::CommandLine)
+    {
+        flags.name = None;
+    }
+}
+
+/// Makes `cmd`, a child `cargo xtask`, run with none of this machine's
+/// settings: no JOB_TEST_<FLAG> (nor JOB_TEST_CONFIG) and an empty settings
+/// file instead of the project's job-test.toml, so that it does only what
+/// its arguments say. The bench measures the same thing on every machine
+/// with it; the tests see only what they set.
+pub fn without_settings(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    remove_settings(cmd, std::env::vars_os().map(|(name, _)| name))
+}
+
+/// `without_settings` for an environment holding the variables `names`.
+fn remove_settings(
+    cmd: &mut std::process::Command,
+    names: impl Iterator<Item = OsString>,
+) -> &mut std::process::Command {
+    for name in names.filter(|n| n.to_string_lossy().starts_with(ENV_PREFIX)) {
+        cmd.env_remove(name);
+    }
+    cmd.env(CONFIG_ENV, "/dev/null")
+}
+
 /// Whether `message` names `--flag` (and not a longer flag it begins).
 fn names_flag(message: &str, flag: &str) -> bool {
     let needle = format!("--{flag}");
@@ -299,6 +362,18 @@ fn read(cmd: &Command, keys: &[Key], path: PathBuf, chosen: Chosen) -> Result<Se
             let Some(key) = keys.iter().find(|k| k.section == *section && k.name == *name) else {
                 return Err(unknown_key(&shown, keys, Some(section), name));
             };
+            if let (toml::Value::Array(items), false) = (value, key.multiple) {
+                let written: Vec<String> = items.iter().map(toml_text).collect();
+                let one = written.first().map_or("VALUE", String::as_str);
+                return Err(Error::usage(format!(
+                    "{shown}: key {}: takes one value, not a list ([{}]), as --{} does; write `{} = {one}`, or \
+                     remove the key",
+                    key.full(),
+                    written.join(", "),
+                    key.name,
+                    key.name
+                )));
+            }
             let mut raw = scalars(value).ok_or_else(|| {
                 Error::usage(format!(
                     "{shown}: key {}: expected a string, number, boolean or a list of them, as for --{}",
@@ -319,10 +394,23 @@ fn read(cmd: &Command, keys: &[Key], path: PathBuf, chosen: Chosen) -> Result<Se
                     ))
                 })?;
             }
+            if let Some((_, why)) = NOT_TRUE_IN_FILE.iter().find(|(id, _)| *id == key.id)
+                && raw.iter().any(|v| v == "true")
+            {
+                return Err(Error::usage(format!("{shown}: key {} = true is not allowed: {why}", key.full())));
+            }
             values.insert(key.id.clone(), raw);
         }
     }
     Ok(SettingsFile { path, chosen, values })
+}
+
+/// A value as the file would write it (a string quoted), for messages.
+fn toml_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("{s:?}"),
+        other => scalars(other).map_or_else(|| "...".to_owned(), |v| v.join(", ")),
+    }
 }
 
 /// A TOML value as the strings typed after its flag; None for a table or
@@ -555,7 +643,7 @@ impl fmt::Display for Effective {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, FromArgMatches};
 
     use super::*;
     use crate::flags::Xtask;
@@ -609,6 +697,108 @@ mod tests {
         assert_eq!(closest(&keys, None, "namespace").as_deref(), Some("job.namespace"));
         assert_eq!(closest(&keys, None, "cluster").as_deref(), Some("[cluster]"));
         assert_eq!(closest(&keys, Some("job"), "zzzzzzzz"), None);
+    }
+
+    fn with_file(values: &[(&str, &[&str])]) -> (Settings, Command) {
+        let cmd = Xtask::command();
+        let values = values.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect();
+        let settings = Settings {
+            keys: keys(&cmd),
+            file: Some(SettingsFile { path: "s.toml".into(), chosen: Chosen::Flag, values }),
+        };
+        let cmd = settings.apply(cmd);
+        (settings, cmd)
+    }
+
+    /// The issue: `[job] suspend = true` became the flag's default, and
+    /// `--suspend` could only say true again. Every boolean key takes
+    /// `=false` (a flag added to a group later too), bare still means true.
+    #[test]
+    fn a_flag_turns_off_every_switch_the_file_turns_on() {
+        let mut built = Xtask::command();
+        built.build();
+        let config = built.find_subcommand("config").unwrap();
+        let (settings, _) = with_file(&[]);
+        let switches: Vec<&Key> = settings
+            .keys
+            .iter()
+            .filter(|k| {
+                let arg = config.get_arguments().find(|a| a.get_id() == k.id.as_str()).unwrap();
+                arg.get_value_parser().type_id() == TypeId::of::<bool>()
+            })
+            .collect();
+        let names: Vec<&str> = switches.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["suspend", "no-network-policy", "cluster-wide", "insecure-skip-tls-verify", "insecure-registry", "load"]
+        );
+        for key in switches {
+            let (settings, cmd) = with_file(&[(&key.id, &["true"])]);
+            let parse = |args: &[&str]| {
+                let m = cmd.clone().try_get_matches_from(["x", "config"].iter().chain(args)).unwrap_or_else(|e| {
+                    panic!("config {args:?}: {e}");
+                });
+                let (_, sub) = m.subcommand().unwrap();
+                (*sub.get_one::<bool>(&key.id).unwrap(), settings.source(sub, key).unwrap())
+            };
+            let flag = format!("--{}", key.name);
+            assert_eq!(parse(&[]), (true, Source::File("s.toml".into(), key.full())), "{flag}");
+            assert_eq!(parse(&[&format!("{flag}=false")]), (false, Source::Flag(flag.clone())));
+            assert_eq!(parse(&[&format!("{flag}=true")]), (true, Source::Flag(flag.clone())));
+            // Bare, and not taking the next word as its value.
+            assert_eq!(parse(&[&flag, "--name", "x"]), (true, Source::Flag(flag.clone())));
+        }
+    }
+
+    /// `pods -n` is the namespace `kubectl get pods` would list; the file's
+    /// `[job] namespace` still reaches every command where it is the Job's.
+    #[test]
+    fn the_settings_do_not_reach_a_flag_that_means_something_else() {
+        let (_, cmd) = with_file(&[("namespace", &["from-file"]), ("name", &["file-job"])]);
+        let parsed = |args: &[&str]| {
+            let m = cmd.clone().try_get_matches_from(["x"].iter().chain(args)).unwrap();
+            let mut flags = Xtask::from_arg_matches(&m).unwrap();
+            typed_only(&mut flags.command, &m);
+            flags.command
+        };
+        let Subcommand::Pods(pods) = parsed(&["pods"]) else { unreachable!() };
+        assert_eq!(pods.namespace, None);
+        let Subcommand::Pods(pods) = parsed(&["pods", "-n", "typed"]) else { unreachable!() };
+        assert_eq!(pods.namespace.as_deref(), Some("typed"));
+        for sub in ["watch", "logs", "delete", "auth"] {
+            let m = cmd.clone().try_get_matches_from(["x", sub]).unwrap();
+            assert_eq!(m.subcommand().unwrap().1.get_one::<String>("namespace").unwrap(), "from-file", "{sub}");
+        }
+        // `delete` deletes the settings' Job from the cluster; `delete
+        // --local` every Job's containers unless --name is typed.
+        let Subcommand::Delete(delete) = parsed(&["delete"]) else { unreachable!() };
+        assert_eq!(delete.name.as_deref(), Some("file-job"));
+        let Subcommand::Delete(delete) = parsed(&["delete", "--local"]) else { unreachable!() };
+        assert_eq!(delete.name, None);
+        let Subcommand::Delete(delete) = parsed(&["delete", "--local", "--name", "typed"]) else { unreachable!() };
+        assert_eq!(delete.name.as_deref(), Some("typed"));
+    }
+
+    /// The bench's child processes (and the tests') see no JOB_TEST_<FLAG>
+    /// of this machine and an empty settings file, whatever else is set.
+    #[test]
+    fn a_child_without_settings_loses_every_job_test_variable() {
+        let mut cmd = std::process::Command::new("xtask");
+        let names = ["JOB_TEST_NAME", "JOB_TEST_CONFIG", "JOB_TEST_SUSPEND", "HOME", "KUBECONFIG"];
+        remove_settings(&mut cmd, names.into_iter().map(OsString::from));
+        let mut envs: Vec<(String, Option<String>)> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.map(|v| v.to_string_lossy().into_owned())))
+            .collect();
+        envs.sort();
+        assert_eq!(
+            envs,
+            [
+                ("JOB_TEST_CONFIG".to_owned(), Some("/dev/null".to_owned())),
+                ("JOB_TEST_NAME".to_owned(), None),
+                ("JOB_TEST_SUSPEND".to_owned(), None),
+            ]
+        );
     }
 
     #[test]

@@ -14,11 +14,16 @@
 //! `pods` is the tutorial's check of a credential, and lists what
 //! `kubectl get pods` would: the context's namespace, else `default` (the
 //! kubeconfig `auth` writes names the service account's namespace).
+//!
+//! Switches that are settings (a `bool` in a group `ConfigFlags` flattens)
+//! take `=false` as well as nothing (`--suspend`, `--suspend=false`), so
+//! that a flag can turn off what the settings file or JOB_TEST_<FLAG>
+//! turned on; a unit test in `config` checks each one.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::image::Platform;
 use crate::image_ref::ImageRef;
@@ -32,7 +37,8 @@ use crate::manifest::versions::KubeVersion;
     after_help = "Settings: every flag under the Job, Worker, Authorization, Cluster, Registry and Image headings \
 can also be set as JOB_TEST_<FLAG> (JOB_TEST_NAMESPACE=demo) or in the settings file (job-test.toml in the \
 project root, or --config FILE): a flag wins over the environment, the environment over the file, the file over \
-the default. `cargo xtask config` shows each value and where it came from."
+the default; a switch takes =false to turn off what they turned on (--suspend=false). `cargo xtask config` shows \
+each value and where it came from."
 )]
 pub struct Xtask {
     /// How to print results: text for people, json for scripts (one object on stdout).
@@ -331,7 +337,8 @@ pub struct JobFlags {
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub max_failed_indexes: Option<i64>,
     /// Create the Job suspended (spec.suspend); allows --parallelism 0.
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, value_name = "BOOL", hide_possible_values = true)]
     pub suspend: bool,
     /// Image pull secret for a private registry (a docker-registry Secret in the namespace; --create-pull-secret
     /// creates it).
@@ -344,7 +351,8 @@ pub struct JobFlags {
     #[arg(long, default_value = "32Mi", allow_hyphen_values = true)]
     pub memory: String,
     /// Leave out the NetworkPolicy that denies the Job's pods all traffic in and out (the worker needs none).
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, value_name = "BOOL", hide_possible_values = true)]
     pub no_network_policy: bool,
 
     /// Worker: chance in [0, 1] that a run fails (FAIL_PROBABILITY).
@@ -388,7 +396,8 @@ pub struct RbacFlags {
     #[arg(long, default_value = "job-test-pod-reader")]
     pub role_binding: String,
     /// Grant across the cluster (ClusterRole + ClusterRoleBinding) instead of in the namespace.
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, value_name = "BOOL", hide_possible_values = true)]
     pub cluster_wide: bool,
     /// Verbs on pods, comma-separated; listing pods needs get,list,watch (pods/log get is always granted).
     #[arg(long, default_value = "get,list,watch", value_delimiter = ',')]
@@ -414,7 +423,8 @@ pub struct BuilderFlags {
     #[arg(long, value_enum)]
     pub builder: Option<Builder>,
     /// Load the daemonless image into the local Docker daemon too.
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, value_name = "BOOL", hide_possible_values = true)]
     pub load: bool,
     /// Directory of the OCI image layout that is built (and pushed from).
     #[arg(long, value_name = "DIR")]
@@ -465,7 +475,8 @@ pub struct RegistryFlags {
     #[arg(long, value_name = "FILE")]
     pub registry_ca_cert: Option<PathBuf>,
     /// Allow plain HTTP and unverified TLS for a registry that is not on this machine (warns).
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, value_name = "BOOL", hide_possible_values = true)]
     pub insecure_registry: bool,
     /// monolithic: one PUT per blob (works everywhere, GCP Artifact Registry needs it); chunked: PATCH per chunk.
     #[arg(long, value_enum, default_value_t = UploadMode::Monolithic)]
@@ -511,7 +522,8 @@ pub struct ClusterFlags {
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
     /// Do not verify the API server's certificate (warns every time; prefer --ca-cert).
-    #[arg(long)]
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = false, value_name = "BOOL", hide_possible_values = true)]
     pub insecure_skip_tls_verify: bool,
 }
 
@@ -589,7 +601,8 @@ pub struct DeleteFlags {
     /// Remove the containers (and their termination logs) `run-local --keep` kept, instead of a cluster's Job.
     #[arg(long)]
     pub local: bool,
-    /// The Job's name [default: job-test]; with --local, only that Job's containers (default: every Job's).
+    /// The Job's name [default: job-test]; with --local, only that Job's containers (default: every Job's, whatever
+    /// name the settings file or JOB_TEST_NAME gives).
     #[arg(long)]
     pub name: Option<String>,
     /// The Job's namespace: job-test, where `render` and `apply` put it, whatever the kubeconfig context names.
@@ -599,10 +612,19 @@ pub struct DeleteFlags {
     pub cluster: ClusterFlags,
 }
 
+/// Flags that share a settings key's name but mean something else in their
+/// command, so that neither the settings file nor JOB_TEST_<FLAG> reaches
+/// them (`config::Settings::apply` skips them): `pods -n` lists what
+/// `kubectl get pods` would, not the Job's namespace, so the credential
+/// `auth` wrote is checked where its kubeconfig points. (`delete --local
+/// --name` is the other such flag, but only with --local: see
+/// `config::typed_only`.)
+pub const NOT_SETTINGS_IN: [(&str, &str); 1] = [("pods", "namespace")];
+
 #[derive(Debug, Clone, Args)]
 pub struct PodsFlags {
     /// Namespace to list. Default: the kubeconfig context's namespace, else "default", as `kubectl get pods`
-    /// (the kubeconfig `auth` writes names the service account's namespace).
+    /// (the kubeconfig `auth` writes names the service account's namespace); not taken from the settings.
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
     #[command(flatten)]

@@ -17,22 +17,36 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let settings = match Settings::load(&Xtask::command(), &args) {
         Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::from(exit::USAGE);
-        }
+        Err(err) => match unsettled(&args) {
+            // What reads no setting still works, so that a broken file
+            // does not hide the help that says how to fix it.
+            Unsettled::Printed(e) => {
+                eprintln!("warning: settings not read: {err} (--help shows the built-in defaults)");
+                let _ = e.print();
+                return ExitCode::from(exit::OK);
+            }
+            Unsettled::Completions => {
+                eprintln!("warning: settings not read: {err} (the completion script does not need them)");
+                Settings { keys: config::keys(&Xtask::command()), file: None }
+            }
+            Unsettled::Refused => {
+                eprintln!("error: {err}");
+                return ExitCode::from(exit::USAGE);
+            }
+        },
     };
     let parsed = settings
         .apply(Xtask::command())
         .try_get_matches_from(&args)
         .and_then(|matches| Ok((Xtask::from_arg_matches(&matches)?, matches)));
-    let (flags, matches) = match parsed {
+    let (mut flags, matches) = match parsed {
         Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
+    config::typed_only(&mut flags.command, &matches);
     match run(flags, &settings, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -45,6 +59,26 @@ fn main() -> ExitCode {
             }
             ExitCode::from(xtask::error::exit_code(&err))
         }
+    }
+}
+
+/// What a run whose settings cannot be read may still do.
+enum Unsettled {
+    /// --help or --version, printed without the settings.
+    Printed(clap::Error),
+    /// `completions`: the script is the same whatever the settings.
+    Completions,
+    /// Anything else: the settings change what it does.
+    Refused,
+}
+
+/// Parses `args` without the settings to tell whether they are needed.
+fn unsettled(args: &[OsString]) -> Unsettled {
+    use clap::error::ErrorKind;
+    match Xtask::command().try_get_matches_from(args) {
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => Unsettled::Printed(e),
+        Ok(m) if m.subcommand_name() == Some("completions") => Unsettled::Completions,
+        _ => Unsettled::Refused,
     }
 }
 
