@@ -669,6 +669,9 @@ fn release_runs_the_job_locally_without_a_cluster_and_on_the_cluster_with_one() 
         &["release", "--builder", "oci", "--layout", &l, "--kubeconfig", &k, "--completions", "2"],
         &own.env(),
     );
+    // The build (both platforms' workers, in the test's own target
+    // directory) comes first and takes minutes on a loaded machine.
+    w.wait_stderr_within("5/5 watch", Duration::from_secs(300));
     api.wait_for_watches(2);
     let j = job(&api);
     assert_eq!(j["spec"]["template"]["spec"]["containers"][0]["image"], pinned.as_str());
@@ -1210,6 +1213,7 @@ fn release_makes_the_pull_secret_from_the_push_credential_and_never_prints_it() 
         ca.display()
     );
     let w = spawn_xtask(&line.split(' ').collect::<Vec<_>>(), &env);
+    w.wait_stderr_within("5/5 watch", Duration::from_secs(300));
     api.wait_for_watches(2);
     let j = job(&api);
     put_pod(&api, &j, "job-test-s1", "Succeeded", Some((0, "Completed", "")));
