@@ -11,11 +11,28 @@ use tests::{Finished, run_xtask, spawn_xtask};
 
 /// Containers a run of the Job `name` left on the daemon.
 fn leftovers(name: &str) -> Vec<String> {
+    containers(name, "-aq")
+}
+
+/// Containers of the Job `name` that are running.
+fn running(name: &str) -> Vec<String> {
+    containers(name, "-q")
+}
+
+/// `docker ps FLAGS` of the Job `name`'s containers.
+fn containers(name: &str, flags: &str) -> Vec<String> {
     let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=job-test.local/job={name}")])
+        .args(["ps", flags, "--filter", &format!("label=job-test.local/job={name}")])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+/// The tests' worker image, and a target dir and registry address of the
+/// test's own (a run's folders, what `delete --local` removes).
+fn image_and_own_defaults() -> (&'static str, tests::OwnDefaults) {
+    tests::require_docker();
+    (tests::worker_image(), tests::OwnDefaults::new())
 }
 
 /// `run-local` of the Job `name` with the tests' worker image and these flags.
@@ -327,9 +344,7 @@ fn on_pod_conditions_rules_see_the_conditions_of_a_failed_local_pod() {
 
 #[test]
 fn kept_containers_stay_until_delete_local_removes_them() {
-    tests::require_docker();
-    let image = tests::worker_image();
-    let own = tests::OwnDefaults::new();
+    let (image, own) = image_and_own_defaults();
     let env = own.env();
     let common = ["--image", image, "--fail-probability", "0", "--parallelism", "1"];
     for (name, completions) in [("rl-keep-a", "2"), ("rl-keep-b", "1")] {
@@ -469,4 +484,217 @@ fn seeded_local_runs_complete_as_often_as_odds_says() {
         "{complete} of {RUNS} local runs completed; `odds` gives {p}: a count outside [{lo}, {hi}] has probability \
          below {FALSE_FAILURE} if run-local follows the rules odds models"
     );
+}
+
+/// The pod names of a JSON report.
+fn pod_names(v: &Value) -> Vec<String> {
+    v["pods"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Waits until `ready` holds (a run's containers are up), or fails with the
+/// runs' output.
+fn wait_for(what: &str, ready: impl Fn() -> bool, runs: &[&tests::Background]) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        let stderr: Vec<String> = runs.iter().map(|r| r.stderr()).collect();
+        assert!(start.elapsed() < Duration::from_secs(90), "{what} did not happen:\n{}", stderr.join("\n---\n"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A seeded run's pod names repeat; the containers carry the run, so a run
+/// meets neither the containers a run of the same seed kept nor those of
+/// one running beside it.
+#[test]
+fn a_seeded_run_meets_neither_the_kept_run_of_its_seed_nor_one_beside_it() {
+    let (image, own) = image_and_own_defaults();
+    let env = own.env();
+    let args = |keep: bool| {
+        let mut args = vec!["--output", "json", "run-local", "--name", "rl-again", "--image", image, "--seed", "7"];
+        args.extend(["--fail-probability", "0", "--completions", "2", "--parallelism", "2", "--time-scale", "0.01"]);
+        if keep {
+            args.push("--keep");
+        }
+        args
+    };
+    let kept = run_xtask(&args(true), &env);
+    assert_eq!(kept.code, Some(0), "{}", kept.all());
+    let names = pod_names(&report(&kept));
+    assert_eq!(leftovers("rl-again").len(), 2);
+
+    // The same seed again, twice at once, with the kept containers still there.
+    let runs = [spawn_xtask(&args(false), &env), spawn_xtask(&args(false), &env)];
+    for r in runs.map(|r| r.finish_within(Duration::from_secs(120))) {
+        assert_eq!(r.code, Some(0), "{}", r.all());
+        assert_eq!(pod_names(&report(&r)), names, "the same seed, the same pods");
+        assert!(r.stderr.contains("removed the 2 containers of this run"), "{}", r.stderr);
+    }
+    assert_eq!(leftovers("rl-again").len(), 2, "the kept run's containers, only");
+
+    let r = run_xtask(&["--output", "json", "delete", "--local", "--name", "rl-again"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let removed: Vec<&str> = v["containers"].as_array().unwrap().iter().map(|c| c["pod"].as_str().unwrap()).collect();
+    assert_eq!(removed, names, "{v}");
+    assert_eq!(leftovers("rl-again"), Vec::<String>::new());
+}
+
+/// An error in the middle of a run (here the daemon refuses to create a
+/// pod's container: its image was removed while the run went on) stops and
+/// removes the containers the run had started.
+#[test]
+fn an_error_mid_run_stops_and_removes_the_containers_it_started() {
+    tests::require_docker();
+    let image = tests::worker_image();
+    // A tag of the test's own, removed in the middle of the run; the image
+    // itself stays (it has the tests' tag too).
+    let tag = format!("job-test-rl-fault:{}", std::process::id());
+    let docker = |args: &[&str]| std::process::Command::new("docker").args(args).output().unwrap();
+    let tagged = docker(&["tag", image, &tag]);
+    assert!(tagged.status.success(), "docker tag: {}", String::from_utf8_lossy(&tagged.stderr));
+    struct Untag<'a>(&'a str);
+    impl Drop for Untag<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("docker").args(["rmi", self.0]).output();
+        }
+    }
+    let _untag = Untag(&tag);
+    // Index 0 hangs; index 1 works 5 s and succeeds, and then index 2's
+    // container cannot be created.
+    let w = spawn_xtask(
+        &[
+            "run-local",
+            "--name",
+            "rl-fault",
+            "--image",
+            &tag,
+            "--completion-mode",
+            "Indexed",
+            "--completions",
+            "3",
+            "--parallelism",
+            "2",
+            "--fail-indexes",
+            "0",
+            "--failure-mode",
+            "hang",
+            "--fail-probability",
+            "0",
+            "--work-duration",
+            "5s",
+            "--time-scale",
+            "0.01",
+        ],
+        &[],
+    );
+    wait_for("two running pods", || running("rl-fault").len() == 2, &[&w]);
+    let untagged = docker(&["rmi", &tag]);
+    assert!(untagged.status.success(), "docker rmi: {}", String::from_utf8_lossy(&untagged.stderr));
+    let r = w.finish_within(Duration::from_secs(120));
+    assert_eq!(leftovers("rl-fault"), Vec::<String>::new(), "containers left behind:\n{}", r.stderr);
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(r.stderr.contains("creating the container for pod rl-fault-"), "{}", r.stderr);
+    assert!(r.stderr.contains("removed the 2 containers of this run"), "{}", r.stderr);
+}
+
+/// `delete --local` removes what `--keep` kept, and never a run still
+/// going: not one without `--keep`, not one with it.
+#[test]
+fn delete_local_leaves_runs_in_progress_alone() {
+    let (image, own) = image_and_own_defaults();
+    let env = own.env();
+    let job = ["--name", "rl-busy", "--image", image, "--completions", "1", "--parallelism", "1"];
+    let mut args = vec!["run-local", "--keep", "--fail-probability", "0"];
+    args.extend_from_slice(&job);
+    let done = run_xtask(&args, &env);
+    assert_eq!(done.code, Some(0), "{}", done.all());
+    let hang = ["--failure-mode", "hang", "--fail-probability", "1", "--timeout", "5m"];
+    let going: Vec<tests::Background> = [true, false]
+        .iter()
+        .map(|&keep| {
+            let mut args = vec!["run-local"];
+            if keep {
+                args.push("--keep");
+            }
+            args.extend_from_slice(&hang);
+            args.extend_from_slice(&job);
+            spawn_xtask(&args, &env)
+        })
+        .collect();
+    wait_for("two running pods", || running("rl-busy").len() == 2, &going.iter().collect::<Vec<_>>());
+
+    let r = run_xtask(&["--output", "json", "delete", "--local", "--name", "rl-busy"], &env);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    // The kept run that ended is gone; both runs in progress are untouched.
+    assert_eq!((running("rl-busy").len(), leftovers("rl-busy").len()), (2, 2), "{}", r.stdout);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let runs = |key: &str| -> Vec<String> {
+        v[key].as_array().unwrap().iter().map(|c| c["run"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!((runs("containers").len(), runs("skipped").len()), (1, 1), "{v}");
+    assert_ne!(runs("containers"), runs("skipped"));
+    let r = run_xtask(&["delete", "--local", "--name", "rl-busy"], &env);
+    assert!(
+        r.stdout.starts_with(
+            "no containers of job rl-busy kept by `run-local --keep`: nothing to remove\nleft 1 containers of runs \
+             still going (a container of theirs is running); once they end, run `delete --local` again\n  job \
+             rl-busy: rl-busy-"
+        ),
+        "{}",
+        r.stdout
+    );
+
+    // Each run ends as it would have; the kept one's container stays.
+    for w in going {
+        w.signal(libc::SIGINT);
+        let r = w.finish();
+        assert_eq!(r.code, Some(130), "{}", r.all());
+    }
+    assert_eq!((running("rl-busy").len(), leftovers("rl-busy").len()), (0, 1));
+    let r = run_xtask(&["--output", "json", "delete", "--local", "--name", "rl-busy"], &env);
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!((v["containers"].as_array().unwrap().len(), v["skipped"].as_array().unwrap().len()), (1, 0), "{v}");
+    assert_eq!(leftovers("rl-busy"), Vec::<String>::new());
+}
+
+/// With parallelism 2 the pods of an Indexed Job exit in an order the run
+/// does not fix; a seeded run still names each pod after its index and
+/// attempt, so the pods, their draws and the verdict repeat.
+#[test]
+fn a_seeded_parallel_run_repeats_its_pods_and_verdict() {
+    let flags = [
+        "--seed",
+        "5",
+        "--completion-mode",
+        "Indexed",
+        "--fail-probability",
+        "0.5",
+        "--completions",
+        "4",
+        "--parallelism",
+        "2",
+        "--backoff-limit",
+        "20",
+    ];
+    let runs: Vec<Value> = (0..2).map(|_| report(&run_local("rl-seed-par", &flags))).collect();
+    let pods = |v: &Value| -> Vec<(String, Option<String>, Option<i64>)> {
+        v["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_owned(),
+                    p["index"].as_str().map(str::to_owned),
+                    p["exit_code"].as_i64(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(pods(&runs[0]), pods(&runs[1]));
+    let verdict =
+        |v: &Value| (v["result"].clone(), v["reason"].clone(), v["succeeded"].clone(), v["failed_pods"].clone());
+    assert_eq!(verdict(&runs[0]), verdict(&runs[1]));
+    // Some index was retried, so the order of exits had a say in the old naming.
+    assert!(pods(&runs[0]).len() > 4, "{:?}", pods(&runs[0]));
 }

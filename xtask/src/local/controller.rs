@@ -85,11 +85,24 @@ impl Spec {
 }
 
 /// The conditions a kubelet leaves on a pod whose container failed
-/// (type, status): scheduled and initialized, no longer ready. Nothing on
-/// a local engine adds `DisruptionTarget` (eviction, preemption, a taint,
-/// the pod garbage collector) or any other condition.
-pub const FAILED_POD_CONDITIONS: [(&str, &str); 4] =
-    [("PodScheduled", "True"), ("Initialized", "True"), ("Ready", "False"), ("ContainersReady", "False")];
+/// (type, status): scheduled and initialized, no longer ready, and, from
+/// kubelet 1.29 (the PodReadyToStartContainersCondition gate, beta and on
+/// by default; "Pod Lifecycle", KEP-3085), PodReadyToStartContainers=False
+/// once the failed pod's sandbox is torn down. Older kubelets do not set
+/// that one (from 1.25 only behind the alpha gate, and named PodHasNetwork
+/// before 1.28). Nothing on a local engine adds `DisruptionTarget`
+/// (eviction, preemption, a taint, the pod garbage collector) or any other
+/// condition.
+pub const FAILED_POD_CONDITIONS: [(&str, &str); 5] = [
+    ("PodScheduled", "True"),
+    ("Initialized", "True"),
+    ("Ready", "False"),
+    ("ContainersReady", "False"),
+    ("PodReadyToStartContainers", "False"),
+];
+
+/// Of [`FAILED_POD_CONDITIONS`], the one only kubelets from 1.29 set.
+const SINCE_1_29: &str = "PodReadyToStartContainers";
 
 /// What a pod failure policy sees of a failed pod.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +130,10 @@ fn condition_matches(rule: &PodFailurePolicyRule, conditions: &[(&str, &str)]) -
 /// onPodConditions rules: which of them match every failed pod and which
 /// none, given [`FAILED_POD_CONDITIONS`].
 pub fn local_caveats(spec: &Spec) -> Vec<String> {
-    let have = FAILED_POD_CONDITIONS.map(|(t, s)| format!("{t}={s}")).join(", ");
+    let have = format!(
+        "{} ({SINCE_1_29} as kubelets from 1.29 set it)",
+        FAILED_POD_CONDITIONS.map(|(t, s)| format!("{t}={s}")).join(", ")
+    );
     spec.rules
         .iter()
         .enumerate()
@@ -404,7 +420,18 @@ impl Controller {
 
     /// A finished Job's active pods are terminated: a failed Job's count
     /// as failed; those a success policy ends are removed, not counted
-    /// ("Success policy": the lingering pods are removed).
+    /// ("Success policy": once SuccessCriteriaMet is added "the lingering
+    /// pods are removed"). The Job controller's rule, in
+    /// pkg/controller/job/job_controller.go, trackJobStatusAndRemoveFinalizers:
+    /// a pod that has not succeeded is added to the failed count when
+    /// `considerPodFailed || (finishedCondition != nil &&
+    /// !isSuccessCriteriaMetCondition(finishedCondition))`. In the sync that
+    /// finds the criteria met, the lingering pods are still running (not
+    /// failed) and the condition is SuccessCriteriaMet, so they are not
+    /// counted, and their tracking finalizers are removed in that same sync
+    /// (canRemoveFinalizer: the Job has a finished condition), so no later
+    /// sync counts them when they end. Any other finish (BackoffLimitExceeded,
+    /// DeadlineExceeded, a FailJob rule) counts them as failed.
     pub fn terminated_active(&mut self) -> Vec<String> {
         let pods: Vec<String> = self.active.keys().cloned().collect();
         if self.finished.as_ref().is_none_or(|f| f.result == JobResult::Failed) {
@@ -605,6 +632,11 @@ mod tests {
         );
         let rules = vec![condition_rule("Ignore", "PodScheduled", "")];
         assert_eq!(policy_action(&rules, "ns", &failed(1)).0, PolicyAction::Ignore);
+        // A 1.29 kubelet marks a failed pod's torn-down sandbox.
+        let rules = vec![condition_rule("Ignore", "PodReadyToStartContainers", "False")];
+        assert_eq!(policy_action(&rules, "ns", &failed(1)).0, PolicyAction::Ignore);
+        let rules = vec![condition_rule("Ignore", "PodReadyToStartContainers", "True")];
+        assert_eq!(policy_action(&rules, "ns", &failed(1)).0, PolicyAction::Count);
         // Rules in order: an exit-code rule before a condition rule wins.
         let by_code = PodFailurePolicyRule {
             action: "Count".into(),
@@ -638,9 +670,14 @@ mod tests {
             "{}",
             caveats[1]
         );
-        assert!(caveats[1].ends_with(
-            "a failed local pod has only PodScheduled=True, Initialized=True, Ready=False, ContainersReady=False"
-        ));
+        assert!(
+            caveats[1].ends_with(
+                "a failed local pod has only PodScheduled=True, Initialized=True, Ready=False, ContainersReady=False, \
+                 PodReadyToStartContainers=False (PodReadyToStartContainers as kubelets from 1.29 set it)"
+            ),
+            "{}",
+            caveats[1]
+        );
         assert!(local_caveats(&spec(1, 1, 6)).is_empty());
     }
 

@@ -7,7 +7,9 @@
 //! A real cluster remains the source of truth: the first line says that
 //! this is the local engine. Back-offs can be shrunk for demos
 //! (`--time-scale`); the deadline is not. Every container is removed when
-//! the run ends, on success, failure or Ctrl-C, unless `--keep`.
+//! the run ends, on success, failure, Ctrl-C or an error (one clean-up for
+//! all), unless `--keep`. Container names carry the run's id, so no run
+//! meets another's containers.
 
 pub mod controller;
 pub mod kept;
@@ -128,7 +130,10 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     }
     let grace = template.termination_grace_period_seconds.unwrap_or(30).max(0);
     let run = random_suffix();
-    let mut names = PodNames::new(&name, pod::container(&template).and_then(worker_seed));
+    let names = PodNames::new(&name, pod::container(&template).and_then(worker_seed));
+    // Pods made so far per completion index (NonIndexed: all under None),
+    // the attempt a new pod's name is drawn for.
+    let mut attempts: BTreeMap<Option<u32>, u32> = BTreeMap::new();
     let dir = crate::target_dir().join("local").join(format!("{name}-{run}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
@@ -142,8 +147,8 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         },
         match names.seed {
             Some(seed) => format!(
-                "; pod names drawn from WORKER_SEED {seed}, so the same seed gives the same pods and draws \
-                 (a cluster names pods at random)"
+                "; pod names drawn from WORKER_SEED {seed} and each pod's index and attempt, so the same seed \
+                 gives each pod the same name and draw (a cluster names pods at random)"
             ),
             None => String::new(),
         }
@@ -160,132 +165,148 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     let (exits, mut exited) = mpsc::unbounded_channel::<Exit>();
     let mut signals = Signals::new()?;
 
-    let outcome: Result<(), Error> = loop {
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            controller.deadline_passed();
-        }
-        if controller.finished.is_some() {
-            break Ok(());
-        }
-        if now >= next_create {
-            for index in controller.to_start() {
-                let pod_name = names.next(|n| pods.contains_key(n));
-                let who = pod::Identity {
-                    name: &pod_name,
-                    namespace: &namespace,
-                    job: &name,
-                    run: &run,
-                    index,
-                    index_failures: controller.index_failure_count(index),
-                };
-                let pod_dir = dir.join(&pod_name);
-                std::fs::create_dir_all(&pod_dir)?;
-                let message_file = pod_dir.join("termination-log");
-                write_world_writable(&message_file)?;
-                let body = pod::container_body(&template, &image, &who, &message_file, &pod_dir.join("volumes"))
-                    .map_err(Error::usage)?;
-                // A pod's age counts from its creation, as on a cluster.
-                let created_at = Instant::now();
-                let created = docker
-                    .create_container(
-                        Some(CreateContainerOptions {
-                            name: Some(format!("job-test-local_{pod_name}")),
-                            ..Default::default()
-                        }),
-                        body,
-                    )
-                    .await
-                    .with_context(|| format!("creating the container for pod {pod_name}"))?;
-                controller.started(&pod_name, index);
-                let row = PodRow {
-                    name: pod_name.clone(),
-                    phase: "Running".into(),
-                    index: index.map(|i| i.to_string()),
-                    exit_code: None,
-                    reason: None,
-                    message: None,
-                    restarts: 0,
-                    seconds: Some(0.0),
-                    last_exit_code: None,
-                };
-                pods.insert(
-                    pod_name.clone(),
-                    LocalPod { container: created.id.clone(), message_file, started: created_at, restart_at: None },
-                );
-                rows.insert(pod_name.clone(), row.clone());
-                start(&docker, &created.id, &pod_name, &exits).await?;
-                table.update(None, &row, &rows);
+    // The loop is an async block so that every error in it (a container the
+    // daemon will not create or start, a file that cannot be written) ends
+    // here, and the clean-up below stops and removes what it started.
+    let outcome: Result<()> = async {
+        loop {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                controller.deadline_passed();
             }
-        }
-        // The next time something is due: a replacement pod, a restart, the deadline.
-        let mut wake: Vec<Instant> = pods.values().filter_map(|p| p.restart_at).collect();
-        wake.extend(deadline);
-        if !controller.to_start().is_empty() {
-            wake.push(next_create);
-        }
-        if let Some(t) = options.timeout {
-            wake.push(started + t);
-            if now >= started + t {
-                break Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("gave up after {}: the Job had not finished", humantime::format_duration(t)),
-                ));
+            if controller.finished.is_some() {
+                return Ok(());
             }
-        }
-        let sleep = tokio::time::sleep_until(wake.into_iter().min().unwrap_or(now + Duration::from_secs(3600)).into());
-        tokio::select! {
-            Some(exit) = exited.recv() => {
-                let (Some(p), Some(row)) = (pods.get_mut(&exit.pod), rows.get_mut(&exit.pod)) else { continue };
-                let mut message = std::fs::read_to_string(&p.message_file).unwrap_or_default();
-                message.truncate(4096);
-                let before = row.clone();
-                row.exit_code = Some(exit.exit_code);
-                row.reason = Some(if exit.oom_killed { "OOMKilled" } else if exit.exit_code == 0 { "Completed" } else { "Error" }.into());
-                row.message = Some(message.trim().to_owned()).filter(|m| !m.is_empty());
-                row.seconds = Some(p.started.elapsed().as_secs_f64());
-                if controller.exited(&exit.pod, exit.exit_code) {
-                    // Restarted in place after the kubelet's back-off.
-                    let restarts = row.restarts as u32 + 1;
-                    p.restart_at = Some(Instant::now() + scaled(controller::restart_backoff(restarts)));
-                    row.last_exit_code = Some(exit.exit_code);
-                } else {
-                    row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
-                    if exit.exit_code != 0 {
-                        next_create = Instant::now() + scaled(controller::replacement_backoff(controller.recent_failures));
-                    }
+            if now >= next_create {
+                for index in controller.to_start() {
+                    let attempt = attempts.entry(index).or_default();
+                    let pod_name = names.name(index, *attempt, |n| pods.contains_key(n));
+                    *attempt += 1;
+                    let who = pod::Identity {
+                        name: &pod_name,
+                        namespace: &namespace,
+                        job: &name,
+                        run: &run,
+                        index,
+                        index_failures: controller.index_failure_count(index),
+                        kept: options.keep,
+                    };
+                    let pod_dir = dir.join(&pod_name);
+                    std::fs::create_dir_all(&pod_dir).with_context(|| format!("creating {}", pod_dir.display()))?;
+                    let message_file = pod_dir.join("termination-log");
+                    write_world_writable(&message_file)?;
+                    let body = pod::container_body(&template, &image, &who, &message_file, &pod_dir.join("volumes"))
+                        .map_err(Error::usage)?;
+                    // A pod's age counts from its creation, as on a cluster.
+                    let created_at = Instant::now();
+                    let created = docker
+                        .create_container(
+                            Some(CreateContainerOptions {
+                                name: Some(container_name(&run, &pod_name)),
+                                ..Default::default()
+                            }),
+                            body,
+                        )
+                        .await
+                        .with_context(|| format!("creating the container for pod {pod_name}"))?;
+                    controller.started(&pod_name, index);
+                    let row = PodRow {
+                        name: pod_name.clone(),
+                        phase: "Running".into(),
+                        index: index.map(|i| i.to_string()),
+                        exit_code: None,
+                        reason: None,
+                        message: None,
+                        restarts: 0,
+                        seconds: Some(0.0),
+                        last_exit_code: None,
+                    };
+                    pods.insert(
+                        pod_name.clone(),
+                        LocalPod {
+                            container: created.id.clone(),
+                            message_file,
+                            started: created_at,
+                            restart_at: None,
+                        },
+                    );
+                    rows.insert(pod_name.clone(), row.clone());
+                    start(&docker, &created.id, &pod_name, &exits).await?;
+                    table.update(None, &row, &rows);
                 }
-                let changed = row.clone();
-                table.update(Some(&before), &changed, &rows);
             }
-            _ = sleep => {
-                let due: Vec<String> = pods.iter().filter(|(_, p)| p.restart_at.is_some_and(|t| t <= Instant::now())).map(|(n, _)| n.clone()).collect();
-                for pod_name in due {
-                    let p = pods.get_mut(&pod_name).expect("listed above");
-                    p.restart_at = None;
-                    write_world_writable(&p.message_file)?;
-                    let row = rows.get_mut(&pod_name).expect("a row per pod");
+            // The next time something is due: a replacement pod, a restart, the deadline.
+            let mut wake: Vec<Instant> = pods.values().filter_map(|p| p.restart_at).collect();
+            wake.extend(deadline);
+            if !controller.to_start().is_empty() {
+                wake.push(next_create);
+            }
+            if let Some(t) = options.timeout {
+                wake.push(started + t);
+                if now >= started + t {
+                    return Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!("gave up after {}: the Job had not finished", humantime::format_duration(t)),
+                    )
+                    .into());
+                }
+            }
+            let sleep =
+                tokio::time::sleep_until(wake.into_iter().min().unwrap_or(now + Duration::from_secs(3600)).into());
+            tokio::select! {
+                Some(exit) = exited.recv() => {
+                    let (Some(p), Some(row)) = (pods.get_mut(&exit.pod), rows.get_mut(&exit.pod)) else { continue };
+                    let mut message = std::fs::read_to_string(&p.message_file).unwrap_or_default();
+                    message.truncate(4096);
                     let before = row.clone();
-                    row.restarts += 1;
-                    row.exit_code = None;
-                    row.reason = None;
-                    let changed = row.clone();
-                    let container = p.container.clone();
-                    controller.restarted(&pod_name);
-                    if controller.finished.is_none() {
-                        start(&docker, &container, &pod_name, &exits).await?;
+                    row.exit_code = Some(exit.exit_code);
+                    row.reason = Some(if exit.oom_killed { "OOMKilled" } else if exit.exit_code == 0 { "Completed" } else { "Error" }.into());
+                    row.message = Some(message.trim().to_owned()).filter(|m| !m.is_empty());
+                    row.seconds = Some(p.started.elapsed().as_secs_f64());
+                    if controller.exited(&exit.pod, exit.exit_code) {
+                        // Restarted in place after the kubelet's back-off.
+                        let restarts = row.restarts as u32 + 1;
+                        p.restart_at = Some(Instant::now() + scaled(controller::restart_backoff(restarts)));
+                        row.last_exit_code = Some(exit.exit_code);
+                    } else {
+                        row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
+                        if exit.exit_code != 0 {
+                            next_create = Instant::now() + scaled(controller::replacement_backoff(controller.recent_failures));
+                        }
                     }
+                    let changed = row.clone();
                     table.update(Some(&before), &changed, &rows);
                 }
-            }
-            signal = signals.next() => {
-                break Err(Error::new(signal, format!("{} (job.batch/{name} was running locally)", match signal {
-                    ErrorKind::Terminated => "terminated by SIGTERM",
-                    _ => "interrupted by Ctrl-C",
-                })));
+                _ = sleep => {
+                    let due: Vec<String> = pods.iter().filter(|(_, p)| p.restart_at.is_some_and(|t| t <= Instant::now())).map(|(n, _)| n.clone()).collect();
+                    for pod_name in due {
+                        let p = pods.get_mut(&pod_name).expect("listed above");
+                        p.restart_at = None;
+                        write_world_writable(&p.message_file)?;
+                        let row = rows.get_mut(&pod_name).expect("a row per pod");
+                        let before = row.clone();
+                        row.restarts += 1;
+                        row.exit_code = None;
+                        row.reason = None;
+                        let changed = row.clone();
+                        let container = p.container.clone();
+                        controller.restarted(&pod_name);
+                        if controller.finished.is_none() {
+                            start(&docker, &container, &pod_name, &exits).await?;
+                        }
+                        table.update(Some(&before), &changed, &rows);
+                    }
+                }
+                signal = signals.next() => {
+                    return Err(Error::new(signal, format!("{} (job.batch/{name} was running locally)", match signal {
+                        ErrorKind::Terminated => "terminated by SIGTERM",
+                        _ => "interrupted by Ctrl-C",
+                    })).into());
+                }
             }
         }
-    };
+    }
+    .await;
 
     // A finished (or interrupted) Job's running pods are stopped: SIGTERM,
     // then SIGKILL after terminationGracePeriodSeconds.
@@ -436,39 +457,54 @@ fn worker_seed(c: &k8s_openapi::api::core::v1::Container) -> Option<u64> {
 }
 
 /// Pod names as Kubernetes makes them, `<job>-<5 characters>`: at random,
-/// or, when the worker is seeded, drawn from that seed, so that a seeded
-/// Job run locally twice runs the same pods and so the same draws.
+/// or, when the worker is seeded, drawn from that seed, the pod's
+/// completion index and its attempt (how many pods its index had before
+/// it; NonIndexed, how many pods the Job had). Not from the order pods
+/// happen to be made in: with parallelism above 1 that order follows which
+/// pod exits first, and a name is an input of the worker's draw.
 struct PodNames {
     job: String,
     seed: Option<u64>,
-    drawn: u32,
 }
 
 impl PodNames {
     fn new(job: &str, seed: Option<u64>) -> PodNames {
-        PodNames { job: job.to_owned(), seed, drawn: 0 }
+        PodNames { job: job.to_owned(), seed }
     }
 
-    /// The next name not `taken`.
-    fn next(&mut self, taken: impl Fn(&str) -> bool) -> String {
-        loop {
-            let suffix = match self.seed {
-                // The worker's own pure draw; the `/` keeps these inputs
-                // apart from any pod name the worker draws for.
-                Some(seed) => {
-                    self.drawn += 1;
-                    let draw =
-                        job_worker::decision::seeded_draw(seed, &format!("{}/pod-names", self.job), None, self.drawn);
-                    suffix_of((draw * SUFFIXES as f64) as u64)
-                }
-                None => random_suffix(),
-            };
-            let name = format!("{}-{suffix}", self.job);
-            if !taken(&name) {
-                return name;
-            }
-        }
+    /// The name of the pod for `index` at `attempt`; another draw (still
+    /// from the same inputs) when `taken` by a pod of this run.
+    fn name(&self, index: Option<u32>, attempt: u32, taken: impl Fn(&str) -> bool) -> String {
+        (0u32..)
+            .map(|clash| {
+                let suffix = match self.seed {
+                    // The worker's own pure draw; the `/` keeps these inputs
+                    // apart from any pod name the worker draws for.
+                    Some(seed) => {
+                        let inputs = match clash {
+                            0 => format!("{}/pod-names", self.job),
+                            n => format!("{}/pod-names/{n}", self.job),
+                        };
+                        // NonIndexed attempts count from 1, as the names of
+                        // earlier versions did.
+                        let attempt = if index.is_some() { attempt } else { attempt + 1 };
+                        let draw = job_worker::decision::seeded_draw(seed, &inputs, index, attempt);
+                        suffix_of((draw * SUFFIXES as f64) as u64)
+                    }
+                    None => random_suffix(),
+                };
+                format!("{}-{suffix}", self.job)
+            })
+            .find(|name| !taken(name))
+            .expect("an endless supply of names")
     }
+}
+
+/// The container of a pod: the run's id in it, so that a run never meets
+/// the containers of another (a seeded run's pod names repeat, and a run
+/// kept with `--keep` stays on the daemon).
+fn container_name(run: &str, pod: &str) -> String {
+    format!("job-test-local_{run}_{pod}")
 }
 
 /// `utilrand.String`'s alphabet: no vowels, no look-alikes.
@@ -516,5 +552,53 @@ impl Signals {
             _ = self.interrupt.recv() => ErrorKind::Interrupted,
             _ = self.terminate.recv() => ErrorKind::Terminated,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_pod_names_follow_index_and_attempt_not_the_order_pods_are_made_in() {
+        let names = PodNames::new("job-test", Some(7));
+        let none = |_: &str| false;
+        // Index 1's second pod has its name whether index 0's second pod
+        // was made before it or after: the order exits happen in.
+        let one_first = [names.name(Some(1), 1, none), names.name(Some(0), 1, none)];
+        let zero_first = [names.name(Some(0), 1, none), names.name(Some(1), 1, none)];
+        assert_eq!(one_first[0], zero_first[1]);
+        assert_eq!(one_first[1], zero_first[0]);
+        // Every input counts: index, attempt, seed, Job.
+        let all: std::collections::BTreeSet<String> = [
+            names.name(Some(0), 0, none),
+            names.name(Some(0), 1, none),
+            names.name(Some(1), 0, none),
+            names.name(None, 0, none),
+            names.name(None, 1, none),
+            PodNames::new("job-test", Some(8)).name(Some(0), 0, none),
+            PodNames::new("other", Some(7)).name(Some(0), 0, none),
+        ]
+        .into();
+        assert_eq!(all.len(), 7, "{all:?}");
+        let name = names.name(None, 0, none);
+        assert!(name.starts_with("job-test-") && name.len() == "job-test-".len() + 5, "{name}");
+        assert!(name["job-test-".len()..].bytes().all(|b| ALPHABET.contains(&b)), "{name}");
+        // A name this run already has is drawn again, from the same inputs.
+        let taken = name.clone();
+        let again = names.name(None, 0, |n| n == taken);
+        assert_ne!(again, name);
+        assert_eq!(again, names.name(None, 0, |n| n == taken));
+    }
+
+    #[test]
+    fn unseeded_pod_names_are_random_and_containers_carry_the_run() {
+        let names = PodNames::new("job-test", None);
+        let drawn: std::collections::BTreeSet<String> = (0..20).map(|_| names.name(None, 0, |_| false)).collect();
+        assert!(drawn.len() > 1, "{drawn:?}");
+        // Two runs of the same seed have the same pod names, and so need
+        // the run in the container's name.
+        assert_ne!(container_name("r1aaa", "job-test-x7k2p"), container_name("r2bbb", "job-test-x7k2p"));
+        assert_eq!(container_name("r1aaa", "job-test-x7k2p"), "job-test-local_r1aaa_job-test-x7k2p");
     }
 }

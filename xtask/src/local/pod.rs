@@ -13,6 +13,9 @@ use k8s_openapi::api::core::v1::{Container, PodSpec};
 pub const RUN_LABEL: &str = "job-test.local/run";
 pub const JOB_LABEL: &str = "job-test.local/job";
 pub const POD_LABEL: &str = "job-test.local/pod";
+/// On the containers of a run made with `--keep` (value `true`): the only
+/// ones `delete --local` may remove; a run without it removes its own.
+pub const KEPT_LABEL: &str = "job-test.local/kept";
 
 /// What a pod is, beyond its template.
 pub struct Identity<'a> {
@@ -23,6 +26,8 @@ pub struct Identity<'a> {
     pub index: Option<u32>,
     /// JOB_INDEX_FAILURE_COUNT's source, with backoffLimitPerIndex.
     pub index_failures: u32,
+    /// The run keeps its containers (`--keep`).
+    pub kept: bool,
 }
 
 /// A Kubernetes quantity (`32Mi`, `1G`, `500m`, `1e3`) as a number.
@@ -133,11 +138,14 @@ pub fn container_body(
     if security.allow_privilege_escalation == Some(false) {
         security_opt.push("no-new-privileges".to_owned());
     }
-    let labels = HashMap::from([
+    let mut labels = HashMap::from([
         (RUN_LABEL.to_owned(), who.run.to_owned()),
         (JOB_LABEL.to_owned(), who.job.to_owned()),
         (POD_LABEL.to_owned(), who.name.to_owned()),
     ]);
+    if who.kept {
+        labels.insert(KEPT_LABEL.to_owned(), "true".to_owned());
+    }
     Ok(ContainerCreateBody {
         image: Some(image.to_owned()),
         hostname: Some(who.name.chars().take(63).collect()),
@@ -205,6 +213,7 @@ mod tests {
             run: "r",
             index: Some(3),
             index_failures: 0,
+            kept: true,
         };
         let body = container_body(&spec, "job-test:0.1.0", &who, &dir.join("msg"), &dir.join("volumes")).unwrap();
         let env = body.env.unwrap();
@@ -217,6 +226,9 @@ mod tests {
         assert!(host.binds.unwrap().iter().any(|b| b.ends_with(":/dev/termination-log")));
         assert_eq!(body.user.as_deref(), Some("65532:65532"));
         assert_eq!(body.hostname.as_deref(), Some("job-test-x7k2p"));
+        let labels = body.labels.unwrap();
+        assert_eq!(labels.get(KEPT_LABEL).map(String::as_str), Some("true"), "{labels:?}");
+        assert_eq!(labels.get(POD_LABEL).map(String::as_str), Some("job-test-x7k2p"), "{labels:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
