@@ -79,3 +79,12 @@ pub const ZSH: Tool =
 /// The completion tests check and run the fish script with fish itself.
 pub const FISH: Tool =
     Tool { program: "fish", package: "fish", what: "the fish shell", otherwise: "run the tests with a fish in PATH" };
+
+/// GNU time: the memory-bound tests read a command's own peak resident set
+/// from it.
+pub const GNU_TIME: Tool = Tool {
+    program: "/usr/bin/time",
+    package: "time",
+    what: "GNU time",
+    otherwise: "run the tests where /usr/bin/time is GNU time",
+};
