@@ -186,8 +186,20 @@ pub async fn for_server(cluster: &Cluster, objects: &mut [Object], out: &Reporte
 /// before it and what was not.
 pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Reporter) -> Result<Applied> {
     in_order(&mut objects);
-    refuse_foreign_secrets(cluster, &objects).await?;
+    let stopped = |e: anyhow::Error, applied: &Applied, rest: &[Object]| {
+        let done = applied.0.iter().map(|o| o.object.as_str()).collect::<Vec<_>>();
+        let rest = rest.iter().map(kubectl_name).collect::<Vec<_>>();
+        e.context(format!(
+            "apply stopped: {} applied ({}); not applied: {}",
+            done.len(),
+            if done.is_empty() { "nothing".to_owned() } else { done.join(", ") },
+            rest.join(", ")
+        ))
+    };
     let mut applied = Applied::default();
+    if let Err(e) = refuse_foreign_secrets(cluster, &objects).await {
+        return Err(stopped(e, &applied, &objects));
+    }
     for (i, object) in objects.iter().enumerate() {
         let name = kubectl_name(object);
         match apply_one_object(cluster, object, Mode::Apply, out).await {
@@ -195,16 +207,7 @@ pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Report
                 out.status(format!("{name} {}", outcome.as_str()));
                 applied.0.push(AppliedObject { object: name, result: outcome });
             }
-            Err(e) => {
-                let done = applied.0.iter().map(|o| o.object.as_str()).collect::<Vec<_>>();
-                let rest = objects[i..].iter().map(kubectl_name).collect::<Vec<_>>();
-                return Err(e.context(format!(
-                    "apply stopped: {} applied ({}); not applied: {}",
-                    done.len(),
-                    if done.is_empty() { "nothing".to_owned() } else { done.join(", ") },
-                    rest.join(", ")
-                )));
-            }
+            Err(e) => return Err(stopped(e, &applied, &objects[i..])),
         }
     }
     Ok(applied)
