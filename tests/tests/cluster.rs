@@ -258,6 +258,55 @@ fn release_dry_run_client_builds_and_pushes_nothing() {
     }
 }
 
+/// `release --dry-run=client` pushes nothing, so without
+/// `--create-pull-secret` it needs no registry credential and runs no
+/// credential helper (a helper may ask a cloud for a token): the Docker
+/// config names a helper that records each call. With
+/// `--create-pull-secret`, which needs the credential, it is called.
+#[test]
+fn release_dry_run_client_runs_no_credential_helper() {
+    let own = tests::OwnDefaults::new();
+    let registry = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = registry.local_addr().unwrap().to_string();
+    let bin = tempdir("spy-helper");
+    let calls = bin.join("calls");
+    let helper = bin.join("docker-credential-jobtestspy");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh
+echo \"$1\" >> '{}'
+read host
+printf '{{\"Username\":\"spy\",\"Secret\":\"spy-Pa55-4b1e\"}}'
+",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = tempdir("spy-docker-config");
+    std::fs::write(config.join("config.json"), format!(r#"{{"credHelpers":{{"{host}":"jobtestspy"}}}}"#)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut env = own.env();
+    env.extend([("DOCKER_CONFIG", config.to_str().unwrap()), ("PATH", &path)]);
+    let layout = tempdir("spy-layout");
+    let target = format!("{host}/team/job-test:1.0.0");
+    let args =
+        ["release", "--dry-run=client", "--builder", "oci", "--layout", layout.to_str().unwrap(), "--image", &target];
+    let r = spawn_xtask(&args, &env).finish_within(Duration::from_secs(300));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("job.batch/job-test checked (client dry run)"), "{}", r.stdout);
+    assert!(!calls.exists(), "the credential helper ran: {:?}", std::fs::read_to_string(&calls));
+    // The pull secret needs the credential: then the helper is asked, once.
+    let r = spawn_xtask(&[&args[..], &["--create-pull-secret"]].concat(), &env).finish_within(Duration::from_secs(300));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("secret/job-test-pull-secret checked (client dry run)"), "{}", r.stdout);
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "get\n", "the helper was not asked once");
+    assert!(!r.all().contains("spy-Pa55-4b1e"), "the credential was printed:\n{}", r.all());
+    registry.set_nonblocking(true).unwrap();
+    assert!(registry.accept().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "the registry was contacted");
+}
+
 fn start_watch(api: &ApiServer, extra: &[&str]) -> tests::Background {
     let k = admin(api);
     let mut args = vec!["watch", "--kubeconfig", k.as_str()];
@@ -1077,6 +1126,108 @@ fn create_pull_secret_refuses_an_anonymous_credential_before_anything_is_done() 
     assert!(r.stderr.contains(&format!("no credential for {} was found", own.registry)), "{}", r.stderr);
     assert!(!r.stderr.contains("1/5 build"), "{}", r.stderr);
     assert!(api.requests().iter().all(|r| r.method != "PATCH"), "something was applied");
+}
+
+/// A namespace's shared pull secret, made by someone else: logins for two
+/// registries, as `kubectl create secret docker-registry` (twice, merged)
+/// would leave them.
+fn their_regcred(api: &ApiServer) -> Value {
+    use base64::Engine;
+    let config = serde_json::json!({ "auths": {
+        "registry.example:5000": { "auth": base64::engine::general_purpose::STANDARD.encode("team:team-pw") },
+        "quay.example": { "auth": base64::engine::general_purpose::STANDARD.encode("bot:bot-pw") },
+    } });
+    api.put(serde_json::json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": NS } }));
+    api.put(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": { "name": "regcred", "namespace": NS, "labels": { "owner": "team-a" },
+            "managedFields": [{ "manager": "kubectl-create", "operation": "Update", "apiVersion": "v1" }] },
+        "data": { ".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config.to_string()) },
+    }))
+}
+
+/// A Secret is created, never taken over: `--create-pull-secret
+/// --image-pull-secret regcred` onto a `regcred` someone else made would
+/// replace its logins with one. apply, its server dry run and release all
+/// refuse (exit 2) before anything is applied or built, name the secret and
+/// the way out, and leave it byte for byte as it was. One job-test made is
+/// updated.
+#[test]
+fn a_pull_secret_someone_else_made_is_never_taken_over() {
+    let api = ApiServer::start();
+    let theirs = their_regcred(&api);
+    let k = admin(&api);
+    let creds = [("REGISTRY_USERNAME", PULL_USER), ("REGISTRY_PASSWORD", PULL_PASSWORD)];
+    let said = "secret/regcred in namespace job-test exists and job-test did not create it (no \
+                app.kubernetes.io/managed-by=job-test label): applying would replace its data with one registry's \
+                credential, and what else pulls with it could fail to pull; nothing was applied. drop \
+                --image-pull-secret to create job-test-pull-secret, reference it without --create-pull-secret to \
+                use it as it is, or delete it (`kubectl delete secret regcred -n job-test`) if nothing else uses it";
+    let own = tests::OwnDefaults::new();
+    let mut release_env = own.env();
+    release_env.extend(creds);
+    for (what, r) in [
+        ("apply", with_pull_secret(&["apply", "--kubeconfig", &k, "--image-pull-secret", "regcred"], &creds, None)),
+        (
+            "apply --dry-run=server",
+            with_pull_secret(
+                &["apply", "--dry-run=server", "--kubeconfig", &k, "--image-pull-secret", "regcred"],
+                &creds,
+                None,
+            ),
+        ),
+        (
+            "release --dry-run=server",
+            with_pull_secret(
+                &["release", "--dry-run=server", "--kubeconfig", &k, "--image-pull-secret", "regcred"],
+                &release_env,
+                None,
+            ),
+        ),
+    ] {
+        assert_eq!(r.code, Some(2), "{what}: {}", r.all());
+        assert!(r.stderr.contains(said), "{what}: {}", r.stderr);
+        assert!(!r.stderr.contains("1/5 build"), "{what} built before it refused: {}", r.stderr);
+        assert_no_pull_credential(&r, &[]);
+        assert_eq!(api.get("secrets", Some(NS), "regcred").unwrap(), theirs, "{what} changed their secret");
+        assert!(api.requests().iter().all(|r| r.method != "PATCH"), "{what} applied something");
+        assert!(api.get("jobs", Some(NS), "job-test").is_none(), "{what} applied the Job");
+    }
+    // Under the default name too, with the other way out.
+    let mut default_named = theirs.clone();
+    default_named["metadata"]["name"] = "job-test-pull-secret".into();
+    default_named["metadata"]["uid"] = Value::Null;
+    let default_named = api.put(default_named);
+    let r = with_pull_secret(&["apply", "--kubeconfig", &k], &creds, None);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "nothing was applied. name another with --image-pull-secret NAME, or delete it (`kubectl delete secret \
+             job-test-pull-secret -n job-test`) if nothing else uses it"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(api.get("secrets", Some(NS), "job-test-pull-secret").unwrap(), default_named);
+
+    // One job-test made is its own to update: a new password replaces the old.
+    let r = with_pull_secret(&["apply", "--kubeconfig", &k, "--image-pull-secret", "ours"], &creds, None);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("secret/ours created"), "{}", r.stdout);
+    let new_password = "a-new-Pa55w0rd-19f3";
+    let r = with_pull_secret(
+        &["apply", "--kubeconfig", &k, "--image-pull-secret", "ours"],
+        &[("REGISTRY_USERNAME", PULL_USER), ("REGISTRY_PASSWORD", new_password)],
+        None,
+    );
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("secret/ours configured"), "{}", r.stdout);
+    let data = api.get("secrets", Some(NS), "ours").unwrap()["data"][".dockerconfigjson"].as_str().unwrap().to_owned();
+    use base64::Engine;
+    let config: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(&data).unwrap()).unwrap();
+    assert_eq!(config["auths"]["registry.example:5000"]["password"], new_password);
+    assert_eq!(api.get("secrets", Some(NS), "regcred").unwrap(), theirs, "their secret changed");
 }
 
 /// A pod of the Job whose container waits on a failing pull, as a kubelet

@@ -15,6 +15,21 @@ fn repo(test: &str) -> String {
     format!("jerry-learn/job-test-{test}")
 }
 
+/// The Docker daemon's own platform (`linux/amd64` or `linux/arm64`), which
+/// the docker builder makes and a pull from an index takes, and the other
+/// one of the two the worker is built for.
+fn daemon_platforms() -> (String, String) {
+    let out = docker(&["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"]);
+    assert!(out.status.success(), "docker version: {}", String::from_utf8_lossy(&out.stderr));
+    let own = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let other = match own.as_str() {
+        "linux/amd64" => "linux/arm64",
+        "linux/arm64" => "linux/amd64",
+        _ => panic!("the Docker daemon runs on {own}; these tests need linux/amd64 or linux/arm64"),
+    };
+    (own, other.to_owned())
+}
+
 struct Run {
     code: Option<i32>,
     stdout: String,
@@ -182,16 +197,14 @@ fn each_platform_s_layer_holds_only_its_binary_and_its_config_names_the_platform
 
 #[test]
 fn one_platform_makes_a_plain_manifest_and_the_docker_builder_refuses_another_platform() {
-    // With no --builder, asking for arm64 builds without the daemon.
-    let dir = tempdir("layout-arm64");
-    let r =
-        run(&["--output", "json", "image", "--platform", "linux/arm64", "--layout", dir.to_str().unwrap()], &[], None);
+    // With no --builder, asking for the platform the daemon is not builds
+    // without the daemon.
+    let (own, other) = daemon_platforms();
+    let dir = tempdir("layout-other");
+    let r = run(&["--output", "json", "image", "--platform", &other, "--layout", dir.to_str().unwrap()], &[], None);
     r.assert_ok();
-    assert_eq!(
-        (r.json()["builder"].as_str(), &r.json()["platforms"]),
-        (Some("oci"), &serde_json::json!(["linux/arm64"]))
-    );
-    assert!(r.stderr.contains("the docker builder makes only its daemon's platform (linux/amd64)"), "{}", r.stderr);
+    assert_eq!((r.json()["builder"].as_str(), &r.json()["platforms"]), (Some("oci"), &serde_json::json!([other])));
+    assert!(r.stderr.contains(&format!("the docker builder makes only its daemon's platform ({own})")), "{}", r.stderr);
     let layout_index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     assert_eq!(layout_index["manifests"][0]["mediaType"], "application/vnd.oci.image.manifest.v1+json");
     assert_eq!(layout_index["manifests"][0]["digest"], r.json()["digest"]);
@@ -200,7 +213,10 @@ fn one_platform_makes_a_plain_manifest_and_the_docker_builder_refuses_another_pl
     let r = run(&["image", "--builder", "docker", "--platform", "linux/amd64,linux/arm64"], &[], None);
     assert_eq!(r.code, Some(2), "{}", r.stderr);
     assert!(
-        r.stderr.contains("--platform linux/amd64,linux/arm64: the docker builder makes only its daemon's platform, linux/amd64; use --builder oci"),
+        r.stderr.contains(&format!(
+            "--platform linux/amd64,linux/arm64: the docker builder makes only its daemon's platform, {own}; use \
+             --builder oci"
+        )),
         "{}",
         r.stderr
     );
@@ -293,6 +309,7 @@ fn both_builders_make_the_same_image_config() {
 
 /// Pushes with `builder`, pulls back with the Docker daemon and runs it.
 fn push_pull_run(builder: &str) {
+    let (own, _) = daemon_platforms();
     let mut registry = Registry::start_tls();
     registry.trust_in_docker();
     let layout = tempdir("layout-push");
@@ -326,8 +343,8 @@ fn push_pull_run(builder: &str) {
         }
         _ => {
             assert_eq!(served["mediaType"], "application/vnd.oci.image.manifest.v1+json", "{served}");
-            assert_eq!(v["platforms"], serde_json::json!(["linux/amd64"]));
-            assert!(pushed.stderr.contains("the docker builder makes linux/amd64 only"), "{}", pushed.stderr);
+            assert_eq!(v["platforms"], serde_json::json!([own]));
+            assert!(pushed.stderr.contains(&format!("the docker builder makes {own} only")), "{}", pushed.stderr);
         }
     }
 
@@ -350,9 +367,9 @@ fn push_pull_run(builder: &str) {
     let pinned = format!("{}/{repository}@{digest}", registry.host);
     let pull = std::process::Command::new("docker").args(["--config", config, "pull", &pinned]).output().unwrap();
     assert!(pull.status.success(), "docker pull: {}\n{}", String::from_utf8_lossy(&pull.stderr), registry.log());
-    // This machine is amd64: from a two-platform index the daemon takes that one.
+    // From a two-platform index the daemon takes its own platform's image.
     let arch = docker(&["image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", &pinned]);
-    assert_eq!(String::from_utf8_lossy(&arch.stdout).trim(), "linux/amd64");
+    assert_eq!(String::from_utf8_lossy(&arch.stdout).trim(), own);
     for (p, code) in [("0", 0), ("1", 1)] {
         let out = docker(&["run", "--rm", &pinned, "--fail-probability", p]);
         assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stdout));
@@ -661,6 +678,39 @@ fn a_registry_that_keeps_failing_leaves_no_tag() {
     assert!(r.stderr.contains("Nothing was tagged"), "{}", r.stderr);
     assert_eq!(proxy.injected(), 3, "three attempts at the manifest");
     assert_eq!(registry.tags(&repository), None);
+}
+
+/// The index (the tag) goes up last: when only the tag's PUT fails, both
+/// platforms' manifests are in the registry by digest, and there is no tag.
+#[test]
+fn a_registry_that_refuses_only_the_tag_has_both_manifests_by_digest_and_no_tag() {
+    let registry = Registry::start_plain();
+    // Only the PUT of the tag itself (`manifests/1`, not `manifests/sha256:...`).
+    let proxy = FaultProxy::start(
+        &registry.host,
+        Fault::Unavailable { pattern: "PUT /v2/jerry-learn/job-test-tag-last/manifests/1 ", times: u32::MAX },
+    );
+    let repository = repo("tag-last");
+    let image = format!("{}/{repository}:1", proxy.host);
+    let layout = tempdir("l-tag-last");
+    let r = run(&push_args(&image, layout.to_str().unwrap(), "oci", &["--attempts", "3"]), &[], None);
+    assert_eq!(r.code, Some(4), "{}", r.stderr);
+    assert!(r.stderr.contains("writing the index and the tag 1 failed: the registry answered 503"), "{}", r.stderr);
+    assert!(r.stderr.contains("Nothing was tagged"), "{}", r.stderr);
+    assert_eq!(proxy.injected(), 3, "three attempts at the tag, and only at the tag");
+    // Each platform's manifest, as the layout has it, is served by digest.
+    let layout_index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let index: Value =
+        serde_json::from_slice(&blob_of(&layout, layout_index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{index}");
+    for entry in entries {
+        let digest = entry["digest"].as_str().unwrap();
+        let served = registry.manifest(&repository, digest);
+        assert_eq!(served, serde_json::from_slice::<Value>(&blob_of(&layout, digest)).unwrap());
+        assert_eq!(registry.manifest_digest(&repository, digest), digest);
+    }
+    assert_eq!(registry.tags(&repository).unwrap_or_default(), Vec::<String>::new(), "a tag was written");
 }
 
 #[test]

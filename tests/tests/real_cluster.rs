@@ -677,6 +677,73 @@ fn a_private_registry_is_pulled_from_with_the_pull_secret_only() {
     assert!(report.get("image_pull").is_none(), "{report}");
 }
 
+/// A Secret is created, never taken over, on a real API server: a
+/// namespace's `regcred` made with kubectl's field manager (logins for two
+/// registries) is refused by `apply --create-pull-secret --image-pull-secret
+/// regcred` (exit 2, nothing applied) and keeps its resourceVersion and
+/// data; a pull secret job-test made is updated by the next apply.
+#[test]
+fn a_pull_secret_someone_else_made_is_never_taken_over() {
+    use base64::Engine;
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, PostParams};
+    let ns = Namespace::new("rc-foreign-secret");
+    cp().create_namespace(&ns.0);
+    let config = serde_json::json!({ "auths": {
+        "registry.example:5000": { "auth": base64::engine::general_purpose::STANDARD.encode("team:team-pw") },
+        "quay.example": { "auth": base64::engine::general_purpose::STANDARD.encode("bot:bot-pw") },
+    } });
+    let theirs = Secret {
+        metadata: kube::api::ObjectMeta { name: Some("regcred".into()), ..Default::default() },
+        type_: Some("kubernetes.io/dockerconfigjson".into()),
+        data: Some([(".dockerconfigjson".to_owned(), ByteString(config.to_string().into_bytes()))].into()),
+        ..Default::default()
+    };
+    let api: Api<Secret> = Api::namespaced(cp().client(), &ns.0);
+    let params = PostParams { field_manager: Some("kubectl-create".into()), ..Default::default() };
+    cp().block_on(api.create(&params, &theirs)).expect("creating their secret");
+    let path = format!("/api/v1/namespaces/{}/secrets/regcred", ns.0);
+    let before = cp().get(&path).unwrap();
+    let k = admin(&ns.0);
+    let apply = |password: &str, extra: &[&str]| {
+        let args = [
+            &["apply", "--kubeconfig", &k, "--name", "foreign", "-n", &ns.0][..],
+            &["--image", "registry.example:5000/team/job-test:1.0.0", "--create-pull-secret"],
+            extra,
+        ]
+        .concat();
+        spawn_xtask(&args, &[("REGISTRY_USERNAME", "puller"), ("REGISTRY_PASSWORD", password)])
+            .finish_within(Duration::from_secs(240))
+    };
+    let r = apply("pull-Pa55-one", &["--image-pull-secret", "regcred"]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(
+        r.stderr.contains(&format!(
+            "secret/regcred in namespace {} exists and job-test did not create it (no \
+             app.kubernetes.io/managed-by=job-test label)",
+            ns.0
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("drop --image-pull-secret to create foreign-pull-secret"), "{}", r.stderr);
+    assert_eq!(cp().get(&path).unwrap(), before, "their secret was changed");
+    assert!(job(&ns.0, "foreign").is_none(), "the Job was applied");
+
+    let r = apply("pull-Pa55-one", &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("secret/foreign-pull-secret created"), "{}", r.stdout);
+    let r = apply("pull-Pa55-two", &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("secret/foreign-pull-secret configured"), "{}", r.stdout);
+    let ours = cp().get(&format!("/api/v1/namespaces/{}/secrets/foreign-pull-secret", ns.0)).unwrap();
+    let data = base64::engine::general_purpose::STANDARD.decode(ours["data"][".dockerconfigjson"].as_str().unwrap());
+    let config: Value = serde_json::from_slice(&data.unwrap()).unwrap();
+    assert_eq!(config["auths"]["registry.example:5000"]["password"], "pull-Pa55-two");
+    assert_eq!(cp().get(&path).unwrap(), before, "their secret was changed");
+}
+
 /// `run-local` and the real control plane agree: the same Job settings, made
 /// deterministic with the worker's own rules, end with the same verdict,
 /// reason, succeeded count and failed pods (Never) or restarts (OnFailure).

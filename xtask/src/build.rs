@@ -151,8 +151,8 @@ pub fn ensure_target(sh: &Shell, triple: &str, install: bool, out: &Reporter) ->
     }
     let installed = cmd!(sh, "rustup target list --installed").quiet().ignore_stderr().read().map_err(|e| {
         Error::prerequisite(format!(
-            "cannot ask rustup which targets are installed ({e}); install rustup (https://rustup.rs) or \
-             build with `--target x86_64-unknown-linux-gnu`, which links glibc statically"
+            "cannot ask rustup which targets are installed ({e}); install rustup (https://rustup.rs), or {}",
+            without(triple)
         ))
     })?;
     if installed.lines().any(|l| l.trim() == triple) {
@@ -165,13 +165,27 @@ pub fn ensure_target(sh: &Shell, triple: &str, install: bool, out: &Reporter) ->
         .into());
     }
     out.status(format!("installing the Rust target {triple} with rustup"));
-    cmd!(sh, "rustup target add {triple}").run().map_err(|e| {
-        Error::prerequisite(format!(
-            "the Rust target {triple} is missing and `rustup target add {triple}` failed ({e}); \
-             install it by hand, or build with `--target x86_64-unknown-linux-gnu` (static glibc, larger)"
-        ))
-    })?;
+    cmd!(sh, "rustup target add {triple}").run().map_err(|e| missing_target(triple, &e))?;
     Ok(())
+}
+
+/// The error when `rustup target add` failed: what else the user can do.
+fn missing_target(triple: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::prerequisite(format!(
+        "the Rust target {triple} is missing and `rustup target add {triple}` failed ({e}); install it by hand, or {}",
+        without(triple)
+    ))
+}
+
+/// How to go on without `triple`'s standard library. The arm64 worker is
+/// wanted by `image`, `push` and `release`, which take `--platform` (not
+/// `--target`); the x86_64 one has the glibc target to fall back on.
+fn without(triple: &str) -> &'static str {
+    if triple == Target::Aarch64Musl.triple() {
+        "give `--platform linux/amd64` to build the amd64 image only"
+    } else {
+        "build with `--target x86_64-unknown-linux-gnu` (static glibc, larger)"
+    }
 }
 
 /// The ELF machine (`e_machine`) of a binary for `target`, and its name.
@@ -250,6 +264,21 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_target_names_a_fix_the_commands_that_need_it_take() {
+        let e = missing_target("aarch64-unknown-linux-musl", &"exit status: 1");
+        assert_eq!(e.kind, crate::ErrorKind::Prerequisite);
+        assert_eq!(
+            e.message,
+            "the Rust target aarch64-unknown-linux-musl is missing and `rustup target add aarch64-unknown-linux-musl` \
+             failed (exit status: 1); install it by hand, or give `--platform linux/amd64` to build the amd64 image \
+             only"
+        );
+        assert!(!e.message.contains("--target"), "image, push and release take no --target: {e}");
+        let e = missing_target("x86_64-unknown-linux-musl", &"exit status: 1");
+        assert!(e.message.ends_with("or build with `--target x86_64-unknown-linux-gnu` (static glibc, larger)"), "{e}");
+    }
 
     #[test]
     fn a_dynamically_linked_program_is_refused() {

@@ -52,10 +52,16 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     let ca = push::read_ca(&flags.registry)?;
     // Looked up once, before anything is built (blocking: a credential
     // helper may run): the push uses it, and the pull secret is made of it.
-    let (credential, source) = push::credentials::lookup(&push::target::registry_host(&target), &inputs)?;
-    if flags.create_pull_secret {
-        pull_secret::secret(&job, &credential, &source)?;
-    }
+    // A dry run pushes nothing, so without a pull secret it needs none (and
+    // `--dry-run=client` runs no helper: it makes no request at all).
+    let login = match flags.dry_run.is_none() || flags.create_pull_secret {
+        true => Some(push::credentials::lookup(&push::target::registry_host(&target), &inputs)?),
+        false => None,
+    };
+    let pull_secret = match (&login, flags.create_pull_secret) {
+        (Some((credential, source)), true) => Some(pull_secret::secret(&job, credential, source)?),
+        _ => None,
+    };
 
     crate::runtime()?.block_on(async {
         // The cluster first: what its version cannot take is refused before
@@ -79,8 +85,12 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         };
         let version = match &cluster {
             Some(c) => {
-                let version = apply::for_server(c, &mut manifest::all_objects(&job, &rbac), out).await?;
+                let mut objects = manifest::all_objects(&job, &rbac);
+                let version = apply::for_server(c, &mut objects, out).await?;
                 out.status(format!("the cluster at {} runs Kubernetes {version}", c.server));
+                // A Secret someone else made is refused before the build.
+                objects.extend(pull_secret.map(manifest::Object::Secret));
+                apply::refuse_foreign_secrets(c, &objects).await?;
                 version
             }
             None => versions::NEWEST,
@@ -97,7 +107,8 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
             }
             None => {
                 out.status("2/5 push");
-                let pushed = push::push(&built, &target, &credential, &source, ca, &flags.registry, out).await?;
+                let (credential, source) = login.as_ref().context("a release that pushes looked its credential up")?;
+                let pushed = push::push(&built, &target, credential, source, ca, &flags.registry, out).await?;
                 out.status(format!("  {} {}", if pushed.unchanged { "unchanged" } else { "pushed" }, pushed.reference));
                 out.status("3/5 render, with the image pinned by digest");
                 pushed.reference
@@ -106,8 +117,8 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         job.pin(pushed.clone());
         out.status(format!("  {}", odds::summary(&job)));
         let mut objects = manifest::all_objects(&job, &rbac);
-        if flags.create_pull_secret {
-            pull_secret::add(&mut objects, &job, &credential, &source, out)?;
+        if let (Some((credential, source)), true) = (&login, flags.create_pull_secret) {
+            pull_secret::add(&mut objects, &job, credential, source, out)?;
         }
         if flags.dry_run.is_some() {
             return dry_run::release(cluster.as_ref(), &job, objects, version, out).await;

@@ -12,7 +12,7 @@ use std::fmt::Debug;
 use anyhow::{Context, Result};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -186,7 +186,20 @@ pub async fn for_server(cluster: &Cluster, objects: &mut [Object], out: &Reporte
 /// before it and what was not.
 pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Reporter) -> Result<Applied> {
     in_order(&mut objects);
+    let stopped = |e: anyhow::Error, applied: &Applied, rest: &[Object]| {
+        let done = applied.0.iter().map(|o| o.object.as_str()).collect::<Vec<_>>();
+        let rest = rest.iter().map(kubectl_name).collect::<Vec<_>>();
+        e.context(format!(
+            "apply stopped: {} applied ({}); not applied: {}",
+            done.len(),
+            if done.is_empty() { "nothing".to_owned() } else { done.join(", ") },
+            rest.join(", ")
+        ))
+    };
     let mut applied = Applied::default();
+    if let Err(e) = refuse_foreign_secrets(cluster, &objects).await {
+        return Err(stopped(e, &applied, &objects));
+    }
     for (i, object) in objects.iter().enumerate() {
         let name = kubectl_name(object);
         match apply_one_object(cluster, object, Mode::Apply, out).await {
@@ -194,16 +207,7 @@ pub async fn apply_all(cluster: &Cluster, mut objects: Vec<Object>, out: &Report
                 out.status(format!("{name} {}", outcome.as_str()));
                 applied.0.push(AppliedObject { object: name, result: outcome });
             }
-            Err(e) => {
-                let done = applied.0.iter().map(|o| o.object.as_str()).collect::<Vec<_>>();
-                let rest = objects[i..].iter().map(kubectl_name).collect::<Vec<_>>();
-                return Err(e.context(format!(
-                    "apply stopped: {} applied ({}); not applied: {}",
-                    done.len(),
-                    if done.is_empty() { "nothing".to_owned() } else { done.join(", ") },
-                    rest.join(", ")
-                )));
-            }
+            Err(e) => return Err(stopped(e, &applied, &objects[i..])),
         }
     }
     Ok(applied)
@@ -251,11 +255,62 @@ fn is_reserved_namespace(name: &str) -> bool {
     name == "default" || name.starts_with("kube-")
 }
 
-/// Whether this tool made the Namespace (its label, or an apply of ours
-/// in the managed fields).
-fn is_ours(ns: &Namespace) -> bool {
-    ns.labels().get("app.kubernetes.io/managed-by").is_some_and(|m| m == MANAGER)
-        || ns.managed_fields().iter().any(|f| f.manager.as_deref() == Some(MANAGER))
+/// Whether this tool made the object (its label, or an apply of ours in
+/// the managed fields).
+fn is_ours<K: Resource>(o: &K) -> bool {
+    o.labels().get("app.kubernetes.io/managed-by").is_some_and(|m| m == MANAGER)
+        || o.managed_fields().iter().any(|f| f.manager.as_deref() == Some(MANAGER))
+}
+
+/// A Secret is created, never taken over, as a Namespace is: a forced
+/// apply onto someone's Secret would replace its data (a namespace's shared
+/// `regcred` holding logins for several registries would be left with one,
+/// and other workloads would fail to pull). Each Secret among the objects
+/// is read first; one that exists and that job-test did not make is
+/// refused before anything is applied, naming it and the way out.
+pub async fn refuse_foreign_secrets(cluster: &Cluster, objects: &[Object]) -> Result<()> {
+    for object in objects {
+        let Object::Secret(secret) = object else { continue };
+        let namespace = namespace_of(secret, object)?;
+        let name = secret.name_any();
+        let api: Api<Secret> = Api::namespaced(cluster.client.clone(), &namespace);
+        let existing = api.get_opt(&name).await.map_err(|e| {
+            explain(cluster, &Attempt { verb: "get", resource: "secrets", namespace: Some(&namespace) }, &e)
+        })?;
+        if let Some(existing) = existing
+            && !is_ours(&existing)
+        {
+            return Err(Error::usage(foreign_secret(secret, &namespace)).into());
+        }
+    }
+    Ok(())
+}
+
+/// Why a Secret someone else made is not applied, and what to do instead.
+fn foreign_secret(secret: &Secret, namespace: &str) -> String {
+    let name = secret.name_any();
+    let fix = match (pull_secret::is_pull_secret(secret), secret.labels().get("app.kubernetes.io/instance")) {
+        (true, Some(job)) if name == format!("{job}-pull-secret") => format!(
+            "name another with --image-pull-secret NAME, or delete it (`kubectl delete secret {name} -n \
+             {namespace}`) if nothing else uses it"
+        ),
+        (true, Some(job)) => format!(
+            "drop --image-pull-secret to create {job}-pull-secret, reference it without --create-pull-secret to \
+             use it as it is, or delete it (`kubectl delete secret {name} -n {namespace}`) if nothing else uses it"
+        ),
+        _ => format!(
+            "rename the Secret in what you apply, or delete it (`kubectl delete secret {name} -n {namespace}`) if \
+             nothing else uses it"
+        ),
+    };
+    let harm = match pull_secret::is_pull_secret(secret) {
+        true => "replace its data with one registry's credential, and what else pulls with it could fail to pull",
+        false => "replace its data",
+    };
+    format!(
+        "secret/{name} in namespace {namespace} exists and job-test did not create it (no \
+         app.kubernetes.io/managed-by=job-test label): applying would {harm}; nothing was applied. {fix}"
+    )
 }
 
 /// A Namespace is shared with everything else in it: one that exists and

@@ -160,6 +160,8 @@ pub async fn server(
     out: &Reporter,
 ) -> Result<DryRunReport> {
     apply::in_order(&mut objects);
+    // Refused as a real apply would refuse it: a Secret job-test did not make.
+    apply::refuse_foreign_secrets(cluster, &objects).await?;
     // Namespaces this dry run would create: what goes into them cannot be
     // dry-run applied (NotFound), so it is created too, checked here only.
     let mut created: Vec<String> = Vec::new();

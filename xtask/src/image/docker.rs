@@ -129,6 +129,7 @@ pub async fn export(
     } else {
         read_classic_save(&files)?
     };
+    check_config_platform(&config, platform)?;
     let config = layout::put_blob(layout_dir, IMAGE_CONFIG_MEDIA_TYPE, &config)?;
     let mut descriptors = Vec::new();
     for layer in layers {
@@ -171,7 +172,11 @@ fn read_classic_save(files: &HashMap<String, Vec<u8>>) -> Result<(Vec<u8>, Vec<V
 }
 
 /// The Engine 25+ format: an OCI layout, maybe with indexes in front,
-/// followed down to the manifest for `platform` (or the only one).
+/// followed down to the manifest for `platform`. An index entry without a
+/// platform is followed only when it is the only one (the layout's own
+/// index.json in front of the image's index); an index that has other
+/// platforms only is refused, naming them: stamping the daemon's platform
+/// on another's manifest would push a lie.
 fn read_oci_save(files: &HashMap<String, Vec<u8>>, platform: Platform) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let blob = |digest: &str| {
         let path = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
@@ -181,18 +186,43 @@ fn read_oci_save(files: &HashMap<String, Vec<u8>>, platform: Platform) -> Result
     let mut manifest: OciManifest = serde_json::from_slice(&files["index.json"]).context("reading index.json")?;
     for _ in 0..4 {
         let OciManifest::ImageIndex(index) = manifest else { break };
-        let entry = index
+        let own = index
             .manifests
             .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == wanted.os && p.architecture == wanted.architecture))
-            .or_else(|| index.manifests.first())
-            .context("an empty index")?;
+            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == wanted.os && p.architecture == wanted.architecture));
+        let entry = match (own, index.manifests.as_slice()) {
+            (Some(entry), _) => entry,
+            (None, [only]) if only.platform.is_none() => only,
+            (None, []) => bail!("the export's index is empty"),
+            (None, entries) => {
+                let found = entries
+                    .iter()
+                    .map(|m| m.platform.as_ref().map_or_else(|| "no platform".to_owned(), layout::platform_name))
+                    .collect::<Vec<_>>();
+                bail!(
+                    "the daemon built for {platform}, but the export's index has no {platform} manifest (it has {})",
+                    found.join(", ")
+                )
+            }
+        };
         manifest = serde_json::from_slice(&blob(&entry.digest)?).context("reading a manifest of the export")?;
     }
     let OciManifest::Image(manifest) = manifest else { bail!("indexes nested more than four deep in the export") };
     let config = blob(&manifest.config.digest)?;
     let layers = manifest.layers.iter().map(|l| blob(&l.digest)).collect::<Result<Vec<_>>>()?;
     Ok((config, layers))
+}
+
+/// The image's own word for its platform (its config's `os` and
+/// `architecture`) must be the daemon's, which the layout's manifest is
+/// labelled with.
+fn check_config_platform(config: &[u8], platform: Platform) -> Result<()> {
+    let config: Value = serde_json::from_slice(config).context("reading the exported image's config")?;
+    let (os, arch) = (config["os"].as_str().unwrap_or_default(), config["architecture"].as_str().unwrap_or_default());
+    if format!("{os}/{arch}") != platform.to_string() {
+        bail!("the daemon built for {platform}, but the exported image's config says {os}/{arch}");
+    }
+    Ok(())
 }
 
 /// Loads one platform's manifest of an image from the layout into the
@@ -244,7 +274,7 @@ mod tests {
     /// Both `docker save` formats, built here by hand, read to the same config and layers.
     #[test]
     fn classic_and_oci_saves_read_the_same() {
-        let config = br#"{"architecture":"amd64","config":{"User":"65532:65532"}}"#.to_vec();
+        let config = br#"{"architecture":"amd64","os":"linux","config":{"User":"65532:65532"}}"#.to_vec();
         let layer = b"a layer tar".to_vec();
 
         // Before Engine 25: manifest.json and uncompressed layer tars.
@@ -297,6 +327,32 @@ mod tests {
         let arm64 = read_oci_save(&oci_files, Platform::LinuxArm64).unwrap_err().to_string();
         assert!(arm64.contains("blobs/sha256/00 missing"), "{arm64}");
         assert_eq!(classic, (config.clone(), vec![layer.clone()]));
-        assert_eq!(oci, (config, vec![layer]));
+        assert_eq!(oci, (config.clone(), vec![layer]));
+        check_config_platform(&config, Platform::LinuxAmd64).unwrap();
+        let e = check_config_platform(&config, Platform::LinuxArm64).unwrap_err().to_string();
+        assert_eq!(e, "the daemon built for linux/arm64, but the exported image's config says linux/amd64");
+    }
+
+    /// An index without the daemon's platform is refused, naming what it
+    /// has, rather than its first manifest passed off as the daemon's.
+    #[test]
+    fn an_export_without_the_daemons_platform_is_refused() {
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:01", "size": 1, "platform": { "architecture": "amd64", "os": "linux" } },
+                { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:02", "size": 1, "platform": { "architecture": "s390x", "os": "linux" } },
+            ],
+        }))
+        .unwrap();
+        let files =
+            untar(&tar_of(&[("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()), ("index.json", index)]))
+                .unwrap();
+        let e = read_oci_save(&files, Platform::LinuxArm64).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "the daemon built for linux/arm64, but the export's index has no linux/arm64 manifest (it has \
+             linux/amd64, linux/s390x)"
+        );
     }
 }

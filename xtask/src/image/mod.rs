@@ -218,23 +218,24 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
     }
     let reference = reference.clone();
     let requested = settings.platform.iter().copied().collect::<std::collections::BTreeSet<_>>();
+    // The automatic choice takes the daemon only when it can build what was
+    // asked: no daemon, a platform the worker is not built for (or one the
+    // daemon does not say) or another `--platform` all fall back to `oci`.
     let (builder, daemon) = match settings.builder {
         Some(Builder::Oci) => (Builder::Oci, None),
-        Some(Builder::Docker) => (Builder::Docker, Some(docker::connect().await?)),
+        Some(Builder::Docker) => {
+            let daemon = docker::connect().await?;
+            let own = docker::platform(&daemon).await?;
+            (Builder::Docker, Some((daemon, own)))
+        }
         None => match docker::connect().await {
-            Ok(daemon) => {
-                let own = docker::platform(&daemon).await?;
-                if requested.iter().any(|p| *p != own) {
-                    out.status(format!(
-                        "--platform {}: the docker builder makes only its daemon's platform ({own}); building without \
-                         it (--builder oci)",
-                        list(&requested)
-                    ));
+            Ok(daemon) => match automatic(&requested, docker::platform(&daemon).await) {
+                Ok(own) => (Builder::Docker, Some((daemon, own))),
+                Err(why) => {
+                    out.status(why);
                     (Builder::Oci, None)
-                } else {
-                    (Builder::Docker, Some(daemon))
                 }
-            }
+            },
             Err(_) => {
                 out.status("no Docker daemon answers: building without one (--builder oci)");
                 (Builder::Oci, None)
@@ -256,8 +257,7 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
     let ref_name = reference.tag.clone().unwrap_or_else(|| "latest".into());
 
     match (builder, daemon) {
-        (Builder::Docker, Some(docker)) => {
-            let own = docker::platform(&docker).await?;
+        (Builder::Docker, Some((docker, own))) => {
             if requested.iter().any(|p| *p != own) {
                 return Err(Error::usage(format!(
                     "--platform {}: the docker builder makes only its daemon's platform, {own}; use --builder oci, \
@@ -340,6 +340,22 @@ async fn build_workers(platforms: &[Platform], out: &Reporter) -> Result<Vec<(Pl
         .collect()
 }
 
+/// The automatic choice, once a daemon answered: its platform when it can
+/// build what was asked, else why the daemonless builder is taken (the
+/// status line). A daemon whose platform cannot be read, or is not one the
+/// worker is built for, is no reason to fail: `oci` needs no daemon.
+fn automatic(requested: &std::collections::BTreeSet<Platform>, own: Result<Platform>) -> Result<Platform, String> {
+    match own {
+        Ok(own) if requested.iter().any(|p| *p != own) => Err(format!(
+            "--platform {}: the docker builder makes only its daemon's platform ({own}); building without it \
+             (--builder oci)",
+            list(requested)
+        )),
+        Ok(own) => Ok(own),
+        Err(e) => Err(format!("building without the Docker daemon (--builder oci): {e:#}")),
+    }
+}
+
 /// `linux/amd64,linux/arm64`, as `--platform` takes it.
 fn list(platforms: &std::collections::BTreeSet<Platform>) -> String {
     platforms.iter().map(Platform::to_string).collect::<Vec<_>>().join(",")
@@ -347,6 +363,26 @@ fn list(platforms: &std::collections::BTreeSet<Platform>) -> String {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{Platform, automatic};
+
+    #[test]
+    fn the_automatic_builder_falls_back_to_oci_when_the_daemon_cannot_build() {
+        let none = BTreeSet::new();
+        let amd64 = BTreeSet::from([Platform::LinuxAmd64]);
+        let both = BTreeSet::from(Platform::ALL);
+        assert_eq!(automatic(&none, Ok(Platform::LinuxArm64)), Ok(Platform::LinuxArm64));
+        assert_eq!(automatic(&amd64, Ok(Platform::LinuxAmd64)), Ok(Platform::LinuxAmd64));
+        let other = automatic(&both, Ok(Platform::LinuxAmd64)).unwrap_err();
+        assert!(other.contains("only its daemon's platform (linux/amd64)") && other.ends_with("(--builder oci)"));
+        // A daemon on a platform the worker is not built for, or one that
+        // does not answer the question, is not an error: oci needs no daemon.
+        let unknown = anyhow::Error::from(crate::Error::prerequisite("the Docker daemon runs on linux/s390x"));
+        let why = automatic(&none, Err(unknown)).unwrap_err();
+        assert_eq!(why, "building without the Docker daemon (--builder oci): the Docker daemon runs on linux/s390x");
+    }
+
     /// A fresh directory for one unit test.
     pub fn tempdir(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));

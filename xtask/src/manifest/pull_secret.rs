@@ -151,7 +151,7 @@ pub fn holds_credential(objects: &[Object]) -> bool {
     objects.iter().any(|o| matches!(o, Object::Secret(s) if is_pull_secret(s) && has_data(s)))
 }
 
-fn is_pull_secret(s: &Secret) -> bool {
+pub fn is_pull_secret(s: &Secret) -> bool {
     s.type_.as_deref() == Some(TYPE)
 }
 
