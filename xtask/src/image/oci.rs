@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, OciDescriptor};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::layout::{self, Image, Manifest};
 use super::{BINARY_MODE, BINARY_PATH, Labels, Platform, USER, tar_file};
@@ -111,20 +110,36 @@ pub fn layer_tar(binary: &[u8], mtime: u64) -> Vec<u8> {
     tar.into_inner().expect("writing to memory")
 }
 
-/// The image config, as the Dockerfile would make it on a daemon of that platform.
+/// The image config, as the Dockerfile would make it on a daemon of that
+/// platform: oci-spec's typed configuration, in canonical JSON (sorted
+/// keys, so the labels' HashMap cannot change the bytes).
 pub fn config(platform: Platform, diff_id: &str, labels: &Labels, created: &str) -> Vec<u8> {
-    let config = json!({
-        "architecture": platform.architecture(),
-        "os": "linux",
-        "created": created,
-        "config": {
-            "User": USER,
-            "Entrypoint": [BINARY_PATH],
-            "Labels": labels.map(),
-        },
-        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
-        "history": [{ "created": created, "created_by": "cargo xtask image --builder oci" }],
-    });
+    use oci_spec::image::{ConfigBuilder, HistoryBuilder, ImageConfigurationBuilder, Os, RootFsBuilder};
+    let run = ConfigBuilder::default()
+        .user(USER)
+        .entrypoint(vec![BINARY_PATH.to_owned()])
+        .labels(labels.map().into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<std::collections::HashMap<_, _>>())
+        .build()
+        .expect("every field of the run config is set");
+    let rootfs = RootFsBuilder::default()
+        .typ("layers")
+        .diff_ids(vec![diff_id.to_owned()])
+        .build()
+        .expect("the rootfs is complete");
+    let history = HistoryBuilder::default()
+        .created(created)
+        .created_by("cargo xtask image --builder oci")
+        .build()
+        .expect("the history entry is complete");
+    let config = ImageConfigurationBuilder::default()
+        .architecture(platform.oci().architecture)
+        .os(Os::Linux)
+        .created(created)
+        .config(run)
+        .rootfs(rootfs)
+        .history(vec![history])
+        .build()
+        .expect("every required field of the image config is set");
     layout::canonical_json(&config)
 }
 
