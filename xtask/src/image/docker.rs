@@ -29,7 +29,7 @@ use crate::report::Reporter;
 /// Connects to the local daemon (DOCKER_HOST or /var/run/docker.sock) and
 /// agrees on an API version both sides speak: bollard's default is newer
 /// than older engines accept.
-pub async fn connect() -> Result<Docker> {
+pub async fn local_daemon() -> Result<Docker> {
     let no_daemon = |e: &dyn std::fmt::Display| {
         Error::prerequisite(format!(
             "the Docker daemon does not answer ({e}); start it, set DOCKER_HOST, or use --builder oci, which needs no daemon"

@@ -224,11 +224,11 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
     let (builder, daemon) = match settings.builder {
         Some(Builder::Oci) => (Builder::Oci, None),
         Some(Builder::Docker) => {
-            let daemon = docker::connect().await?;
+            let daemon = docker::local_daemon().await?;
             let own = docker::platform(&daemon).await?;
             (Builder::Docker, Some((daemon, own)))
         }
-        None => match docker::connect().await {
+        None => match docker::local_daemon().await {
             Ok(daemon) => match automatic(&requested, docker::platform(&daemon).await) {
                 Ok(own) => (Builder::Docker, Some((daemon, own))),
                 Err(why) => {
@@ -306,7 +306,7 @@ pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Re
             ));
             let image = oci::build(&binaries, &labels, mtime, &layout_dir, &ref_name, out)?;
             if settings.load {
-                let docker = docker::connect().await?;
+                let docker = docker::local_daemon().await?;
                 let own = docker::platform(&docker).await?;
                 let manifest = image.for_platform(&own.oci()).ok_or_else(|| {
                     Error::usage(format!(

@@ -88,7 +88,7 @@ pub fn run(job: Option<&str>, out: &Reporter) -> Result<()> {
 /// Removes every kept container (of `job` only, when given) and the folders
 /// of their runs; the runs still going are left as they are.
 pub async fn remove_kept(job: Option<&str>) -> Result<Removed> {
-    let docker = docker::connect().await?;
+    let docker = docker::local_daemon().await?;
     // Only what `--keep` marked: a run without it is not ours to remove,
     // whether it is still going or its clean-up has not yet run.
     let mut labels = vec![format!("{KEPT_LABEL}=true")];

@@ -113,7 +113,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     let image = pod::container(&template)
         .and_then(|c| c.image.clone())
         .ok_or_else(|| Error::usage("the Job's container names no image"))?;
-    let docker = docker::connect().await?;
+    let docker = docker::local_daemon().await?;
     let image = ensure_image(&docker, &image, out).await?;
     let spec = Spec::of(job);
     if !spec.success_rules.is_empty() && !spec.indexed {

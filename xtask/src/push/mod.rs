@@ -18,9 +18,9 @@
 //! Manifests go up as the layout's bytes (`push_manifest_raw`), not
 //! re-serialized by oci-client, so the pushed digest is the built one.
 
-pub mod connect;
 pub mod credentials;
 pub mod failure;
+pub mod session;
 pub mod target;
 
 use std::sync::Arc;
@@ -174,7 +174,7 @@ impl Session {
                 other => format!("the user from {other}"),
             }
         ));
-        let client = connect::connect(&reference, &auth, ca.as_deref(), flags, out, &host)
+        let client = session::open(&reference, &auth, ca.as_deref(), flags, out, &host)
             .await
             .map_err(|f| fail("connecting to the registry", f))?;
         let attempts = flags.attempts;

@@ -1,4 +1,4 @@
-//! The registry client: HTTPS with the given CA (or none verified, with
+//! The registry session: HTTPS with the given CA (or none verified, with
 //! `--insecure-registry`), or plain HTTP where it is allowed (a registry on
 //! this machine, or `--insecure-registry`) and the registry speaks only
 //! that.
@@ -47,7 +47,7 @@ fn client(protocol: ClientProtocol, ca: Option<&[u8]>, insecure: bool, mode: Upl
 /// (HTTPS when it answers, plain HTTP only when the answer to HTTPS was not
 /// TLS at all). Elsewhere, nothing goes out in plain HTTP before HTTPS has
 /// been refused that way.
-pub async fn connect(
+pub async fn open(
     reference: &Reference,
     auth: &oci_client::secrets::RegistryAuth,
     ca: Option<&[u8]>,
