@@ -130,6 +130,15 @@ impl ControlPlane {
                 &format!("--root-ca-file={}", pki.ca_path.display()),
                 "--use-service-account-credentials=false",
                 "--leader-elect=false",
+                // The 1.20 Job controller enforces activeDeadlineSeconds by a
+                // timer set at the Job's first sync; when that timer is lost
+                // (seen here: a hanging Job not failed after 3 minutes, as in
+                // kubernetes/kubernetes#105572 on 1.20.4), only the next
+                // informer resync looks again, and that comes every 12 to 24
+                // hours by default (#32149). A cluster then fails the Job
+                // late but with the same verdict; a resync of 30 to 60 s
+                // lets a test see that verdict.
+                "--min-resync-period=30s",
                 // No listening ports: nothing to race for, nothing to serve.
                 "--port=0",
                 "--secure-port=0",

@@ -790,7 +790,9 @@ fn run_local_agrees_with_the_real_job_controller() {
         for run in runs {
             let (case, cluster, local, on_failure) = run.join().unwrap();
             let json = |r: &Finished| -> Value {
-                serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{case}: {e}\n{}", r.all()))
+                serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| {
+                    panic!("{case}: {e}\n{}\nthe Job controller on it:\n{}", r.all(), controller_log(namespace, case))
+                })
             };
             let (c, l) = (json(&cluster), json(&local));
             assert_eq!(cluster.code, local.code, "{case}: exit codes\n{}\n{}", cluster.all(), local.all());
