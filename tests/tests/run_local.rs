@@ -592,8 +592,10 @@ fn an_error_mid_run_stops_and_removes_the_containers_it_started() {
     assert!(untagged.status.success(), "docker rmi: {}", String::from_utf8_lossy(&untagged.stderr));
     let r = w.finish_within(Duration::from_secs(120));
     assert_eq!(leftovers("rl-fault"), Vec::<String>::new(), "containers left behind:\n{}", r.stderr);
-    assert_eq!(r.code, Some(1), "{}", r.all());
+    // A refusal (exit 4), not a failed Job (exit 1).
+    assert_eq!(r.code, Some(4), "{}", r.all());
     assert!(r.stderr.contains("creating the container for pod rl-fault-"), "{}", r.stderr);
+    assert!(r.stderr.contains("the Docker daemon refused: "), "{}", r.stderr);
     assert!(r.stderr.contains("removed the 2 containers of this run"), "{}", r.stderr);
 }
 

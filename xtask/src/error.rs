@@ -39,7 +39,7 @@ pub enum ErrorKind {
     /// `--context`) but cannot be used: the same exit code as none at all,
     /// since either way there is no cluster to talk to.
     ClusterConfig,
-    /// A registry or cluster refused or failed: the message says which
+    /// A registry, cluster or the Docker daemon refused or failed: the message says which
     /// step, why, and how to fix it.
     Remote,
     /// `--timeout` ran out; the work goes on where it runs.

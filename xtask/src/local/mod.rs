@@ -208,7 +208,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                             body,
                         )
                         .await
-                        .with_context(|| format!("creating the container for pod {pod_name}"))?;
+                        .map_err(|e| daemon_refused(format!("creating the container for pod {pod_name}"), e))?;
                     controller.started(&pod_name, index);
                     let row = PodRow {
                         name: pod_name.clone(),
@@ -386,9 +386,18 @@ fn write_world_writable(path: &std::path::Path) -> Result<()> {
         .with_context(|| format!("chmod {}", path.display()))
 }
 
+/// The daemon refused a step of the run: exit 4 like any other refusal,
+/// not 1, which says the Job failed.
+fn daemon_refused(step: String, e: bollard::errors::Error) -> Error {
+    Error::remote(format!("{step}: the Docker daemon refused: {e}"))
+}
+
 /// Starts a container and reports its exit on `exits`.
 async fn start(docker: &Docker, id: &str, pod: &str, exits: &mpsc::UnboundedSender<Exit>) -> Result<()> {
-    docker.start_container(id, None).await.with_context(|| format!("starting the container of pod {pod}"))?;
+    docker
+        .start_container(id, None)
+        .await
+        .map_err(|e| daemon_refused(format!("starting the container of pod {pod}"), e))?;
     let (docker, id, pod, exits) = (docker.clone(), id.to_owned(), pod.to_owned(), exits.clone());
     tokio::spawn(async move {
         // Ends with the exit (an error for a non-zero code); then the
