@@ -156,11 +156,10 @@ fn no_usable_cluster_configuration_exits_4_naming_the_path_once() {
         &format!("--kubeconfig {not_yaml}: not a usable kubeconfig"),
     );
     let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
-    assert!(
-        readme.contains(
-            "| 4 | a registry or cluster refused or could not be reached, or no usable cluster configuration"
-        )
-    );
+    assert!(readme.contains(
+        "| 4 | a registry, cluster or (for a local run) the Docker daemon refused or could not be reached, or no \
+             usable cluster configuration"
+    ));
 }
 
 #[test]
