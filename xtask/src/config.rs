@@ -550,8 +550,8 @@ pub struct Setting {
 /// Job and authorization values are checked as `render` checks them, so a
 /// bad one is found here and named with where it came from.
 pub fn run(flags: &ConfigFlags, settings: &Settings, matches: &ArgMatches, out: &Reporter) -> Result<()> {
-    let (job, _) = crate::manifest::params::job_params(&flags.job)?;
-    crate::manifest::params::rbac_params(&flags.rbac, &job.namespace)?;
+    use crate::manifest::params::{self, UnpinnedImage};
+    params::rendering(&flags.job, &flags.rbac, false, UnpinnedImage::Quiet)?;
     let settings_rows = settings
         .keys
         .iter()

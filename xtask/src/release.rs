@@ -23,6 +23,7 @@ use crate::cluster::apply::Applied;
 use crate::cluster::{self, apply, dry_run, watch};
 use crate::flags::{DryRun, JobFlags, ReleaseFlags};
 use crate::image_ref::ImageRef;
+use crate::manifest::params::UnpinnedImage;
 use crate::manifest::{self, params, pull_secret, versions};
 use crate::report::Reporter;
 use crate::report::job::JobReport;
@@ -35,15 +36,9 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         Some(_) => push::target::target_reference(flags.job.image.as_ref())?,
         None => push::resolve_target(flags.job.image.as_ref(), out)?,
     };
-    let mut job_flags = JobFlags { image: Some(target.clone()), ..flags.job.clone() };
-    if flags.create_pull_secret {
-        pull_secret::name_it(&mut job_flags);
-    }
-    // The tag is pinned by the release itself, so unlike `render` and
-    // `apply` it asks for no `unpinned_image_warning`.
-    let (mut job, mut warnings) = params::job_params(&job_flags)?;
-    let (rbac, rbac_warnings) = params::rbac_params(&flags.rbac, &job_flags.namespace)?;
-    warnings.extend(rbac_warnings);
+    let job_flags = JobFlags { image: Some(target.clone()), ..flags.job.clone() };
+    let (mut job, rbac, warnings) =
+        params::rendering(&job_flags, &flags.rbac, flags.create_pull_secret, UnpinnedImage::Quiet)?;
     for w in &warnings {
         out.warn(w);
     }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::flags::RenderFlags;
+use crate::manifest::params::UnpinnedImage;
 use crate::manifest::versions::{self, NEWEST};
 use crate::manifest::{self, Object, params, pull_secret};
 use crate::report::Reporter;
@@ -20,14 +21,8 @@ pub const JOB_FILE: &str = "manifests/job-deploy.yaml";
 pub const RBAC_FILE: &str = "manifests/authorization.yaml";
 
 pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
-    let mut job_flags = flags.job.clone();
-    if flags.pull_secret.create_pull_secret {
-        pull_secret::name_it(&mut job_flags);
-    }
-    let (job, mut warnings) = params::job_params(&job_flags)?;
-    warnings.extend(params::unpinned_image_warning(&job_flags, &job));
-    let (rbac, rbac_warnings) = params::rbac_params(&flags.rbac, &job.namespace)?;
-    warnings.extend(rbac_warnings);
+    let (job, rbac, mut warnings) =
+        params::rendering(&flags.job, &flags.rbac, flags.pull_secret.create_pull_secret, UnpinnedImage::Warn)?;
     let version = flags.kube_version.unwrap_or(NEWEST);
     let mut objects = manifest::all_objects(&job, &rbac);
     let source = if flags.kube_version.is_some() { "--kube-version" } else { "the newest the schema covers" };

@@ -22,6 +22,7 @@ use super::{Attempt, Cluster, explain};
 use crate::Error;
 use crate::flags::ApplyFlags;
 use crate::manifest::objects::MANAGER;
+use crate::manifest::params::UnpinnedImage;
 use crate::manifest::versions::{self, KubeVersion};
 use crate::manifest::{self, Object, params, pull_secret};
 use crate::report::Reporter;
@@ -139,14 +140,8 @@ impl std::fmt::Display for ApplyResult {
 /// The objects to apply: from the files, or a fresh rendering.
 pub(super) fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
     if flags.files.is_empty() {
-        let mut job_flags = flags.job.clone();
-        if flags.pull_secret.create_pull_secret {
-            pull_secret::name_it(&mut job_flags);
-        }
-        let (job, mut warnings) = params::job_params(&job_flags)?;
-        warnings.extend(params::unpinned_image_warning(&job_flags, &job));
-        let (rbac, more) = params::rbac_params(&flags.rbac, &job.namespace)?;
-        warnings.extend(more);
+        let (job, rbac, warnings) =
+            params::rendering(&flags.job, &flags.rbac, flags.pull_secret.create_pull_secret, UnpinnedImage::Warn)?;
         for w in &warnings {
             out.warn(w);
         }

@@ -442,6 +442,39 @@ fn job_warnings(
     }
 }
 
+/// Whether a rendering warns about an image not pinned by digest: `render`
+/// and `apply` take the reference from the user; `release` pins it itself,
+/// and `config` only checks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UnpinnedImage {
+    Warn,
+    Quiet,
+}
+
+/// Checks the flags of a whole rendering, the Job's and its RBAC's, and
+/// returns both parameters with every warning (the Job's, the unpinned
+/// image's, the RBAC's, in that order). With `create_pull_secret` the Job
+/// names the Secret that will be created (`pull_secret::name_it`). What
+/// `render`, `apply` and `release` share.
+pub fn rendering(
+    job: &JobFlags,
+    rbac: &RbacFlags,
+    create_pull_secret: bool,
+    unpinned: UnpinnedImage,
+) -> Result<(JobParams, RbacParams, Vec<String>), Error> {
+    let mut job_flags = job.clone();
+    if create_pull_secret {
+        super::pull_secret::name_it(&mut job_flags);
+    }
+    let (job, mut warnings) = job_params(&job_flags)?;
+    if unpinned == UnpinnedImage::Warn {
+        warnings.extend(unpinned_image_warning(&job_flags, &job));
+    }
+    let (rbac, more) = rbac_params(rbac, &job.namespace)?;
+    warnings.extend(more);
+    Ok((job, rbac, warnings))
+}
+
 /// Checks the authorization flags; returns the parameters and the warnings.
 pub fn rbac_params(f: &RbacFlags, namespace: &str) -> Result<(RbacParams, Vec<String>), Error> {
     let mut v = Findings::default();
