@@ -50,19 +50,13 @@ pub fn dir() -> PathBuf {
     crate::target_dir().join("registry")
 }
 
-/// Makes sure Debian's `docker-registry` (the CNCF distribution registry)
-/// is installed, installing it with apt-get when allowed and possible.
-pub fn ensure_binary(install: bool, out: &Reporter) -> Result<()> {
-    crate::debian::REGISTRY.ensure(install, out)
-}
-
 /// Starts the local registry unless something already listens there.
 pub fn ensure_running(out: &Reporter) -> Result<()> {
     let address = address()?;
     if TcpStream::connect(&address).is_ok() {
         return Ok(());
     }
-    ensure_binary(true, out)?;
+    crate::debian::REGISTRY.ensure(true, out)?;
     let dir = dir();
     std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
     let config = format!(
