@@ -9,7 +9,7 @@ use kube::ResourceExt;
 
 use crate::image_ref::ImageRef;
 use crate::push::target::{is_loopback, registry_host};
-use crate::report::job::{ImagePull, JobReport, JobResult, PodRow, PullCause};
+use crate::report::job::{ImagePull, JobCondition, JobReport, JobResult, PodRow, PullCause};
 
 /// A true condition of this type, with its reason and message.
 fn condition(job: &Job, kind: &str) -> Option<(String, String)> {
@@ -109,8 +109,36 @@ pub fn job_report(job: &Job, pods: impl IntoIterator<Item = PodRow>) -> JobRepor
         runs: succeeded + failed_pods + restarts,
         failed_runs: failed_pods + restarts,
         pods: rows,
+        conditions: conditions(job),
+        completed_indexes: status.completed_indexes.clone(),
+        failed_indexes: status.failed_indexes.clone(),
+        managed_by: managed_by(job).map(str::to_owned),
         image_pull: None,
     }
+}
+
+/// The Job's conditions as the controller wrote them, in order.
+pub fn conditions(job: &Job) -> Vec<JobCondition> {
+    let list = job.status.as_ref().and_then(|s| s.conditions.as_ref());
+    list.into_iter()
+        .flatten()
+        .map(|c| JobCondition {
+            kind: c.type_.clone(),
+            status: c.status.clone(),
+            reason: c.reason.clone().unwrap_or_default(),
+            message: c.message.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The built-in Job controller's name in spec.managedBy ("Jobs"
+/// documentation, "Delegation of managing a Job object to external
+/// controller"): the default, and what it means when the field is unset.
+pub const BUILT_IN_CONTROLLER: &str = "kubernetes.io/job-controller";
+
+/// The controller a Job is delegated to, when it is not the built-in one.
+pub fn managed_by(job: &Job) -> Option<&str> {
+    job.spec.as_ref()?.managed_by.as_deref().filter(|m| *m != BUILT_IN_CONTROLLER)
 }
 
 /// The worker's FAIL_PROBABILITY in the Job's pod template, read by the

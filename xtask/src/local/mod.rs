@@ -34,7 +34,7 @@ use crate::image::docker;
 use crate::image_ref::ImageRef;
 use crate::manifest::{self, Object, objects, params};
 use crate::report::Reporter;
-use crate::report::job::{JobReport, PodRow, PodTable};
+use crate::report::job::{JobCondition, JobReport, PodRow, PodTable};
 use crate::{Error, ErrorKind};
 use controller::{Controller, Spec};
 
@@ -364,8 +364,8 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         name,
         namespace,
         result: finished.result,
-        reason: finished.reason,
-        message: finished.message,
+        reason: finished.reason.clone(),
+        message: finished.message.clone(),
         succeeded,
         completions: spec.completions as i32,
         failed_pods: failed,
@@ -374,6 +374,22 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         failed_runs: failed + restarts,
         configured_probability: crate::cluster::status::configured_probability(job),
         pods: rows.into_values().collect(),
+        conditions: finished
+            .interim_condition()
+            .map(|kind| JobCondition::new(kind, &finished.reason, &finished.message))
+            .into_iter()
+            .chain([JobCondition::new(
+                match finished.result {
+                    crate::report::job::JobResult::Complete => "Complete",
+                    crate::report::job::JobResult::Failed => "Failed",
+                },
+                &finished.reason,
+                &finished.message,
+            )])
+            .collect(),
+        completed_indexes: None,
+        failed_indexes: None,
+        managed_by: None,
         image_pull: None,
     })
 }

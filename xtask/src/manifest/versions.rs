@@ -103,10 +103,25 @@ pub const POD_FAILURE_POLICY: Feature =
 pub const BACKOFF_LIMIT_PER_INDEX: Feature =
     Feature { field: "spec.backoffLimitPerIndex", gate: "JobBackoffLimitPerIndex", alpha: v(28), on_by_default: v(29) };
 pub const MAX_FAILED_INDEXES: Feature = Feature { field: "spec.maxFailedIndexes", ..BACKOFF_LIMIT_PER_INDEX };
+pub const POD_REPLACEMENT_POLICY: Feature =
+    Feature { field: "spec.podReplacementPolicy", gate: "JobPodReplacementPolicy", alpha: v(28), on_by_default: v(29) };
+pub const SUCCESS_POLICY: Feature =
+    Feature { field: "spec.successPolicy", gate: "JobSuccessPolicy", alpha: v(30), on_by_default: v(31) };
+pub const MANAGED_BY: Feature =
+    Feature { field: "spec.managedBy", gate: "JobManagedBy", alpha: v(30), on_by_default: v(32) };
 
 /// Every Job feature this tool can write, oldest first.
-pub const FEATURES: [Feature; 6] =
-    [TTL_AFTER_FINISHED, INDEXED_JOB, SUSPEND_JOB, POD_FAILURE_POLICY, BACKOFF_LIMIT_PER_INDEX, MAX_FAILED_INDEXES];
+pub const FEATURES: [Feature; 9] = [
+    TTL_AFTER_FINISHED,
+    INDEXED_JOB,
+    SUSPEND_JOB,
+    POD_FAILURE_POLICY,
+    BACKOFF_LIMIT_PER_INDEX,
+    MAX_FAILED_INDEXES,
+    POD_REPLACEMENT_POLICY,
+    SUCCESS_POLICY,
+    MANAGED_BY,
+];
 
 /// What adapting to a version found: fields refused (the user asked for
 /// them) and warnings (what was dropped or may not work).
@@ -165,6 +180,15 @@ pub fn adapt_job(job: &mut Job, version: KubeVersion) -> Adapted {
     }
     if spec.max_failed_indexes.is_some() && !MAX_FAILED_INDEXES.on(version) {
         found.refused.push(refusal(&MAX_FAILED_INDEXES, version, "Drop --max-failed-indexes."));
+    }
+    if spec.pod_replacement_policy.is_some() && !POD_REPLACEMENT_POLICY.on(version) {
+        found.refused.push(refusal(&POD_REPLACEMENT_POLICY, version, "Drop --pod-replacement-policy."));
+    }
+    if spec.success_policy.is_some() && !SUCCESS_POLICY.on(version) {
+        found.refused.push(refusal(&SUCCESS_POLICY, version, "Drop --success-policy."));
+    }
+    if spec.managed_by.is_some() && !MANAGED_BY.on(version) {
+        found.refused.push(refusal(&MANAGED_BY, version, "Drop --managed-by."));
     }
     if let Some(policy) = &spec.pod_failure_policy
         && !POD_FAILURE_POLICY.on(version)

@@ -100,6 +100,36 @@ impl fmt::Display for ImagePull {
     }
 }
 
+/// One of the Job's status conditions, in the order the Job has them
+/// (a cluster from 1.31 writes FailureTarget before Failed and
+/// SuccessCriteriaMet before Complete; "Jobs" documentation, "Job
+/// termination and cleanup").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobCondition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+}
+
+impl JobCondition {
+    pub fn new(kind: &str, reason: &str, message: &str) -> JobCondition {
+        JobCondition { kind: kind.into(), status: "True".into(), reason: reason.into(), message: message.into() }
+    }
+}
+
+/// `FailureTarget (BackoffLimitExceeded), Failed (BackoffLimitExceeded)`:
+/// the true conditions in order, each with its reason.
+pub fn condition_sequence(conditions: &[JobCondition]) -> String {
+    conditions
+        .iter()
+        .filter(|c| c.status == "True")
+        .map(|c| if c.reason.is_empty() { c.kind.clone() } else { format!("{} ({})", c.kind, c.reason) })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Failed runs listed one by one in the text report; the rest are
 /// summarised by exit code.
 pub const FAILED_LISTED: usize = 10;
@@ -123,6 +153,18 @@ pub struct JobReport {
     pub failed_runs: i32,
     pub configured_probability: Option<f64>,
     pub pods: Vec<PodRow>,
+    /// The Job's status conditions in the order the controller added them.
+    pub conditions: Vec<JobCondition>,
+    /// status.completedIndexes and status.failedIndexes of an Indexed Job
+    /// (`0-2,4`), as the controller writes them; None when it wrote none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_indexes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_indexes: Option<String>,
+    /// The controller that manages the Job (spec.managedBy), when it is not
+    /// the built-in Job controller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
     /// A pod that could not pull its image, when the Job did not complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_pull: Option<ImagePull>,
@@ -152,6 +194,21 @@ impl fmt::Display for JobReport {
         write!(f, "\n  succeeded {} of {}, failed pods {}", self.succeeded, self.completions, self.failed_pods)?;
         if let Some(s) = self.seconds {
             write!(f, ", took {}", human_seconds(s))?;
+        }
+        if self.conditions.len() > 1 {
+            write!(f, "\n  conditions: {}", condition_sequence(&self.conditions))?;
+        }
+        match (&self.completed_indexes, &self.failed_indexes) {
+            (None, None) => {}
+            (completed, failed) => write!(
+                f,
+                "\n  completed indexes {}; failed indexes {}",
+                completed.as_deref().filter(|s| !s.is_empty()).unwrap_or("none"),
+                failed.as_deref().filter(|s| !s.is_empty()).unwrap_or("none")
+            )?,
+        }
+        if let Some(m) = &self.managed_by {
+            write!(f, "\n  managed by {m}, not the built-in Job controller")?;
         }
         let failed: Vec<&PodRow> = self.pods.iter().filter(|p| p.has_failed_run()).collect();
         if !failed.is_empty() {
@@ -392,6 +449,10 @@ mod tests {
             runs: pods.len() as i32,
             failed_runs: pods.len() as i32,
             pods,
+            conditions: vec![JobCondition::new("Failed", "BackoffLimitExceeded", "")],
+            completed_indexes: None,
+            failed_indexes: None,
+            managed_by: None,
             image_pull: None,
         }
     }
