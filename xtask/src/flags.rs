@@ -665,6 +665,10 @@ pub struct RunLocalFlags {
     /// Give up after this long (e.g. 10m); exit code 5. The containers are removed.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
+    /// Play the Job controller of this Kubernetes version (e.g. 1.20): its conditions, reasons and counts; what
+    /// it cannot take is refused (default: the newest the schema covers).
+    #[arg(long, value_name = "X.Y", value_parser = parse_kube_version)]
+    pub kube_version: Option<KubeVersion>,
     #[command(flatten)]
     pub job: JobFlags,
 }

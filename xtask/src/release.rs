@@ -128,7 +128,8 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         let Some(cluster) = cluster else {
             out.status("4/5 run on the local Docker engine (no cluster is used)");
-            let options = local::Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout };
+            let options =
+                local::Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout, version };
             let job_object = objects.iter().find_map(|o| match o {
                 manifest::Object::Job(j) => Some(j.as_ref().clone()),
                 _ => None,

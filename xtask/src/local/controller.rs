@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, PodFailurePolicyRule, SuccessPolicyRule};
 
-use crate::report::job::JobResult;
+use crate::manifest::versions::{self, COMPLETIONS_REACHED_MESSAGE, ControllerRules};
+use crate::report::job::{JobCondition, JobResult};
 
 /// "Pod backoff failure policy": replacement pods are created after a
 /// back-off of 10 s, doubled after each failure, capped at six minutes.
@@ -230,6 +231,31 @@ pub fn parse_indexes(text: &str, completions: u32) -> Option<Vec<u32>> {
     Some(indexes)
 }
 
+/// Indexes as the Job controller writes status.completedIndexes and
+/// failedIndexes (orderedIntervals.String in pkg/controller/job/indexed_job_utils.go):
+/// sorted, a run of three or more as `first-last`, a run of two as two
+/// numbers: `0-2,4,6,7`.
+pub fn index_ranges(indexes: &[u32]) -> String {
+    let mut sorted = indexes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => sorted[i].to_string(),
+            1 => format!("{},{}", sorted[i], sorted[j]),
+            _ => format!("{}-{}", sorted[i], sorted[j]),
+        });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
 /// "Success policy": the rules are evaluated in order; a rule is met when
 /// every index it lists succeeded, or when succeededCount of them (of all
 /// indexes, when it lists none) did. Returns the index of the rule met.
@@ -268,14 +294,50 @@ impl Finished {
         Finished { result: JobResult::Complete, reason: reason.into(), message: message.into() }
     }
 
-    /// The condition a cluster adds before the terminal one while it
-    /// terminates the remaining pods: SuccessCriteriaMet for a success
-    /// policy (FailureTarget, its failing twin, is added from 1.31 to every
-    /// failure and not reported here).
-    pub fn interim_condition(&self) -> Option<&'static str> {
-        (self.result == JobResult::Complete && self.reason == SUCCESS_POLICY).then_some("SuccessCriteriaMet")
+    /// The condition the controller of these rules adds before the
+    /// terminal one, while it terminates the remaining pods: for a success
+    /// policy SuccessCriteriaMet (the policy's own rule), for a FailJob
+    /// match FailureTarget (from 1.26, the podFailurePolicy's rule), and
+    /// from 1.31 one of them for every ending (`delayed_terminal_condition`).
+    pub fn interim_condition(&self, rules: &ControllerRules) -> Option<&'static str> {
+        match self.result {
+            JobResult::Complete if self.reason == SUCCESS_POLICY || rules.delayed_terminal_condition => {
+                Some("SuccessCriteriaMet")
+            }
+            JobResult::Failed
+                if rules.delayed_terminal_condition
+                    || (self.reason == POD_FAILURE_POLICY && rules.failure_target_for_pod_failure_policy) =>
+            {
+                Some("FailureTarget")
+            }
+            _ => None,
+        }
+    }
+
+    /// The Job's conditions in the order the controller of these rules
+    /// adds them: the interim one (it copies its reason and message to the
+    /// terminal one), then Complete or Failed.
+    pub fn conditions(&self, rules: &ControllerRules) -> Vec<JobCondition> {
+        let terminal = match self.result {
+            JobResult::Complete => "Complete",
+            JobResult::Failed => "Failed",
+        };
+        self.interim_condition(rules)
+            .into_iter()
+            .chain([terminal])
+            .map(|kind| JobCondition::new(kind, &self.reason, &self.message))
+            .collect()
+    }
+
+    /// The report's reason: a Complete without one (before 1.31) reads
+    /// `Complete`, as `watch` reports it.
+    pub fn report_reason(&self) -> String {
+        if self.reason.is_empty() { "Complete".into() } else { self.reason.clone() }
     }
 }
+
+/// The reason of FailureTarget and Failed for a FailJob rule.
+pub const POD_FAILURE_POLICY: &str = "PodFailurePolicy";
 
 /// The reason of SuccessCriteriaMet and of the Complete that follows it.
 pub const SUCCESS_POLICY: &str = "SuccessPolicy";
@@ -295,11 +357,39 @@ pub struct Controller {
     /// Failures since the last success, for the replacement back-off.
     pub recent_failures: u32,
     pub finished: Option<Finished>,
+    /// The rules of the Kubernetes version whose controller this plays.
+    pub rules: Option<ControllerRules>,
 }
 
 impl Controller {
+    /// The controller of the newest version the table knows.
     pub fn new(spec: Spec) -> Controller {
-        Controller { spec: Some(spec), ..Controller::default() }
+        Controller::of_version(spec, versions::NEWEST)
+    }
+
+    /// The controller of a Kubernetes version.
+    pub fn of_version(spec: Spec, version: versions::KubeVersion) -> Controller {
+        Controller { spec: Some(spec), rules: Some(ControllerRules::of(version)), ..Controller::default() }
+    }
+
+    pub fn rules(&self) -> ControllerRules {
+        self.rules.unwrap_or_else(|| ControllerRules::of(versions::NEWEST))
+    }
+
+    /// The Job's conditions once it has finished, in order.
+    pub fn conditions(&self) -> Vec<JobCondition> {
+        self.finished.as_ref().map(|f| f.conditions(&self.rules())).unwrap_or_default()
+    }
+
+    /// status.completedIndexes of an Indexed Job ("0-2,4"; empty when none).
+    pub fn completed_indexes(&self) -> Option<String> {
+        self.spec().indexed.then(|| index_ranges(&self.succeeded_indexes))
+    }
+
+    /// status.failedIndexes, written with backoffLimitPerIndex only.
+    pub fn failed_indexes(&self) -> Option<String> {
+        let spec = self.spec();
+        (spec.indexed && spec.backoff_limit_per_index.is_some()).then(|| index_ranges(&self.failed_indexes))
     }
 
     fn spec(&self) -> &Spec {
@@ -368,7 +458,7 @@ impl Controller {
         match action {
             PolicyAction::FailJob => {
                 self.failed += 1;
-                self.finished = Some(Finished::failed("PodFailurePolicy", &message));
+                self.finished = Some(Finished::failed(POD_FAILURE_POLICY, &message));
                 return false;
             }
             PolicyAction::Ignore => return false,
@@ -476,10 +566,20 @@ impl Controller {
             {
                 self.finished = Some(Finished::complete(SUCCESS_POLICY, &format!("Matched rules at index {rule}")));
             } else if all_settled {
-                self.finished = Some(Finished::complete("Complete", ""));
+                self.finished = Some(self.completions_reached());
             }
         } else if self.succeeded >= spec.completions {
-            self.finished = Some(Finished::complete("Complete", ""));
+            self.finished = Some(self.completions_reached());
+        }
+    }
+
+    /// Complete by completions: `CompletionsReached` from 1.31, no reason
+    /// and no message before (newCondition(JobComplete, "", "")).
+    fn completions_reached(&self) -> Finished {
+        if self.rules().completions_reached_reason {
+            Finished::complete("CompletionsReached", COMPLETIONS_REACHED_MESSAGE)
+        } else {
+            Finished::complete("", "")
         }
     }
 }
@@ -741,7 +841,7 @@ mod tests {
             (finished.result, finished.reason.as_str(), finished.message.as_str()),
             (JobResult::Complete, "SuccessPolicy", "Matched rules at index 0")
         );
-        assert_eq!(finished.interim_condition(), Some("SuccessCriteriaMet"));
+        assert_eq!(finished.interim_condition(&ControllerRules::of(versions::NEWEST)), Some("SuccessCriteriaMet"));
         assert!(c.to_start().is_empty(), "index 2 failed but is not retried");
         assert_eq!(c.terminated_active(), ["d"]);
         // The lingering pod is removed, not a failure.
@@ -767,8 +867,89 @@ mod tests {
         let mut c = Controller::new(indexed(1, 1, Vec::new()));
         c.started("a", Some(0));
         c.exited("a", 0);
-        assert_eq!(c.finished.as_ref().map(|f| f.reason.as_str()), Some("Complete"));
-        assert_eq!(c.finished.unwrap().interim_condition(), None);
+        assert_eq!(c.finished.as_ref().map(|f| f.reason.as_str()), Some("CompletionsReached"));
+        assert_eq!(c.completed_indexes().as_deref(), Some("0"));
+        assert_eq!(c.failed_indexes(), None, "failedIndexes only with backoffLimitPerIndex");
+    }
+
+    fn v(minor: u32) -> versions::KubeVersion {
+        versions::KubeVersion::new(1, minor)
+    }
+
+    /// The conditions of a run as `(type, reason)`.
+    fn sequence(c: &Controller) -> Vec<(String, String)> {
+        c.conditions().into_iter().map(|c| (c.kind, c.reason)).collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    }
+
+    #[test]
+    fn completions_reached_says_so_from_1_31_with_success_criteria_met_first() {
+        let run = |version| {
+            let mut c = Controller::of_version(spec(1, 1, 0), version);
+            c.started("a", None);
+            c.exited("a", 0);
+            c
+        };
+        // 1.20 to 1.30: newCondition(JobComplete, "", "").
+        let old = run(v(20));
+        assert_eq!(sequence(&old), pairs(&[("Complete", "")]));
+        assert_eq!(old.finished.as_ref().unwrap().report_reason(), "Complete");
+        assert_eq!(sequence(&run(v(30))), pairs(&[("Complete", "")]));
+        let new = run(v(31));
+        assert_eq!(
+            sequence(&new),
+            pairs(&[("SuccessCriteriaMet", "CompletionsReached"), ("Complete", "CompletionsReached")])
+        );
+        assert_eq!(new.conditions()[1].message, "Reached expected number of succeeded pods");
+    }
+
+    #[test]
+    fn failure_target_comes_first_for_fail_job_from_1_26_and_for_every_reason_from_1_31() {
+        let backoff = |version| {
+            let mut c = Controller::of_version(spec(1, 1, 0), version);
+            c.started("a", None);
+            c.exited("a", 1);
+            sequence(&c)
+        };
+        assert_eq!(backoff(v(20)), pairs(&[("Failed", "BackoffLimitExceeded")]));
+        assert_eq!(backoff(v(30)), pairs(&[("Failed", "BackoffLimitExceeded")]));
+        assert_eq!(
+            backoff(v(31)),
+            pairs(&[("FailureTarget", "BackoffLimitExceeded"), ("Failed", "BackoffLimitExceeded")])
+        );
+        let fail_job = |version| {
+            let rule = PodFailurePolicyRule {
+                action: "FailJob".into(),
+                on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                    container_name: None,
+                    operator: "In".into(),
+                    values: vec![42],
+                }),
+                on_pod_conditions: None,
+            };
+            let mut c = Controller::of_version(Spec { rules: vec![rule], ..spec(1, 1, 6) }, version);
+            c.started("a", None);
+            c.exited("a", 42);
+            sequence(&c)
+        };
+        assert_eq!(fail_job(v(26)), pairs(&[("FailureTarget", "PodFailurePolicy"), ("Failed", "PodFailurePolicy")]));
+        let mut c = Controller::of_version(spec(1, 1, 0), v(20));
+        c.started("a", None);
+        c.deadline_passed();
+        assert_eq!(sequence(&c), pairs(&[("Failed", "DeadlineExceeded")]));
+        assert_eq!(c.conditions()[0].message, "Job was active longer than specified deadline");
+    }
+
+    #[test]
+    fn indexes_are_written_as_the_controller_writes_them() {
+        assert_eq!(index_ranges(&[]), "");
+        assert_eq!(index_ranges(&[3]), "3");
+        assert_eq!(index_ranges(&[1, 0]), "0,1");
+        assert_eq!(index_ranges(&[0, 1, 2, 4, 6, 7, 9, 10, 11, 12]), "0-2,4,6,7,9-12");
+        assert_eq!(index_ranges(&[5, 5, 4, 3]), "3-5");
     }
 
     #[test]
@@ -791,6 +972,7 @@ mod tests {
         c.exited("d", 1);
         assert_eq!(c.failed_indexes, [1]);
         c.exited("c", 0);
-        assert_eq!(c.finished.unwrap().reason, "FailedIndexes");
+        assert_eq!((c.completed_indexes().as_deref(), c.failed_indexes().as_deref()), (Some("0,2"), Some("1")));
+        assert_eq!(sequence(&c), pairs(&[("FailureTarget", "FailedIndexes"), ("Failed", "FailedIndexes")]));
     }
 }

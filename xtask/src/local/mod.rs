@@ -32,9 +32,10 @@ use tokio::sync::mpsc;
 use crate::flags::RunLocalFlags;
 use crate::image::docker;
 use crate::image_ref::ImageRef;
+use crate::manifest::versions::{self, KubeVersion};
 use crate::manifest::{self, Object, objects, params};
 use crate::report::Reporter;
-use crate::report::job::{JobCondition, JobReport, PodRow, PodTable};
+use crate::report::job::{JobReport, PodRow, PodTable};
 use crate::{Error, ErrorKind};
 use controller::{Controller, Spec};
 
@@ -46,6 +47,8 @@ pub struct Options {
     /// Keep the containers (and their logs) after the run.
     pub keep: bool,
     pub timeout: Option<Duration>,
+    /// The Kubernetes version whose Job controller the run plays.
+    pub version: KubeVersion,
 }
 
 pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
@@ -64,7 +67,15 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
             objects::job(&p)
         }
     };
-    let options = Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout };
+    let version = flags.kube_version.unwrap_or(versions::NEWEST);
+    let mut job = job;
+    // What the version cannot take is refused as `apply` refuses it;
+    // nothing is dropped here (a file's podFailurePolicy is the user's).
+    let adapted = versions::adapt_job(&mut job, version);
+    for w in adapted.clone().into_result(version, "--kube-version")? {
+        out.warn(w);
+    }
+    let options = Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout, version };
     crate::runtime()?.block_on(async {
         let report = run_job(&job, &options, out).await?;
         out.result(&report);
@@ -138,8 +149,9 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     out.status(format!(
-        "running job.batch/{name} on the local Docker engine, not a cluster: the Job controller's rules as the \
-         Kubernetes documentation gives them{}{}",
+        "running job.batch/{name} on the local Docker engine, not a cluster: the Job controller's rules of \
+         Kubernetes {} as its documentation and source give them{}{}",
+        options.version,
         if options.time_scale == 1.0 {
             String::new()
         } else {
@@ -156,7 +168,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     let scaled = |d: Duration| d.mul_f64(options.time_scale.max(0.0));
     let started = Instant::now();
     let deadline = spec.deadline.map(|d| started + d);
-    let mut controller = Controller::new(spec.clone());
+    let mut controller = Controller::of_version(spec.clone(), options.version);
     let mut pods: BTreeMap<String, LocalPod> = BTreeMap::new();
     // The table's rows, kept as the table and the report take them.
     let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
@@ -311,14 +323,14 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     // A finished (or interrupted) Job's running pods are stopped: SIGTERM,
     // then SIGKILL after terminationGracePeriodSeconds.
     let active: Vec<String> = controller.active.keys().cloned().collect();
-    let reason = controller.finished.as_ref().map(|f| f.reason.clone());
+    let reason = controller.finished.as_ref().map(|f| f.report_reason());
     if let Some(f) = &controller.finished
-        && let Some(condition) = f.interim_condition()
+        && let Some(condition) = f.interim_condition(&controller.rules())
     {
         out.status(format!(
-            "job.batch/{name}: {condition} ({}: {}); terminating {} lingering pods{}",
-            f.reason,
-            f.message,
+            "job.batch/{name}: {condition} ({}{}); terminating {} pods{}",
+            f.report_reason(),
+            if f.message.is_empty() { String::new() } else { format!(": {}", f.message) },
             active.len(),
             if active.is_empty() { String::new() } else { format!(": {}", active.join(", ")) }
         ));
@@ -326,7 +338,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     stop_all(&docker, active.iter().filter_map(|n| pods.get(n)).map(|p| p.container.as_str()), grace).await;
     if let Some(f) = controller.finished.clone() {
         for pod_name in controller.terminated_active() {
-            if f.interim_condition().is_some() {
+            if f.result == crate::report::job::JobResult::Complete {
                 // Removed, as a cluster deletes them: not part of the report.
                 rows.remove(&pod_name);
             } else if let Some(row) = rows.get_mut(&pod_name) {
@@ -364,7 +376,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         name,
         namespace,
         result: finished.result,
-        reason: finished.reason.clone(),
+        reason: finished.report_reason(),
         message: finished.message.clone(),
         succeeded,
         completions: spec.completions as i32,
@@ -374,21 +386,9 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         failed_runs: failed + restarts,
         configured_probability: crate::cluster::status::configured_probability(job),
         pods: rows.into_values().collect(),
-        conditions: finished
-            .interim_condition()
-            .map(|kind| JobCondition::new(kind, &finished.reason, &finished.message))
-            .into_iter()
-            .chain([JobCondition::new(
-                match finished.result {
-                    crate::report::job::JobResult::Complete => "Complete",
-                    crate::report::job::JobResult::Failed => "Failed",
-                },
-                &finished.reason,
-                &finished.message,
-            )])
-            .collect(),
-        completed_indexes: None,
-        failed_indexes: None,
+        conditions: controller.conditions(),
+        completed_indexes: controller.completed_indexes(),
+        failed_indexes: controller.failed_indexes(),
         managed_by: None,
         image_pull: None,
     })

@@ -123,6 +123,74 @@ pub const FEATURES: [Feature; 9] = [
     MANAGED_BY,
 ];
 
+/// Pod disruption conditions: a pod the Eviction API (or preemption, a
+/// taint, the pod garbage collector) ends gets `DisruptionTarget` first,
+/// which a podFailurePolicy rule can match.
+pub const POD_DISRUPTION_CONDITIONS: Feature = Feature {
+    field: "pod condition DisruptionTarget",
+    gate: "PodDisruptionConditions",
+    alpha: v(25),
+    on_by_default: v(26),
+};
+/// Job tracking with finalizers: a pod deleted before it finished (an
+/// eviction) is counted as failed. v1.23.0 had it on, its patch releases and
+/// 1.24 off again, on by default from 1.25 and GA in 1.26.
+pub const JOB_TRACKING_WITH_FINALIZERS: Feature = Feature {
+    field: "counting deleted pods as failed",
+    gate: "JobTrackingWithFinalizers",
+    alpha: v(22),
+    on_by_default: v(25),
+};
+
+/// How the Job controller of a Kubernetes version writes a Job's status at
+/// the end of a run, as its source and tests state it
+/// (pkg/controller/job/job_controller.go and test/integration/job/job_test.go
+/// in kubernetes/kubernetes; CHANGELOG-1.31). The local run follows the
+/// rules of the version it is given, so that its answer is that version's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerRules {
+    pub version: KubeVersion,
+    /// A podFailurePolicy FailJob match adds FailureTarget (reason
+    /// PodFailurePolicy) and Failed only once the remaining pods are gone;
+    /// with the policy itself from 1.26.
+    pub failure_target_for_pod_failure_policy: bool,
+    /// From 1.31 (with JobPodReplacementPolicy, on since 1.29, or
+    /// JobManagedBy) the controller delays the terminal condition until no
+    /// pod is still terminating, and says the verdict first: FailureTarget
+    /// before Failed for every reason, SuccessCriteriaMet before Complete
+    /// (the "delayTerminalCondition" rule; PR 125510).
+    pub delayed_terminal_condition: bool,
+    /// Complete and SuccessCriteriaMet say `CompletionsReached` when the
+    /// completions are reached (from 1.31, PR 126067); before that Complete
+    /// has no reason and no message.
+    pub completions_reached_reason: bool,
+    /// An evicted pod gets DisruptionTarget (reason EvictionByEvictionAPI).
+    pub disruption_conditions: bool,
+    /// A pod deleted while running (evicted) counts as failed. Before Job
+    /// tracking with finalizers the controller counts only the Failed pods
+    /// that still exist, and an evicted pod disappears.
+    pub counts_deleted_pods: bool,
+    /// status.terminating is written (JobPodReplacementPolicy).
+    pub reports_terminating: bool,
+}
+
+/// The message of SuccessCriteriaMet and Complete with CompletionsReached.
+pub const COMPLETIONS_REACHED_MESSAGE: &str = "Reached expected number of succeeded pods";
+
+impl ControllerRules {
+    pub fn of(version: KubeVersion) -> ControllerRules {
+        ControllerRules {
+            version,
+            failure_target_for_pod_failure_policy: POD_FAILURE_POLICY.on(version),
+            delayed_terminal_condition: version >= v(31),
+            completions_reached_reason: version >= v(31),
+            disruption_conditions: POD_DISRUPTION_CONDITIONS.on(version),
+            counts_deleted_pods: JOB_TRACKING_WITH_FINALIZERS.on(version),
+            reports_terminating: POD_REPLACEMENT_POLICY.on(version),
+        }
+    }
+}
+
 /// What adapting to a version found: fields refused (the user asked for
 /// them) and warnings (what was dropped or may not work).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -265,5 +333,18 @@ mod tests {
         }
         assert!(!TTL_AFTER_FINISHED.on(v(20)) && TTL_AFTER_FINISHED.on(v(21)));
         assert!(!POD_FAILURE_POLICY.on(v(25)) && POD_FAILURE_POLICY.on(v(26)));
+    }
+
+    #[test]
+    fn controller_rules_change_where_the_controller_changed() {
+        let old = ControllerRules::of(v(20));
+        assert!(!old.failure_target_for_pod_failure_policy && !old.delayed_terminal_condition);
+        assert!(!old.completions_reached_reason && !old.disruption_conditions && !old.counts_deleted_pods);
+        let pfp = ControllerRules::of(v(26));
+        assert!(pfp.failure_target_for_pod_failure_policy && pfp.disruption_conditions && pfp.counts_deleted_pods);
+        assert!(!pfp.delayed_terminal_condition);
+        let new = ControllerRules::of(v(31));
+        assert!(new.delayed_terminal_condition && new.completions_reached_reason && new.reports_terminating);
+        assert!(!ControllerRules::of(v(30)).completions_reached_reason);
     }
 }
