@@ -744,65 +744,120 @@ fn a_pull_secret_someone_else_made_is_never_taken_over() {
     assert_eq!(cp().get(&path).unwrap(), before, "their secret was changed");
 }
 
-/// `run-local` and the real control plane agree: the same Job settings, made
-/// deterministic with the worker's own rules, end with the same verdict,
-/// reason, succeeded count and failed pods (Never) or restarts (OnFailure).
+/// The conformance catalogue on the real 1.20 Job controller: every
+/// scenario 1.20 has gives its documented outcome, the newer ones are
+/// listed as not on 1.20 with the feature and version they need, and the
+/// local engine playing 1.20 sees exactly what the real controller did.
 #[test]
-fn run_local_agrees_with_the_real_job_controller() {
-    let ns = Namespace::new("rc-conformance");
-    let one = ["--completions", "1", "--parallelism", "1"];
-    let cases: Vec<(&str, Vec<&str>)> = vec![
-        ("always", vec!["--fail-probability", "0", "--completions", "3", "--parallelism", "2"]),
-        ("never-fails", [&["--fail-probability", "1", "--backoff-limit", "1"][..], &one].concat()),
-        (
-            "restart-once",
-            [&["--restart-policy", "OnFailure", "--fail-probability", "0", "--fail-attempts", "1"][..], &one].concat(),
-        ),
-        (
-            "hang",
-            [&["--failure-mode", "hang", "--fail-probability", "1", "--active-deadline-seconds", "4"][..], &one]
-                .concat(),
-        ),
-    ];
+fn the_conformance_catalogue_agrees_with_the_real_1_20_job_controller() {
+    let k = admin("default");
+    let started = Instant::now();
+    let cluster = spawn_xtask(
+        &["--output", "json", "conformance", "--image", image(), "--kubeconfig", &k, "--parallel", "5"],
+        &[],
+    )
+    .finish_within(Duration::from_secs(420));
+    let cluster_time = started.elapsed();
+    assert!(!cluster.all().contains(&cp().admin_token), "the admin token was printed");
     // The pinned image, pulled into the daemon by the local runs.
     tests::remove_pulled_at_exit(image());
-    let verdict = |v: &Value, on_failure: bool| {
-        let second = if on_failure { v["pods"][0]["restarts"].clone() } else { v["failed_pods"].clone() };
-        (v["result"].clone(), v["reason"].clone(), v["succeeded"].clone(), second)
+    let local = spawn_xtask(
+        &[
+            "--output",
+            "json",
+            "conformance",
+            "--local",
+            "--kube-version",
+            "1.20",
+            "--image",
+            image(),
+            "--time-scale",
+            "0.01",
+            "--parallel",
+            "5",
+        ],
+        &[],
+    )
+    .finish_within(Duration::from_secs(300));
+    let json = |r: &Finished| -> Value {
+        serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{}", r.all()))
     };
-    let namespace = ns.0.as_str();
-    std::thread::scope(|s| {
-        let runs: Vec<_> = cases
+    let (c, l) = (json(&cluster), json(&local));
+    let log: String = c["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] != "passed" && s["verdict"] != "not_on_this_version")
+        .map(|s| {
+            // Each scenario's namespace is jtc-<run>-<scenario>.
+            let name = s["scenario"].as_str().unwrap();
+            let log = std::fs::read_to_string(cp().dir.join("kube-controller-manager.log")).unwrap_or_default();
+            let key = format!("-{name}/{name}");
+            log.lines()
+                .filter(|l| l.contains(&key))
+                .map(|l| format!("{}\n", &l[..l.len().min(300)]))
+                .collect::<String>()
+        })
+        .collect();
+    assert_eq!(
+        cluster.code,
+        Some(0),
+        "{}\nthe Job controller on the scenarios that did not pass:\n{log}",
+        cluster.all()
+    );
+    assert_eq!(local.code, Some(0), "{}", local.all());
+    assert_eq!(c["version"], "1.20");
+    let verdicts = |v: &Value| -> Vec<(String, String)> {
+        v["scenarios"]
+            .as_array()
+            .unwrap()
             .iter()
-            .map(|(case, flags)| {
-                s.spawn(move || {
-                    let r = apply(namespace, case, flags);
-                    assert_eq!(r.code, Some(0), "{}", r.all());
-                    let cluster = watch(namespace, case, &["--output", "json"]);
-                    let mut args = vec!["--output", "json", "run-local", "--name", case, "--image", image()];
-                    // The local run plays the control plane's version.
-                    args.extend_from_slice(&["--time-scale", "0.01", "--kube-version", "1.20"]);
-                    args.extend_from_slice(flags);
-                    let local = spawn_xtask(&args, &[]).finish_within(Duration::from_secs(180));
-                    (case, cluster, local, flags.contains(&"OnFailure"))
-                })
-            })
-            .collect();
-        for run in runs {
-            let (case, cluster, local, on_failure) = run.join().unwrap();
-            let json = |r: &Finished| -> Value {
-                serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| {
-                    panic!("{case}: {e}\n{}\nthe Job controller on it:\n{}", r.all(), controller_log(namespace, case))
-                })
-            };
-            let (c, l) = (json(&cluster), json(&local));
-            assert_eq!(cluster.code, local.code, "{case}: exit codes\n{}\n{}", cluster.all(), local.all());
-            assert_eq!(
-                verdict(&c, on_failure),
-                verdict(&l, on_failure),
-                "{case}: cluster and local differ\ncluster: {c}\nlocal: {l}\n{}",
-                controller_log(namespace, case)
-            );
+            .map(|s| (s["scenario"].as_str().unwrap().to_owned(), s["verdict"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let ran: Vec<String> =
+        verdicts(&c).into_iter().filter(|(_, v)| v != "not_on_this_version").map(|(s, _)| s).collect();
+    assert_eq!(ran, ["complete", "backoff-limit", "restart-in-place", "restarts-reach-backoff-limit", "deadline"]);
+    assert!(verdicts(&c).iter().all(|(_, v)| v == "passed" || v == "known" || v == "not_on_this_version"));
+    let not_on = c["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == "fail-job-rule").unwrap();
+    assert_eq!(not_on["needs"], "spec.podFailurePolicy: 1.26", "{not_on}");
+    // The local engine, playing 1.20, is held to the same table and sees
+    // what the real controller did, field by field.
+    assert_eq!(verdicts(&c), verdicts(&l), "cluster:\n{}\nlocal:\n{}", cluster.stderr, local.stderr);
+    for (cs, ls) in c["scenarios"].as_array().unwrap().iter().zip(l["scenarios"].as_array().unwrap()) {
+        assert_eq!(cs["seen"], ls["seen"], "{}: the real controller and the local one differ", cs["scenario"]);
+    }
+    // Nothing is left: every scenario's namespace is being deleted.
+    let left = cp().get("/api/v1/namespaces?labelSelector=job-test.conformance%2Frun").unwrap();
+    let live: Vec<&Value> =
+        left["items"].as_array().unwrap().iter().filter(|n| n["metadata"]["deletionTimestamp"].is_null()).collect();
+    assert!(live.is_empty(), "namespaces left: {live:?}");
+    eprintln!("the catalogue took {cluster_time:?} on the real 1.20 control plane");
+}
+
+/// `conformance --clean` deletes what a crashed run left: the namespaces
+/// labelled with a run, and nothing else.
+#[test]
+fn conformance_clean_removes_only_a_runs_namespaces() {
+    use k8s_openapi::api::core::v1::Namespace as Ns;
+    let create = |name: &str, labelled: bool| {
+        let mut ns = Ns::default();
+        ns.metadata.name = Some(name.into());
+        if labelled {
+            ns.metadata.labels = Some([("job-test.conformance/run".to_owned(), "crash".to_owned())].into());
         }
-    });
+        let api: kube::Api<Ns> = kube::Api::all(cp().client());
+        cp().block_on(api.create(&Default::default(), &ns)).unwrap();
+    };
+    let (left, other) = (Namespace::new("jtc-crash-complete"), Namespace::new("rc-not-a-run"));
+    create(&left.0, true);
+    create(&other.0, false);
+    let r = xtask("default", &["conformance", "--clean"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stderr.contains("namespace/jtc-crash-complete deleted"), "{}", r.stderr);
+    assert!(r.stderr.contains("removed 1 namespaces a conformance run left"), "{}", r.stderr);
+    let gone =
+        cp().get("/api/v1/namespaces/jtc-crash-complete").is_none_or(|n| !n["metadata"]["deletionTimestamp"].is_null());
+    assert!(gone, "the run's namespace is still there");
+    assert!(cp().get("/api/v1/namespaces/rc-not-a-run").unwrap()["metadata"]["deletionTimestamp"].is_null());
 }

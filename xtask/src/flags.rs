@@ -146,6 +146,13 @@ pub enum Command {
   cargo xtask run-local --fail-probability 0.5 --time-scale 0.01   # the image `cargo xtask image` built
   cargo xtask run-local -f target/release/job-test.yaml --keep        # the Job a release rendered")]
     RunLocal(RunLocalFlags),
+    /// Check that a cluster's Job controller (or the local engine's) gives each scenario its documented outcome.
+    #[command(after_help = "Examples:
+  cargo xtask conformance --image REPO/job-test:0.1.0@sha256:...   # on the kubeconfig's cluster
+  cargo xtask conformance --local --time-scale 0.01              # the local engine, as the newest version
+  cargo xtask conformance --local --kube-version 1.20 --only deadline
+  cargo xtask conformance --clean                                # namespaces a crashed run left")]
+    Conformance(ConformanceFlags),
     /// Everything: build, image, push, render with the pinned image, apply and watch (or run locally), report.
     #[command(after_help = "Examples:
   cargo xtask release                                    # local registry; kubeconfig as kubectl, else the local engine
@@ -671,6 +678,37 @@ pub struct RunLocalFlags {
     pub kube_version: Option<KubeVersion>,
     #[command(flatten)]
     pub job: JobFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConformanceFlags {
+    /// Run the catalogue on the local Docker engine, by the Job controller rules of --kube-version.
+    #[arg(long)]
+    pub local: bool,
+    /// With --local: the Kubernetes version whose controller is played (default: the newest the schema covers).
+    #[arg(long, value_name = "X.Y", value_parser = parse_kube_version, requires = "local")]
+    pub kube_version: Option<KubeVersion>,
+    /// The worker image, pinned by digest, that the cluster's nodes can pull (`cargo xtask push` prints it);
+    /// with --local, default: the image `cargo xtask image` builds into the local daemon.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<ImageRef>,
+    /// Only the scenarios whose name contains this.
+    #[arg(long, value_name = "PATTERN")]
+    pub only: Option<String>,
+    /// Scenarios run side by side, each in its own namespace (locally: its own containers).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Give up on a scenario after this long; it is then an error.
+    #[arg(long, default_value = "4m", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
+    pub timeout: Duration,
+    /// With --local: multiply every back-off (10 s doubling) by this; deadlines are kept.
+    #[arg(long, default_value_t = 1.0, value_name = "F", value_parser = time_scale, requires = "local")]
+    pub time_scale: f64,
+    /// Delete the namespaces a conformance run left on the cluster (labelled job-test.conformance/run) and stop.
+    #[arg(long)]
+    pub clean: bool,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
 }
 
 fn time_scale(s: &str) -> Result<f64, String> {

@@ -12,6 +12,7 @@ pub mod build;
 pub mod cluster;
 pub mod completions;
 pub mod config;
+pub mod conformance;
 pub mod control_plane;
 pub mod debian;
 pub mod error;

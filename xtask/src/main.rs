@@ -10,7 +10,9 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use xtask::config::Settings;
 use xtask::flags::{Command, Xtask};
 use xtask::report::Reporter;
-use xtask::{bench, build, cluster, completions, config, exit, image, local, odds, push, release, render, test};
+use xtask::{
+    bench, build, cluster, completions, config, conformance, exit, image, local, odds, push, release, render, test,
+};
 
 fn main() -> ExitCode {
     xtask::install_crypto_provider();
@@ -100,6 +102,7 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
         Command::Pods(f) => cluster::pods::run(&f, &out),
         Command::ServiceAccount(f) => cluster::service_account::run(&f, &out),
         Command::RunLocal(f) => local::run(&f, &out),
+        Command::Conformance(f) => conformance::run(&f, &out),
         Command::Release(f) => release::run(&f, &out),
         Command::Config(f) => {
             let (_, sub) = matches.subcommand().expect("a subcommand was parsed");

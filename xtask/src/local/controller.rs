@@ -676,15 +676,7 @@ mod tests {
 
     #[test]
     fn a_fail_job_rule_ends_the_job_at_once_and_ignore_does_not_count() {
-        let rule = |action: &str, values: Vec<i32>| PodFailurePolicyRule {
-            action: action.into(),
-            on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
-                container_name: None,
-                operator: "In".into(),
-                values,
-            }),
-            on_pod_conditions: None,
-        };
+        let rule = crate::manifest::objects::exit_code_rule;
         let rules = vec![rule("FailJob", vec![2]), rule("Ignore", vec![42])];
         let action = |code| policy_action(&rules, "job-test", &failed(code)).0;
         assert_eq!(action(2), PolicyAction::FailJob);
@@ -921,15 +913,7 @@ mod tests {
             pairs(&[("FailureTarget", "BackoffLimitExceeded"), ("Failed", "BackoffLimitExceeded")])
         );
         let fail_job = |version| {
-            let rule = PodFailurePolicyRule {
-                action: "FailJob".into(),
-                on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
-                    container_name: None,
-                    operator: "In".into(),
-                    values: vec![42],
-                }),
-                on_pod_conditions: None,
-            };
+            let rule = crate::manifest::objects::exit_code_rule("FailJob", vec![42]);
             let mut c = Controller::of_version(Spec { rules: vec![rule], ..spec(1, 1, 6) }, version);
             c.started("a", None);
             c.exited("a", 42);

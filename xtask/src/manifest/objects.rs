@@ -228,6 +228,20 @@ pub fn default_pod_failure_policy() -> PodFailurePolicy {
     }
 }
 
+/// A podFailurePolicy rule on the exit codes of any container:
+/// `action` when the code is one of `values`.
+pub fn exit_code_rule(action: &str, values: Vec<i32>) -> PodFailurePolicyRule {
+    PodFailurePolicyRule {
+        action: action.into(),
+        on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+            container_name: None,
+            operator: "In".into(),
+            values,
+        }),
+        on_pod_conditions: None,
+    }
+}
+
 pub fn service_account(a: &RbacParams) -> ServiceAccount {
     ServiceAccount {
         metadata: meta(&a.service_account, Some(&a.namespace), &a.service_account),

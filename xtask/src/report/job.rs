@@ -283,7 +283,8 @@ pub struct PodTable {
 
 impl PodTable {
     pub fn new(out: &Reporter) -> PodTable {
-        PodTable { tty: std::io::stderr().is_terminal(), drawn: 0, last_draw: None, last_summary: None, out: *out }
+        let tty = !out.quiet && std::io::stderr().is_terminal();
+        PodTable { tty, drawn: 0, last_draw: None, last_summary: None, out: *out }
     }
 
     fn line(row: &PodRow) -> String {

@@ -26,21 +26,33 @@ pub fn color_on(stream: &impl IsTerminal) -> bool {
 pub struct Reporter {
     pub output: Output,
     color: bool,
+    /// Says nothing on stderr: for work that runs many Jobs side by side
+    /// (`conformance`) and reports each by its result instead.
+    pub quiet: bool,
 }
 
 impl Reporter {
     pub fn new(output: Output) -> Reporter {
-        Reporter { output, color: color_on(&std::io::stderr()) }
+        Reporter { output, color: color_on(&std::io::stderr()), quiet: false }
+    }
+
+    /// The same reporter, with nothing said on stderr.
+    pub fn quiet(self) -> Reporter {
+        Reporter { quiet: true, ..self }
     }
 
     /// A progress line on stderr, for people; scripts read stdout.
     pub fn status(&self, message: impl Display) {
-        eprintln!("{}", self.paint("1", &message.to_string()));
+        if !self.quiet {
+            eprintln!("{}", self.paint("1", &message.to_string()));
+        }
     }
 
     /// A warning on stderr: shown in both output modes.
     pub fn warn(&self, message: impl Display) {
-        eprintln!("{} {message}", self.paint("33", "warning:"));
+        if !self.quiet {
+            eprintln!("{} {message}", self.paint("33", "warning:"));
+        }
     }
 
     /// The result: its text for people, its JSON (one object, one line) for
@@ -59,7 +71,8 @@ impl Reporter {
     /// A progress line: redrawn in place on a terminal; elsewhere only the
     /// finished line is printed, so logs get one line per item.
     pub fn progress(&self, line: &str, finished: bool) {
-        if std::io::stderr().is_terminal() {
+        if self.quiet {
+        } else if std::io::stderr().is_terminal() {
             eprint!("\r\x1b[2K{line}{}", if finished { "\n" } else { "" });
         } else if finished {
             eprintln!("{line}");
