@@ -144,7 +144,9 @@ pub enum Command {
     /// Run the Job on the local Docker engine, no cluster needed: the Job controller's rules, the same table and report.
     #[command(after_help = "Examples:
   cargo xtask run-local --fail-probability 0.5 --time-scale 0.01   # the image `cargo xtask image` built
-  cargo xtask run-local -f target/release/job-test.yaml --keep        # the Job a release rendered")]
+  cargo xtask run-local -f target/release/job-test.yaml --keep        # the Job a release rendered
+  cargo xtask run-local --kube-version 1.20 --time-scale 0.01         # by the rules of a 1.20 Job controller
+  cargo xtask run-local --fail-probability 0 --work-duration 5s --evict 2s   # evict a pod 2 s in")]
     RunLocal(RunLocalFlags),
     /// Everything: build, image, push, render with the pinned image, apply and watch (or run locally), report.
     #[command(after_help = "Examples:
@@ -665,6 +667,15 @@ pub struct RunLocalFlags {
     /// Give up after this long (e.g. 10m); exit code 5. The containers are removed.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
+    /// Follow the Job controller of this Kubernetes version (e.g. 1.20): the Job is adapted to it as `apply` does
+    /// (what it cannot take is refused), and its conditions, reasons, index strings, pod replacement and eviction
+    /// counting are that version's.
+    #[arg(long, value_name = "X.Y", value_parser = parse_kube_version, default_value_t = crate::manifest::versions::NEWEST)]
+    pub kube_version: KubeVersion,
+    /// Evict one running pod this long after the start (repeatable), as the Eviction API does: DisruptionTarget
+    /// (from 1.26), SIGTERM and the pod's grace period; the podFailurePolicy decides whether it counts.
+    #[arg(long, value_name = "AFTER", value_parser = duration)]
+    pub evict: Vec<Duration>,
     #[command(flatten)]
     pub job: JobFlags,
 }

@@ -123,6 +123,84 @@ pub const FEATURES: [Feature; 9] = [
     MANAGED_BY,
 ];
 
+/// The Job controller's (and the kubelet's) behaviours that changed from
+/// one version to the next, as the local engine follows them
+/// (`local::controller`). Derived from a version, never set by hand; each
+/// version below names where the rule was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerRules {
+    pub version: KubeVersion,
+    /// A podFailurePolicy FailJob match first adds FailureTarget, then
+    /// Failed with the same reason and message (JobPodFailurePolicy, on by
+    /// default from 1.26).
+    pub failure_target_for_fail_job: bool,
+    /// The terminal condition is delayed until no pod is terminating:
+    /// FailureTarget comes before Failed for every reason and
+    /// SuccessCriteriaMet before Complete (from 1.31).
+    pub delay_terminal_condition: bool,
+    /// Complete (and SuccessCriteriaMet) of a Job that reached its
+    /// completions says CompletionsReached; before, both are empty.
+    pub completions_reached: bool,
+    /// status.failedIndexes (with backoffLimitPerIndex) and
+    /// status.terminating are written, and spec.podReplacementPolicy is
+    /// honoured (JobBackoffLimitPerIndex, JobPodReplacementPolicy: on from 1.29).
+    pub failed_indexes: bool,
+    pub terminating: bool,
+    pub pod_replacement_policy: bool,
+    /// A pod deleted while running counts as a failure (Job tracking with
+    /// finalizers: from 1.25); before, only a pod the controller still sees
+    /// with phase Failed counts, and a deleted pod is gone before that.
+    pub counts_deleted_pods: bool,
+    /// An evicted pod gets the DisruptionTarget condition (reason
+    /// EvictionByEvictionAPI; PodDisruptionConditions, on from 1.26).
+    pub disruption_target: bool,
+    /// A failed pod's kubelet sets PodReadyToStartContainers=False (from 1.29).
+    pub pod_ready_to_start_containers: bool,
+}
+
+// Sources of the versions (kubernetes/kubernetes, read for these rules):
+// - pkg/controller/job/job_controller.go: `newFailureCondition` makes a
+//   FailureTarget instead of Failed while `delayTerminalCondition()` (the
+//   JobManagedBy or JobPodReplacementPolicy gate; the 1.31 change "Delay
+//   setting terminal Job conditions until all pods are terminal", PR
+//   #125510, CHANGELOG-1.31), and `enactJobFinished` waits while pods are
+//   terminating. Before 1.31 only a FailJob match of the pod failure policy
+//   went through FailureTarget (JobPodFailurePolicy, beta from 1.26).
+// - CHANGELOG-1.31, PR #126067: SuccessCriteriaMet and Complete of a Job
+//   that reached its completions carry the reason CompletionsReached
+//   ("Reached expected number of succeeded pods"); through 1.30 Complete
+//   is `newCondition(JobComplete, "", "")`, no reason, no message.
+// - Job tracking with finalizers (JobTrackingWithFinalizers, on by default
+//   from 1.25, PR #110948): `isPodFailed` counts a pod with a deletion
+//   timestamp that has not succeeded. Before it (1.20's `getStatus`)
+//   `failed` is the number of pods that still exist with phase Failed, so
+//   an evicted pod, deleted gracefully, is usually gone before it counts.
+// - The feature-gate pages: PodDisruptionConditions beta (on) in 1.26,
+//   JobPodReplacementPolicy and JobBackoffLimitPerIndex beta (on) in 1.29,
+//   PodReadyToStartContainersCondition beta (on) in 1.29.
+pub const DELAY_TERMINAL_CONDITION: KubeVersion = v(31);
+pub const COMPLETIONS_REACHED: KubeVersion = v(31);
+pub const JOB_TRACKING_WITH_FINALIZERS: KubeVersion = v(25);
+pub const POD_DISRUPTION_CONDITIONS: KubeVersion = v(26);
+pub const POD_READY_TO_START_CONTAINERS: KubeVersion = v(29);
+
+impl ControllerRules {
+    pub fn of(version: KubeVersion) -> ControllerRules {
+        ControllerRules {
+            version,
+            failure_target_for_fail_job: POD_FAILURE_POLICY.on(version),
+            delay_terminal_condition: version >= DELAY_TERMINAL_CONDITION,
+            completions_reached: version >= COMPLETIONS_REACHED,
+            failed_indexes: BACKOFF_LIMIT_PER_INDEX.on(version),
+            terminating: POD_REPLACEMENT_POLICY.on(version),
+            pod_replacement_policy: POD_REPLACEMENT_POLICY.on(version),
+            counts_deleted_pods: version >= JOB_TRACKING_WITH_FINALIZERS,
+            disruption_target: version >= POD_DISRUPTION_CONDITIONS,
+            pod_ready_to_start_containers: version >= POD_READY_TO_START_CONTAINERS,
+        }
+    }
+}
+
 /// What adapting to a version found: fields refused (the user asked for
 /// them) and warnings (what was dropped or may not work).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -265,5 +343,19 @@ mod tests {
         }
         assert!(!TTL_AFTER_FINISHED.on(v(20)) && TTL_AFTER_FINISHED.on(v(21)));
         assert!(!POD_FAILURE_POLICY.on(v(25)) && POD_FAILURE_POLICY.on(v(26)));
+    }
+
+    #[test]
+    fn controller_rules_follow_the_version() {
+        let r = ControllerRules::of(v(20));
+        assert!(!r.failure_target_for_fail_job && !r.delay_terminal_condition && !r.completions_reached);
+        assert!(!r.counts_deleted_pods && !r.disruption_target && !r.terminating && !r.failed_indexes);
+        let r = ControllerRules::of(v(26));
+        assert!(r.failure_target_for_fail_job && r.counts_deleted_pods && r.disruption_target);
+        assert!(!r.delay_terminal_condition && !r.pod_replacement_policy);
+        let r = ControllerRules::of(v(30));
+        assert!(r.pod_replacement_policy && r.terminating && r.failed_indexes && !r.completions_reached);
+        let r = ControllerRules::of(NEWEST);
+        assert!(r.delay_terminal_condition && r.completions_reached && r.pod_ready_to_start_containers);
     }
 }
