@@ -667,11 +667,10 @@ pub struct RunLocalFlags {
     /// Give up after this long (e.g. 10m); exit code 5. The containers are removed.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
-    /// Follow the Job controller of this Kubernetes version (e.g. 1.20): the Job is adapted to it as `apply` does
-    /// (what it cannot take is refused), and its conditions, reasons, index strings, pod replacement and eviction
-    /// counting are that version's.
-    #[arg(long, value_name = "X.Y", value_parser = parse_kube_version, default_value_t = crate::manifest::versions::NEWEST)]
-    pub kube_version: KubeVersion,
+    /// Play the Job controller of this Kubernetes version (e.g. 1.20): its conditions, reasons and counts; what
+    /// it cannot take is refused (default: the newest the schema covers).
+    #[arg(long, value_name = "X.Y", value_parser = parse_kube_version)]
+    pub kube_version: Option<KubeVersion>,
     /// Evict one running pod this long after the start (repeatable), as the Eviction API does: DisruptionTarget
     /// (from 1.26), SIGTERM and the pod's grace period; the podFailurePolicy decides whether it counts.
     #[arg(long, value_name = "AFTER", value_parser = duration)]

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, PodFailurePolicyRule, SuccessPolicyRule};
 
-use crate::manifest::versions::ControllerRules;
+use crate::manifest::versions::{self, COMPLETIONS_REACHED_MESSAGE, ControllerRules};
 use crate::report::job::{JobCondition, JobResult};
 
 /// "Pod backoff failure policy": replacement pods are created after a
@@ -126,7 +126,7 @@ pub fn failed_pod_conditions(rules: &ControllerRules, evicted: bool) -> Vec<(&'s
         .into_iter()
         .filter(|(kind, _)| rules.pod_ready_to_start_containers || *kind != SINCE_1_29)
         .collect();
-    if evicted && rules.disruption_target {
+    if evicted && rules.disruption_conditions {
         conditions.push(DISRUPTION_TARGET);
     }
     conditions
@@ -189,7 +189,7 @@ pub fn local_caveats(spec: &Spec, rules: &ControllerRules, evicts: bool) -> Vec<
                 } else {
                     "matches only an evicted pod (DisruptionTarget): `--evict AFTER` evicts one".to_owned()
                 }
-            } else if rules.disruption_target {
+            } else if rules.disruption_conditions {
                 "never matches here: nothing preempts or drains a local pod".to_owned()
             } else {
                 format!(
@@ -302,7 +302,7 @@ pub fn success_rule_met(rules: &[SuccessPolicyRule], completions: u32, succeeded
 /// Indexes as the API writes completedIndexes and failedIndexes: sorted
 /// intervals, `first-last` for three or more in a row, a pair as `a,b`
 /// (pkg/controller/job/indexed_job_utils.go, `orderedIntervals.String`).
-pub fn format_indexes(indexes: &[u32]) -> String {
+pub fn index_ranges(indexes: &[u32]) -> String {
     let mut sorted = indexes.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -340,7 +340,16 @@ impl Finished {
     fn complete(reason: &str, message: &str) -> Finished {
         Finished { result: JobResult::Complete, reason: reason.into(), message: message.into() }
     }
+
+    /// The report's reason: a Complete without one (before 1.31) reads
+    /// `Complete`, as `watch` reports it.
+    pub fn report_reason(&self) -> String {
+        if self.reason.is_empty() { "Complete".into() } else { self.reason.clone() }
+    }
 }
+
+/// The reason of FailureTarget and Failed for a FailJob rule.
+pub const POD_FAILURE_POLICY: &str = "PodFailurePolicy";
 
 /// The reason of SuccessCriteriaMet and of the Complete that follows it.
 pub const SUCCESS_POLICY: &str = "SuccessPolicy";
@@ -375,7 +384,17 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(spec: Spec, rules: ControllerRules) -> Controller {
+    /// The controller of the newest version the table knows.
+    pub fn new(spec: Spec) -> Controller {
+        Controller::of_version(spec, versions::NEWEST)
+    }
+
+    /// The controller of a Kubernetes version.
+    pub fn of_version(spec: Spec, version: versions::KubeVersion) -> Controller {
+        Controller::with_rules(spec, ControllerRules::of(version))
+    }
+
+    pub fn with_rules(spec: Spec, rules: ControllerRules) -> Controller {
         Controller {
             spec,
             rules,
@@ -521,7 +540,7 @@ impl Controller {
                         "not counted: Kubernetes {}'s Job controller counts only failed pods it still sees, and an \
                          evicted pod is deleted (deleted pods count from {}, Job tracking with finalizers)",
                         self.rules.version,
-                        crate::manifest::versions::JOB_TRACKING_WITH_FINALIZERS
+                        versions::JOB_TRACKING_WITH_FINALIZERS.on_by_default
                     ),
                 },
             );
@@ -531,7 +550,8 @@ impl Controller {
         let conditions = failed_pod_conditions(&self.rules, true);
         let failed_before = self.failed;
         let (action, message) = self.pod_failed(pod, index, exit_code, &conditions);
-        let condition = if self.rules.disruption_target { "DisruptionTarget (EvictionByEvictionAPI); " } else { "" };
+        let condition =
+            if self.rules.disruption_conditions { "DisruptionTarget (EvictionByEvictionAPI); " } else { "" };
         let note = match action {
             PolicyAction::Ignore => format!("{condition}not counted: {message}"),
             _ if self.failed == failed_before => format!("{condition}not counted"),
@@ -558,7 +578,7 @@ impl Controller {
             PolicyAction::FailJob => {
                 self.failed += 1;
                 if self.finished.is_none() {
-                    self.finished = Some(Finished::failed("PodFailurePolicy", &message));
+                    self.finished = Some(Finished::failed(POD_FAILURE_POLICY, &message));
                 }
                 return (action, message);
             }
@@ -649,12 +669,12 @@ impl Controller {
         let f = self.finished.as_ref()?;
         let kind = match f.result {
             JobResult::Failed
-                if self.rules.delay_terminal_condition
-                    || (f.reason == "PodFailurePolicy" && self.rules.failure_target_for_fail_job) =>
+                if self.rules.delayed_terminal_condition
+                    || (f.reason == POD_FAILURE_POLICY && self.rules.failure_target_for_pod_failure_policy) =>
             {
                 "FailureTarget"
             }
-            JobResult::Complete if self.rules.delay_terminal_condition || f.reason == SUCCESS_POLICY => {
+            JobResult::Complete if self.rules.delayed_terminal_condition || f.reason == SUCCESS_POLICY => {
                 "SuccessCriteriaMet"
             }
             _ => return None,
@@ -677,21 +697,25 @@ impl Controller {
     /// status.completedIndexes of an Indexed Job (empty: omitted, as the
     /// API omits an empty string).
     pub fn completed_indexes(&self) -> Option<String> {
-        Some(format_indexes(&self.succeeded_indexes)).filter(|s| self.spec.indexed && !s.is_empty())
+        Some(index_ranges(&self.succeeded_indexes)).filter(|s| self.spec.indexed && !s.is_empty())
     }
 
     /// status.failedIndexes, written (empty too) only with
     /// backoffLimitPerIndex on a version that has it.
     pub fn failed_indexes(&self) -> Option<String> {
-        (self.spec.indexed && self.spec.backoff_limit_per_index.is_some() && self.rules.failed_indexes)
-            .then(|| format_indexes(&self.failed_indexes))
+        (self.spec.indexed && self.spec.backoff_limit_per_index.is_some() && self.rules.writes_failed_indexes)
+            .then(|| index_ranges(&self.failed_indexes))
     }
 
     /// status.terminating when the terminal condition is written, where
     /// the version has the field: 0 from 1.31 (the terminal condition
     /// waits for them), else the pods still being terminated then.
     pub fn terminating_at_end(&self, lingering: usize) -> Option<i32> {
-        self.rules.terminating.then_some(if self.rules.delay_terminal_condition { 0 } else { lingering as i32 })
+        self.rules.reports_terminating.then_some(if self.rules.delayed_terminal_condition {
+            0
+        } else {
+            lingering as i32
+        })
     }
 
     fn check_failed(&mut self) {
@@ -718,8 +742,8 @@ impl Controller {
     /// Complete's reason and message for a Job that reached its
     /// completions: CompletionsReached from 1.31, none before.
     fn completions_reached(&self) -> Finished {
-        if self.rules.completions_reached {
-            Finished::complete("CompletionsReached", "Reached expected number of succeeded pods")
+        if self.rules.completions_reached_reason {
+            Finished::complete("CompletionsReached", COMPLETIONS_REACHED_MESSAGE)
         } else {
             Finished::complete("", "")
         }
@@ -755,7 +779,6 @@ mod tests {
     use k8s_openapi::api::batch::v1::{PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern};
 
     use super::*;
-    use crate::manifest::versions;
 
     fn spec(completions: u32, parallelism: u32, backoff_limit: u32) -> Spec {
         Spec {
@@ -805,7 +828,7 @@ mod tests {
 
     #[test]
     fn never_more_active_than_parallelism_nor_than_still_needed() {
-        let mut c = Controller::new(spec(5, 2, 3), newest());
+        let mut c = Controller::with_rules(spec(5, 2, 3), newest());
         assert_eq!(c.to_start().len(), 2);
         c.started("a", None);
         c.started("b", None);
@@ -826,7 +849,7 @@ mod tests {
 
     #[test]
     fn never_fails_when_failed_pods_exceed_the_backoff_limit() {
-        let mut c = Controller::new(spec(1, 1, 2), newest());
+        let mut c = Controller::with_rules(spec(1, 1, 2), newest());
         for (n, pod) in ["a", "b", "c"].iter().enumerate() {
             assert!(c.finished.is_none(), "after {n} failures");
             c.started(pod, None);
@@ -838,7 +861,7 @@ mod tests {
 
     #[test]
     fn on_failure_fails_when_restarts_of_active_pods_reach_the_limit() {
-        let mut c = Controller::new(Spec { on_failure: true, ..spec(1, 1, 2) }, newest());
+        let mut c = Controller::with_rules(Spec { on_failure: true, ..spec(1, 1, 2) }, newest());
         c.started("a", None);
         assert!(c.exited("a", 1), "restarts in place");
         c.restarted("a");
@@ -867,7 +890,7 @@ mod tests {
         assert_eq!(action(42), PolicyAction::Ignore);
         assert_eq!(action(1), PolicyAction::Count);
 
-        let mut c = Controller::new(Spec { rules, ..spec(1, 1, 6) }, newest());
+        let mut c = Controller::with_rules(Spec { rules, ..spec(1, 1, 6) }, newest());
         c.started("a", None);
         c.exited("a", 42);
         assert_eq!((c.failed, c.finished.is_none()), (0, true));
@@ -1011,7 +1034,7 @@ mod tests {
 
     #[test]
     fn a_met_success_policy_completes_the_job_and_ends_the_lingering_pods() {
-        let mut c = Controller::new(indexed(4, 4, vec![success_rule(Some("0"), None)]), newest());
+        let mut c = Controller::with_rules(indexed(4, 4, vec![success_rule(Some("0"), None)]), newest());
         for (pod, i) in [("a", 0), ("b", 1), ("c", 2), ("d", 3)] {
             c.started(pod, Some(i));
         }
@@ -1035,7 +1058,7 @@ mod tests {
     fn failing_rules_come_before_the_success_policy() {
         // Index 1 exhausts its per-index limit; index 0 then succeeds and
         // settles the Job: FailedIndexes, although a count of 1 is met.
-        let mut c = Controller::new(
+        let mut c = Controller::with_rules(
             Spec {
                 backoff_limit_per_index: Some(0),
                 backoff_limit: u32::MAX,
@@ -1050,7 +1073,7 @@ mod tests {
         c.exited("a", 0);
         assert_eq!(c.finished.unwrap().reason, "FailedIndexes");
         // Without a success policy an Indexed Job completes as before.
-        let mut c = Controller::new(indexed(1, 1, Vec::new()), newest());
+        let mut c = Controller::with_rules(indexed(1, 1, Vec::new()), newest());
         c.started("a", Some(0));
         c.exited("a", 0);
         assert_eq!(c.finished.as_ref().map(|f| f.reason.as_str()), Some("CompletionsReached"));
@@ -1060,7 +1083,7 @@ mod tests {
 
     #[test]
     fn indexed_jobs_need_every_index_and_per_index_limits_fail_indexes() {
-        let mut c = Controller::new(
+        let mut c = Controller::with_rules(
             Spec { indexed: true, backoff_limit_per_index: Some(1), backoff_limit: u32::MAX, ..spec(3, 3, 0) },
             newest(),
         );
@@ -1076,7 +1099,8 @@ mod tests {
         c.exited("d", 1);
         assert_eq!(c.failed_indexes, [1]);
         c.exited("c", 0);
-        assert_eq!(c.finished.unwrap().reason, "FailedIndexes");
+        assert_eq!((c.completed_indexes().as_deref(), c.failed_indexes().as_deref()), (Some("0,2"), Some("1")));
+        assert_eq!(sequence(&c), seq(&[("FailureTarget", "FailedIndexes"), ("Failed", "FailedIndexes")]));
     }
 
     /// (type, reason) of the Job's conditions, in order.
@@ -1091,7 +1115,7 @@ mod tests {
     #[test]
     fn a_completed_job_gets_the_conditions_of_its_version() {
         let done = |r: ControllerRules| {
-            let mut c = Controller::new(spec(1, 1, 6), r);
+            let mut c = Controller::with_rules(spec(1, 1, 6), r);
             c.started("a", None);
             c.exited("a", 0);
             c
@@ -1117,7 +1141,7 @@ mod tests {
     #[test]
     fn failure_target_comes_for_fail_job_from_1_26_and_for_every_failure_from_1_31() {
         let backoff = |r: ControllerRules| {
-            let mut c = Controller::new(spec(1, 1, 0), r);
+            let mut c = Controller::with_rules(spec(1, 1, 0), r);
             c.started("a", None);
             c.exited("a", 1);
             sequence(&c)
@@ -1138,7 +1162,7 @@ mod tests {
                 }),
                 on_pod_conditions: None,
             };
-            let mut c = Controller::new(Spec { rules: vec![rule], ..spec(1, 1, 6) }, r);
+            let mut c = Controller::with_rules(Spec { rules: vec![rule], ..spec(1, 1, 6) }, r);
             c.started("a", None);
             c.exited("a", 2);
             sequence(&c)
@@ -1154,7 +1178,7 @@ mod tests {
             (20, seq(&[("Failed", "DeadlineExceeded")])),
             (33, seq(&[("FailureTarget", "DeadlineExceeded"), ("Failed", "DeadlineExceeded")])),
         ] {
-            let mut c = Controller::new(spec(2, 2, 6), rules_of(minor));
+            let mut c = Controller::with_rules(spec(2, 2, 6), rules_of(minor));
             c.started("a", None);
             c.started("b", None);
             c.deadline_passed();
@@ -1167,18 +1191,18 @@ mod tests {
 
     #[test]
     fn indexes_are_written_as_the_api_writes_them() {
-        assert_eq!(format_indexes(&[]), "");
-        assert_eq!(format_indexes(&[3, 1]), "1,3");
-        assert_eq!(format_indexes(&[0, 1]), "0,1");
-        assert_eq!(format_indexes(&[4, 0, 1, 2]), "0-2,4");
-        assert_eq!(format_indexes(&[0, 1, 2, 3, 5, 6, 9]), "0-3,5,6,9");
-        assert_eq!(parse_indexes(&format_indexes(&[0, 1, 2, 4, 7, 8]), 10), Some(vec![0, 1, 2, 4, 7, 8]));
+        assert_eq!(index_ranges(&[]), "");
+        assert_eq!(index_ranges(&[3, 1]), "1,3");
+        assert_eq!(index_ranges(&[0, 1]), "0,1");
+        assert_eq!(index_ranges(&[4, 0, 1, 2]), "0-2,4");
+        assert_eq!(index_ranges(&[0, 1, 2, 3, 5, 6, 9]), "0-3,5,6,9");
+        assert_eq!(parse_indexes(&index_ranges(&[0, 1, 2, 4, 7, 8]), 10), Some(vec![0, 1, 2, 4, 7, 8]));
     }
 
     #[test]
     fn per_index_limits_report_failed_and_completed_indexes() {
         let run = |r: ControllerRules| {
-            let mut c = Controller::new(
+            let mut c = Controller::with_rules(
                 Spec { indexed: true, backoff_limit_per_index: Some(1), backoff_limit: u32::MAX, ..spec(4, 4, 0) },
                 r,
             );
@@ -1209,7 +1233,7 @@ mod tests {
     #[test]
     fn failed_replacement_policy_waits_for_the_evicted_pod_to_end() {
         // The default with a podFailurePolicy: Failed.
-        let mut c = Controller::new(Spec { rules: vec![disruption_ignored()], ..spec(1, 1, 6) }, newest());
+        let mut c = Controller::with_rules(Spec { rules: vec![disruption_ignored()], ..spec(1, 1, 6) }, newest());
         assert_eq!(c.replacement_policy(), Some("Failed"));
         c.started("a", None);
         assert!(c.evicted("a"));
@@ -1218,13 +1242,13 @@ mod tests {
         assert_eq!(c.to_start(), [None]);
         assert_eq!(c.failed, 0, "Ignored");
         // Without one: TerminatingOrFailed, replaced as soon as it terminates.
-        let mut c = Controller::new(spec(1, 1, 6), newest());
+        let mut c = Controller::with_rules(spec(1, 1, 6), newest());
         assert_eq!(c.replacement_policy(), Some("TerminatingOrFailed"));
         c.started("a", None);
         c.evicted("a");
         assert_eq!(c.to_start(), [None]);
         // Written as Failed without a podFailurePolicy; Indexed: the index waits.
-        let mut c = Controller::new(
+        let mut c = Controller::with_rules(
             Spec { replacement_policy: Some("Failed".into()), indexed: true, ..spec(2, 2, 6) },
             newest(),
         );
@@ -1235,7 +1259,7 @@ mod tests {
         c.exited("a", 143);
         assert_eq!(c.to_start(), [Some(0)]);
         // Before 1.29 there is no such field: a deleted pod is not active and is replaced at once.
-        let mut c = Controller::new(Spec { rules: vec![disruption_ignored()], ..spec(1, 1, 6) }, rules_of(28));
+        let mut c = Controller::with_rules(Spec { rules: vec![disruption_ignored()], ..spec(1, 1, 6) }, rules_of(28));
         assert_eq!(c.replacement_policy(), None);
         c.started("a", None);
         c.evicted("a");
@@ -1245,7 +1269,7 @@ mod tests {
     #[test]
     fn an_evicted_pod_counts_as_its_version_counts_it() {
         let evict = |job: Spec, r: ControllerRules| {
-            let mut c = Controller::new(job, r);
+            let mut c = Controller::with_rules(job, r);
             c.started("a", None);
             c.evicted("a");
             c.exited("a", 143);
@@ -1281,11 +1305,11 @@ mod tests {
 
     #[test]
     fn terminating_is_reported_where_the_version_has_it() {
-        let c = Controller::new(spec(1, 1, 6), rules_of(28));
+        let c = Controller::with_rules(spec(1, 1, 6), rules_of(28));
         assert_eq!(c.terminating_at_end(2), None);
-        let c = Controller::new(spec(1, 1, 6), rules_of(30));
+        let c = Controller::with_rules(spec(1, 1, 6), rules_of(30));
         assert_eq!(c.terminating_at_end(2), Some(2), "the terminal condition does not wait before 1.31");
-        let c = Controller::new(spec(1, 1, 6), newest());
+        let c = Controller::with_rules(spec(1, 1, 6), newest());
         assert_eq!(c.terminating_at_end(2), Some(0));
     }
 

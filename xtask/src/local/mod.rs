@@ -79,7 +79,7 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
         time_scale: flags.time_scale,
         keep: flags.keep,
         timeout: flags.timeout,
-        version: flags.kube_version,
+        version: flags.kube_version.unwrap_or(versions::NEWEST),
         evict: flags.evict.clone(),
         summary,
     };
@@ -207,7 +207,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     let scaled = |d: Duration| d.mul_f64(options.time_scale.max(0.0));
     let started = Instant::now();
     let deadline = spec.deadline.map(|d| started + d);
-    let mut controller = Controller::new(spec.clone(), rules);
+    let mut controller = Controller::with_rules(spec.clone(), rules);
     // Evictions still to come, soonest last.
     let mut evictions: Vec<Duration> = options.evict.clone();
     evictions.sort_unstable_by(|a, b| b.cmp(a));
@@ -263,7 +263,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                     "--evict {}: evicting pod {pod_name} as the Eviction API does: {}SIGTERM, then SIGKILL after {grace}s \
                      (terminationGracePeriodSeconds); {replacement}",
                     humantime::format_duration(after),
-                    if rules.disruption_target { "condition DisruptionTarget (EvictionByEvictionAPI), " } else { "" },
+                    if rules.disruption_conditions { "condition DisruptionTarget (EvictionByEvictionAPI), " } else { "" },
                 ));
                 let row = rows.get_mut(&pod_name).expect("a row per pod");
                 let before = row.clone();
@@ -478,7 +478,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         namespace,
         result: finished.result,
         // An empty Complete reason (through 1.30) reads as `watch` reads it.
-        reason: if finished.reason.is_empty() { "Complete".into() } else { finished.reason.clone() },
+        reason: finished.report_reason(),
         message: finished.message.clone(),
         succeeded,
         completions: spec.completions as i32,

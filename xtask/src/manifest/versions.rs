@@ -123,80 +123,95 @@ pub const FEATURES: [Feature; 9] = [
     MANAGED_BY,
 ];
 
-/// The Job controller's (and the kubelet's) behaviours that changed from
-/// one version to the next, as the local engine follows them
-/// (`local::controller`). Derived from a version, never set by hand; each
-/// version below names where the rule was read.
+/// Pod disruption conditions: a pod the Eviction API (or preemption, a
+/// taint, the pod garbage collector) ends gets `DisruptionTarget` first,
+/// which a podFailurePolicy rule can match.
+pub const POD_DISRUPTION_CONDITIONS: Feature = Feature {
+    field: "pod condition DisruptionTarget",
+    gate: "PodDisruptionConditions",
+    alpha: v(25),
+    on_by_default: v(26),
+};
+/// Job tracking with finalizers: a pod deleted before it finished (an
+/// eviction) is counted as failed. v1.23.0 had it on, its patch releases and
+/// 1.24 off again, on by default from 1.25 and GA in 1.26.
+pub const JOB_TRACKING_WITH_FINALIZERS: Feature = Feature {
+    field: "counting deleted pods as failed",
+    gate: "JobTrackingWithFinalizers",
+    alpha: v(22),
+    on_by_default: v(25),
+};
+
+/// How the Job controller of a Kubernetes version writes a Job's status at
+/// the end of a run, as its source and tests state it
+/// (pkg/controller/job/job_controller.go and test/integration/job/job_test.go
+/// in kubernetes/kubernetes; CHANGELOG-1.31). The local run follows the
+/// rules of the version it is given, so that its answer is that version's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControllerRules {
     pub version: KubeVersion,
-    /// A podFailurePolicy FailJob match first adds FailureTarget, then
-    /// Failed with the same reason and message (JobPodFailurePolicy, on by
-    /// default from 1.26).
-    pub failure_target_for_fail_job: bool,
-    /// The terminal condition is delayed until no pod is terminating:
-    /// FailureTarget comes before Failed for every reason and
-    /// SuccessCriteriaMet before Complete (from 1.31).
-    pub delay_terminal_condition: bool,
-    /// Complete (and SuccessCriteriaMet) of a Job that reached its
-    /// completions says CompletionsReached; before, both are empty.
-    pub completions_reached: bool,
-    /// status.failedIndexes (with backoffLimitPerIndex) and
-    /// status.terminating are written, and spec.podReplacementPolicy is
-    /// honoured (JobBackoffLimitPerIndex, JobPodReplacementPolicy: on from 1.29).
-    pub failed_indexes: bool,
-    pub terminating: bool,
-    pub pod_replacement_policy: bool,
-    /// A pod deleted while running counts as a failure (Job tracking with
-    /// finalizers: from 1.25); before, only a pod the controller still sees
-    /// with phase Failed counts, and a deleted pod is gone before that.
+    /// A podFailurePolicy FailJob match adds FailureTarget (reason
+    /// PodFailurePolicy) and Failed only once the remaining pods are gone;
+    /// with the policy itself from 1.26.
+    pub failure_target_for_pod_failure_policy: bool,
+    /// From 1.31 (with JobPodReplacementPolicy, on since 1.29, or
+    /// JobManagedBy) the controller delays the terminal condition until no
+    /// pod is still terminating, and says the verdict first: FailureTarget
+    /// before Failed for every reason, SuccessCriteriaMet before Complete
+    /// (the "delayTerminalCondition" rule; PR 125510).
+    pub delayed_terminal_condition: bool,
+    /// Complete and SuccessCriteriaMet say `CompletionsReached` when the
+    /// completions are reached (from 1.31, PR 126067); before that Complete
+    /// has no reason and no message.
+    pub completions_reached_reason: bool,
+    /// An evicted pod gets DisruptionTarget (reason EvictionByEvictionAPI).
+    pub disruption_conditions: bool,
+    /// A pod deleted while running (evicted) counts as failed. Before Job
+    /// tracking with finalizers the controller counts only the Failed pods
+    /// that still exist, and an evicted pod disappears.
     pub counts_deleted_pods: bool,
-    /// An evicted pod gets the DisruptionTarget condition (reason
-    /// EvictionByEvictionAPI; PodDisruptionConditions, on from 1.26).
-    pub disruption_target: bool,
-    /// A failed pod's kubelet sets PodReadyToStartContainers=False (from 1.29).
+    /// status.terminating is written (JobPodReplacementPolicy).
+    pub reports_terminating: bool,
+    /// spec.podReplacementPolicy is honoured: `Failed` holds a terminating
+    /// pod's place until it has ended (JobPodReplacementPolicy, on from 1.29).
+    pub pod_replacement_policy: bool,
+    /// status.failedIndexes is written with backoffLimitPerIndex
+    /// (JobBackoffLimitPerIndex, on from 1.29).
+    pub writes_failed_indexes: bool,
+    /// A failed pod's kubelet sets PodReadyToStartContainers=False
+    /// (PodReadyToStartContainersCondition, beta and on from 1.29).
     pub pod_ready_to_start_containers: bool,
 }
 
-// Sources of the versions (kubernetes/kubernetes, read for these rules):
+// Where the versions were read (kubernetes/kubernetes unless named):
 // - pkg/controller/job/job_controller.go: `newFailureCondition` makes a
-//   FailureTarget instead of Failed while `delayTerminalCondition()` (the
-//   JobManagedBy or JobPodReplacementPolicy gate; the 1.31 change "Delay
-//   setting terminal Job conditions until all pods are terminal", PR
-//   #125510, CHANGELOG-1.31), and `enactJobFinished` waits while pods are
-//   terminating. Before 1.31 only a FailJob match of the pod failure policy
-//   went through FailureTarget (JobPodFailurePolicy, beta from 1.26).
-// - CHANGELOG-1.31, PR #126067: SuccessCriteriaMet and Complete of a Job
-//   that reached its completions carry the reason CompletionsReached
-//   ("Reached expected number of succeeded pods"); through 1.30 Complete
-//   is `newCondition(JobComplete, "", "")`, no reason, no message.
-// - Job tracking with finalizers (JobTrackingWithFinalizers, on by default
-//   from 1.25, PR #110948): `isPodFailed` counts a pod with a deletion
-//   timestamp that has not succeeded. Before it (1.20's `getStatus`)
-//   `failed` is the number of pods that still exist with phase Failed, so
-//   an evicted pod, deleted gracefully, is usually gone before it counts.
-// - The feature-gate pages: PodDisruptionConditions beta (on) in 1.26,
-//   JobPodReplacementPolicy and JobBackoffLimitPerIndex beta (on) in 1.29,
-//   PodReadyToStartContainersCondition beta (on) in 1.29.
-pub const DELAY_TERMINAL_CONDITION: KubeVersion = v(31);
-pub const COMPLETIONS_REACHED: KubeVersion = v(31);
-pub const JOB_TRACKING_WITH_FINALIZERS: KubeVersion = v(25);
-pub const POD_DISRUPTION_CONDITIONS: KubeVersion = v(26);
-pub const POD_READY_TO_START_CONTAINERS: KubeVersion = v(29);
+//   FailureTarget instead of Failed while `delayTerminalCondition()`, and
+//   `enactJobFinished` waits while pods are still terminating (PR #125510,
+//   CHANGELOG-1.31); before 1.31 only a FailJob match goes through
+//   FailureTarget. CHANGELOG-1.31 (PR #126067): CompletionsReached; through
+//   1.30 Complete is `newCondition(JobComplete, "", "")`.
+// - Job tracking with finalizers: `isPodFailed` counts a pod with a deletion
+//   timestamp that has not succeeded; 1.20's `getStatus` counts only the
+//   pods that still exist with phase Failed, so an evicted (deleted) pod is
+//   gone before it counts.
+// - The feature-gate pages (kubernetes/website): the gates' stages.
+
+/// The message of SuccessCriteriaMet and Complete with CompletionsReached.
+pub const COMPLETIONS_REACHED_MESSAGE: &str = "Reached expected number of succeeded pods";
 
 impl ControllerRules {
     pub fn of(version: KubeVersion) -> ControllerRules {
         ControllerRules {
             version,
-            failure_target_for_fail_job: POD_FAILURE_POLICY.on(version),
-            delay_terminal_condition: version >= DELAY_TERMINAL_CONDITION,
-            completions_reached: version >= COMPLETIONS_REACHED,
-            failed_indexes: BACKOFF_LIMIT_PER_INDEX.on(version),
-            terminating: POD_REPLACEMENT_POLICY.on(version),
+            failure_target_for_pod_failure_policy: POD_FAILURE_POLICY.on(version),
+            delayed_terminal_condition: version >= v(31),
+            completions_reached_reason: version >= v(31),
+            disruption_conditions: POD_DISRUPTION_CONDITIONS.on(version),
+            counts_deleted_pods: JOB_TRACKING_WITH_FINALIZERS.on(version),
+            reports_terminating: POD_REPLACEMENT_POLICY.on(version),
             pod_replacement_policy: POD_REPLACEMENT_POLICY.on(version),
-            counts_deleted_pods: version >= JOB_TRACKING_WITH_FINALIZERS,
-            disruption_target: version >= POD_DISRUPTION_CONDITIONS,
-            pod_ready_to_start_containers: version >= POD_READY_TO_START_CONTAINERS,
+            writes_failed_indexes: BACKOFF_LIMIT_PER_INDEX.on(version),
+            pod_ready_to_start_containers: version >= v(29),
         }
     }
 }
@@ -346,16 +361,20 @@ mod tests {
     }
 
     #[test]
-    fn controller_rules_follow_the_version() {
-        let r = ControllerRules::of(v(20));
-        assert!(!r.failure_target_for_fail_job && !r.delay_terminal_condition && !r.completions_reached);
-        assert!(!r.counts_deleted_pods && !r.disruption_target && !r.terminating && !r.failed_indexes);
-        let r = ControllerRules::of(v(26));
-        assert!(r.failure_target_for_fail_job && r.counts_deleted_pods && r.disruption_target);
-        assert!(!r.delay_terminal_condition && !r.pod_replacement_policy);
-        let r = ControllerRules::of(v(30));
-        assert!(r.pod_replacement_policy && r.terminating && r.failed_indexes && !r.completions_reached);
-        let r = ControllerRules::of(NEWEST);
-        assert!(r.delay_terminal_condition && r.completions_reached && r.pod_ready_to_start_containers);
+    fn controller_rules_change_where_the_controller_changed() {
+        let old = ControllerRules::of(v(20));
+        assert!(!old.failure_target_for_pod_failure_policy && !old.delayed_terminal_condition);
+        assert!(!old.completions_reached_reason && !old.disruption_conditions && !old.counts_deleted_pods);
+        let pfp = ControllerRules::of(v(26));
+        assert!(pfp.failure_target_for_pod_failure_policy && pfp.disruption_conditions && pfp.counts_deleted_pods);
+        assert!(!pfp.delayed_terminal_condition);
+        let new = ControllerRules::of(v(31));
+        assert!(new.delayed_terminal_condition && new.completions_reached_reason && new.reports_terminating);
+        assert!(!ControllerRules::of(v(30)).completions_reached_reason);
+        let r = ControllerRules::of(v(28));
+        assert!(!r.pod_replacement_policy && !r.writes_failed_indexes && !r.pod_ready_to_start_containers);
+        let r = ControllerRules::of(v(29));
+        assert!(r.pod_replacement_policy && r.writes_failed_indexes && r.pod_ready_to_start_containers);
+        assert!(!ControllerRules::of(v(25)).disruption_conditions && ControllerRules::of(v(25)).counts_deleted_pods);
     }
 }
