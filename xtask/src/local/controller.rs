@@ -477,14 +477,20 @@ impl Controller {
     }
 
     /// The pod is evicted (the Eviction API: a graceful delete). It is no
-    /// longer active; whether it counts is decided when it has ended
-    /// (`exited`). Returns false when the pod is not active.
+    /// longer active. Where the controller counts a deleted pod as failed
+    /// as soon as it has a deletion timestamp (`isPodFailed` with finalizer
+    /// tracking, when neither a podFailurePolicy nor podReplacementPolicy
+    /// Failed makes it wait for the Failed phase) it counts now; otherwise
+    /// when it has ended (`exited`). Returns false when the pod is not active.
     pub fn evicted(&mut self, pod: &str) -> bool {
         if self.finished.is_some() {
             return false;
         }
         let Some((index, _)) = self.active.remove(pod) else { return false };
         self.terminating.insert(pod.to_owned(), index);
+        if self.rules.counts_deleted_pods && self.spec.rules.is_empty() && !self.terminating_blocks() {
+            self.evicted_pod_ended(pod, index, 143);
+        }
         true
     }
 
@@ -493,6 +499,10 @@ impl Controller {
     /// A failed pod has the conditions of [`failed_pod_conditions`].
     pub fn exited(&mut self, pod: &str, exit_code: i32) -> bool {
         if let Some(index) = self.terminating.remove(pod) {
+            if self.evictions.contains_key(pod) {
+                // Counted (or not) when it was deleted.
+                return false;
+            }
             if exit_code == 0 {
                 // It succeeded before the signal took effect: a success.
                 self.active.insert(pod.to_owned(), (index, 0));
@@ -1284,9 +1294,15 @@ mod tests {
             "{}",
             e.note
         );
-        // 1.25: finalizers count it; no DisruptionTarget yet.
+        // 1.25: finalizers count it, as soon as it is deleted (no policy
+        // makes the controller wait); no DisruptionTarget yet.
         let (failed, e) = evict(spec(1, 1, 6), rules_of(25));
         assert_eq!((failed, e.counted, e.note.as_str()), (1, true, "counted as a failed pod"));
+        let mut c = Controller::with_rules(spec(1, 1, 0), rules_of(25));
+        c.started("a", None);
+        c.evicted("a");
+        assert_eq!(c.finished.as_ref().map(|f| f.reason.as_str()), Some("BackoffLimitExceeded"));
+        assert!(c.to_start().is_empty(), "no replacement for a failed Job");
         // From 1.26 the pod has DisruptionTarget: the rendered Ignore rule matches.
         for r in [rules_of(26), newest()] {
             let (failed, e) = evict(Spec { rules: vec![disruption_ignored()], ..spec(1, 1, 6) }, r);

@@ -438,7 +438,10 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
             if evicted.contains(&pod_name) {
                 row.phase = "Failed".into();
                 row.reason = Some("Evicted".into());
-                row.message = Some("still terminating when the Job finished; not counted".into());
+                row.message = Some(controller.evictions.get(&pod_name).map_or_else(
+                    || "still terminating when the Job finished; not counted".to_owned(),
+                    |e| e.note.clone(),
+                ));
             } else if f.result == crate::report::job::JobResult::Complete {
                 // Removed, as a cluster deletes them: not part of the report.
                 rows.remove(&pod_name);
