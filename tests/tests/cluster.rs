@@ -434,6 +434,100 @@ fn the_verdict_comes_as_soon_as_the_failure_target_is_set() {
     assert!(r.stdout.contains("failed pods 5"), "{}", r.stdout);
 }
 
+/// The Job with a status of these conditions (type, reason, message),
+/// in this order, and these index strings.
+fn with_conditions(j: &Value, conditions: &[(&str, &str, &str)], indexes: Value) -> Value {
+    let t = "2026-01-01T00:00:00Z";
+    let conditions: Vec<Value> = conditions
+        .iter()
+        .map(|(kind, reason, message)| {
+            serde_json::json!({ "type": kind, "status": "True", "reason": reason, "message": message,
+                                "lastProbeTime": t, "lastTransitionTime": t })
+        })
+        .collect();
+    let mut status = serde_json::json!({
+        "startTime": t, "active": 0, "ready": 0, "succeeded": 2, "failed": 4, "terminating": 0,
+        "uncountedTerminatedPods": {}, "conditions": conditions,
+    });
+    for (k, v) in indexes.as_object().unwrap() {
+        status[k] = v.clone();
+    }
+    objects::with_status(j, status)
+}
+
+#[test]
+fn watch_reports_the_conditions_in_the_order_they_came_and_the_index_strings() {
+    let api = ApiServer::start();
+    assert_eq!(
+        apply(&api, &["--completion-mode", "Indexed", "--completions", "4", "--backoff-limit-per-index", "1"]).code,
+        Some(0)
+    );
+    let j = job(&api);
+    let w = start_watch(&api, &["--output", "json"]);
+    let failed = "Job has failed indexes";
+    api.put(with_conditions(
+        &j,
+        &[("FailureTarget", "FailedIndexes", failed), ("Failed", "FailedIndexes", failed)],
+        serde_json::json!({ "completedIndexes": "0,2", "failedIndexes": "1,3" }),
+    ));
+    let r = w.finish();
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let kinds: Vec<(&str, &str)> = v["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap(), c["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("FailureTarget", "FailedIndexes"), ("Failed", "FailedIndexes")]);
+    assert_eq!((v["completed_indexes"].as_str(), v["failed_indexes"].as_str()), (Some("0,2"), Some("1,3")));
+    assert_eq!(v["terminating"], 0);
+    assert!(r.stderr.contains("managed by the built-in Job controller"), "{}", r.stderr);
+
+    // SuccessCriteriaMet, then Complete: in that order, in the text too.
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &["--completion-mode", "Indexed", "--completions", "3"]).code, Some(0));
+    let j = job(&api);
+    let w = start_watch(&api, &[]);
+    let reached = "Reached expected number of succeeded pods";
+    api.put(with_conditions(
+        &j,
+        &[("SuccessCriteriaMet", "CompletionsReached", reached), ("Complete", "CompletionsReached", reached)],
+        serde_json::json!({ "completedIndexes": "0-2" }),
+    ));
+    let r = w.finish();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.contains("conditions: SuccessCriteriaMet (CompletionsReached), Complete (CompletionsReached)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("completed indexes 0-2; failed indexes none"), "{}", r.stdout);
+}
+
+#[test]
+fn a_job_managed_by_another_controller_is_reported_as_such() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let mut j = job(&api);
+    j["spec"]["managedBy"] = "kueue.x-k8s.io/multikueue".into();
+    api.put(j.clone());
+    let w = start_watch(&api, &["--output", "json"]);
+    api.put(objects::complete(&j, 1, 0));
+    let r = w.finish();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "managed by kueue.x-k8s.io/multikueue (spec.managedBy), not the built-in Job controller: its status is \
+             what kueue.x-k8s.io/multikueue writes"
+        ),
+        "{}",
+        r.stderr
+    );
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["managed_by"], "kueue.x-k8s.io/multikueue");
+}
+
 #[test]
 fn the_watch_resumes_after_the_stream_is_cut() {
     let api = ApiServer::start();

@@ -301,6 +301,136 @@ fn a_met_success_policy_completes_the_job_and_removes_the_lingering_pods() {
     );
 }
 
+/// (type, reason) of the report's conditions, in order.
+fn conditions(v: &Value) -> Vec<(String, String)> {
+    v["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap().to_owned(), c["reason"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+#[test]
+fn per_index_limits_report_the_index_strings_and_1_20_refuses_them() {
+    let flags = [
+        "--completion-mode",
+        "Indexed",
+        "--backoff-limit-per-index",
+        "1",
+        "--fail-indexes",
+        "1,3",
+        "--fail-probability",
+        "0",
+        "--completions",
+        "4",
+        "--parallelism",
+        "4",
+    ];
+    let r = run_local("rl-per-index", &flags);
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let v = report(&r);
+    assert_eq!((v["failed_indexes"].as_str(), v["completed_indexes"].as_str()), (Some("1,3"), Some("0,2")));
+    assert_eq!(conditions(&v), pairs(&[("FailureTarget", "FailedIndexes"), ("Failed", "FailedIndexes")]));
+    // Two attempts for each failing index: failed 4, succeeded 2.
+    assert_eq!((v["failed_pods"].as_i64(), v["succeeded"].as_i64()), (Some(4), Some(2)));
+    assert!(r.stderr.contains("by the rules of the Kubernetes 1.33 Job controller"), "{}", r.stderr);
+
+    let r = run_local("rl-per-index", &[&["--kube-version", "1.20"], &flags[..]].concat());
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("spec.backoffLimitPerIndex: Kubernetes 1.20 does not have it"), "{}", r.stderr);
+}
+
+#[test]
+fn a_plain_job_gets_the_conditions_of_the_chosen_version() {
+    let flags = ["--fail-probability", "0", "--completions", "1"];
+    let r = run_local("rl-v133", &flags);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v = report(&r);
+    assert_eq!(
+        conditions(&v),
+        pairs(&[("SuccessCriteriaMet", "CompletionsReached"), ("Complete", "CompletionsReached")])
+    );
+    assert_eq!(
+        (v["reason"].as_str(), v["message"].as_str()),
+        (Some("CompletionsReached"), Some("Reached expected number of succeeded pods"))
+    );
+    assert_eq!(v["terminating"], 0, "1.33 writes status.terminating");
+    // The first line says whose rules.
+    let first = r.stderr.lines().next().unwrap_or_default();
+    assert!(first.contains("by the rules of the Kubernetes 1.33 Job controller"), "{}", r.stderr);
+
+    let r = run_local("rl-v120", &[&["--kube-version", "1.20"], &flags[..]].concat());
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v = report(&r);
+    // 1.20: Complete alone, no reason, no message (the report reads it `Complete`, as watch does).
+    assert_eq!(conditions(&v), pairs(&[("Complete", "")]));
+    assert_eq!(v["conditions"][0]["message"], "");
+    assert_eq!(v["reason"], "Complete");
+    assert!(v.get("terminating").is_none(), "1.20 has no status.terminating: {v}");
+    assert!(r.stderr.lines().any(|l| l.contains("by the rules of the Kubernetes 1.20 Job controller")), "{}", r.stderr);
+}
+
+#[test]
+fn an_evicted_pod_is_ignored_by_the_rendered_rule_and_counted_where_nothing_ignores_it() {
+    // A pod that works for 3 s is evicted after 1 s: SIGTERM, exit 143.
+    let flags = ["--fail-probability", "0", "--work-duration", "3s", "--completions", "1", "--evict", "1s"];
+    let r = run_local("rl-evict", &flags);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v = report(&r);
+    assert_eq!((v["succeeded"].as_i64(), v["failed_pods"].as_i64()), (Some(1), Some(0)));
+    let pods = v["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "the evicted pod and its replacement: {pods:?}");
+    let evicted = pods.iter().find(|p| p["reason"] == "Evicted").unwrap_or_else(|| panic!("{pods:?}"));
+    assert_eq!((evicted["phase"].as_str(), evicted["exit_code"].as_i64()), (Some("Failed"), Some(143)));
+    let note = evicted["message"].as_str().unwrap();
+    assert!(
+        note.starts_with("DisruptionTarget (EvictionByEvictionAPI); not counted: Pod job-test/")
+            && note.ends_with("has condition DisruptionTarget matching Ignore rule at index 1"),
+        "{note}"
+    );
+    assert!(
+        r.stderr.contains("its replacement waits until it has ended (podReplacementPolicy Failed)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("matches a pod --evict evicts (DisruptionTarget), as on a cluster"), "{}", r.stderr);
+
+    // 1.25: no podFailurePolicy (left out), no DisruptionTarget; Job
+    // tracking with finalizers counts the deleted pod: backoffLimit 0 fails.
+    let r = run_local("rl-evict", &[&["--kube-version", "1.25", "--backoff-limit", "0"], &flags[..]].concat());
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    let v = report(&r);
+    assert_eq!((v["reason"].as_str(), v["failed_pods"].as_i64()), (Some("BackoffLimitExceeded"), Some(1)));
+    let evicted = &v["pods"][0];
+    assert_eq!(
+        (evicted["reason"].as_str(), evicted["message"].as_str()),
+        (Some("Evicted"), Some("counted as a failed pod"))
+    );
+}
+
+#[test]
+fn a_job_another_controller_manages_is_not_run_locally() {
+    let file = job_file("rl-managed", &["--fail-probability", "0"], |job| {
+        job.spec.as_mut().unwrap().managed_by = Some("kueue.x-k8s.io/multikueue".into());
+    });
+    let r = run_xtask(&["run-local", "-f", file.to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "spec.managedBy is \"kueue.x-k8s.io/multikueue\", not kubernetes.io/job-controller: the built-in Job \
+             controller skips this Job and kueue.x-k8s.io/multikueue runs it"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(leftovers("rl-managed"), Vec::<String>::new());
+}
+
 #[test]
 fn on_pod_conditions_rules_see_the_conditions_of_a_failed_local_pod() {
     use k8s_openapi::api::batch::v1::{PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule};
@@ -329,8 +459,8 @@ fn on_pod_conditions_rules_see_the_conditions_of_a_failed_local_pod() {
     // The run says which rules can match here and which cannot.
     assert!(
         r.stderr.contains(
-            "podFailurePolicy rule 1 (Ignore, onPodConditions DisruptionTarget=True) never matches here: nothing \
-             evicts, preempts or drains a local pod"
+            "podFailurePolicy rule 1 (Ignore, onPodConditions DisruptionTarget=True) matches only an evicted pod \
+             (DisruptionTarget): `--evict AFTER` evicts one"
         ),
         "{}",
         r.stderr

@@ -144,7 +144,9 @@ pub enum Command {
     /// Run the Job on the local Docker engine, no cluster needed: the Job controller's rules, the same table and report.
     #[command(after_help = "Examples:
   cargo xtask run-local --fail-probability 0.5 --time-scale 0.01   # the image `cargo xtask image` built
-  cargo xtask run-local -f target/release/job-test.yaml --keep        # the Job a release rendered")]
+  cargo xtask run-local -f target/release/job-test.yaml --keep        # the Job a release rendered
+  cargo xtask run-local --kube-version 1.20 --time-scale 0.01         # by the rules of a 1.20 Job controller
+  cargo xtask run-local --fail-probability 0 --work-duration 5s --evict 2s   # evict a pod 2 s in")]
     RunLocal(RunLocalFlags),
     /// Check that a cluster's Job controller (or the local engine's) gives each scenario its documented outcome.
     #[command(after_help = "Examples:
@@ -676,6 +678,10 @@ pub struct RunLocalFlags {
     /// it cannot take is refused (default: the newest the schema covers).
     #[arg(long, value_name = "X.Y", value_parser = parse_kube_version)]
     pub kube_version: Option<KubeVersion>,
+    /// Evict one running pod this long after the start (repeatable), as the Eviction API does: DisruptionTarget
+    /// (from 1.26), SIGTERM and the pod's grace period; the podFailurePolicy decides whether it counts.
+    #[arg(long, value_name = "AFTER", value_parser = duration)]
+    pub evict: Vec<Duration>,
     #[command(flatten)]
     pub job: JobFlags,
 }

@@ -60,7 +60,9 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
     crate::runtime()?.block_on(async {
         // The cluster first: what its version cannot take is refused before
-        // anything is built or pushed.
+        // anything is built or pushed. With --local, a configured cluster
+        // still gives the version whose rules the local run follows.
+        let mut local_rules_of = None;
         let cluster = match flags.dry_run {
             // A client dry run asks no cluster (and reads no configuration).
             Some(DryRun::Client) => None,
@@ -68,7 +70,10 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
                 Err(e) if flags.dry_run.is_some() => {
                     return Err(e.context("--dry-run=server asks the cluster; --dry-run=client checks without one"));
                 }
-                Ok(_) if flags.local => None,
+                Ok(c) if flags.local => {
+                    local_rules_of = Some(c);
+                    None
+                }
                 Ok(c) => Some(c),
                 Err(e) if crate::error::kind(&e) == Some(crate::ErrorKind::NoCluster) => {
                     out.status(format!("{}: the Job will run on the local Docker engine", cluster::NO_CLUSTER));
@@ -88,7 +93,18 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
                 apply::refuse_foreign_secrets(c, &objects).await?;
                 version
             }
-            None => versions::NEWEST,
+            None => match &local_rules_of {
+                Some(c) => {
+                    let mut objects = manifest::all_objects(&job, &rbac);
+                    let version = apply::for_server(c, &mut objects, out).await?;
+                    out.status(format!(
+                        "the cluster at {} runs Kubernetes {version}: the local run follows its rules",
+                        c.server
+                    ));
+                    version
+                }
+                None => versions::NEWEST,
+            },
         };
 
         out.status("1/5 build: the static worker and its image");
@@ -128,8 +144,14 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         let Some(cluster) = cluster else {
             out.status("4/5 run on the local Docker engine (no cluster is used)");
-            let options =
-                local::Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout, version };
+            let options = local::Options {
+                time_scale: flags.time_scale,
+                keep: flags.keep,
+                timeout: flags.timeout,
+                version,
+                evict: Vec::new(),
+                summary: None,
+            };
             let job_object = objects.iter().find_map(|o| match o {
                 manifest::Object::Job(j) => Some(j.as_ref().clone()),
                 _ => None,

@@ -112,6 +112,7 @@ pub fn job_report(job: &Job, pods: impl IntoIterator<Item = PodRow>) -> JobRepor
         conditions: conditions(job),
         completed_indexes: status.completed_indexes.clone(),
         failed_indexes: status.failed_indexes.clone(),
+        terminating: status.terminating,
         managed_by: managed_by(job).map(str::to_owned),
         image_pull: None,
     }

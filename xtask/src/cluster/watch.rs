@@ -73,13 +73,25 @@ pub async fn watch(
 
     let started = Instant::now();
     let mut table = PodTable::new(out);
+    // Who writes the Job's status: said first, as a delegated Job's
+    // conditions are another controller's ("Jobs" documentation,
+    // "Delegation of managing a Job object to external controller").
+    let manager = super::status::managed_by(&first).map(str::to_owned);
     let mut job = Some(first);
     // Rows, not Pod objects: a Job of thousands of pods stays small.
     let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
     let mut announced = false;
     // The last pull failure seen, with a cause when the kubelet gave one.
     let mut pull: Option<ImagePull> = None;
-    out.status(format!("watching job.batch/{name} in {namespace} and its pods"));
+    out.status(format!(
+        "watching job.batch/{name} in {namespace} and its pods; {}",
+        match &manager {
+            Some(m) => format!(
+                "managed by {m} (spec.managedBy), not the built-in Job controller: its status is what {m} writes"
+            ),
+            None => "managed by the built-in Job controller".to_owned(),
+        }
+    ));
     loop {
         if let Some(j) = &job {
             if is_job_complete(j).is_some() || is_job_failed(j).is_some() {

@@ -526,7 +526,14 @@ async fn run_local(flags: &ConformanceFlags, scenarios: &[Scenario], out: &Repor
         if flags.time_scale == 1.0 { String::new() } else { format!("; back-offs × {}", flags.time_scale) }
     ));
     let quiet = out.quiet();
-    let options = local::Options { time_scale: flags.time_scale, keep: false, timeout: Some(flags.timeout), version };
+    let options = local::Options {
+        time_scale: flags.time_scale,
+        keep: false,
+        timeout: Some(flags.timeout),
+        version,
+        evict: Vec::new(),
+        summary: None,
+    };
     let runs = scenarios.iter().enumerate().map(|(i, s)| {
         let (image, options) = (&image, &options);
         async move {
@@ -580,6 +587,7 @@ mod tests {
             completed_indexes: None,
             failed_indexes: None,
             managed_by: None,
+            terminating: None,
             image_pull: None,
         }
     }

@@ -5,10 +5,16 @@
 //! Pod failure policy"); the rule is named where it is applied. Time is
 //! passed in, so the rules are tested without containers.
 //!
-//! Pod conditions: a local pod is never evicted, preempted, drained or
-//! garbage-collected, so it never gets `DisruptionTarget`. A failed local
-//! pod has what a kubelet gives a pod whose container failed and nothing
-//! more ([`FAILED_POD_CONDITIONS`]); `onPodConditions` rules are evaluated
+//! The rules are those of one Kubernetes version ([`ControllerRules`],
+//! from the one version table): which conditions the Job gets and in what
+//! order, their reasons, the index strings, when a terminating pod is
+//! replaced and whether an evicted pod counts.
+//!
+//! Pod conditions: a local pod is never preempted, drained or
+//! garbage-collected. A failed local pod has what a kubelet of that
+//! version gives a pod whose container failed ([`FAILED_POD_CONDITIONS`]);
+//! a pod evicted with `run-local --evict` also gets `DisruptionTarget`
+//! where the version sets it. `onPodConditions` rules are evaluated
 //! against exactly those.
 
 use std::collections::BTreeMap;
@@ -52,6 +58,8 @@ pub struct Spec {
     pub rules: Vec<PodFailurePolicyRule>,
     /// spec.successPolicy's rules (Indexed Jobs).
     pub success_rules: Vec<SuccessPolicyRule>,
+    /// spec.podReplacementPolicy as written (None: the version's default).
+    pub replacement_policy: Option<String>,
     /// The pod's container and namespace, as the policy's messages name them.
     pub container: String,
     pub namespace: String,
@@ -79,6 +87,7 @@ impl Spec {
             deadline: spec.active_deadline_seconds.map(|s| Duration::from_secs(s.max(0) as u64)),
             rules: spec.pod_failure_policy.map(|p| p.rules).unwrap_or_default(),
             success_rules: spec.success_policy.map(|p| p.rules).unwrap_or_default(),
+            replacement_policy: spec.pod_replacement_policy,
             container: pod.containers.first().map(|c| c.name.clone()).unwrap_or_default(),
             namespace: job.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
         }
@@ -105,6 +114,24 @@ pub const FAILED_POD_CONDITIONS: [(&str, &str); 5] = [
 /// Of [`FAILED_POD_CONDITIONS`], the one only kubelets from 1.29 set.
 const SINCE_1_29: &str = "PodReadyToStartContainers";
 
+/// The condition an evicted pod gets from the version with pod disruption
+/// conditions ("Disruptions" documentation, "Pod disruption conditions":
+/// reason EvictionByEvictionAPI for the Eviction API).
+pub const DISRUPTION_TARGET: (&str, &str) = ("DisruptionTarget", "True");
+
+/// The conditions of a failed pod under these rules; an evicted one also
+/// has DisruptionTarget where the version sets it.
+pub fn failed_pod_conditions(rules: &ControllerRules, evicted: bool) -> Vec<(&'static str, &'static str)> {
+    let mut conditions: Vec<_> = FAILED_POD_CONDITIONS
+        .into_iter()
+        .filter(|(kind, _)| rules.pod_ready_to_start_containers || *kind != SINCE_1_29)
+        .collect();
+    if evicted && rules.disruption_conditions {
+        conditions.push(DISRUPTION_TARGET);
+    }
+    conditions
+}
+
 /// What a pod failure policy sees of a failed pod.
 #[derive(Debug, Clone, Copy)]
 pub struct FailedPod<'a> {
@@ -128,13 +155,21 @@ fn condition_matches(rule: &PodFailurePolicyRule, conditions: &[(&str, &str)]) -
 }
 
 /// What a local run cannot do as a cluster would, for the Job's
-/// onPodConditions rules: which of them match every failed pod and which
-/// none, given [`FAILED_POD_CONDITIONS`].
-pub fn local_caveats(spec: &Spec) -> Vec<String> {
+/// onPodConditions rules: which of them match every failed pod, which only
+/// an evicted one (`--evict`) and which none, given the conditions a
+/// failed pod has under these rules.
+pub fn local_caveats(spec: &Spec, rules: &ControllerRules, evicts: bool) -> Vec<String> {
+    let failed = failed_pod_conditions(rules, false);
     let have = format!(
-        "{} ({SINCE_1_29} as kubelets from 1.29 set it)",
-        FAILED_POD_CONDITIONS.map(|(t, s)| format!("{t}={s}")).join(", ")
+        "{}{}",
+        failed.iter().map(|(t, s)| format!("{t}={s}")).collect::<Vec<_>>().join(", "),
+        if rules.pod_ready_to_start_containers {
+            format!(" ({SINCE_1_29} as kubelets from 1.29 set it)")
+        } else {
+            String::new()
+        }
     );
+    let evicted = failed_pod_conditions(rules, true);
     spec.rules
         .iter()
         .enumerate()
@@ -146,10 +181,22 @@ pub fn local_caveats(spec: &Spec) -> Vec<String> {
                 .flatten()
                 .map(|p| format!("{}={}", p.type_, if p.status.is_empty() { "True" } else { &p.status }))
                 .collect();
-            let matches = if condition_matches(rule, &FAILED_POD_CONDITIONS).is_some() {
-                "matches every failed pod, as on a cluster"
+            let matches = if condition_matches(rule, &failed).is_some() {
+                "matches every failed pod, as on a cluster".to_owned()
+            } else if condition_matches(rule, &evicted).is_some() {
+                if evicts {
+                    "matches a pod --evict evicts (DisruptionTarget), as on a cluster".to_owned()
+                } else {
+                    "matches only an evicted pod (DisruptionTarget): `--evict AFTER` evicts one".to_owned()
+                }
+            } else if rules.disruption_conditions {
+                "never matches here: nothing preempts or drains a local pod".to_owned()
             } else {
-                "never matches here: nothing evicts, preempts or drains a local pod, so no DisruptionTarget"
+                format!(
+                    "never matches here: Kubernetes {} sets no DisruptionTarget (pod disruption conditions are on \
+                     from 1.26)",
+                    rules.version
+                )
             };
             format!(
                 "podFailurePolicy rule {i} ({}, onPodConditions {}) {matches}; a failed local pod has only {have}",
@@ -231,31 +278,6 @@ pub fn parse_indexes(text: &str, completions: u32) -> Option<Vec<u32>> {
     Some(indexes)
 }
 
-/// Indexes as the Job controller writes status.completedIndexes and
-/// failedIndexes (orderedIntervals.String in pkg/controller/job/indexed_job_utils.go):
-/// sorted, a run of three or more as `first-last`, a run of two as two
-/// numbers: `0-2,4,6,7`.
-pub fn index_ranges(indexes: &[u32]) -> String {
-    let mut sorted = indexes.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let mut j = i;
-        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
-            j += 1;
-        }
-        parts.push(match j - i {
-            0 => sorted[i].to_string(),
-            1 => format!("{},{}", sorted[i], sorted[j]),
-            _ => format!("{}-{}", sorted[i], sorted[j]),
-        });
-        i = j + 1;
-    }
-    parts.join(",")
-}
-
 /// "Success policy": the rules are evaluated in order; a rule is met when
 /// every index it lists succeeded, or when succeededCount of them (of all
 /// indexes, when it lists none) did. Returns the index of the rule met.
@@ -277,6 +299,31 @@ pub fn success_rule_met(rules: &[SuccessPolicyRule], completions: u32, succeeded
     })
 }
 
+/// Indexes as the API writes completedIndexes and failedIndexes: sorted
+/// intervals, `first-last` for three or more in a row, a pair as `a,b`
+/// (pkg/controller/job/indexed_job_utils.go, `orderedIntervals.String`).
+pub fn index_ranges(indexes: &[u32]) -> String {
+    let mut sorted = indexes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut intervals: Vec<(u32, u32)> = Vec::new();
+    for i in sorted {
+        match intervals.last_mut() {
+            Some((_, last)) if *last + 1 == i => *last = i,
+            _ => intervals.push((i, i)),
+        }
+    }
+    intervals
+        .iter()
+        .map(|&(first, last)| match last - first {
+            0 => first.to_string(),
+            1 => format!("{first},{last}"),
+            _ => format!("{first}-{last}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// How the Job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
@@ -294,41 +341,6 @@ impl Finished {
         Finished { result: JobResult::Complete, reason: reason.into(), message: message.into() }
     }
 
-    /// The condition the controller of these rules adds before the
-    /// terminal one, while it terminates the remaining pods: for a success
-    /// policy SuccessCriteriaMet (the policy's own rule), for a FailJob
-    /// match FailureTarget (from 1.26, the podFailurePolicy's rule), and
-    /// from 1.31 one of them for every ending (`delayed_terminal_condition`).
-    pub fn interim_condition(&self, rules: &ControllerRules) -> Option<&'static str> {
-        match self.result {
-            JobResult::Complete if self.reason == SUCCESS_POLICY || rules.delayed_terminal_condition => {
-                Some("SuccessCriteriaMet")
-            }
-            JobResult::Failed
-                if rules.delayed_terminal_condition
-                    || (self.reason == POD_FAILURE_POLICY && rules.failure_target_for_pod_failure_policy) =>
-            {
-                Some("FailureTarget")
-            }
-            _ => None,
-        }
-    }
-
-    /// The Job's conditions in the order the controller of these rules
-    /// adds them: the interim one (it copies its reason and message to the
-    /// terminal one), then Complete or Failed.
-    pub fn conditions(&self, rules: &ControllerRules) -> Vec<JobCondition> {
-        let terminal = match self.result {
-            JobResult::Complete => "Complete",
-            JobResult::Failed => "Failed",
-        };
-        self.interim_condition(rules)
-            .into_iter()
-            .chain([terminal])
-            .map(|kind| JobCondition::new(kind, &self.reason, &self.message))
-            .collect()
-    }
-
     /// The report's reason: a Complete without one (before 1.31) reads
     /// `Complete`, as `watch` reports it.
     pub fn report_reason(&self) -> String {
@@ -342,12 +354,22 @@ pub const POD_FAILURE_POLICY: &str = "PodFailurePolicy";
 /// The reason of SuccessCriteriaMet and of the Complete that follows it.
 pub const SUCCESS_POLICY: &str = "SuccessPolicy";
 
+/// What became of an evicted pod, for its row in the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eviction {
+    pub counted: bool,
+    pub note: String,
+}
+
 /// The controller's counts, as a Job's status has them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Controller {
-    pub spec: Option<Spec>,
+    pub spec: Spec,
+    pub rules: ControllerRules,
     /// Active pods: name -> (completion index, container restarts).
     pub active: BTreeMap<String, (Option<u32>, u32)>,
+    /// Pods being terminated (evicted) and not yet ended: name -> index.
+    pub terminating: BTreeMap<String, Option<u32>>,
     pub succeeded: u32,
     pub failed: u32,
     /// Indexes that succeeded; failures counted per index; failed indexes.
@@ -357,8 +379,8 @@ pub struct Controller {
     /// Failures since the last success, for the replacement back-off.
     pub recent_failures: u32,
     pub finished: Option<Finished>,
-    /// The rules of the Kubernetes version whose controller this plays.
-    pub rules: Option<ControllerRules>,
+    /// Evicted pods that ended, and whether they counted.
+    pub evictions: BTreeMap<String, Eviction>,
 }
 
 impl Controller {
@@ -369,31 +391,51 @@ impl Controller {
 
     /// The controller of a Kubernetes version.
     pub fn of_version(spec: Spec, version: versions::KubeVersion) -> Controller {
-        Controller { spec: Some(spec), rules: Some(ControllerRules::of(version)), ..Controller::default() }
+        Controller::with_rules(spec, ControllerRules::of(version))
     }
 
-    pub fn rules(&self) -> ControllerRules {
-        self.rules.unwrap_or_else(|| ControllerRules::of(versions::NEWEST))
-    }
-
-    /// The Job's conditions once it has finished, in order.
-    pub fn conditions(&self) -> Vec<JobCondition> {
-        self.finished.as_ref().map(|f| f.conditions(&self.rules())).unwrap_or_default()
-    }
-
-    /// status.completedIndexes of an Indexed Job ("0-2,4"; empty when none).
-    pub fn completed_indexes(&self) -> Option<String> {
-        self.spec().indexed.then(|| index_ranges(&self.succeeded_indexes))
-    }
-
-    /// status.failedIndexes, written with backoffLimitPerIndex only.
-    pub fn failed_indexes(&self) -> Option<String> {
-        let spec = self.spec();
-        (spec.indexed && spec.backoff_limit_per_index.is_some()).then(|| index_ranges(&self.failed_indexes))
+    pub fn with_rules(spec: Spec, rules: ControllerRules) -> Controller {
+        Controller {
+            spec,
+            rules,
+            active: BTreeMap::new(),
+            terminating: BTreeMap::new(),
+            succeeded: 0,
+            failed: 0,
+            succeeded_indexes: Vec::new(),
+            index_failures: BTreeMap::new(),
+            failed_indexes: Vec::new(),
+            recent_failures: 0,
+            finished: None,
+            evictions: BTreeMap::new(),
+        }
     }
 
     fn spec(&self) -> &Spec {
-        self.spec.as_ref().expect("made by new")
+        &self.spec
+    }
+
+    /// The podReplacementPolicy in force: as written, else the default
+    /// (batch/v1 defaults.go: `Failed` with a podFailurePolicy, otherwise
+    /// `TerminatingOrFailed`); None where the version has no such field
+    /// (a pod being deleted is no longer active and is replaced at once,
+    /// as TerminatingOrFailed does).
+    pub fn replacement_policy(&self) -> Option<&str> {
+        if !self.rules.pod_replacement_policy {
+            return None;
+        }
+        Some(match self.spec.replacement_policy.as_deref() {
+            Some(p) => p,
+            None if !self.spec.rules.is_empty() => "Failed",
+            None => "TerminatingOrFailed",
+        })
+    }
+
+    /// Whether terminating pods hold their place until they have ended
+    /// (podReplacementPolicy Failed: job_controller.go's manageJob creates
+    /// `wantActive - terminating - active` pods).
+    fn terminating_blocks(&self) -> bool {
+        self.replacement_policy() == Some("Failed")
     }
 
     /// The indexes (or, NonIndexed, `None`s) of the pods to create now:
@@ -404,9 +446,13 @@ impl Controller {
             return Vec::new();
         }
         let spec = self.spec();
-        let room = spec.parallelism.saturating_sub(self.active.len() as u32);
+        let held = if self.terminating_blocks() { self.terminating.len() as u32 } else { 0 };
+        let room = spec.parallelism.saturating_sub(self.active.len() as u32 + held);
         if spec.indexed {
-            let busy: Vec<u32> = self.active.values().filter_map(|(i, _)| *i).collect();
+            let mut busy: Vec<u32> = self.active.values().filter_map(|(i, _)| *i).collect();
+            if self.terminating_blocks() {
+                busy.extend(self.terminating.values().flatten());
+            }
             (0..spec.completions)
                 .filter(|i| {
                     !self.succeeded_indexes.contains(i) && !self.failed_indexes.contains(i) && !busy.contains(i)
@@ -415,7 +461,7 @@ impl Controller {
                 .map(Some)
                 .collect()
         } else {
-            let needed = spec.completions.saturating_sub(self.succeeded + self.active.len() as u32);
+            let needed = spec.completions.saturating_sub(self.succeeded + self.active.len() as u32 + held);
             vec![None; room.min(needed) as usize]
         }
     }
@@ -430,38 +476,126 @@ impl Controller {
         self.active.insert(pod.to_owned(), (index, 0));
     }
 
+    /// The pod is evicted (the Eviction API: a graceful delete). It is no
+    /// longer active. Where the controller counts a deleted pod as failed
+    /// as soon as it has a deletion timestamp (`isPodFailed` with finalizer
+    /// tracking, when neither a podFailurePolicy nor podReplacementPolicy
+    /// Failed makes it wait for the Failed phase) it counts now; otherwise
+    /// when it has ended (`exited`). Returns false when the pod is not active.
+    pub fn evicted(&mut self, pod: &str) -> bool {
+        if self.finished.is_some() {
+            return false;
+        }
+        let Some((index, _)) = self.active.remove(pod) else { return false };
+        self.terminating.insert(pod.to_owned(), index);
+        if self.rules.counts_deleted_pods && self.spec.rules.is_empty() && !self.terminating_blocks() {
+            self.evicted_pod_ended(pod, index, 143);
+        }
+        true
+    }
+
     /// A container run ended with `exit_code`. Returns whether the
     /// container restarts in place (OnFailure) rather than its pod ending.
-    /// A failed pod has [`FAILED_POD_CONDITIONS`].
+    /// A failed pod has the conditions of [`failed_pod_conditions`].
     pub fn exited(&mut self, pod: &str, exit_code: i32) -> bool {
+        if let Some(index) = self.terminating.remove(pod) {
+            if self.evictions.contains_key(pod) {
+                // Counted (or not) when it was deleted.
+                return false;
+            }
+            if exit_code == 0 {
+                // It succeeded before the signal took effect: a success.
+                self.active.insert(pod.to_owned(), (index, 0));
+            } else {
+                self.evicted_pod_ended(pod, index, exit_code);
+                return false;
+            }
+        }
         let Some(&(index, _)) = self.active.get(pod) else { return false };
-        let spec = self.spec().clone();
         if exit_code == 0 {
             self.active.remove(pod);
             self.succeeded += 1;
             self.recent_failures = 0;
-            if let Some(i) = index {
+            if let Some(i) = index
+                && !self.succeeded_indexes.contains(&i)
+            {
                 self.succeeded_indexes.push(i);
             }
             self.check_done();
             return false;
         }
-        if spec.on_failure {
+        if self.spec.on_failure {
             // The container restarts in its pod; the restart counts once it
             // happens (`restarted`).
             return true;
         }
         self.active.remove(pod);
-        let failed_pod =
-            FailedPod { name: pod, container: &spec.container, exit_code, conditions: &FAILED_POD_CONDITIONS };
+        let conditions = failed_pod_conditions(&self.rules, false);
+        self.pod_failed(pod, index, exit_code, &conditions);
+        false
+    }
+
+    /// An evicted pod's container ended (SIGTERM, 143; or SIGKILL after the
+    /// grace period). Before Job tracking with finalizers the controller
+    /// counts only pods it sees Failed, and the evicted pod is deleted:
+    /// not counted. From then on it is a failed pod with DisruptionTarget
+    /// (from 1.26), and the pod failure policy decides as for any other.
+    fn evicted_pod_ended(&mut self, pod: &str, index: Option<u32>, exit_code: i32) {
+        if !self.rules.counts_deleted_pods {
+            self.evictions.insert(
+                pod.to_owned(),
+                Eviction {
+                    counted: false,
+                    note: format!(
+                        "not counted: Kubernetes {}'s Job controller counts only failed pods it still sees, and an \
+                         evicted pod is deleted (deleted pods count from {}, Job tracking with finalizers)",
+                        self.rules.version,
+                        versions::JOB_TRACKING_WITH_FINALIZERS.on_by_default
+                    ),
+                },
+            );
+            self.check_done();
+            return;
+        }
+        let conditions = failed_pod_conditions(&self.rules, true);
+        let failed_before = self.failed;
+        let (action, message) = self.pod_failed(pod, index, exit_code, &conditions);
+        let condition =
+            if self.rules.disruption_conditions { "DisruptionTarget (EvictionByEvictionAPI); " } else { "" };
+        let note = match action {
+            PolicyAction::Ignore => format!("{condition}not counted: {message}"),
+            _ if self.failed == failed_before => format!("{condition}not counted"),
+            PolicyAction::Count if message.is_empty() => format!("{condition}counted as a failed pod"),
+            _ => format!("{condition}counted: {message}"),
+        };
+        self.evictions.insert(pod.to_owned(), Eviction { counted: self.failed > failed_before, note });
+    }
+
+    /// A pod failed with these conditions: the pod failure policy decides
+    /// ("Pod failure policy"), else it counts against backoffLimit (and
+    /// its index's backoffLimitPerIndex).
+    fn pod_failed(
+        &mut self,
+        pod: &str,
+        index: Option<u32>,
+        exit_code: i32,
+        conditions: &[(&str, &str)],
+    ) -> (PolicyAction, String) {
+        let spec = self.spec.clone();
+        let failed_pod = FailedPod { name: pod, container: &spec.container, exit_code, conditions };
         let (action, message) = policy_action(&spec.rules, &spec.namespace, &failed_pod);
         match action {
             PolicyAction::FailJob => {
                 self.failed += 1;
-                self.finished = Some(Finished::failed(POD_FAILURE_POLICY, &message));
-                return false;
+                if self.finished.is_none() {
+                    self.finished = Some(Finished::failed(POD_FAILURE_POLICY, &message));
+                }
+                return (action, message);
             }
-            PolicyAction::Ignore => return false,
+            PolicyAction::Ignore => {
+                self.check_done();
+                return (action, message);
+            }
             PolicyAction::FailIndex => {
                 self.failed += 1;
                 if let Some(i) = index {
@@ -482,7 +616,7 @@ impl Controller {
         }
         self.check_failed();
         self.check_done();
-        false
+        (action, message)
     }
 
     /// A container restarted in place (OnFailure): "the Job fails when the
@@ -521,14 +655,77 @@ impl Controller {
     /// counted, and their tracking finalizers are removed in that same sync
     /// (canRemoveFinalizer: the Job has a finished condition), so no later
     /// sync counts them when they end. Any other finish (BackoffLimitExceeded,
-    /// DeadlineExceeded, a FailJob rule) counts them as failed.
+    /// DeadlineExceeded, a FailJob rule) counts them as failed. So did the
+    /// controller before finalizers (1.20's syncJob: on a failure it
+    /// deletes the active pods and writes `failed += active`), so the count
+    /// is the same on every version. Pods already terminating (evicted) are
+    /// stopped too and counted by neither: 1.20's `active` leaves them out.
     pub fn terminated_active(&mut self) -> Vec<String> {
         let pods: Vec<String> = self.active.keys().cloned().collect();
         if self.finished.as_ref().is_none_or(|f| f.result == JobResult::Failed) {
             self.failed += pods.len() as u32;
         }
         self.active.clear();
-        pods
+        pods.into_iter().chain(std::mem::take(&mut self.terminating).into_keys()).collect()
+    }
+
+    /// The condition added when the Job's fate is decided, before the
+    /// lingering pods are terminated: FailureTarget for a FailJob match
+    /// from 1.26 and for every failure from 1.31; SuccessCriteriaMet for a
+    /// success policy, and for every success from 1.31 (job_controller.go,
+    /// `newFailureCondition` / `newSuccessCondition` with
+    /// `delayTerminalCondition`).
+    pub fn interim_condition(&self) -> Option<JobCondition> {
+        let f = self.finished.as_ref()?;
+        let kind = match f.result {
+            JobResult::Failed
+                if self.rules.delayed_terminal_condition
+                    || (f.reason == POD_FAILURE_POLICY && self.rules.failure_target_for_pod_failure_policy) =>
+            {
+                "FailureTarget"
+            }
+            JobResult::Complete if self.rules.delayed_terminal_condition || f.reason == SUCCESS_POLICY => {
+                "SuccessCriteriaMet"
+            }
+            _ => return None,
+        };
+        Some(JobCondition::new(kind, &f.reason, &f.message))
+    }
+
+    /// The Job's conditions in the order the controller adds them: the
+    /// interim one, if any, then Complete or Failed with the same reason
+    /// and message.
+    pub fn conditions(&self) -> Vec<JobCondition> {
+        let Some(f) = &self.finished else { return Vec::new() };
+        let terminal = match f.result {
+            JobResult::Complete => "Complete",
+            JobResult::Failed => "Failed",
+        };
+        self.interim_condition().into_iter().chain([JobCondition::new(terminal, &f.reason, &f.message)]).collect()
+    }
+
+    /// status.completedIndexes of an Indexed Job (empty: omitted, as the
+    /// API omits an empty string).
+    pub fn completed_indexes(&self) -> Option<String> {
+        Some(index_ranges(&self.succeeded_indexes)).filter(|s| self.spec.indexed && !s.is_empty())
+    }
+
+    /// status.failedIndexes, written (empty too) only with
+    /// backoffLimitPerIndex on a version that has it.
+    pub fn failed_indexes(&self) -> Option<String> {
+        (self.spec.indexed && self.spec.backoff_limit_per_index.is_some() && self.rules.writes_failed_indexes)
+            .then(|| index_ranges(&self.failed_indexes))
+    }
+
+    /// status.terminating when the terminal condition is written, where
+    /// the version has the field: 0 from 1.31 (the terminal condition
+    /// waits for them), else the pods still being terminated then.
+    pub fn terminating_at_end(&self, lingering: usize) -> Option<i32> {
+        self.rules.reports_terminating.then_some(if self.rules.delayed_terminal_condition {
+            0
+        } else {
+            lingering as i32
+        })
     }
 
     fn check_failed(&mut self) {
@@ -536,6 +733,9 @@ impl Controller {
         if self.finished.is_some() {
             return;
         }
+        // 1.20's trigger (previous requeues + 1 > backoffLimit) is not
+        // confirmed; the failed count's (`failed > backoffLimit`, 1.21 on)
+        // is used for every version.
         if let Some(max) = spec.max_failed_indexes
             && self.failed_indexes.len() as u32 > max
         {
@@ -546,6 +746,16 @@ impl Controller {
         } else if self.failed > spec.backoff_limit {
             self.finished =
                 Some(Finished::failed("BackoffLimitExceeded", "Job has reached the specified backoff limit"));
+        }
+    }
+
+    /// Complete's reason and message for a Job that reached its
+    /// completions: CompletionsReached from 1.31, none before.
+    fn completions_reached(&self) -> Finished {
+        if self.rules.completions_reached_reason {
+            Finished::complete("CompletionsReached", COMPLETIONS_REACHED_MESSAGE)
+        } else {
+            Finished::complete("", "")
         }
     }
 
@@ -572,16 +782,6 @@ impl Controller {
             self.finished = Some(self.completions_reached());
         }
     }
-
-    /// Complete by completions: `CompletionsReached` from 1.31, no reason
-    /// and no message before (newCondition(JobComplete, "", "")).
-    fn completions_reached(&self) -> Finished {
-        if self.rules().completions_reached_reason {
-            Finished::complete("CompletionsReached", COMPLETIONS_REACHED_MESSAGE)
-        } else {
-            Finished::complete("", "")
-        }
-    }
 }
 
 #[cfg(test)]
@@ -602,6 +802,7 @@ mod tests {
             deadline: None,
             rules: Vec::new(),
             success_rules: Vec::new(),
+            replacement_policy: None,
             container: "job-test".into(),
             namespace: "job-test".into(),
         }
@@ -613,6 +814,14 @@ mod tests {
 
     fn success_rule(indexes: Option<&str>, count: Option<i32>) -> SuccessPolicyRule {
         SuccessPolicyRule { succeeded_indexes: indexes.map(Into::into), succeeded_count: count }
+    }
+
+    fn newest() -> ControllerRules {
+        ControllerRules::of(versions::NEWEST)
+    }
+
+    fn rules_of(minor: u32) -> ControllerRules {
+        ControllerRules::of(versions::KubeVersion::new(1, minor))
     }
 
     fn failed(exit_code: i32) -> FailedPod<'static> {
@@ -629,7 +838,7 @@ mod tests {
 
     #[test]
     fn never_more_active_than_parallelism_nor_than_still_needed() {
-        let mut c = Controller::new(spec(5, 2, 3));
+        let mut c = Controller::with_rules(spec(5, 2, 3), newest());
         assert_eq!(c.to_start().len(), 2);
         c.started("a", None);
         c.started("b", None);
@@ -650,7 +859,7 @@ mod tests {
 
     #[test]
     fn never_fails_when_failed_pods_exceed_the_backoff_limit() {
-        let mut c = Controller::new(spec(1, 1, 2));
+        let mut c = Controller::with_rules(spec(1, 1, 2), newest());
         for (n, pod) in ["a", "b", "c"].iter().enumerate() {
             assert!(c.finished.is_none(), "after {n} failures");
             c.started(pod, None);
@@ -662,7 +871,7 @@ mod tests {
 
     #[test]
     fn on_failure_fails_when_restarts_of_active_pods_reach_the_limit() {
-        let mut c = Controller::new(Spec { on_failure: true, ..spec(1, 1, 2) });
+        let mut c = Controller::with_rules(Spec { on_failure: true, ..spec(1, 1, 2) }, newest());
         c.started("a", None);
         assert!(c.exited("a", 1), "restarts in place");
         c.restarted("a");
@@ -683,7 +892,7 @@ mod tests {
         assert_eq!(action(42), PolicyAction::Ignore);
         assert_eq!(action(1), PolicyAction::Count);
 
-        let mut c = Controller::new(Spec { rules, ..spec(1, 1, 6) });
+        let mut c = Controller::with_rules(Spec { rules, ..spec(1, 1, 6) }, newest());
         c.started("a", None);
         c.exited("a", 42);
         assert_eq!((c.failed, c.finished.is_none()), (0, true));
@@ -748,15 +957,22 @@ mod tests {
     fn the_run_says_which_condition_rules_can_match_locally() {
         let rules =
             vec![condition_rule("Ignore", "DisruptionTarget", "True"), condition_rule("FailJob", "Ready", "False")];
-        let caveats = local_caveats(&Spec { rules, ..spec(1, 1, 6) });
+        let job = Spec { rules, ..spec(1, 1, 6) };
+        let caveats = local_caveats(&job, &newest(), false);
         assert_eq!(caveats.len(), 2);
         assert!(
             caveats[0].starts_with(
-                "podFailurePolicy rule 0 (Ignore, onPodConditions DisruptionTarget=True) never matches here"
+                "podFailurePolicy rule 0 (Ignore, onPodConditions DisruptionTarget=True) matches only an evicted pod \
+                 (DisruptionTarget): `--evict AFTER` evicts one"
             ),
             "{}",
             caveats[0]
         );
+        assert!(local_caveats(&job, &newest(), true)[0].contains("matches a pod --evict evicts"));
+        // 1.25 sets no DisruptionTarget, nor does a 1.25 kubelet set PodReadyToStartContainers.
+        let old = local_caveats(&job, &rules_of(25), true);
+        assert!(old[0].contains("never matches here: Kubernetes 1.25 sets no DisruptionTarget"), "{}", old[0]);
+        assert!(old[1].ends_with("ContainersReady=False"), "{}", old[1]);
         assert!(
             caveats[1].contains("rule 1 (FailJob, onPodConditions Ready=False) matches every failed pod"),
             "{}",
@@ -770,7 +986,7 @@ mod tests {
             "{}",
             caveats[1]
         );
-        assert!(local_caveats(&spec(1, 1, 6)).is_empty());
+        assert!(local_caveats(&spec(1, 1, 6), &newest(), true).is_empty());
     }
 
     #[test]
@@ -820,7 +1036,7 @@ mod tests {
 
     #[test]
     fn a_met_success_policy_completes_the_job_and_ends_the_lingering_pods() {
-        let mut c = Controller::new(indexed(4, 4, vec![success_rule(Some("0"), None)]));
+        let mut c = Controller::with_rules(indexed(4, 4, vec![success_rule(Some("0"), None)]), newest());
         for (pod, i) in [("a", 0), ("b", 1), ("c", 2), ("d", 3)] {
             c.started(pod, Some(i));
         }
@@ -833,7 +1049,7 @@ mod tests {
             (finished.result, finished.reason.as_str(), finished.message.as_str()),
             (JobResult::Complete, "SuccessPolicy", "Matched rules at index 0")
         );
-        assert_eq!(finished.interim_condition(&ControllerRules::of(versions::NEWEST)), Some("SuccessCriteriaMet"));
+        assert_eq!(c.interim_condition().map(|c| c.kind), Some("SuccessCriteriaMet".into()));
         assert!(c.to_start().is_empty(), "index 2 failed but is not retried");
         assert_eq!(c.terminated_active(), ["d"]);
         // The lingering pod is removed, not a failure.
@@ -844,11 +1060,14 @@ mod tests {
     fn failing_rules_come_before_the_success_policy() {
         // Index 1 exhausts its per-index limit; index 0 then succeeds and
         // settles the Job: FailedIndexes, although a count of 1 is met.
-        let mut c = Controller::new(Spec {
-            backoff_limit_per_index: Some(0),
-            backoff_limit: u32::MAX,
-            ..indexed(2, 2, vec![success_rule(None, Some(1))])
-        });
+        let mut c = Controller::with_rules(
+            Spec {
+                backoff_limit_per_index: Some(0),
+                backoff_limit: u32::MAX,
+                ..indexed(2, 2, vec![success_rule(None, Some(1))])
+            },
+            newest(),
+        );
         c.started("a", Some(0));
         c.started("b", Some(1));
         c.exited("b", 1);
@@ -856,94 +1075,20 @@ mod tests {
         c.exited("a", 0);
         assert_eq!(c.finished.unwrap().reason, "FailedIndexes");
         // Without a success policy an Indexed Job completes as before.
-        let mut c = Controller::new(indexed(1, 1, Vec::new()));
+        let mut c = Controller::with_rules(indexed(1, 1, Vec::new()), newest());
         c.started("a", Some(0));
         c.exited("a", 0);
         assert_eq!(c.finished.as_ref().map(|f| f.reason.as_str()), Some("CompletionsReached"));
         assert_eq!(c.completed_indexes().as_deref(), Some("0"));
-        assert_eq!(c.failed_indexes(), None, "failedIndexes only with backoffLimitPerIndex");
-    }
-
-    fn v(minor: u32) -> versions::KubeVersion {
-        versions::KubeVersion::new(1, minor)
-    }
-
-    /// The conditions of a run as `(type, reason)`.
-    fn sequence(c: &Controller) -> Vec<(String, String)> {
-        c.conditions().into_iter().map(|c| (c.kind, c.reason)).collect()
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
-    }
-
-    #[test]
-    fn completions_reached_says_so_from_1_31_with_success_criteria_met_first() {
-        let run = |version| {
-            let mut c = Controller::of_version(spec(1, 1, 0), version);
-            c.started("a", None);
-            c.exited("a", 0);
-            c
-        };
-        // 1.20 to 1.30: newCondition(JobComplete, "", "").
-        let old = run(v(20));
-        assert_eq!(sequence(&old), pairs(&[("Complete", "")]));
-        assert_eq!(old.finished.as_ref().unwrap().report_reason(), "Complete");
-        assert_eq!(sequence(&run(v(30))), pairs(&[("Complete", "")]));
-        let new = run(v(31));
-        assert_eq!(
-            sequence(&new),
-            pairs(&[("SuccessCriteriaMet", "CompletionsReached"), ("Complete", "CompletionsReached")])
-        );
-        assert_eq!(new.conditions()[1].message, "Reached expected number of succeeded pods");
-    }
-
-    #[test]
-    fn failure_target_comes_first_for_fail_job_from_1_26_and_for_every_reason_from_1_31() {
-        let backoff = |version| {
-            let mut c = Controller::of_version(spec(1, 1, 0), version);
-            c.started("a", None);
-            c.exited("a", 1);
-            sequence(&c)
-        };
-        assert_eq!(backoff(v(20)), pairs(&[("Failed", "BackoffLimitExceeded")]));
-        assert_eq!(backoff(v(30)), pairs(&[("Failed", "BackoffLimitExceeded")]));
-        assert_eq!(
-            backoff(v(31)),
-            pairs(&[("FailureTarget", "BackoffLimitExceeded"), ("Failed", "BackoffLimitExceeded")])
-        );
-        let fail_job = |version| {
-            let rule = crate::manifest::objects::exit_code_rule("FailJob", vec![42]);
-            let mut c = Controller::of_version(Spec { rules: vec![rule], ..spec(1, 1, 6) }, version);
-            c.started("a", None);
-            c.exited("a", 42);
-            sequence(&c)
-        };
-        assert_eq!(fail_job(v(26)), pairs(&[("FailureTarget", "PodFailurePolicy"), ("Failed", "PodFailurePolicy")]));
-        let mut c = Controller::of_version(spec(1, 1, 0), v(20));
-        c.started("a", None);
-        c.deadline_passed();
-        assert_eq!(sequence(&c), pairs(&[("Failed", "DeadlineExceeded")]));
-        assert_eq!(c.conditions()[0].message, "Job was active longer than specified deadline");
-    }
-
-    #[test]
-    fn indexes_are_written_as_the_controller_writes_them() {
-        assert_eq!(index_ranges(&[]), "");
-        assert_eq!(index_ranges(&[3]), "3");
-        assert_eq!(index_ranges(&[1, 0]), "0,1");
-        assert_eq!(index_ranges(&[0, 1, 2, 4, 6, 7, 9, 10, 11, 12]), "0-2,4,6,7,9-12");
-        assert_eq!(index_ranges(&[5, 5, 4, 3]), "3-5");
+        assert_eq!(c.failed_indexes(), None, "no backoffLimitPerIndex, no failedIndexes");
     }
 
     #[test]
     fn indexed_jobs_need_every_index_and_per_index_limits_fail_indexes() {
-        let mut c = Controller::new(Spec {
-            indexed: true,
-            backoff_limit_per_index: Some(1),
-            backoff_limit: u32::MAX,
-            ..spec(3, 3, 0)
-        });
+        let mut c = Controller::with_rules(
+            Spec { indexed: true, backoff_limit_per_index: Some(1), backoff_limit: u32::MAX, ..spec(3, 3, 0) },
+            newest(),
+        );
         assert_eq!(c.to_start(), [Some(0), Some(1), Some(2)]);
         c.started("a", Some(0));
         c.started("b", Some(1));
@@ -957,6 +1102,230 @@ mod tests {
         assert_eq!(c.failed_indexes, [1]);
         c.exited("c", 0);
         assert_eq!((c.completed_indexes().as_deref(), c.failed_indexes().as_deref()), (Some("0,2"), Some("1")));
-        assert_eq!(sequence(&c), pairs(&[("FailureTarget", "FailedIndexes"), ("Failed", "FailedIndexes")]));
+        assert_eq!(sequence(&c), seq(&[("FailureTarget", "FailedIndexes"), ("Failed", "FailedIndexes")]));
+    }
+
+    /// (type, reason) of the Job's conditions, in order.
+    fn sequence(c: &Controller) -> Vec<(String, String)> {
+        c.conditions().into_iter().map(|c| (c.kind, c.reason)).collect()
+    }
+
+    fn seq(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, r)| ((*k).to_owned(), (*r).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_completed_job_gets_the_conditions_of_its_version() {
+        let done = |r: ControllerRules| {
+            let mut c = Controller::with_rules(spec(1, 1, 6), r);
+            c.started("a", None);
+            c.exited("a", 0);
+            c
+        };
+        // Through 1.30: Complete alone, no reason, no message.
+        for minor in [20, 26, 30] {
+            let c = done(rules_of(minor));
+            assert_eq!(sequence(&c), seq(&[("Complete", "")]), "1.{minor}");
+            assert_eq!(c.conditions()[0].message, "");
+        }
+        // From 1.31: SuccessCriteriaMet, then Complete, CompletionsReached.
+        for minor in [31, 33] {
+            let c = done(rules_of(minor));
+            assert_eq!(
+                sequence(&c),
+                seq(&[("SuccessCriteriaMet", "CompletionsReached"), ("Complete", "CompletionsReached")]),
+                "1.{minor}"
+            );
+            assert_eq!(c.conditions()[1].message, "Reached expected number of succeeded pods");
+        }
+    }
+
+    #[test]
+    fn failure_target_comes_for_fail_job_from_1_26_and_for_every_failure_from_1_31() {
+        let backoff = |r: ControllerRules| {
+            let mut c = Controller::with_rules(spec(1, 1, 0), r);
+            c.started("a", None);
+            c.exited("a", 1);
+            sequence(&c)
+        };
+        assert_eq!(backoff(rules_of(20)), seq(&[("Failed", "BackoffLimitExceeded")]));
+        assert_eq!(backoff(rules_of(30)), seq(&[("Failed", "BackoffLimitExceeded")]));
+        assert_eq!(
+            backoff(rules_of(31)),
+            seq(&[("FailureTarget", "BackoffLimitExceeded"), ("Failed", "BackoffLimitExceeded")])
+        );
+        let fail_job = |r: ControllerRules| {
+            let rule = PodFailurePolicyRule {
+                action: "FailJob".into(),
+                on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                    container_name: None,
+                    operator: "In".into(),
+                    values: vec![2],
+                }),
+                on_pod_conditions: None,
+            };
+            let mut c = Controller::with_rules(Spec { rules: vec![rule], ..spec(1, 1, 6) }, r);
+            c.started("a", None);
+            c.exited("a", 2);
+            sequence(&c)
+        };
+        let expected = seq(&[("FailureTarget", "PodFailurePolicy"), ("Failed", "PodFailurePolicy")]);
+        assert_eq!(fail_job(rules_of(26)), expected);
+        assert_eq!(fail_job(newest()), expected);
+    }
+
+    #[test]
+    fn a_deadline_counts_the_active_pods_as_failed_on_1_20_as_later() {
+        for (minor, expected) in [
+            (20, seq(&[("Failed", "DeadlineExceeded")])),
+            (33, seq(&[("FailureTarget", "DeadlineExceeded"), ("Failed", "DeadlineExceeded")])),
+        ] {
+            let mut c = Controller::with_rules(spec(2, 2, 6), rules_of(minor));
+            c.started("a", None);
+            c.started("b", None);
+            c.deadline_passed();
+            assert_eq!(c.terminated_active(), ["a", "b"]);
+            // 1.20's syncJob: failed += active.
+            assert_eq!((c.failed, c.active.len()), (2, 0), "1.{minor}");
+            assert_eq!(sequence(&c), expected, "1.{minor}");
+        }
+    }
+
+    #[test]
+    fn indexes_are_written_as_the_api_writes_them() {
+        assert_eq!(index_ranges(&[]), "");
+        assert_eq!(index_ranges(&[3, 1]), "1,3");
+        assert_eq!(index_ranges(&[0, 1]), "0,1");
+        assert_eq!(index_ranges(&[4, 0, 1, 2]), "0-2,4");
+        assert_eq!(index_ranges(&[0, 1, 2, 3, 5, 6, 9]), "0-3,5,6,9");
+        assert_eq!(parse_indexes(&index_ranges(&[0, 1, 2, 4, 7, 8]), 10), Some(vec![0, 1, 2, 4, 7, 8]));
+    }
+
+    #[test]
+    fn per_index_limits_report_failed_and_completed_indexes() {
+        let run = |r: ControllerRules| {
+            let mut c = Controller::with_rules(
+                Spec { indexed: true, backoff_limit_per_index: Some(1), backoff_limit: u32::MAX, ..spec(4, 4, 0) },
+                r,
+            );
+            for round in 0..2 {
+                for i in 0..4 {
+                    if c.to_start().contains(&Some(i)) {
+                        let pod = format!("p{i}-{round}");
+                        c.started(&pod, Some(i));
+                        c.exited(&pod, if i % 2 == 1 { 1 } else { 0 });
+                    }
+                }
+            }
+            c
+        };
+        let c = run(newest());
+        assert_eq!((c.completed_indexes().as_deref(), c.failed_indexes().as_deref()), (Some("0,2"), Some("1,3")));
+        assert_eq!(c.failed, 4);
+        assert_eq!(sequence(&c), seq(&[("FailureTarget", "FailedIndexes"), ("Failed", "FailedIndexes")]));
+        let c = run(rules_of(29));
+        assert_eq!(sequence(&c), seq(&[("Failed", "FailedIndexes")]));
+        assert_eq!(c.failed_indexes().as_deref(), Some("1,3"));
+    }
+
+    fn disruption_ignored() -> PodFailurePolicyRule {
+        condition_rule("Ignore", "DisruptionTarget", "True")
+    }
+
+    #[test]
+    fn failed_replacement_policy_waits_for_the_evicted_pod_to_end() {
+        // The default with a podFailurePolicy: Failed.
+        let mut c = Controller::with_rules(Spec { rules: vec![disruption_ignored()], ..spec(1, 1, 6) }, newest());
+        assert_eq!(c.replacement_policy(), Some("Failed"));
+        c.started("a", None);
+        assert!(c.evicted("a"));
+        assert!(c.to_start().is_empty(), "a is still terminating");
+        c.exited("a", 143);
+        assert_eq!(c.to_start(), [None]);
+        assert_eq!(c.failed, 0, "Ignored");
+        // Without one: TerminatingOrFailed, replaced as soon as it terminates.
+        let mut c = Controller::with_rules(spec(1, 1, 6), newest());
+        assert_eq!(c.replacement_policy(), Some("TerminatingOrFailed"));
+        c.started("a", None);
+        c.evicted("a");
+        assert_eq!(c.to_start(), [None]);
+        // Written as Failed without a podFailurePolicy; Indexed: the index waits.
+        let mut c = Controller::with_rules(
+            Spec { replacement_policy: Some("Failed".into()), indexed: true, ..spec(2, 2, 6) },
+            newest(),
+        );
+        c.started("a", Some(0));
+        c.started("b", Some(1));
+        c.evicted("a");
+        assert!(c.to_start().is_empty());
+        c.exited("a", 143);
+        assert_eq!(c.to_start(), [Some(0)]);
+        // Before 1.29 there is no such field: a deleted pod is not active and is replaced at once.
+        let mut c = Controller::with_rules(Spec { rules: vec![disruption_ignored()], ..spec(1, 1, 6) }, rules_of(28));
+        assert_eq!(c.replacement_policy(), None);
+        c.started("a", None);
+        c.evicted("a");
+        assert_eq!(c.to_start(), [None]);
+    }
+
+    #[test]
+    fn an_evicted_pod_counts_as_its_version_counts_it() {
+        let evict = |job: Spec, r: ControllerRules| {
+            let mut c = Controller::with_rules(job, r);
+            c.started("a", None);
+            c.evicted("a");
+            c.exited("a", 143);
+            let e = c.evictions["a"].clone();
+            (c.failed, e)
+        };
+        // 1.20: a deleted pod is gone before it counts.
+        let (failed, e) = evict(spec(1, 1, 6), rules_of(20));
+        assert_eq!((failed, e.counted), (0, false));
+        assert!(
+            e.note.starts_with("not counted: Kubernetes 1.20's Job controller counts only failed pods"),
+            "{}",
+            e.note
+        );
+        // 1.25: finalizers count it, as soon as it is deleted (no policy
+        // makes the controller wait); no DisruptionTarget yet.
+        let (failed, e) = evict(spec(1, 1, 6), rules_of(25));
+        assert_eq!((failed, e.counted, e.note.as_str()), (1, true, "counted as a failed pod"));
+        let mut c = Controller::with_rules(spec(1, 1, 0), rules_of(25));
+        c.started("a", None);
+        c.evicted("a");
+        assert_eq!(c.finished.as_ref().map(|f| f.reason.as_str()), Some("BackoffLimitExceeded"));
+        assert!(c.to_start().is_empty(), "no replacement for a failed Job");
+        // From 1.26 the pod has DisruptionTarget: the rendered Ignore rule matches.
+        for r in [rules_of(26), newest()] {
+            let (failed, e) = evict(Spec { rules: vec![disruption_ignored()], ..spec(1, 1, 6) }, r);
+            assert_eq!((failed, e.counted), (0, false));
+            assert_eq!(
+                e.note,
+                "DisruptionTarget (EvictionByEvictionAPI); not counted: Pod job-test/a has condition \
+                 DisruptionTarget matching Ignore rule at index 0"
+            );
+        }
+        // With no rule it counts, DisruptionTarget or not.
+        let (failed, e) = evict(spec(1, 1, 6), newest());
+        assert_eq!((failed, e.counted), (1, true));
+        assert_eq!(e.note, "DisruptionTarget (EvictionByEvictionAPI); counted as a failed pod");
+    }
+
+    #[test]
+    fn terminating_is_reported_where_the_version_has_it() {
+        let c = Controller::with_rules(spec(1, 1, 6), rules_of(28));
+        assert_eq!(c.terminating_at_end(2), None);
+        let c = Controller::with_rules(spec(1, 1, 6), rules_of(30));
+        assert_eq!(c.terminating_at_end(2), Some(2), "the terminal condition does not wait before 1.31");
+        let c = Controller::with_rules(spec(1, 1, 6), newest());
+        assert_eq!(c.terminating_at_end(2), Some(0));
+    }
+
+    #[test]
+    fn a_1_28_kubelet_sets_no_pod_ready_to_start_containers() {
+        assert!(!failed_pod_conditions(&rules_of(28), false).iter().any(|(k, _)| *k == "PodReadyToStartContainers"));
+        assert!(failed_pod_conditions(&rules_of(29), false).iter().any(|(k, _)| *k == "PodReadyToStartContainers"));
+        assert!(failed_pod_conditions(&rules_of(26), true).contains(&DISRUPTION_TARGET));
+        assert!(!failed_pod_conditions(&rules_of(25), true).contains(&DISRUPTION_TARGET));
     }
 }

@@ -5,7 +5,10 @@
 //! report, its JSON and the exit codes are those of `cargo xtask watch`.
 //!
 //! A real cluster remains the source of truth: the first line says that
-//! this is the local engine. Back-offs can be shrunk for demos
+//! this is the local engine, and whose rules: those of one Kubernetes
+//! version (`--kube-version`, the newest by default), adapted to as `apply`
+//! adapts to a cluster. `--evict` evicts a running pod as the Eviction API
+//! would. Back-offs can be shrunk for demos
 //! (`--time-scale`); the deadline is not. Every container is removed when
 //! the run ends, on success, failure, Ctrl-C or an error (one clean-up for
 //! all), unless `--keep`. Container names carry the run's id, so no run
@@ -32,7 +35,7 @@ use tokio::sync::mpsc;
 use crate::flags::RunLocalFlags;
 use crate::image::docker;
 use crate::image_ref::ImageRef;
-use crate::manifest::versions::{self, KubeVersion};
+use crate::manifest::versions::{self, ControllerRules, KubeVersion};
 use crate::manifest::{self, Object, objects, params};
 use crate::report::Reporter;
 use crate::report::job::{JobReport, PodRow, PodTable};
@@ -47,11 +50,16 @@ pub struct Options {
     /// Keep the containers (and their logs) after the run.
     pub keep: bool,
     pub timeout: Option<Duration>,
-    /// The Kubernetes version whose Job controller the run plays.
+    /// Whose Job controller's rules the run follows.
     pub version: KubeVersion,
+    /// When a running pod is evicted, from the run's start.
+    pub evict: Vec<Duration>,
+    /// A line said right after the first (the odds of the rendered Job).
+    pub summary: Option<String>,
 }
 
 pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
+    let mut summary = None;
     let job = match &flags.file {
         Some(path) => job_from_file(path)?,
         None => {
@@ -63,19 +71,18 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
             for w in &warnings {
                 out.warn(w);
             }
-            out.status(crate::odds::summary(&p));
+            summary = Some(crate::odds::summary(&p));
             objects::job(&p)
         }
     };
-    let version = flags.kube_version.unwrap_or(versions::NEWEST);
-    let mut job = job;
-    // What the version cannot take is refused as `apply` refuses it;
-    // nothing is dropped here (a file's podFailurePolicy is the user's).
-    let adapted = versions::adapt_job(&mut job, version);
-    for w in adapted.clone().into_result(version, "--kube-version")? {
-        out.warn(w);
-    }
-    let options = Options { time_scale: flags.time_scale, keep: flags.keep, timeout: flags.timeout, version };
+    let options = Options {
+        time_scale: flags.time_scale,
+        keep: flags.keep,
+        timeout: flags.timeout,
+        version: flags.kube_version.unwrap_or(versions::NEWEST),
+        evict: flags.evict.clone(),
+        summary,
+    };
     crate::runtime()?.block_on(async {
         let report = run_job(&job, &options, out).await?;
         out.result(&report);
@@ -109,6 +116,32 @@ struct LocalPod {
     restart_at: Option<Instant>,
 }
 
+/// The Job as the chosen version takes it (`versions::adapt_job`, as
+/// `apply` adapts to a cluster): what it cannot take is refused (exit 2).
+/// A Job the built-in controller would skip (spec.managedBy names another
+/// controller) is refused too.
+fn adapt(job: &Job, version: KubeVersion, out: &Reporter) -> Result<Job> {
+    let mut job = job.clone();
+    let warnings =
+        versions::adapt_job(&mut job, version).into_result(version, "--kube-version, the local run's rules")?;
+    for w in &warnings {
+        out.warn(w);
+    }
+    if let Some(manager) = crate::cluster::status::managed_by(&job) {
+        // "Jobs" documentation, "Delegation of managing a Job object to
+        // external controller"; job_controller.go's syncJob returns early
+        // ("Skip syncing the job as it is managed by an external controller").
+        return Err(Error::usage(format!(
+            "job.batch/{}: spec.managedBy is {manager:?}, not {}: the built-in Job controller skips this Job and \
+             {manager} runs it, so it is not run locally either; leave spec.managedBy out to run it here",
+            job.name_any(),
+            crate::cluster::status::BUILT_IN_CONTROLLER
+        ))
+        .into());
+    }
+    Ok(job)
+}
+
 /// A container run that ended.
 struct Exit {
     pod: String,
@@ -118,12 +151,35 @@ struct Exit {
 
 /// Runs the Job to its end on the local engine.
 pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<JobReport> {
+    let job = &adapt(job, options.version, out)?;
+    let rules = ControllerRules::of(options.version);
     let name = job.name_any();
     let namespace = job.namespace().unwrap_or_else(|| "default".into());
     let template = job.spec.as_ref().and_then(|s| s.template.spec.clone()).context("the Job has no pod template")?;
     let image = pod::container(&template)
         .and_then(|c| c.image.clone())
         .ok_or_else(|| Error::usage("the Job's container names no image"))?;
+    out.status(format!(
+        "running job.batch/{name} on the local Docker engine, not a cluster, by the rules of the Kubernetes {} Job \
+         controller{}{}{}",
+        options.version,
+        if options.version == versions::NEWEST { " (the newest; --kube-version X.Y for another)" } else { "" },
+        if options.time_scale == 1.0 {
+            String::new()
+        } else {
+            format!("; back-offs × {} (--time-scale)", options.time_scale)
+        },
+        match pod::container(&template).and_then(worker_seed) {
+            Some(seed) => format!(
+                "; pod names drawn from WORKER_SEED {seed} and each pod's index and attempt, so the same seed \
+                 gives each pod the same name and draw (a cluster names pods at random)"
+            ),
+            None => String::new(),
+        }
+    ));
+    if let Some(summary) = &options.summary {
+        out.status(summary);
+    }
     let docker = docker::local_daemon().await?;
     let image = ensure_image(&docker, &image, out).await?;
     let spec = Spec::of(job);
@@ -136,7 +192,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     }
     // Said, not warned: a rule that cannot match here changes nothing
     // unless a cluster would have disrupted the pod.
-    for caveat in controller::local_caveats(&spec) {
+    for caveat in controller::local_caveats(&spec, &rules, !options.evict.is_empty()) {
         out.status(caveat);
     }
     let grace = template.termination_grace_period_seconds.unwrap_or(30).max(0);
@@ -148,27 +204,15 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     let dir = crate::target_dir().join("local").join(format!("{name}-{run}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
-    out.status(format!(
-        "running job.batch/{name} on the local Docker engine, not a cluster: the Job controller's rules of \
-         Kubernetes {} as its documentation and source give them{}{}",
-        options.version,
-        if options.time_scale == 1.0 {
-            String::new()
-        } else {
-            format!("; back-offs × {} (--time-scale)", options.time_scale)
-        },
-        match names.seed {
-            Some(seed) => format!(
-                "; pod names drawn from WORKER_SEED {seed} and each pod's index and attempt, so the same seed \
-                 gives each pod the same name and draw (a cluster names pods at random)"
-            ),
-            None => String::new(),
-        }
-    ));
     let scaled = |d: Duration| d.mul_f64(options.time_scale.max(0.0));
     let started = Instant::now();
     let deadline = spec.deadline.map(|d| started + d);
-    let mut controller = Controller::of_version(spec.clone(), options.version);
+    let mut controller = Controller::with_rules(spec.clone(), rules);
+    // Evictions still to come, soonest last.
+    let mut evictions: Vec<Duration> = options.evict.clone();
+    evictions.sort_unstable_by(|a, b| b.cmp(a));
+    // Pods evicted so far.
+    let mut evicted: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut pods: BTreeMap<String, LocalPod> = BTreeMap::new();
     // The table's rows, kept as the table and the report take them.
     let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
@@ -188,6 +232,50 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
             }
             if controller.finished.is_some() {
                 return Ok(());
+            }
+            while let Some(after) = evictions.last().copied().filter(|after| now >= started + *after) {
+                evictions.pop();
+                // The running pod that started first (not one waiting to restart in place).
+                let victim = controller
+                    .active
+                    .keys()
+                    .filter_map(|n| pods.get(n).filter(|p| p.restart_at.is_none()).map(|p| (p.started, n.clone())))
+                    .min()
+                    .map(|(_, n)| n);
+                let Some(pod_name) = victim else {
+                    out.status(format!(
+                        "--evict {}: no pod is running, nothing evicted",
+                        humantime::format_duration(after)
+                    ));
+                    continue;
+                };
+                controller.evicted(&pod_name);
+                evicted.insert(pod_name.clone());
+                let replacement = match controller.replacement_policy() {
+                    Some("Failed") => "its replacement waits until it has ended (podReplacementPolicy Failed)".to_owned(),
+                    Some(policy) => format!("replaced at once (podReplacementPolicy {policy})"),
+                    None => format!(
+                        "replaced at once (Kubernetes {} has no podReplacementPolicy: a pod being deleted is not active)",
+                        options.version
+                    ),
+                };
+                out.status(format!(
+                    "--evict {}: evicting pod {pod_name} as the Eviction API does: {}SIGTERM, then SIGKILL after {grace}s \
+                     (terminationGracePeriodSeconds); {replacement}",
+                    humantime::format_duration(after),
+                    if rules.disruption_conditions { "condition DisruptionTarget (EvictionByEvictionAPI), " } else { "" },
+                ));
+                let row = rows.get_mut(&pod_name).expect("a row per pod");
+                let before = row.clone();
+                row.phase = "Terminating".into();
+                row.reason = Some("Evicted".into());
+                let changed = row.clone();
+                table.update(Some(&before), &changed, &rows);
+                let (docker, id) = (docker.clone(), pods[&pod_name].container.clone());
+                tokio::spawn(async move {
+                    let options = StopContainerOptions { t: Some(grace as i32), ..Default::default() };
+                    let _ = docker.stop_container(&id, Some(options)).await;
+                });
             }
             if now >= next_create {
                 for index in controller.to_start() {
@@ -250,6 +338,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
             // The next time something is due: a replacement pod, a restart, the deadline.
             let mut wake: Vec<Instant> = pods.values().filter_map(|p| p.restart_at).collect();
             wake.extend(deadline);
+            wake.extend(evictions.last().map(|after| started + *after));
             if !controller.to_start().is_empty() {
                 wake.push(next_create);
             }
@@ -282,7 +371,13 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                         row.last_exit_code = Some(exit.exit_code);
                     } else {
                         row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
-                        if exit.exit_code != 0 {
+                        let eviction = controller.evictions.get(&exit.pod).filter(|_| exit.exit_code != 0);
+                        if let Some(e) = eviction {
+                            // Marked, with whether the controller counted it.
+                            row.reason = Some("Evicted".into());
+                            row.message = Some(e.note.clone());
+                        }
+                        if exit.exit_code != 0 && eviction.is_none_or(|e| e.counted) {
                             next_create = Instant::now() + scaled(controller::replacement_backoff(controller.recent_failures));
                         }
                     }
@@ -322,15 +417,16 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
 
     // A finished (or interrupted) Job's running pods are stopped: SIGTERM,
     // then SIGKILL after terminationGracePeriodSeconds.
-    let active: Vec<String> = controller.active.keys().cloned().collect();
-    let reason = controller.finished.as_ref().map(|f| f.report_reason());
-    if let Some(f) = &controller.finished
-        && let Some(condition) = f.interim_condition(&controller.rules())
-    {
+    let active: Vec<String> = controller.active.keys().chain(controller.terminating.keys()).cloned().collect();
+    let reason = controller.finished.as_ref().map(|f| f.reason.clone());
+    // The interim condition, when it happens: the verdict, before the
+    // lingering pods are terminated (as `watch` announces it on a cluster).
+    if let Some(condition) = controller.interim_condition() {
         out.status(format!(
-            "job.batch/{name}: {condition} ({}{}); terminating {} pods{}",
-            f.report_reason(),
-            if f.message.is_empty() { String::new() } else { format!(": {}", f.message) },
+            "job.batch/{name}: {} ({}{}); terminating {} lingering pods{}",
+            condition.kind,
+            condition.reason,
+            if condition.message.is_empty() { String::new() } else { format!(": {}", condition.message) },
             active.len(),
             if active.is_empty() { String::new() } else { format!(": {}", active.join(", ")) }
         ));
@@ -338,10 +434,18 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     stop_all(&docker, active.iter().filter_map(|n| pods.get(n)).map(|p| p.container.as_str()), grace).await;
     if let Some(f) = controller.finished.clone() {
         for pod_name in controller.terminated_active() {
-            if f.result == crate::report::job::JobResult::Complete {
+            let Some(row) = rows.get_mut(&pod_name) else { continue };
+            if evicted.contains(&pod_name) {
+                row.phase = "Failed".into();
+                row.reason = Some("Evicted".into());
+                row.message = Some(controller.evictions.get(&pod_name).map_or_else(
+                    || "still terminating when the Job finished; not counted".to_owned(),
+                    |e| e.note.clone(),
+                ));
+            } else if f.result == crate::report::job::JobResult::Complete {
                 // Removed, as a cluster deletes them: not part of the report.
                 rows.remove(&pod_name);
-            } else if let Some(row) = rows.get_mut(&pod_name) {
+            } else {
                 row.phase = "Failed".into();
                 row.reason = reason.clone();
             }
@@ -376,6 +480,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         name,
         namespace,
         result: finished.result,
+        // An empty Complete reason (through 1.30) reads as `watch` reads it.
         reason: finished.report_reason(),
         message: finished.message.clone(),
         succeeded,
@@ -389,6 +494,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         conditions: controller.conditions(),
         completed_indexes: controller.completed_indexes(),
         failed_indexes: controller.failed_indexes(),
+        terminating: controller.terminating_at_end(active.len()),
         managed_by: None,
         image_pull: None,
     })

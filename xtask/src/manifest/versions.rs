@@ -172,7 +172,29 @@ pub struct ControllerRules {
     pub counts_deleted_pods: bool,
     /// status.terminating is written (JobPodReplacementPolicy).
     pub reports_terminating: bool,
+    /// spec.podReplacementPolicy is honoured: `Failed` holds a terminating
+    /// pod's place until it has ended (JobPodReplacementPolicy, on from 1.29).
+    pub pod_replacement_policy: bool,
+    /// status.failedIndexes is written with backoffLimitPerIndex
+    /// (JobBackoffLimitPerIndex, on from 1.29).
+    pub writes_failed_indexes: bool,
+    /// A failed pod's kubelet sets PodReadyToStartContainers=False
+    /// (PodReadyToStartContainersCondition, beta and on from 1.29).
+    pub pod_ready_to_start_containers: bool,
 }
+
+// Where the versions were read (kubernetes/kubernetes unless named):
+// - pkg/controller/job/job_controller.go: `newFailureCondition` makes a
+//   FailureTarget instead of Failed while `delayTerminalCondition()`, and
+//   `enactJobFinished` waits while pods are still terminating (PR #125510,
+//   CHANGELOG-1.31); before 1.31 only a FailJob match goes through
+//   FailureTarget. CHANGELOG-1.31 (PR #126067): CompletionsReached; through
+//   1.30 Complete is `newCondition(JobComplete, "", "")`.
+// - Job tracking with finalizers: `isPodFailed` counts a pod with a deletion
+//   timestamp that has not succeeded; 1.20's `getStatus` counts only the
+//   pods that still exist with phase Failed, so an evicted (deleted) pod is
+//   gone before it counts.
+// - The feature-gate pages (kubernetes/website): the gates' stages.
 
 /// The message of SuccessCriteriaMet and Complete with CompletionsReached.
 pub const COMPLETIONS_REACHED_MESSAGE: &str = "Reached expected number of succeeded pods";
@@ -187,6 +209,9 @@ impl ControllerRules {
             disruption_conditions: POD_DISRUPTION_CONDITIONS.on(version),
             counts_deleted_pods: JOB_TRACKING_WITH_FINALIZERS.on(version),
             reports_terminating: POD_REPLACEMENT_POLICY.on(version),
+            pod_replacement_policy: POD_REPLACEMENT_POLICY.on(version),
+            writes_failed_indexes: BACKOFF_LIMIT_PER_INDEX.on(version),
+            pod_ready_to_start_containers: version >= v(29),
         }
     }
 }
@@ -346,5 +371,10 @@ mod tests {
         let new = ControllerRules::of(v(31));
         assert!(new.delayed_terminal_condition && new.completions_reached_reason && new.reports_terminating);
         assert!(!ControllerRules::of(v(30)).completions_reached_reason);
+        let r = ControllerRules::of(v(28));
+        assert!(!r.pod_replacement_policy && !r.writes_failed_indexes && !r.pod_ready_to_start_containers);
+        let r = ControllerRules::of(v(29));
+        assert!(r.pod_replacement_policy && r.writes_failed_indexes && r.pod_ready_to_start_containers);
+        assert!(!ControllerRules::of(v(25)).disruption_conditions && ControllerRules::of(v(25)).counts_deleted_pods);
     }
 }

@@ -161,6 +161,10 @@ pub struct JobReport {
     pub completed_indexes: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_indexes: Option<String>,
+    /// status.terminating when the Job finished (from 1.29, where the
+    /// version writes it): pods still being terminated then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminating: Option<i32>,
     /// The controller that manages the Job (spec.managedBy), when it is not
     /// the built-in Job controller.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,6 +210,9 @@ impl fmt::Display for JobReport {
                 completed.as_deref().filter(|s| !s.is_empty()).unwrap_or("none"),
                 failed.as_deref().filter(|s| !s.is_empty()).unwrap_or("none")
             )?,
+        }
+        if let Some(n) = self.terminating.filter(|n| *n > 0) {
+            write!(f, "\n  {n} pods still terminating when it finished")?;
         }
         if let Some(m) = &self.managed_by {
             write!(f, "\n  managed by {m}, not the built-in Job controller")?;
@@ -453,6 +460,7 @@ mod tests {
             conditions: vec![JobCondition::new("Failed", "BackoffLimitExceeded", "")],
             completed_indexes: None,
             failed_indexes: None,
+            terminating: None,
             managed_by: None,
             image_pull: None,
         }
