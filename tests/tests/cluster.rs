@@ -802,7 +802,14 @@ fn release_runs_the_job_locally_without_a_cluster_and_on_the_cluster_with_one() 
     assert!(r.stderr.contains("4/5 run on the local Docker engine"), "{}", r.stderr);
     assert!(!r.stderr.contains("4/5 apply"), "{}", r.stderr);
     assert!(r.stdout.contains("ran on the local Docker engine, not a cluster"), "{}", r.stdout);
-    assert!(r.stdout.contains("job.batch/job-test Complete\n  succeeded 5 of 5, failed pods 0"), "{}", r.stdout);
+    // Run by the newest version's rules: Complete says CompletionsReached.
+    assert!(
+        r.stdout.contains(
+            "job.batch/job-test Complete (Reached expected number of succeeded pods)\n  succeeded 5 of 5, failed pods 0"
+        ),
+        "{}",
+        r.stdout
+    );
     // The release pins the image itself: no warning that it is not pinned.
     assert!(!r.stderr.contains("not pinned by digest"), "{}", r.stderr);
     assert!(pinned.starts_with(&format!("{}/job-test:0.1.0@sha256:", own.registry)), "{pinned}");
