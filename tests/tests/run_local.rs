@@ -160,7 +160,11 @@ fn the_text_report_is_the_watch_report() {
     );
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(
-        r.stdout.starts_with("job.batch/rl-text Complete\n  succeeded 1 of 1, failed pods 0, took "),
+        // The newest version's Complete (CompletionsReached), as watch shows a 1.33 cluster's.
+        r.stdout.starts_with(
+            "job.batch/rl-text Complete (Reached expected number of succeeded pods)\n  succeeded 1 of 1, failed pods \
+             0, took "
+        ),
         "{}",
         r.stdout
     );
@@ -360,8 +364,16 @@ fn a_plain_job_gets_the_conditions_of_the_chosen_version() {
         (Some("CompletionsReached"), Some("Reached expected number of succeeded pods"))
     );
     assert_eq!(v["terminating"], 0, "1.33 writes status.terminating");
+    assert!(
+        r.stderr.contains(
+            "SuccessCriteriaMet (CompletionsReached: Reached expected number of succeeded pods); no pod left to \
+             terminate"
+        ),
+        "{}",
+        r.stderr
+    );
     // The first line says whose rules.
-    let first = r.stderr.lines().next().unwrap_or_default();
+    let first = r.stderr.lines().find(|l| !l.starts_with("warning:")).unwrap_or_default();
     assert!(first.contains("by the rules of the Kubernetes 1.33 Job controller"), "{}", r.stderr);
 
     let r = run_local("rl-v120", &[&["--kube-version", "1.20"], &flags[..]].concat());

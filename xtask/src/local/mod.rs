@@ -423,12 +423,15 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     // lingering pods are terminated (as `watch` announces it on a cluster).
     if let Some(condition) = controller.interim_condition() {
         out.status(format!(
-            "job.batch/{name}: {} ({}{}); terminating {} lingering pods{}",
+            "job.batch/{name}: {} ({}{}); {}",
             condition.kind,
             condition.reason,
             if condition.message.is_empty() { String::new() } else { format!(": {}", condition.message) },
-            active.len(),
-            if active.is_empty() { String::new() } else { format!(": {}", active.join(", ")) }
+            if active.is_empty() {
+                "no pod left to terminate".to_owned()
+            } else {
+                format!("terminating {} lingering pods: {}", active.len(), active.join(", "))
+            }
         ));
     }
     stop_all(&docker, active.iter().filter_map(|n| pods.get(n)).map(|p| p.container.as_str()), grace).await;
