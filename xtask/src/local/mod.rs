@@ -423,13 +423,14 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
     // lingering pods are terminated (as `watch` announces it on a cluster).
     if let Some(condition) = controller.interim_condition() {
         out.status(format!(
-            "job.batch/{name}: {} ({}{}){}",
+            "job.batch/{name}: {} ({}{}); {}",
             condition.kind,
             condition.reason,
             if condition.message.is_empty() { String::new() } else { format!(": {}", condition.message) },
-            match active.len() {
-                0 => String::new(),
-                n => format!("; terminating {n} lingering pod{}: {}", if n == 1 { "" } else { "s" }, active.join(", ")),
+            if active.is_empty() {
+                "no pod left to terminate".to_owned()
+            } else {
+                format!("terminating {} lingering pods: {}", active.len(), active.join(", "))
             }
         ));
     }
@@ -563,7 +564,7 @@ async fn remove_run(docker: &Docker, run: &str) -> usize {
 
 /// The image in the local daemon: there already, or pulled (a registry on
 /// this machine is reached over plain HTTP by the daemon's own rule).
-pub(crate) async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Result<String> {
+async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Result<String> {
     let reference = ImageRef::parse(reference)
         .map_err(|why| Error::usage(format!("the Job's image {reference}: not an image reference ({why})")))?
         .pull_reference()
