@@ -160,10 +160,9 @@ fn the_text_report_is_the_watch_report() {
     );
     assert_eq!(r.code, Some(0), "{}", r.all());
     assert!(
-        // The newest version's Complete (CompletionsReached), as watch shows a 1.33 cluster's.
         r.stdout.starts_with(
-            "job.batch/rl-text Complete (Reached expected number of succeeded pods)\n  succeeded 1 of 1, failed pods \
-             0, took "
+            "job.batch/rl-text Complete (Reached expected number of succeeded pods)\n  succeeded 1 of 1, failed pods 0, \
+             took "
         ),
         "{}",
         r.stdout
@@ -373,7 +372,7 @@ fn a_plain_job_gets_the_conditions_of_the_chosen_version() {
         r.stderr
     );
     // The first line says whose rules.
-    let first = r.stderr.lines().find(|l| !l.starts_with("warning:")).unwrap_or_default();
+    let first = r.stderr.lines().find(|l| l.starts_with("running job.batch/")).unwrap_or_default();
     assert!(first.contains("by the rules of the Kubernetes 1.33 Job controller"), "{}", r.stderr);
 
     let r = run_local("rl-v120", &[&["--kube-version", "1.20"], &flags[..]].concat());
@@ -841,4 +840,79 @@ fn a_seeded_parallel_run_repeats_its_pods_and_verdict() {
     assert_eq!(verdict(&runs[0]), verdict(&runs[1]));
     // Some index was retried, so the order of exits had a say in the old naming.
     assert!(pods(&runs[0]).len() > 4, "{:?}", pods(&runs[0]));
+}
+
+/// The conformance catalogue on the local engine playing the newest
+/// version: every scenario (podFailurePolicy, per-index limits,
+/// successPolicy included) gives the outcome that version's controller
+/// gives, with its FailureTarget / SuccessCriteriaMet sequence; nothing is
+/// left on the daemon.
+#[test]
+fn the_conformance_catalogue_passes_on_the_local_engine_as_the_newest_version() {
+    tests::require_docker();
+    let image = tests::worker_image();
+    let r = spawn_xtask(
+        &["--output", "json", "conformance", "--local", "--image", image, "--time-scale", "0.01", "--parallel", "4"],
+        &[],
+    )
+    .finish_within(Duration::from_secs(300));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v = report(&r);
+    assert_eq!(v["version"], "1.33");
+    let scenarios = v["scenarios"].as_array().unwrap();
+    assert!(scenarios.len() >= 12, "{v}");
+    assert!(scenarios.iter().all(|s| s["verdict"] == "passed"), "{}", r.all());
+    let seen = |name: &str| scenarios.iter().find(|s| s["scenario"] == name).unwrap()["seen"].clone();
+    assert_eq!(
+        seen("per-index-limit"),
+        "FailureTarget (FailedIndexes), Failed (FailedIndexes); succeeded 2, failed 4, completed indexes 0,2, \
+         failed indexes 1,3"
+    );
+    assert_eq!(
+        seen("complete"),
+        "SuccessCriteriaMet (CompletionsReached), Complete (CompletionsReached); succeeded 3, failed 0"
+    );
+    assert!(r.stderr.contains("[12/12] "), "{}", r.stderr);
+    for s in scenarios {
+        let name = s["scenario"].as_str().unwrap();
+        assert_eq!(leftovers(name), Vec::<String>::new(), "{name}: containers left behind");
+    }
+}
+
+/// `--only` picks scenarios by name (none: exit 2 naming them all), a
+/// version cannot be chosen for a cluster, and what a version lacks is
+/// listed as not on it.
+#[test]
+fn conformance_refuses_what_it_cannot_do_and_filters_by_name() {
+    let r = run_xtask(&["conformance", "--only", "no-such-scenario", "--local"], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("--only no-such-scenario: no scenario's name contains it; the scenarios are complete,"));
+    let r = run_xtask(&["conformance", "--kube-version", "1.20"], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("--local"), "{}", r.stderr);
+    tests::require_docker();
+    let image = tests::worker_image();
+    let r = spawn_xtask(
+        &[
+            "conformance",
+            "--local",
+            "--kube-version",
+            "1.20",
+            "--image",
+            image,
+            "--only",
+            "index",
+            "--time-scale",
+            "0.01",
+        ],
+        &[],
+    )
+    .finish_within(Duration::from_secs(120));
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(
+        r.stdout.contains("indexed                        not on 1.20          spec.completionMode: Indexed: 1.22"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("0 passed, 0 differed, 0 known, 4 not on 1.20, 0 errors"), "{}", r.stdout);
 }

@@ -564,7 +564,7 @@ async fn remove_run(docker: &Docker, run: &str) -> usize {
 
 /// The image in the local daemon: there already, or pulled (a registry on
 /// this machine is reached over plain HTTP by the daemon's own rule).
-async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Result<String> {
+pub(crate) async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Result<String> {
     let reference = ImageRef::parse(reference)
         .map_err(|why| Error::usage(format!("the Job's image {reference}: not an image reference ({why})")))?
         .pull_reference()
