@@ -817,7 +817,10 @@ fn the_conformance_catalogue_agrees_with_the_real_1_20_job_controller() {
     };
     let ran: Vec<String> =
         verdicts(&c).into_iter().filter(|(_, v)| v != "not_on_this_version").map(|(s, _)| s).collect();
-    assert_eq!(ran, ["complete", "backoff-limit", "restart-in-place", "restarts-reach-backoff-limit", "deadline"]);
+    assert_eq!(
+        ran,
+        ["complete", "backoff-limit", "restart-in-place", "restarts-reach-backoff-limit", "deadline", "eviction"]
+    );
     assert!(verdicts(&c).iter().all(|(_, v)| v == "passed" || v == "known" || v == "not_on_this_version"));
     let not_on = c["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == "fail-job-rule").unwrap();
     assert_eq!(not_on["needs"], "spec.podFailurePolicy: 1.26", "{not_on}");
@@ -860,4 +863,64 @@ fn conformance_clean_removes_only_a_runs_namespaces() {
         cp().get("/api/v1/namespaces/jtc-crash-complete").is_none_or(|n| !n["metadata"]["deletionTimestamp"].is_null());
     assert!(gone, "the run's namespace is still there");
     assert!(cp().get("/api/v1/namespaces/rc-not-a-run").unwrap()["metadata"]["deletionTimestamp"].is_null());
+}
+
+/// `evict` on the real 1.20 control plane: the oldest running pod is
+/// evicted through policy/v1beta1 (1.20 has no policy/v1 Eviction), the
+/// node agent stops it as a kubelet does (SIGTERM, exit 143, Failed, then
+/// the final delete), and the answer is what the real 1.20 Job controller
+/// did with it. 1.20 counts only the Failed pods that still exist (no Job
+/// tracking with finalizers): the evicted pod is deleted, so it does not
+/// count, and a replacement runs.
+#[test]
+fn evict_uses_the_eviction_api_and_says_whether_the_failure_counted() {
+    let ns = Namespace::new("rc-evict");
+    let hang = [
+        "--completions",
+        "1",
+        "--parallelism",
+        "1",
+        "--backoff-limit",
+        "1",
+        "--fail-probability",
+        "1",
+        "--failure-mode",
+        "hang",
+        "--active-deadline-seconds",
+        "180",
+    ];
+    let r = apply(&ns.0, "evicted", &hang);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    wait_for("a running pod", Duration::from_secs(90), || {
+        job_pods(&ns.0, "evicted").iter().any(|p| p["status"]["phase"] == "Running")
+    });
+    let first = job_pods(&ns.0, "evicted")[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    let r = xtask(&ns.0, &["--output", "json", "evict", "--name", "evicted", "-n", &ns.0]);
+    assert_eq!(r.code, Some(0), "{}\nthe Job controller on it:\n{}", r.all(), controller_log(&ns.0, "evicted"));
+    let v: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["pod"], first.as_str(), "{v}");
+    assert_eq!(v["api"], "policy/v1beta1", "{v}");
+    assert!(v["disruption_target"].is_null(), "1.20 has no pod disruption conditions: {v}");
+    assert_eq!(
+        (v["failed_before"].as_i64(), v["failed_after"].as_i64(), v["counted"].as_bool()),
+        (Some(0), Some(0), Some(false)),
+        "{v}"
+    );
+    assert!(v["why"].as_str().unwrap().contains("counts only the Failed pods that still exist"), "{v}");
+    // The pod is gone and a replacement took its place.
+    let pods = job_pods(&ns.0, "evicted");
+    assert!(pods.iter().all(|p| p["metadata"]["name"] != first.as_str()), "{pods:?}");
+    assert!(!pods.is_empty(), "no replacement pod");
+
+    // A Job with no running pod: nothing to evict, said clearly.
+    let r = apply(&ns.0, "done", &["--completions", "1", "--parallelism", "1", "--fail-probability", "0"]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(watch(&ns.0, "done", &[]).code, Some(0));
+    let r = xtask(&ns.0, &["evict", "--name", "done", "-n", &ns.0]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(
+        r.stderr.contains("job.batch/done in rc-evict has no running pod to evict (1 pods, none Running)"),
+        "{}",
+        r.stderr
+    );
 }

@@ -155,6 +155,12 @@ pub enum Command {
   cargo xtask conformance --local --kube-version 1.20 --only deadline
   cargo xtask conformance --clean                                # namespaces a crashed run left")]
     Conformance(ConformanceFlags),
+    /// Evict a running pod of the Job through the Eviction API (as kubectl drain does); say whether it counted.
+    #[command(after_help = "Examples:
+  cargo xtask evict                                      # the oldest running pod of job-test in job-test
+  cargo xtask evict --name retry-demo -n demo --pod retry-demo-x7k2p
+  cargo xtask --output json evict --timeout 5m")]
+    Evict(EvictFlags),
     /// Everything: build, image, push, render with the pinned image, apply and watch (or run locally), report.
     #[command(after_help = "Examples:
   cargo xtask release                                    # local registry; kubeconfig as kubectl, else the local engine
@@ -684,6 +690,18 @@ pub struct RunLocalFlags {
     pub evict: Vec<Duration>,
     #[command(flatten)]
     pub job: JobFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EvictFlags {
+    /// The pod to evict (default: the Job's oldest running pod).
+    #[arg(long, value_name = "POD")]
+    pub pod: Option<String>,
+    /// Give up following the pod and the Job after this long; exit code 5.
+    #[arg(long, default_value = "2m", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub job: JobRefFlags,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -103,6 +103,7 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
         Command::ServiceAccount(f) => cluster::service_account::run(&f, &out),
         Command::RunLocal(f) => local::run(&f, &out),
         Command::Conformance(f) => conformance::run(&f, &out),
+        Command::Evict(f) => cluster::evict::run(&f, &out),
         Command::Release(f) => release::run(&f, &out),
         Command::Config(f) => {
             let (_, sub) = matches.subcommand().expect("a subcommand was parsed");

@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod delete;
 pub mod dry_run;
+pub mod evict;
 pub mod follow;
 pub mod logs;
 pub mod pods;

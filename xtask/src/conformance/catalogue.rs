@@ -106,6 +106,9 @@ pub struct Scenario {
     pub needs: &'static [Feature],
     /// Fields set on the typed Job that no render flag writes.
     pub shape: Option<fn(&mut Job)>,
+    /// Evict the Job's first running pod through the Eviction API (on a
+    /// cluster; locally, the local engine's eviction at this time).
+    pub evict: Option<std::time::Duration>,
     /// The outcome the controller of a version gives it.
     pub expect: fn(KubeVersion) -> Expected,
     pub known: &'static [Known],
@@ -169,6 +172,7 @@ pub fn catalogue() -> Vec<Scenario> {
             args: &["--completions", "3", "--parallelism", "2", "--fail-probability", "0"],
             needs: &[],
             shape: None,
+            evict: None,
             // e2e "should run a job to completion when tasks succeed".
             expect: |version| Expected::new(completed(version), 3, Count::Exactly(0)),
             known: &[],
@@ -179,6 +183,7 @@ pub fn catalogue() -> Vec<Scenario> {
             args: &["--completions", "1", "--parallelism", "1", "--backoff-limit", "1", "--fail-probability", "1"],
             needs: &[],
             shape: None,
+            evict: None,
             // e2e "should fail to exceed backoffLimit": backoffLimit 1 makes
             // exactly 2 pods, both Failed.
             expect: |version| Expected {
@@ -204,6 +209,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[],
             shape: None,
+            evict: None,
             // e2e "should run a job to completion when tasks sometimes fail
             // and are locally restarted": a restart is not a failed pod.
             expect: |version| Expected {
@@ -229,6 +235,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[],
             shape: None,
+            evict: None,
             // job_controller.go pastBackoffLimitOnFailure: the sum of the
             // restartCounts of running pods reaching backoffLimit fails the
             // Job; the active pod is deleted and counted failed. Another
@@ -256,6 +263,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[],
             shape: None,
+            evict: None,
             // e2e "should fail when exceeds active deadline"; the active pod
             // is deleted and counted (failed += active).
             expect: |version| Expected::new(failed(version, "DeadlineExceeded"), 0, Count::Exactly(1)),
@@ -276,6 +284,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[versions::INDEXED_JOB],
             shape: None,
+            evict: None,
             // e2e "should create pods for an Indexed job with completion indexes".
             expect: |version| Expected {
                 completed_indexes: Some("0-2"),
@@ -302,6 +311,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX],
             shape: None,
+            evict: None,
             // e2e "should fail the job when one index fails with backoffLimitPerIndex":
             // failedIndexes "1,3", completedIndexes "0,2", failed 4, succeeded 2.
             expect: |version| Expected {
@@ -330,6 +340,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX],
             shape: None,
+            evict: None,
             // e2e "should mark indexes as failed when the FailIndex action is
             // matched" 's neighbour: maxFailedIndexes exceeded with one index.
             expect: |version| Expected {
@@ -358,6 +369,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX, versions::POD_FAILURE_POLICY],
             shape: Some(|job| with_rule(job, objects::exit_code_rule("FailIndex", vec![1]))),
+            evict: None,
             // e2e "should mark indexes as failed when the FailIndex action is matched".
             expect: |version| Expected {
                 completed_indexes: Some("0"),
@@ -383,6 +395,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[versions::POD_FAILURE_POLICY],
             shape: Some(|job| with_rule(job, objects::exit_code_rule("FailJob", vec![42]))),
+            evict: None,
             // e2e "should allow to use the pod failure policy on exit code to fail the job early".
             expect: |version| Expected {
                 pods: Some(Count::Exactly(1)),
@@ -409,6 +422,7 @@ pub fn catalogue() -> Vec<Scenario> {
             ],
             needs: &[versions::POD_FAILURE_POLICY],
             shape: Some(|job| with_rule(job, objects::exit_code_rule("Ignore", vec![42]))),
+            evict: None,
             // e2e "should allow to use the pod failure policy to not count the
             // failure towards the backoffLimit": with backoffLimit 0 any counted
             // failure would end it BackoffLimitExceeded; only the pod running at
@@ -441,6 +455,7 @@ pub fn catalogue() -> Vec<Scenario> {
                     rules: vec![SuccessPolicyRule { succeeded_indexes: Some("0".into()), succeeded_count: None }],
                 });
             }),
+            evict: None,
             // e2e "with successPolicy succeededIndexes, should succeed when the
             // indexes are succeeded": SuccessCriteriaMet then Complete, both
             // SuccessPolicy; completedIndexes "0". Index 1 may fail once
@@ -452,6 +467,41 @@ pub fn catalogue() -> Vec<Scenario> {
                     1,
                     Count::Between(0, 1),
                 )
+            },
+            known: &[],
+        },
+        Scenario {
+            name: "eviction",
+            checks: "a running pod evicted through the Eviction API: counted (BackoffLimitExceeded) or not (deadline)",
+            args: &[
+                "--completions",
+                "1",
+                "--parallelism",
+                "1",
+                "--backoff-limit",
+                "0",
+                "--fail-probability",
+                "1",
+                "--failure-mode",
+                "hang",
+                "--active-deadline-seconds",
+                "25",
+            ],
+            needs: &[],
+            shape: None,
+            evict: Some(std::time::Duration::from_secs(3)),
+            // With backoffLimit 0 a counted eviction fails the Job at once;
+            // one not counted is replaced, and the deadline ends the Job with
+            // the replacement counted (failed += active). Before Job tracking
+            // with finalizers (on by default from 1.25) the controller counts
+            // only Failed pods that still exist and the evicted pod is
+            // deleted; in 1.25 a deleted pod counts and nothing tells an
+            // eviction apart; from 1.26 the pod gets DisruptionTarget and
+            // render's Ignore rule matches it (e2e "should allow to use a
+            // pod failure policy to ignore failure for an evicted pod").
+            expect: |version| {
+                let reason = if version == v(25) { "BackoffLimitExceeded" } else { "DeadlineExceeded" };
+                Expected::new(failed(version, reason), 0, Count::Exactly(1))
             },
             known: &[],
         },
@@ -495,7 +545,10 @@ mod tests {
     #[test]
     fn every_scenario_renders_and_says_what_a_version_lacks() {
         let old: Vec<&str> = catalogue().iter().filter(|s| s.missing(v(20)).is_none()).map(|s| s.name).collect();
-        assert_eq!(old, ["complete", "backoff-limit", "restart-in-place", "restarts-reach-backoff-limit", "deadline"]);
+        assert_eq!(
+            old,
+            ["complete", "backoff-limit", "restart-in-place", "restarts-reach-backoff-limit", "deadline", "eviction"]
+        );
         assert!(catalogue().iter().all(|s| s.missing(versions::NEWEST).is_none()));
         let per_index = catalogue().into_iter().find(|s| s.name == "fail-index-rule").unwrap();
         assert_eq!(per_index.missing(v(28)).map(|f| f.gate), Some("JobBackoffLimitPerIndex"));

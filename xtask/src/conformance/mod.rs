@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams};
 use serde::Serialize;
 
@@ -462,7 +462,37 @@ async fn run_on_cluster(
     cluster::apply::apply_all(cluster, first, out).await?;
     default_service_account(cluster, namespace).await?;
     cluster::apply::apply_all(cluster, rest, out).await?;
-    cluster::watch::watch(cluster, s.name, namespace, Some(timeout), out).await
+    let watching = cluster::watch::watch(cluster, s.name, namespace, Some(timeout), out);
+    let Some(after) = s.evict else { return watching.await };
+    // The eviction goes on beside the watch: once a pod has run a while,
+    // evict it and follow it until the Job controller has accounted for it.
+    let evicting = async {
+        let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+        let started = Instant::now();
+        let mut running_since: Option<Instant> = None;
+        loop {
+            let list = pods.list(&ListParams::default()).await?;
+            let running =
+                list.items.iter().any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+            match (running, running_since) {
+                (true, None) => running_since = Some(Instant::now()),
+                (true, Some(t)) if t.elapsed() >= after => break,
+                _ => {}
+            }
+            if started.elapsed() > timeout {
+                anyhow::bail!(
+                    "no pod of job.batch/{} ran to be evicted within {}",
+                    s.name,
+                    human_seconds(timeout.as_secs_f64())
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        cluster::evict::evict(cluster, s.name, namespace, None, timeout, out).await
+    };
+    let (report, evicted) = tokio::join!(watching, evicting);
+    evicted?;
+    report
 }
 
 /// Waits for a new namespace's `default` ServiceAccount: until the
@@ -541,6 +571,7 @@ async fn run_local(flags: &ConformanceFlags, scenarios: &[Scenario], out: &Repor
                 return (i, r);
             }
             let t = Instant::now();
+            let options = local::Options { evict: s.evict.into_iter().collect(), ..options.clone() };
             let outcome = async {
                 let job: Job = render(s, "conformance", image)?
                     .into_iter()
@@ -551,7 +582,7 @@ async fn run_local(flags: &ConformanceFlags, scenarios: &[Scenario], out: &Repor
                     .expect("a rendering holds its Job");
                 let mut job = job;
                 versions::adapt_job(&mut job, version).into_result(version, "--kube-version")?;
-                local::run_job(&job, options, &quiet).await
+                local::run_job(&job, &options, &quiet).await
             }
             .await;
             (i, judge(s, version, outcome, t.elapsed().as_secs_f64()))
