@@ -58,6 +58,31 @@ const COMBINATIONS: &[&[&str]] = &[
     ],
     &["--suspend", "--parallelism", "0"],
     &["--restart-policy", "OnFailure", "--seed", "7"],
+    MODERN,
+];
+
+/// The modern Job fields (issue 21), every one of the four flags.
+const MODERN: &[&str] = &[
+    "--completion-mode",
+    "Indexed",
+    "--backoff-limit-per-index",
+    "1",
+    "--fail-indexes",
+    "1:42",
+    "--success-policy",
+    "indexes=0,2-3,count=2",
+    "--success-policy",
+    "count=4",
+    "--pod-failure-rule",
+    "FailIndex:exit=42",
+    "--pod-failure-rule",
+    "Ignore:exit!=0,2,container=worker",
+    "--pod-failure-rule",
+    "Count:condition=DisruptionTarget=False,ConfigIssue",
+    "--pod-replacement-policy",
+    "Failed",
+    "--managed-by",
+    "kueue.x-k8s.io/multikueue",
 ];
 
 fn render_flags(args: &[&str]) -> RenderFlags {
@@ -351,6 +376,113 @@ fn least_privilege_by_default_and_the_tutorials_names_when_asked() {
     assert_eq!(secret["metadata"]["annotations"]["kubernetes.io/service-account.name"], "java-admin");
 }
 
+/// The four modern flags land in the Job's spec as the API names them;
+/// the user's failure rules come before job-test's own two. (The strict
+/// 1.33 schema check is `every_rendered_document_is_valid_...`, MODERN
+/// among its combinations.)
+#[test]
+fn the_modern_fields_are_written_where_the_api_reads_them() {
+    let (code, stdout, stderr) = render(MODERN);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("odds: not computed, odds cannot model --success-policy or --pod-failure-rule yet"),
+        "{stderr}"
+    );
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&stdout).unwrap();
+    let job = docs.iter().find(|d| d["kind"] == "Job").unwrap();
+    for e in validate(job) {
+        panic!("{e}");
+    }
+    let spec = &job["spec"];
+    assert_eq!(
+        spec["successPolicy"],
+        serde_json::json!({"rules": [{"succeededIndexes": "0,2-3", "succeededCount": 2}, {"succeededCount": 4}]})
+    );
+    assert_eq!(spec["podReplacementPolicy"], "Failed");
+    assert_eq!(spec["managedBy"], "kueue.x-k8s.io/multikueue");
+    assert_eq!(
+        spec["podFailurePolicy"]["rules"],
+        serde_json::json!([
+            {"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [42]}},
+            {"action": "Ignore", "onExitCodes": {"containerName": "worker", "operator": "NotIn", "values": [0, 2]}},
+            {"action": "Count", "onPodConditions": [
+                {"type": "DisruptionTarget", "status": "False"}, {"type": "ConfigIssue", "status": "True"}]},
+            // job-test's own, after the user's.
+            {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [2]}},
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        ])
+    );
+    // The built-in controller named explicitly: allowed, nothing written, said so.
+    let (code, stdout, stderr) = render(&["--managed-by", "kubernetes.io/job-controller"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stdout.contains("managedBy"), "{stdout}");
+    assert!(stderr.contains("is the built-in Job controller, the default: spec.managedBy is left out"), "{stderr}");
+    // TerminatingOrFailed where there is no podFailurePolicy (OnFailure).
+    let (code, stdout, stderr) =
+        render(&["--restart-policy", "OnFailure", "--pod-replacement-policy", "TerminatingOrFailed"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("podReplacementPolicy: TerminatingOrFailed"), "{stdout}");
+}
+
+#[test]
+fn the_modern_fields_are_refused_where_the_version_lacks_them() {
+    let (code, stdout, stderr) = render(&[
+        "--kube-version",
+        "1.20",
+        "--completion-mode",
+        "Indexed",
+        "--success-policy",
+        "indexes=0,count=1",
+        "--pod-failure-rule",
+        "FailJob:exit=42",
+        "--pod-replacement-policy",
+        "Failed",
+        "--managed-by",
+        "kueue.x-k8s.io/multikueue",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("5 settings that Kubernetes 1.20 (--kube-version) cannot take"), "{stderr}");
+    for expected in [
+        "spec.successPolicy: Kubernetes 1.20 does not have it; it is on by default from 1.31. Drop --success-policy.",
+        "spec.podReplacementPolicy: Kubernetes 1.20 does not have it; it is on by default from 1.29. Drop \
+         --pod-replacement-policy.",
+        "spec.managedBy: Kubernetes 1.20 does not have it; it is on by default from 1.32. Drop --managed-by.",
+        "spec.podFailurePolicy: Kubernetes 1.20 does not have it; it is on by default from 1.26. Drop \
+         --pod-failure-rule",
+    ] {
+        assert!(stderr.contains(expected), "{stderr:?} should contain {expected:?}");
+    }
+    // Where the gate is alpha, it is named.
+    let (code, _, stderr) =
+        render(&["--kube-version", "1.31", "--managed-by", "kueue.x-k8s.io/multikueue", "--fail-probability", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("Kubernetes 1.31 has it as alpha, off by default (feature gate JobManagedBy)"), "{stderr}");
+    let (code, _, stderr) = render(&["--kube-version", "1.32", "--managed-by", "kueue.x-k8s.io/multikueue"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn odds_refuses_what_it_cannot_model_naming_the_flag() {
+    let out = xtask(&["odds", "--pod-failure-rule", "FailJob:exit=42"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains(
+            "--pod-failure-rule \"FailJob:exit=42\": odds cannot model --pod-failure-rule yet; run-local runs it"
+        ),
+        "{stderr}"
+    );
+    let out = xtask(&["odds", "--completion-mode", "Indexed", "--success-policy", "count=2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("odds cannot model --success-policy yet; run-local runs it"), "{stderr}");
+    // The two that do not change the odds are taken, and hidden from its help.
+    let out = xtask(&["odds", "--trials", "100", "--pod-replacement-policy", "Failed", "--managed-by", "a.io/b"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn render(args: &[&str]) -> (Option<i32>, String, String) {
     let mut argv = vec!["render"];
     argv.extend_from_slice(args);
@@ -467,6 +599,53 @@ fn every_invalid_input_is_refused_with_the_flag_the_value_and_the_rule() {
         (&["--memory", "lots"], "--memory \"lots\": not a positive quantity"),
         (&["--cpu", "2Gi"], "--cpu \"2Gi\": not a positive quantity"),
         (&["--pod-verbs", "get,steal"], "--pod-verbs steal: not a Kubernetes verb"),
+        (
+            &["--pod-failure-rule", "FailJob:exit=0"],
+            "--pod-failure-rule \"FailJob:exit=0\": exit=0: exit code 0 is success, which no rule sees (Kubernetes \
+             refuses 0 with In); to match every failure write FailJob:exit!=0",
+        ),
+        (
+            &["--completion-mode", "Indexed", "--pod-failure-rule", "FailIndex:exit=42"],
+            "--pod-failure-rule \"FailIndex:exit=42\": FailIndex needs --backoff-limit-per-index",
+        ),
+        (
+            &["--pod-failure-rule", "FailJob:exit=1,1"],
+            "--pod-failure-rule \"FailJob:exit=1,1\": exit=1,1: 1 is listed twice",
+        ),
+        (
+            &["--restart-policy", "OnFailure", "--pod-failure-rule", "Ignore:exit=42"],
+            "--pod-failure-rule \"Ignore:exit=42\": needs --restart-policy Never",
+        ),
+        (
+            &["--pod-replacement-policy", "TerminatingOrFailed"],
+            "--pod-replacement-policy TerminatingOrFailed: Kubernetes allows only Failed when a Job has a \
+             podFailurePolicy, and job-test writes one whenever restartPolicy is Never",
+        ),
+        (
+            &["--pod-replacement-policy", "Always"],
+            "--pod-replacement-policy Always: expected TerminatingOrFailed or Failed",
+        ),
+        (
+            &["--success-policy", "indexes=0,count=1"],
+            "--success-policy \"indexes=0,count=1\": needs --completion-mode Indexed",
+        ),
+        (
+            &["--completion-mode", "Indexed", "--success-policy", "indexes=0,2,count=3"],
+            "--success-policy \"indexes=0,2,count=3\": count=3 is more than the 2 index(es) listed",
+        ),
+        (
+            &["--completion-mode", "Indexed", "--success-policy", "count=6"],
+            "--success-policy \"count=6\": count=6 is more than --completions 5",
+        ),
+        (
+            &["--completion-mode", "Indexed", "--success-policy", "indexes=5"],
+            "--success-policy \"indexes=5\": indexes=5: index 5 is not below --completions 5",
+        ),
+        (&["--managed-by", "kueue"], "--managed-by \"kueue\": not DOMAIN/PATH; expected a domain-prefixed path"),
+        (
+            &["--managed-by", "example.com/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"],
+            "characters, at most 63",
+        ),
     ];
     let dir = tempdir("render-invalid");
     for (args, expected) in cases {
@@ -506,6 +685,20 @@ fn all_errors_are_reported_at_once() {
     let (code, _, stderr) = render(&["--completions", "0", "--restart-policy", "Always", "--fail-probability", "2"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("3 invalid settings"), "{stderr}");
+    let (code, _, stderr) = render(&[
+        "--pod-failure-rule",
+        "FailJob:exit=0",
+        "--pod-failure-rule",
+        "FailIndex:exit=42",
+        "--pod-replacement-policy",
+        "TerminatingOrFailed",
+        "--success-policy",
+        "count=1",
+        "--managed-by",
+        "kueue",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("5 invalid settings"), "{stderr}");
 }
 
 #[test]

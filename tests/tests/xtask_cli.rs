@@ -500,3 +500,39 @@ fn completion_scripts_parse_and_complete_the_subcommands() {
     assert_eq!(lines, ["render", "--context"], "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The repeatable rule flags as settings: a file's list and a
+/// JOB_TEST_<FLAG> with `;` between rules keep each rule whole (its values
+/// hold commas) and reach the rendered Job; a bad rule from the file is
+/// named with where it came from.
+#[test]
+fn rule_flags_work_from_the_settings_file_and_the_environment() {
+    let (_dir, file) = settings_file(
+        "settings-rules",
+        "[job]\ncompletion-mode = \"Indexed\"\nbackoff-limit-per-index = 1\n\
+         success-policy = [\"indexes=0,2-3,count=2\", \"count=4\"]\n",
+    );
+    let env = [("JOB_TEST_POD_FAILURE_RULE", "FailIndex:exit=1,42;Ignore:condition=DisruptionTarget=False")];
+    let out = xtask_with(&["--output", "json", "render", "--config", &file], &env, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rendered: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let job = rendered["items"].as_array().unwrap().iter().find(|o| o["kind"] == "Job").unwrap();
+    assert_eq!(
+        job["spec"]["successPolicy"]["rules"],
+        serde_json::json!([{"succeededIndexes": "0,2-3", "succeededCount": 2}, {"succeededCount": 4}])
+    );
+    let rules = job["spec"]["podFailurePolicy"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 4, "{rules:?}");
+    assert_eq!(
+        rules[0],
+        serde_json::json!({"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1, 42]}})
+    );
+    assert_eq!(rules[1]["onPodConditions"], serde_json::json!([{"type": "DisruptionTarget", "status": "False"}]));
+
+    let (_dir, file) = settings_file("settings-bad-rule", "[job]\npod-failure-rule = [\"FailJob:exit=0\"]\n");
+    let out = xtask_with(&["render", "--config", &file], &[], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--pod-failure-rule \"FailJob:exit=0\": exit=0: exit code 0 is success"), "{stderr}");
+    assert!(stderr.contains(&format!("--pod-failure-rule came from {file}:job.pod-failure-rule")), "{stderr}");
+}

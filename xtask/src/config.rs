@@ -98,6 +98,10 @@ pub struct Key {
     pub path: bool,
     /// Takes a list (`pod-verbs = ["get", "list"]`); else one value.
     pub multiple: bool,
+    /// What separates a list's values in one JOB_TEST_<FLAG> value (and in
+    /// `config`'s column): the flag's delimiter, `,` for `pod-verbs`, `;`
+    /// for rules whose values hold commas (`success-policy`).
+    pub separator: char,
 }
 
 impl Key {
@@ -124,6 +128,7 @@ pub fn keys(cmd: &Command) -> Vec<Key> {
                 id: a.get_id().to_string(),
                 path: a.get_value_parser().type_id() == TypeId::of::<PathBuf>(),
                 multiple: matches!(a.get_action(), ArgAction::Append) || a.get_value_delimiter().is_some(),
+                separator: a.get_value_delimiter().unwrap_or(','),
                 name,
             })
         })
@@ -233,8 +238,9 @@ impl Settings {
                     sub = sub.mut_arg(&key.id, |mut arg| {
                         arg = arg.env(key.env.clone()).hide_env(true);
                         if let Some(values) = value {
-                            // The joined form is what a delimited flag's own default is written as.
-                            arg = arg.default_value(values.join(","));
+                            // The joined form is what a delimited flag's own default is written as,
+                            // joined by its own delimiter (a rule's values hold commas).
+                            arg = arg.default_value(values.join(&key.separator.to_string()));
                         }
                         arg
                     });
@@ -556,12 +562,10 @@ pub fn run(flags: &ConfigFlags, settings: &Settings, matches: &ArgMatches, out: 
         .keys
         .iter()
         .map(|key| {
-            let value = matches
-                .ids()
-                .any(|id| id.as_str() == key.id)
-                .then(|| matches.get_raw(&key.id))
-                .flatten()
-                .map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(","));
+            let value =
+                matches.ids().any(|id| id.as_str() == key.id).then(|| matches.get_raw(&key.id)).flatten().map(|raw| {
+                    raw.map(|v| v.to_string_lossy().into_owned()).collect::<Vec<_>>().join(&key.separator.to_string())
+                });
             let source = settings.source(matches, key).unwrap_or(Source::Default);
             let secret = is_secret(&key.name);
             Setting {
@@ -799,6 +803,35 @@ mod tests {
                 ("JOB_TEST_SUSPEND".to_owned(), None),
             ]
         );
+    }
+
+    /// A rule's value holds commas (`indexes=0,2-3,count=1`): the file's
+    /// list and JOB_TEST_SUCCESS_POLICY keep each rule whole, `;` between
+    /// rules in one variable, as on the command line.
+    #[test]
+    fn list_keys_whose_values_hold_commas_keep_each_rule_whole() {
+        let keys = keys(&Xtask::command());
+        for (id, full) in [("success_policy", "job.success-policy"), ("pod_failure_rule", "job.pod-failure-rule")] {
+            let key = keys.iter().find(|k| k.id == id).unwrap();
+            assert_eq!((key.full().as_str(), key.multiple, key.separator), (full, true, ';'));
+        }
+        assert_eq!(keys.iter().find(|k| k.id == "pod_verbs").unwrap().separator, ',');
+        let rules: &[&str] = &["indexes=0,2-3,count=1", "count=4"];
+        let failure: &[&str] = &["FailJob:exit=1,3-5", "Ignore:condition=DisruptionTarget"];
+        let (settings, cmd) = with_file(&[("success_policy", rules), ("pod_failure_rule", failure)]);
+        let m = cmd.clone().try_get_matches_from(["x", "render"]).unwrap();
+        let (_, sub) = m.subcommand().unwrap();
+        let got: Vec<&String> = sub.get_many::<String>("success_policy").unwrap().collect();
+        assert_eq!(got, rules);
+        let got: Vec<&String> = sub.get_many::<String>("pod_failure_rule").unwrap().collect();
+        assert_eq!(got, failure);
+        let key = settings.keys.iter().find(|k| k.id == "success_policy").unwrap();
+        assert_eq!(settings.source(sub, key), Some(Source::File("s.toml".into(), "job.success-policy".into())));
+        // The flag replaces the file's rules; `;` separates rules in one value.
+        let m = cmd.try_get_matches_from(["x", "render", "--success-policy", "count=1;indexes=1,3"]).unwrap();
+        let (_, sub) = m.subcommand().unwrap();
+        let got: Vec<&String> = sub.get_many::<String>("success_policy").unwrap().collect();
+        assert_eq!(got, ["count=1", "indexes=1,3"]);
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub enum Command {
     #[command(after_help = "Examples:
   cargo xtask render --image REPO/job-test:0.1.0@sha256:... > job-test.yaml
   cargo xtask render --completion-mode Indexed --backoff-limit-per-index 1 --fail-indexes 0,1:42
+  cargo xtask render --completion-mode Indexed --backoff-limit-per-index 1 --fail-indexes 1:42 \\
+      --pod-failure-rule FailIndex:exit=42 --success-policy 'indexes=0,count=1'
   cargo xtask render --kube-version 1.20 --out job-test.yaml
   cargo xtask render --write                             # refresh manifests/ (the golden files)")]
     Render(RenderFlags),
@@ -186,7 +188,7 @@ pub enum Command {
 /// The Job flags `odds` takes but hides: they change what is rendered, not
 /// what the retries do (the chance, pods, wall time). `--name` stays: a
 /// seeded draw depends on the pod names.
-pub const ODDS_IGNORES: [&str; 8] = [
+pub const ODDS_IGNORES: [&str; 10] = [
     "namespace",
     "image",
     "ttl_seconds_after_finished",
@@ -194,6 +196,8 @@ pub const ODDS_IGNORES: [&str; 8] = [
     "cpu",
     "memory",
     "no_network_policy",
+    "pod_replacement_policy",
+    "managed_by",
     "fail_exit_code",
 ];
 
@@ -369,6 +373,24 @@ pub struct JobFlags {
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
           default_value_t = false, value_name = "BOOL", hide_possible_values = true)]
     pub no_network_policy: bool,
+    /// Success rule of an Indexed Job (spec.successPolicy; repeatable, at most 20, `;` also separates):
+    /// indexes=0,2-3 and/or count=N; the Job completes once any rule is met.
+    #[arg(long, value_name = "RULE", value_delimiter = ';')]
+    pub success_policy: Vec<String>,
+    /// Pod failure rule (spec.podFailurePolicy; repeatable, `;` also separates): ACTION:exit=1,3-5 (In),
+    /// ACTION:exit!=0,42 (NotIn), optional ,container=worker, or ACTION:condition=TYPE[=True|False|Unknown];
+    /// ACTION is FailJob, Ignore, Count or FailIndex. Placed before job-test's own rules (exit 2 FailJob,
+    /// DisruptionTarget Ignore): the first rule that matches wins. restartPolicy Never only.
+    #[arg(long, value_name = "RULE", value_delimiter = ';')]
+    pub pod_failure_rule: Vec<String>,
+    /// When a failed pod is replaced (spec.podReplacementPolicy): TerminatingOrFailed or Failed (the only one a
+    /// podFailurePolicy allows, so with restartPolicy Never).
+    #[arg(long, value_name = "POLICY")]
+    pub pod_replacement_policy: Option<String>,
+    /// Hand the Job to another controller (spec.managedBy), e.g. kueue.x-k8s.io/multikueue: a domain-prefixed
+    /// path, at most 63 characters; the built-in Job controller then leaves it alone.
+    #[arg(long, value_name = "NAME")]
+    pub managed_by: Option<String>,
 
     /// Worker: chance in [0, 1] that a run fails (FAIL_PROBABILITY).
     #[arg(long, default_value = "0.2", allow_negative_numbers = true, help_heading = "Worker")]

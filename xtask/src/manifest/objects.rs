@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
-    PodFailurePolicyRule,
+    PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule,
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, LocalObjectReference, Namespace,
@@ -18,7 +18,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
-use super::params::{JobParams, RbacParams, RestartPolicy, STATE_DIR};
+use super::params::{FailureMatch, FailureRule, JobParams, RbacParams, RestartPolicy, STATE_DIR};
 
 /// The name of the worker container (podFailurePolicy rules name it).
 pub const CONTAINER: &str = "worker";
@@ -163,7 +163,16 @@ pub fn job(p: &JobParams) -> Job {
             backoff_limit_per_index: p.backoff_limit_per_index,
             max_failed_indexes: p.max_failed_indexes,
             suspend: p.suspend.then_some(true),
-            pod_failure_policy: (p.restart_policy == RestartPolicy::Never).then(default_pod_failure_policy),
+            pod_failure_policy: (p.restart_policy == RestartPolicy::Never).then(|| pod_failure_policy(p)),
+            success_policy: (!p.success_rules.is_empty()).then(|| SuccessPolicy {
+                rules: p
+                    .success_rules
+                    .iter()
+                    .map(|r| SuccessPolicyRule { succeeded_indexes: r.indexes.clone(), succeeded_count: r.count })
+                    .collect(),
+            }),
+            pod_replacement_policy: p.pod_replacement_policy.map(|r| r.as_str().into()),
+            managed_by: p.managed_by.clone(),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta { labels: Some(labels(&p.name)), ..Default::default() }),
                 spec: Some(pod),
@@ -196,6 +205,41 @@ pub fn network_policy(p: &JobParams) -> NetworkPolicy {
 /// default only for `:latest`).
 fn pull_policy(p: &JobParams) -> &'static str {
     if p.image.digest.is_some() { "IfNotPresent" } else { "Always" }
+}
+
+/// The Job's podFailurePolicy: the user's rules (`--pod-failure-rule`)
+/// first, then job-test's own. The first rule that matches a failed pod
+/// decides ("Pod failure policy"), so the user's word counts where both
+/// match.
+pub fn pod_failure_policy(p: &JobParams) -> PodFailurePolicy {
+    let mut policy = default_pod_failure_policy();
+    policy.rules.splice(0..0, p.pod_failure_rules.iter().map(failure_rule));
+    policy
+}
+
+fn failure_rule(r: &FailureRule) -> PodFailurePolicyRule {
+    let mut rule = PodFailurePolicyRule { action: r.action.as_str().into(), ..Default::default() };
+    match &r.on {
+        FailureMatch::ExitCodes { container, not_in, values } => {
+            rule.on_exit_codes = Some(PodFailurePolicyOnExitCodesRequirement {
+                container_name: container.clone(),
+                operator: if *not_in { "NotIn" } else { "In" }.into(),
+                values: values.clone(),
+            });
+        }
+        FailureMatch::Conditions(patterns) => {
+            rule.on_pod_conditions = Some(
+                patterns
+                    .iter()
+                    .map(|(kind, status)| PodFailurePolicyOnPodConditionsPattern {
+                        type_: kind.clone(),
+                        status: status.clone(),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    rule
 }
 
 /// Following "Handling retriable and non-retriable pod failures with Pod

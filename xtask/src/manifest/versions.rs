@@ -287,7 +287,16 @@ pub fn adapt_job(job: &mut Job, version: KubeVersion) -> Adapted {
         && !POD_FAILURE_POLICY.on(version)
     {
         let restart_policy = spec.template.spec.as_ref().and_then(|p| p.restart_policy.as_deref());
-        if restart_policy == Some("Never") && *policy == objects::default_pod_failure_policy() {
+        let ours = objects::default_pod_failure_policy().rules;
+        // The user's --pod-failure-rule rules come before job-test's own.
+        let users = policy.rules.len() > ours.len() && policy.rules.ends_with(&ours);
+        if users {
+            found.refused.push(refusal(
+                &POD_FAILURE_POLICY,
+                version,
+                "Drop --pod-failure-rule (job-test's own policy is then left out with a warning).",
+            ));
+        } else if restart_policy == Some("Never") && policy.rules == ours {
             spec.pod_failure_policy = None;
             found.warnings.push(format!(
                 "job.batch/{name}: spec.podFailurePolicy left out, Kubernetes {version} cannot take it (on by default \

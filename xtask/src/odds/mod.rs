@@ -194,8 +194,27 @@ pub const SUMMARY_BUDGET: u64 = 2_000_000;
 /// The pod start-up time assumed where the user gives none.
 pub const DEFAULT_POD_STARTUP: Duration = Duration::from_secs(2);
 
+/// The flags among `p`'s whose effect the odds cannot model yet: a success
+/// policy ends an Indexed Job early and a pod failure rule acts on exit
+/// codes, neither of which the closed forms or the simulation follow.
+/// `run-local` runs both (its controller follows them).
+pub fn unmodelled(p: &JobParams) -> Vec<&'static str> {
+    let mut flags = Vec::new();
+    if !p.success_rules.is_empty() {
+        flags.push("--success-policy");
+    }
+    if !p.pod_failure_rules.is_empty() {
+        flags.push("--pod-failure-rule");
+    }
+    flags
+}
+
 /// The one line `render` prints on stderr.
 pub fn summary(p: &JobParams) -> String {
+    let unmodelled = unmodelled(p);
+    if !unmodelled.is_empty() {
+        return format!("odds: not computed, odds cannot model {} yet; run-local runs it", unmodelled.join(" or "));
+    }
     if p.parallelism == 0 {
         return "odds: parallelism 0 runs no pod until it is raised".into();
     }
@@ -237,6 +256,22 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
     let (params, warnings) = params::job_params(&flags.job)?;
     for w in &warnings {
         out.warn(w);
+    }
+    // Refused, not ignored: odds that leave them out would be another Job's.
+    let refused: Vec<String> = unmodelled(&params)
+        .into_iter()
+        .map(|flag| {
+            let given =
+                if flag == "--success-policy" { &flags.job.success_policy } else { &flags.job.pod_failure_rule };
+            format!(
+                "{flag} {:?}: odds cannot model {flag} yet; run-local runs it (`cargo xtask run-local` with the same \
+                 flags)",
+                given.join(";")
+            )
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(Error::usage(refused.join("\n")).into());
     }
     if flags.trials < 100 {
         return Err(
