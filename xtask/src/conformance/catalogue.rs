@@ -10,10 +10,8 @@
 //! CHANGELOG-1.31 (the delayed terminal condition, CompletionsReached).
 //! Each scenario names the upstream test it follows, in its own words.
 
-use k8s_openapi::api::batch::v1::{Job, PodFailurePolicy, PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule};
 use serde::Serialize;
 
-use crate::manifest::objects;
 use crate::manifest::versions::{self, Feature, KubeVersion};
 
 /// A count the controller writes: exact, or within bounds where a run
@@ -104,8 +102,6 @@ pub struct Scenario {
     pub args: &'static [&'static str],
     /// The features it needs, beyond what every version has.
     pub needs: &'static [Feature],
-    /// Fields set on the typed Job that no render flag writes.
-    pub shape: Option<fn(&mut Job)>,
     /// Evict the Job's first running pod through the Eviction API (on a
     /// cluster; locally, the local engine's eviction at this time).
     pub evict: Option<std::time::Duration>,
@@ -155,14 +151,6 @@ fn completed(version: KubeVersion) -> Vec<(&'static str, &'static str)> {
     }
 }
 
-/// The scenario's rule first (the first matching rule decides), then the
-/// rules render writes itself.
-fn with_rule(job: &mut Job, rule: PodFailurePolicyRule) {
-    let spec = job.spec.as_mut().expect("a rendered Job has a spec");
-    let policy = spec.pod_failure_policy.get_or_insert_with(PodFailurePolicy::default);
-    policy.rules.insert(0, rule);
-}
-
 /// Every scenario, in the order they are reported.
 pub fn catalogue() -> Vec<Scenario> {
     vec![
@@ -171,7 +159,6 @@ pub fn catalogue() -> Vec<Scenario> {
             checks: "every pod succeeds: Complete, no failure",
             args: &["--completions", "3", "--parallelism", "2", "--fail-probability", "0"],
             needs: &[],
-            shape: None,
             evict: None,
             // e2e "should run a job to completion when tasks succeed".
             expect: |version| Expected::new(completed(version), 3, Count::Exactly(0)),
@@ -182,7 +169,6 @@ pub fn catalogue() -> Vec<Scenario> {
             checks: "a pod that always fails is retried backoffLimit times, then BackoffLimitExceeded",
             args: &["--completions", "1", "--parallelism", "1", "--backoff-limit", "1", "--fail-probability", "1"],
             needs: &[],
-            shape: None,
             evict: None,
             // e2e "should fail to exceed backoffLimit": backoffLimit 1 makes
             // exactly 2 pods, both Failed.
@@ -208,7 +194,6 @@ pub fn catalogue() -> Vec<Scenario> {
                 "1",
             ],
             needs: &[],
-            shape: None,
             evict: None,
             // e2e "should run a job to completion when tasks sometimes fail
             // and are locally restarted": a restart is not a failed pod.
@@ -234,7 +219,6 @@ pub fn catalogue() -> Vec<Scenario> {
                 "1",
             ],
             needs: &[],
-            shape: None,
             evict: None,
             // job_controller.go pastBackoffLimitOnFailure: the sum of the
             // restartCounts of running pods reaching backoffLimit fails the
@@ -262,7 +246,6 @@ pub fn catalogue() -> Vec<Scenario> {
                 "5",
             ],
             needs: &[],
-            shape: None,
             evict: None,
             // e2e "should fail when exceeds active deadline"; the active pod
             // is deleted and counted (failed += active).
@@ -283,7 +266,6 @@ pub fn catalogue() -> Vec<Scenario> {
                 "0",
             ],
             needs: &[versions::INDEXED_JOB],
-            shape: None,
             evict: None,
             // e2e "should create pods for an Indexed job with completion indexes".
             expect: |version| Expected {
@@ -310,7 +292,6 @@ pub fn catalogue() -> Vec<Scenario> {
                 "odd",
             ],
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX],
-            shape: None,
             evict: None,
             // e2e "should fail the job when one index fails with backoffLimitPerIndex":
             // failedIndexes "1,3", completedIndexes "0,2", failed 4, succeeded 2.
@@ -339,7 +320,6 @@ pub fn catalogue() -> Vec<Scenario> {
                 "1",
             ],
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX],
-            shape: None,
             evict: None,
             // e2e "should mark indexes as failed when the FailIndex action is
             // matched" 's neighbour: maxFailedIndexes exceeded with one index.
@@ -366,9 +346,10 @@ pub fn catalogue() -> Vec<Scenario> {
                 "0",
                 "--fail-indexes",
                 "odd",
+                "--pod-failure-rule",
+                "FailIndex:exit=1",
             ],
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX, versions::POD_FAILURE_POLICY],
-            shape: Some(|job| with_rule(job, objects::exit_code_rule("FailIndex", vec![1]))),
             evict: None,
             // e2e "should mark indexes as failed when the FailIndex action is matched".
             expect: |version| Expected {
@@ -392,9 +373,10 @@ pub fn catalogue() -> Vec<Scenario> {
                 "1",
                 "--fail-exit-code",
                 "42",
+                "--pod-failure-rule",
+                "FailJob:exit=42",
             ],
             needs: &[versions::POD_FAILURE_POLICY],
-            shape: Some(|job| with_rule(job, objects::exit_code_rule("FailJob", vec![42]))),
             evict: None,
             // e2e "should allow to use the pod failure policy on exit code to fail the job early".
             expect: |version| Expected {
@@ -419,9 +401,10 @@ pub fn catalogue() -> Vec<Scenario> {
                 "42",
                 "--active-deadline-seconds",
                 "15",
+                "--pod-failure-rule",
+                "Ignore:exit=42",
             ],
             needs: &[versions::POD_FAILURE_POLICY],
-            shape: Some(|job| with_rule(job, objects::exit_code_rule("Ignore", vec![42]))),
             evict: None,
             // e2e "should allow to use the pod failure policy to not count the
             // failure towards the backoffLimit": with backoffLimit 0 any counted
@@ -447,14 +430,10 @@ pub fn catalogue() -> Vec<Scenario> {
                 "0",
                 "--fail-indexes",
                 "odd",
+                "--success-policy",
+                "indexes=0",
             ],
             needs: &[versions::SUCCESS_POLICY],
-            shape: Some(|job| {
-                let spec = job.spec.as_mut().expect("a rendered Job has a spec");
-                spec.success_policy = Some(SuccessPolicy {
-                    rules: vec![SuccessPolicyRule { succeeded_indexes: Some("0".into()), succeeded_count: None }],
-                });
-            }),
             evict: None,
             // e2e "with successPolicy succeededIndexes, should succeed when the
             // indexes are succeeded": SuccessCriteriaMet then Complete, both
@@ -488,7 +467,6 @@ pub fn catalogue() -> Vec<Scenario> {
                 "25",
             ],
             needs: &[],
-            shape: None,
             evict: Some(std::time::Duration::from_secs(3)),
             // With backoffLimit 0 a counted eviction fails the Job at once;
             // one not counted is replaced, and the deadline ends the Job with

@@ -213,13 +213,7 @@ fn render(s: &Scenario, namespace: &str, image: &ImageRef) -> Result<Vec<Object>
         .map_err(|e| anyhow::anyhow!("scenario {}: its flags do not parse: {e}", s.name))?;
     parsed.job.image = Some(image.clone());
     let (p, _warnings) = params::job_params(&parsed.job)?;
-    let mut objects = manifest::job_objects(&p);
-    for o in &mut objects {
-        if let (Object::Job(job), Some(shape)) = (o, s.shape) {
-            shape(job);
-        }
-    }
-    Ok(objects)
+    Ok(manifest::job_objects(&p))
 }
 
 /// Compares what was seen with what was expected, field by field.
