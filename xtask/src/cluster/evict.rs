@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::flags::EvictFlags;
-use crate::manifest::versions::KubeVersion;
+use crate::manifest::versions::{self, ControllerRules, KubeVersion};
 use crate::report::Reporter;
 use crate::{Error, ErrorKind};
 
@@ -85,7 +85,7 @@ impl std::fmt::Display for Evicted {
 
 /// The Eviction API's group version on a server of this version.
 pub fn eviction_api(version: KubeVersion) -> &'static str {
-    if version >= KubeVersion::new(1, 22) { "policy/v1" } else { "policy/v1beta1" }
+    if version >= versions::EVICTION_POLICY_V1 { "policy/v1" } else { "policy/v1beta1" }
 }
 
 /// Evicts one running pod of the Job (`pod`, else the oldest running one),
@@ -229,22 +229,25 @@ pub async fn evict(
     let failed_after = failed(&job);
     let counted = failed_after > failed_before;
     let rule = ignore_rule(&job);
+    let rules = ControllerRules::of(version);
     let why = match (counted, &disruption_target, rule) {
         (false, Some(_), Some(i)) => format!(
             "podFailurePolicy rule {i} (Ignore on DisruptionTarget) matched: the disruption is not the workload's \
              failure, and a replacement was made"
         ),
-        (false, None, _) if version < KubeVersion::new(1, 25) => format!(
+        (false, None, _) if !rules.counts_deleted_pods => format!(
             "Kubernetes {version}'s Job controller counts only the Failed pods that still exist (no Job tracking with \
-             finalizers before 1.25), and an evicted pod is deleted"
+             finalizers before {}), and an evicted pod is deleted",
+            versions::JOB_TRACKING_WITH_FINALIZERS.on_by_default
         ),
         (false, _, _) => "the Job controller did not count it".to_owned(),
         (true, Some(_), None) => {
             "no podFailurePolicy rule ignores DisruptionTarget: the eviction counted like any failure".to_owned()
         }
-        (true, None, _) if version < KubeVersion::new(1, 26) => format!(
-            "Kubernetes {version} has no pod disruption conditions (on by default from 1.26): nothing tells an \
-             eviction from a failure"
+        (true, None, _) if !rules.disruption_conditions => format!(
+            "Kubernetes {version} has no pod disruption conditions (on by default from {}): nothing tells an \
+             eviction from a failure",
+            versions::POD_DISRUPTION_CONDITIONS.on_by_default
         ),
         (true, _, _) => "the Job controller counted it as a failed pod".to_owned(),
     };

@@ -132,14 +132,11 @@ pub fn conditions(job: &Job) -> Vec<JobCondition> {
         .collect()
 }
 
-/// The built-in Job controller's name in spec.managedBy ("Jobs"
-/// documentation, "Delegation of managing a Job object to external
-/// controller"): the default, and what it means when the field is unset.
-pub const BUILT_IN_CONTROLLER: &str = "kubernetes.io/job-controller";
-
-/// The controller a Job is delegated to, when it is not the built-in one.
+/// The controller a Job is delegated to, when it is not the built-in one
+/// ("Jobs" documentation, "Delegation of managing a Job object to external
+/// controller": unset means the built-in one).
 pub fn managed_by(job: &Job) -> Option<&str> {
-    job.spec.as_ref()?.managed_by.as_deref().filter(|m| *m != BUILT_IN_CONTROLLER)
+    job.spec.as_ref()?.managed_by.as_deref().filter(|m| *m != crate::manifest::params::JOB_CONTROLLER)
 }
 
 /// The worker's FAIL_PROBABILITY in the Job's pod template, read by the

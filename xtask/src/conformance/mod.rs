@@ -337,20 +337,6 @@ fn not_on(s: &Scenario, version: KubeVersion) -> Option<ScenarioResult> {
     })
 }
 
-/// A run's id: five characters, as Kubernetes suffixes names.
-fn run_id() -> String {
-    use std::hash::BuildHasher;
-    let mut bits = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    (0..5)
-        .map(|_| {
-            let alphabet = b"bcdfghjklmnpqrstvwxz2456789";
-            let c = alphabet[(bits % alphabet.len() as u64) as usize] as char;
-            bits /= alphabet.len() as u64;
-            c
-        })
-        .collect()
-}
-
 async fn run_cluster(
     cluster: &Cluster,
     flags: &ConformanceFlags,
@@ -370,7 +356,8 @@ async fn run_cluster(
         .into());
     }
     let version = cluster::server_version(cluster).await?;
-    let run = run_id();
+    // Five characters, as Kubernetes suffixes names.
+    let run = local::random_suffix();
     let started = Instant::now();
     out.status(format!(
         "conformance run {run}: {} scenarios against Kubernetes {version} at {}, {} at a time, each in a namespace \

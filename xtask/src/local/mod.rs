@@ -135,7 +135,7 @@ fn adapt(job: &Job, version: KubeVersion, out: &Reporter) -> Result<Job> {
             "job.batch/{}: spec.managedBy is {manager:?}, not {}: the built-in Job controller skips this Job and \
              {manager} runs it, so it is not run locally either; leave spec.managedBy out to run it here",
             job.name_any(),
-            crate::cluster::status::BUILT_IN_CONTROLLER
+            crate::manifest::params::JOB_CONTROLLER
         ))
         .into());
     }
@@ -660,7 +660,7 @@ fn suffix_of(mut bits: u64) -> String {
 /// Five characters as Kubernetes names pods (`utilrand.String`'s alphabet:
 /// no vowels, no look-alikes). Names need to be unique, not secret: std's
 /// randomly keyed hasher is enough.
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     use std::hash::BuildHasher;
     suffix_of(std::collections::hash_map::RandomState::new().hash_one(Instant::now()))
 }

@@ -142,6 +142,10 @@ pub const JOB_TRACKING_WITH_FINALIZERS: Feature = Feature {
     on_by_default: v(25),
 };
 
+/// The first version whose Eviction API takes policy/v1 (before it,
+/// policy/v1beta1; "API-initiated Eviction").
+pub const EVICTION_POLICY_V1: KubeVersion = v(22);
+
 /// How the Job controller of a Kubernetes version writes a Job's status at
 /// the end of a run, as its source and tests state it
 /// (pkg/controller/job/job_controller.go and test/integration/job/job_test.go
