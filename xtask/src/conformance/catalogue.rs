@@ -98,8 +98,9 @@ pub struct Scenario {
     pub name: &'static str,
     /// What it checks, in a line.
     pub checks: &'static str,
-    /// The `render` flags of its Job (name, namespace and image are the run's).
-    pub args: &'static [&'static str],
+    /// The `render` flags of its Job, as typed on the command line (split at
+    /// spaces; name, namespace and image are the run's).
+    pub args: &'static str,
     /// The features it needs, beyond what every version has.
     pub needs: &'static [Feature],
     /// Evict the Job's first running pod through the Eviction API (on a
@@ -157,7 +158,7 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "complete",
             checks: "every pod succeeds: Complete, no failure",
-            args: &["--completions", "3", "--parallelism", "2", "--fail-probability", "0"],
+            args: "--completions 3 --parallelism 2 --fail-probability 0",
             needs: &[],
             evict: None,
             // e2e "should run a job to completion when tasks succeed".
@@ -167,7 +168,7 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "backoff-limit",
             checks: "a pod that always fails is retried backoffLimit times, then BackoffLimitExceeded",
-            args: &["--completions", "1", "--parallelism", "1", "--backoff-limit", "1", "--fail-probability", "1"],
+            args: "--completions 1 --parallelism 1 --backoff-limit 1 --fail-probability 1",
             needs: &[],
             evict: None,
             // e2e "should fail to exceed backoffLimit": backoffLimit 1 makes
@@ -181,18 +182,7 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "restart-in-place",
             checks: "restartPolicy OnFailure: the first run fails, the container restarts in its pod and succeeds",
-            args: &[
-                "--completions",
-                "1",
-                "--parallelism",
-                "1",
-                "--restart-policy",
-                "OnFailure",
-                "--fail-probability",
-                "0",
-                "--fail-attempts",
-                "1",
-            ],
+            args: "--completions 1 --parallelism 1 --restart-policy OnFailure --fail-probability 0 --fail-attempts 1",
             needs: &[],
             evict: None,
             // e2e "should run a job to completion when tasks sometimes fail
@@ -206,18 +196,7 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "restarts-reach-backoff-limit",
             checks: "restartPolicy OnFailure: restarts of the running pod reach backoffLimit, the pod is counted failed",
-            args: &[
-                "--completions",
-                "1",
-                "--parallelism",
-                "1",
-                "--restart-policy",
-                "OnFailure",
-                "--backoff-limit",
-                "2",
-                "--fail-probability",
-                "1",
-            ],
+            args: "--completions 1 --parallelism 1 --restart-policy OnFailure --backoff-limit 2 --fail-probability 1",
             needs: &[],
             evict: None,
             // job_controller.go pastBackoffLimitOnFailure: the sum of the
@@ -233,18 +212,8 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "deadline",
             checks: "a pod that hangs is stopped at activeDeadlineSeconds: DeadlineExceeded, the running pod failed",
-            args: &[
-                "--completions",
-                "1",
-                "--parallelism",
-                "1",
-                "--fail-probability",
-                "1",
-                "--failure-mode",
-                "hang",
-                "--active-deadline-seconds",
-                "5",
-            ],
+            args: "--completions 1 --parallelism 1 --fail-probability 1 --failure-mode hang \
+                   --active-deadline-seconds 5",
             needs: &[],
             evict: None,
             // e2e "should fail when exceeds active deadline"; the active pod
@@ -255,16 +224,7 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "indexed",
             checks: "Indexed: every index succeeds once, completedIndexes names them",
-            args: &[
-                "--completion-mode",
-                "Indexed",
-                "--completions",
-                "3",
-                "--parallelism",
-                "3",
-                "--fail-probability",
-                "0",
-            ],
+            args: "--completion-mode Indexed --completions 3 --parallelism 3 --fail-probability 0",
             needs: &[versions::INDEXED_JOB],
             evict: None,
             // e2e "should create pods for an Indexed job with completion indexes".
@@ -277,20 +237,8 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "per-index-limit",
             checks: "backoffLimitPerIndex 1: odd indexes fail twice and are failed indexes, even ones complete",
-            args: &[
-                "--completion-mode",
-                "Indexed",
-                "--completions",
-                "4",
-                "--parallelism",
-                "4",
-                "--backoff-limit-per-index",
-                "1",
-                "--fail-probability",
-                "0",
-                "--fail-indexes",
-                "odd",
-            ],
+            args: "--completion-mode Indexed --completions 4 --parallelism 4 --backoff-limit-per-index 1 \
+                   --fail-probability 0 --fail-indexes odd",
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX],
             evict: None,
             // e2e "should fail the job when one index fails with backoffLimitPerIndex":
@@ -305,20 +253,8 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "max-failed-indexes",
             checks: "maxFailedIndexes 0: the first failed index fails the Job at once",
-            args: &[
-                "--completion-mode",
-                "Indexed",
-                "--completions",
-                "4",
-                "--parallelism",
-                "1",
-                "--backoff-limit-per-index",
-                "0",
-                "--max-failed-indexes",
-                "0",
-                "--fail-probability",
-                "1",
-            ],
+            args: "--completion-mode Indexed --completions 4 --parallelism 1 --backoff-limit-per-index 0 \
+                   --max-failed-indexes 0 --fail-probability 1",
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX],
             evict: None,
             // e2e "should mark indexes as failed when the FailIndex action is
@@ -333,22 +269,8 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "fail-index-rule",
             checks: "podFailurePolicy FailIndex on exit 1: index 1 fails at its first failure, index 0 completes",
-            args: &[
-                "--completion-mode",
-                "Indexed",
-                "--completions",
-                "2",
-                "--parallelism",
-                "2",
-                "--backoff-limit-per-index",
-                "1",
-                "--fail-probability",
-                "0",
-                "--fail-indexes",
-                "odd",
-                "--pod-failure-rule",
-                "FailIndex:exit=1",
-            ],
+            args: "--completion-mode Indexed --completions 2 --parallelism 2 --backoff-limit-per-index 1 \
+                   --fail-probability 0 --fail-indexes odd --pod-failure-rule FailIndex:exit=1",
             needs: &[versions::BACKOFF_LIMIT_PER_INDEX, versions::POD_FAILURE_POLICY],
             evict: None,
             // e2e "should mark indexes as failed when the FailIndex action is matched".
@@ -362,20 +284,8 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "fail-job-rule",
             checks: "podFailurePolicy FailJob on exit 42 fails the Job at the first such failure, retries left",
-            args: &[
-                "--completions",
-                "1",
-                "--parallelism",
-                "1",
-                "--backoff-limit",
-                "6",
-                "--fail-probability",
-                "1",
-                "--fail-exit-code",
-                "42",
-                "--pod-failure-rule",
-                "FailJob:exit=42",
-            ],
+            args: "--completions 1 --parallelism 1 --backoff-limit 6 --fail-probability 1 \
+                   --fail-exit-code 42 --pod-failure-rule FailJob:exit=42",
             needs: &[versions::POD_FAILURE_POLICY],
             evict: None,
             // e2e "should allow to use the pod failure policy on exit code to fail the job early".
@@ -388,22 +298,8 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "ignore-rule",
             checks: "podFailurePolicy Ignore on exit 42: failures beyond backoffLimit 0 are not counted, the deadline ends it",
-            args: &[
-                "--completions",
-                "1",
-                "--parallelism",
-                "1",
-                "--backoff-limit",
-                "0",
-                "--fail-probability",
-                "1",
-                "--fail-exit-code",
-                "42",
-                "--active-deadline-seconds",
-                "15",
-                "--pod-failure-rule",
-                "Ignore:exit=42",
-            ],
+            args: "--completions 1 --parallelism 1 --backoff-limit 0 --fail-probability 1 \
+                   --fail-exit-code 42 --active-deadline-seconds 15 --pod-failure-rule Ignore:exit=42",
             needs: &[versions::POD_FAILURE_POLICY],
             evict: None,
             // e2e "should allow to use the pod failure policy to not count the
@@ -419,20 +315,8 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "success-policy",
             checks: "successPolicy on index 0: the Job succeeds when index 0 does, the other pods are stopped",
-            args: &[
-                "--completion-mode",
-                "Indexed",
-                "--completions",
-                "5",
-                "--parallelism",
-                "2",
-                "--fail-probability",
-                "0",
-                "--fail-indexes",
-                "odd",
-                "--success-policy",
-                "indexes=0",
-            ],
+            args: "--completion-mode Indexed --completions 5 --parallelism 2 --fail-probability 0 \
+                   --fail-indexes odd --success-policy indexes=0",
             needs: &[versions::SUCCESS_POLICY],
             evict: None,
             // e2e "with successPolicy succeededIndexes, should succeed when the
@@ -452,20 +336,8 @@ pub fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "eviction",
             checks: "a running pod evicted through the Eviction API: counted (BackoffLimitExceeded) or not (deadline)",
-            args: &[
-                "--completions",
-                "1",
-                "--parallelism",
-                "1",
-                "--backoff-limit",
-                "0",
-                "--fail-probability",
-                "1",
-                "--failure-mode",
-                "hang",
-                "--active-deadline-seconds",
-                "25",
-            ],
+            args: "--completions 1 --parallelism 1 --backoff-limit 0 --fail-probability 1 \
+                   --failure-mode hang --active-deadline-seconds 25",
             needs: &[],
             evict: Some(std::time::Duration::from_secs(3)),
             // With backoffLimit 0 a counted eviction fails the Job at once;

@@ -208,7 +208,7 @@ fn render(s: &Scenario, namespace: &str, image: &ImageRef) -> Result<Vec<Object>
     }
     use clap::Parser;
     let mut args = vec!["scenario", "--name", s.name, "--namespace", namespace];
-    args.extend_from_slice(s.args);
+    args.extend(s.args.split_whitespace());
     let mut parsed = ScenarioFlags::try_parse_from(&args)
         .map_err(|e| anyhow::anyhow!("scenario {}: its flags do not parse: {e}", s.name))?;
     parsed.job.image = Some(image.clone());
