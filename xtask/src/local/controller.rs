@@ -384,16 +384,7 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// The controller of the newest version the table knows.
-    pub fn new(spec: Spec) -> Controller {
-        Controller::of_version(spec, versions::NEWEST)
-    }
-
-    /// The controller of a Kubernetes version.
-    pub fn of_version(spec: Spec, version: versions::KubeVersion) -> Controller {
-        Controller::with_rules(spec, ControllerRules::of(version))
-    }
-
+    /// The controller of a Kubernetes version: `ControllerRules::of(version)`.
     pub fn with_rules(spec: Spec, rules: ControllerRules) -> Controller {
         Controller {
             spec,
