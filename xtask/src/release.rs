@@ -62,17 +62,12 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         // The cluster first: what its version cannot take is refused before
         // anything is built or pushed. With --local, a configured cluster
         // still gives the version whose rules the local run follows.
-        let mut local_rules_of = None;
-        let cluster = match flags.dry_run {
+        let connected = match flags.dry_run {
             // A client dry run asks no cluster (and reads no configuration).
             Some(DryRun::Client) => None,
             _ => match cluster::connect(&flags.cluster, out).await {
                 Err(e) if flags.dry_run.is_some() => {
                     return Err(e.context("--dry-run=server asks the cluster; --dry-run=client checks without one"));
-                }
-                Ok(c) if flags.local => {
-                    local_rules_of = Some(c);
-                    None
                 }
                 Ok(c) => Some(c),
                 Err(e) if crate::error::kind(&e) == Some(crate::ErrorKind::NoCluster) => {
@@ -83,29 +78,27 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
                 Err(e) => return Err(e),
             },
         };
-        let version = match &cluster {
+        let version = match &connected {
             Some(c) => {
                 let mut objects = manifest::all_objects(&job, &rbac);
                 let version = apply::for_server(c, &mut objects, out).await?;
-                out.status(format!("the cluster at {} runs Kubernetes {version}", c.server));
-                // A Secret someone else made is refused before the build.
-                objects.extend(pull_secret.map(manifest::Object::Secret));
-                apply::refuse_foreign_secrets(c, &objects).await?;
-                version
-            }
-            None => match &local_rules_of {
-                Some(c) => {
-                    let mut objects = manifest::all_objects(&job, &rbac);
-                    let version = apply::for_server(c, &mut objects, out).await?;
+                if flags.local {
                     out.status(format!(
                         "the cluster at {} runs Kubernetes {version}: the local run follows its rules",
                         c.server
                     ));
-                    version
+                } else {
+                    out.status(format!("the cluster at {} runs Kubernetes {version}", c.server));
+                    // A Secret someone else made is refused before the build.
+                    objects.extend(pull_secret.map(manifest::Object::Secret));
+                    apply::refuse_foreign_secrets(c, &objects).await?;
                 }
-                None => versions::NEWEST,
-            },
+                version
+            }
+            None => versions::NEWEST,
         };
+        // With --local the cluster only gave its version: nothing is applied to it.
+        let cluster = connected.filter(|_| !flags.local);
 
         out.status("1/5 build: the static worker and its image");
         let built = image::build_image(&target, &flags.build, out).await?;
