@@ -916,3 +916,46 @@ fn conformance_refuses_what_it_cannot_do_and_filters_by_name() {
     );
     assert!(r.stdout.contains("0 passed, 0 differed, 0 known, 4 not on 1.20, 0 errors"), "{}", r.stdout);
 }
+
+#[test]
+fn a_saved_report_carries_the_timeline_that_alerts_replays() {
+    let dir = tests::tempdir("rl-alerts");
+    let saved = dir.join("run.json");
+    let r = run_local(
+        "rl-alerts",
+        &[
+            "--fail-probability",
+            "1",
+            "--backoff-limit",
+            "1",
+            "--completions",
+            "1",
+            "--save-report",
+            saved.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    // The file holds what stdout printed, with the times.
+    let file: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(file, report(&r));
+    let times = &file["times"];
+    let finished = times["finished"].as_f64().unwrap();
+    assert_eq!((times["started"].as_f64(), times["ttl_seconds_after_finished"].as_i64()), (Some(0.0), Some(3600)));
+    let pods = file["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 2, "{file}");
+    for p in pods {
+        let (created, ended) = (p["created_at"].as_f64().unwrap(), p["finished_at"].as_f64().unwrap());
+        assert!(0.0 <= created && created <= ended && ended <= finished, "{p}");
+    }
+    assert_eq!(file["conditions"][0]["at"].as_f64(), Some(finished), "{file}");
+
+    let a = run_xtask(&["--output", "json", "alerts", "--report", saved.to_str().unwrap()], &[]);
+    assert_eq!(a.code, Some(0), "{}", a.all());
+    let drill: Value = serde_json::from_str(&a.stdout).unwrap();
+    let run = &drill["runs"][0];
+    assert_eq!((run["result"].as_str(), run["reason"].as_str()), (Some("Failed"), Some("BackoffLimitExceeded")));
+    let failed = run["alerts"].as_array().unwrap().iter().find(|x| x["alert"] == "KubeJobFailed").unwrap();
+    // Failed within the first minute: the 1m scrape sees it, and the hour's TTL lets it fire.
+    assert_eq!((failed["pending"].as_f64(), failed["firing"].as_f64()), (Some(60.0), Some(960.0)), "{failed}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -88,3 +88,12 @@ pub const GNU_TIME: Tool = Tool {
     what: "GNU time",
     otherwise: "run the tests where /usr/bin/time is GNU time",
 };
+
+/// The Prometheus rule engine's command line tool: `alerts` evaluates
+/// alerting rules with `promtool test rules`.
+pub const PROMTOOL: Tool = Tool {
+    program: "promtool",
+    package: "prometheus",
+    what: "Prometheus' promtool",
+    otherwise: "put a promtool (from a Prometheus release) in PATH",
+};

@@ -163,6 +163,14 @@ pub enum Command {
   cargo xtask evict --name retry-demo -n demo --pod retry-demo-x7k2p
   cargo xtask --output json evict --timeout 5m")]
     Evict(EvictFlags),
+    /// Will my alerts fire for this Job? Replay its timeline through Prometheus' rule engine (promtool).
+    #[command(after_help = "Examples:
+  cargo xtask alerts                                     # typical runs of the default Job, the mixin's alerts
+  cargo xtask alerts --fail-probability 1 --ttl-seconds-after-finished 600
+  cargo xtask run-local --save-report run.json; cargo xtask alerts --report run.json
+  cargo xtask alerts --name job-test -n job-test         # the Job on the cluster, after `release`
+  cargo xtask alerts --rules my-alerts.yaml --evaluation-interval 30s --scrape-interval 30s")]
+    Alerts(AlertsFlags),
     /// Everything: build, image, push, render with the pinned image, apply and watch (or run locally), report.
     #[command(after_help = "Examples:
   cargo xtask release                                    # local registry; kubeconfig as kubectl, else the local engine
@@ -340,8 +348,9 @@ pub struct JobFlags {
     /// Deadline of the whole Job in seconds (spec.activeDeadlineSeconds).
     #[arg(long, default_value_t = 600, allow_negative_numbers = true)]
     pub active_deadline_seconds: i64,
-    /// Seconds before a finished Job and its pods are deleted (spec.ttlSecondsAfterFinished).
-    #[arg(long, default_value_t = 600, allow_negative_numbers = true)]
+    /// Seconds before a finished Job and its pods are deleted (spec.ttlSecondsAfterFinished). The default hour
+    /// lets a failed Job's alert (KubeJobFailed, 15m) fire; below 1020 a warning says it cannot.
+    #[arg(long, default_value_t = 3600, allow_negative_numbers = true)]
     pub ttl_seconds_after_finished: i64,
     /// Never (a failure means a new pod) or OnFailure (the container restarts in its pod).
     #[arg(long, default_value = "Never")]
@@ -585,6 +594,9 @@ pub struct ApplyFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct WatchFlags {
+    /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub save_report: Option<PathBuf>,
     /// Give up after this long (e.g. 10m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
@@ -690,6 +702,9 @@ pub struct ServiceAccountFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunLocalFlags {
+    /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub save_report: Option<PathBuf>,
     /// Run the Job in this manifest file instead of a fresh rendering.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -765,7 +780,40 @@ fn time_scale(s: &str) -> Result<f64, String> {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct AlertsFlags {
+    /// Prometheus rules file to evaluate (repeatable). Default: alerts/job-alerts.yaml, the kubernetes-mixin's
+    /// KubeJobFailed and KubeJobNotCompleted.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Drill a finished run: the JSON `watch`, `run-local` or `release` print with --output json, or write with
+    /// --save-report. Without it: the Job on the cluster when --name is given, else typical runs of the Job flags.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// How often Prometheus scrapes kube-state-metrics (Prometheus' default: 1m).
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = duration)]
+    pub scrape_interval: Duration,
+    /// How often Prometheus evaluates the rules (Prometheus' default: 1m).
+    #[arg(long, default_value = "1m", value_name = "DURATION", value_parser = duration)]
+    pub evaluation_interval: Duration,
+    /// Seed of the simulation that draws the typical runs.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub trial_seed: u64,
+    /// Also write the series replayed for each run to FILE (JSON: promtool's `input_series`, with the scrape
+    /// interval), to load into a promtool test of your own.
+    #[arg(long, value_name = "FILE")]
+    pub save_series: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    /// --name (with -n) names a Job on the cluster to drill; the other Job flags describe a Job to simulate.
+    #[command(flatten)]
+    pub job: JobFlags,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ReleaseFlags {
+    /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub save_report: Option<PathBuf>,
     /// Give up watching after this long (e.g. 15m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,

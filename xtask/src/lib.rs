@@ -7,6 +7,7 @@
 //! ground every module stands on: where things are, the runtime, and how
 //! an error reads on one line.
 
+pub mod alerts;
 pub mod bench;
 pub mod build;
 pub mod cluster;

@@ -11,7 +11,8 @@ use xtask::config::Settings;
 use xtask::flags::{Command, Xtask};
 use xtask::report::Reporter;
 use xtask::{
-    bench, build, cluster, completions, config, conformance, exit, image, local, odds, push, release, render, test,
+    alerts, bench, build, cluster, completions, config, conformance, exit, image, local, odds, push, release, render,
+    test,
 };
 
 fn main() -> ExitCode {
@@ -104,6 +105,11 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
         Command::RunLocal(f) => local::run(&f, &out),
         Command::Conformance(f) => conformance::run(&f, &out),
         Command::Evict(f) => cluster::evict::run(&f, &out),
+        Command::Alerts(f) => {
+            let (_, sub) = matches.subcommand().expect("a subcommand was parsed");
+            let source = alerts::source(&f, sub)?;
+            alerts::run(&f, source, &out)
+        }
         Command::Release(f) => release::run(&f, &out),
         Command::Config(f) => {
             let (_, sub) = matches.subcommand().expect("a subcommand was parsed");

@@ -9,7 +9,7 @@ use kube::ResourceExt;
 
 use crate::image_ref::ImageRef;
 use crate::push::target::{is_loopback, registry_host};
-use crate::report::job::{ImagePull, JobCondition, JobReport, JobResult, PodRow, PullCause};
+use crate::report::job::{ImagePull, JobCondition, JobReport, JobResult, JobTimes, PodRow, PullCause};
 
 /// A true condition of this type, with its reason and message.
 fn condition(job: &Job, kind: &str) -> Option<(String, String)> {
@@ -42,8 +42,9 @@ pub fn early_verdict(job: &Job) -> Option<(bool, String)> {
     condition(job, "SuccessCriteriaMet").map(|(reason, _)| (true, reason))
 }
 
-/// What one pod did, from its status.
-pub fn pod_row(pod: &Pod) -> PodRow {
+/// What one pod did, from its status; with `since` (the Job's creation, in
+/// Unix seconds), when it was created and ended, relative to it.
+pub fn pod_row(pod: &Pod, since: Option<i64>) -> PodRow {
     let status = pod.status.clone().unwrap_or_default();
     let container = status.container_statuses.as_ref().and_then(|c| c.first().cloned());
     let terminated = container.as_ref().and_then(|c| c.state.as_ref()).and_then(|s| s.terminated.clone());
@@ -71,7 +72,16 @@ pub fn pod_row(pod: &Pod) -> PodRow {
         restarts: container.as_ref().map_or(0, |c| c.restart_count),
         seconds,
         last_exit_code: last.map(|t| t.exit_code),
+        created_at: since.zip(pod.metadata.creation_timestamp.as_ref()).map(|(s, t)| (t.0.as_second() - s) as f64),
+        finished_at: since
+            .zip(finished.filter(|_| matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))))
+            .map(|(s, t)| (t.as_second() - s) as f64),
     }
+}
+
+/// The Job's creation in Unix seconds: the zero of a report's times.
+pub fn created_second(job: &Job) -> Option<i64> {
+    job.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second())
 }
 
 /// The report of a finished Job, from the Job and its pods.
@@ -115,11 +125,29 @@ pub fn job_report(job: &Job, pods: impl IntoIterator<Item = PodRow>) -> JobRepor
         terminating: status.terminating,
         managed_by: managed_by(job).map(str::to_owned),
         image_pull: None,
+        times: Some(job_times(job)),
+    }
+}
+
+/// The Job's timeline, relative to its creation.
+fn job_times(job: &Job) -> JobTimes {
+    let since = created_second(job);
+    let status = job.status.clone().unwrap_or_default();
+    let spec = job.spec.clone().unwrap_or_default();
+    let offset = |t: Option<i64>| since.zip(t).map(|(s, t)| (t - s) as f64);
+    JobTimes {
+        created: job.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
+        started: offset(status.start_time.map(|t| t.0.as_second())),
+        finished: offset(status.completion_time.map(|t| t.0.as_second()).or_else(|| job_finished_at(job))),
+        ttl_seconds_after_finished: spec.ttl_seconds_after_finished.map(i64::from),
+        active_deadline_seconds: spec.active_deadline_seconds,
+        parallelism: spec.parallelism,
     }
 }
 
 /// The Job's conditions as the controller wrote them, in order.
 pub fn conditions(job: &Job) -> Vec<JobCondition> {
+    let since = created_second(job);
     let list = job.status.as_ref().and_then(|s| s.conditions.as_ref());
     list.into_iter()
         .flatten()
@@ -128,6 +156,7 @@ pub fn conditions(job: &Job) -> Vec<JobCondition> {
             status: c.status.clone(),
             reason: c.reason.clone().unwrap_or_default(),
             message: c.message.clone().unwrap_or_default(),
+            at: since.zip(c.last_transition_time.as_ref()).map(|(s, t)| (t.0.as_second() - s) as f64),
         })
         .collect()
 }

@@ -37,6 +37,7 @@ pub fn run(flags: &WatchFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.job.cluster, out).await?;
         let report = watch(&cluster, &flags.job.name, &flags.job.namespace, flags.timeout, out).await?;
+        report.save(flags.save_report.as_deref(), out)?;
         out.result(&report);
         Ok(report.verdict()?)
     })
@@ -100,7 +101,8 @@ pub async fn watch(
                 // Job's by an event or two. The list rebuilds the rows, so
                 // the watch's go first and a big Job is held once.
                 drop(rows);
-                let (rows, listed_pull) = list_rows(cluster, &pods_api, &selector, namespace).await?;
+                let (rows, listed_pull) =
+                    list_rows(cluster, &pods_api, &selector, namespace, super::status::created_second(j)).await?;
                 let mut report = job_report(j, rows);
                 if report.result == JobResult::Failed {
                     // The watch may have seen a cause the last back-off no longer shows.
@@ -154,7 +156,7 @@ pub async fn watch(
                     if let Some(failed) = image_pull(&p) {
                         note_pull(&mut table, &mut pull, failed);
                     }
-                    let row = pod_row(&p);
+                    let row = pod_row(&p, None);
                     let before = rows.insert(row.name.clone(), row.clone());
                     table.update(before.as_ref(), &row, &rows);
                 }
@@ -200,11 +202,12 @@ const LIST_PAGE: u32 = 500;
 
 /// The Job's pods as report rows, listed page by page, and a pull failure
 /// among them (one with a cause first).
-async fn list_rows(
+pub(crate) async fn list_rows(
     cluster: &Cluster,
     pods: &Api<Pod>,
     selector: &str,
     namespace: &str,
+    since: Option<i64>,
 ) -> Result<(Vec<PodRow>, Option<ImagePull>)> {
     let mut params = ListParams::default().labels(selector).limit(LIST_PAGE);
     let mut rows = Vec::new();
@@ -213,7 +216,7 @@ async fn list_rows(
         let page = pods.list(&params).await.map_err(|e| {
             explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e)
         })?;
-        rows.extend(page.items.iter().map(pod_row));
+        rows.extend(page.items.iter().map(|p| pod_row(p, since)));
         for failed in page.items.iter().filter_map(image_pull) {
             if pull.as_ref().is_none_or(|p| p.cause == PullCause::Unknown) {
                 pull = Some(failed);

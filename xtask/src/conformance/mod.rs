@@ -600,6 +600,7 @@ mod tests {
             managed_by: None,
             terminating: None,
             image_pull: None,
+            times: None,
         }
     }
 

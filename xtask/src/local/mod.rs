@@ -38,7 +38,7 @@ use crate::image_ref::ImageRef;
 use crate::manifest::versions::{self, ControllerRules, KubeVersion};
 use crate::manifest::{self, Object, objects, params};
 use crate::report::Reporter;
-use crate::report::job::{JobReport, PodRow, PodTable};
+use crate::report::job::{JobCondition, JobReport, JobTimes, PodRow, PodTable};
 use crate::{Error, ErrorKind};
 use controller::{Controller, Spec};
 
@@ -85,6 +85,7 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
     };
     crate::runtime()?.block_on(async {
         let report = run_job(&job, &options, out).await?;
+        report.save(flags.save_report.as_deref(), out)?;
         out.result(&report);
         Ok(report.verdict()?)
     })
@@ -320,6 +321,8 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                         restarts: 0,
                         seconds: Some(0.0),
                         last_exit_code: None,
+                        created_at: Some(created_at.duration_since(started).as_secs_f64()),
+                        finished_at: None,
                     };
                     pods.insert(
                         pod_name.clone(),
@@ -371,6 +374,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                         row.last_exit_code = Some(exit.exit_code);
                     } else {
                         row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
+                        row.finished_at = Some(started.elapsed().as_secs_f64());
                         let eviction = controller.evictions.get(&exit.pod).filter(|_| exit.exit_code != 0);
                         if let Some(e) = eviction {
                             // Marked, with whether the controller counted it.
@@ -434,10 +438,13 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
             }
         ));
     }
+    // When the controller decided: the Job's end, as its status says it.
+    let ended = started.elapsed().as_secs_f64();
     stop_all(&docker, active.iter().filter_map(|n| pods.get(n)).map(|p| p.container.as_str()), grace).await;
     if let Some(f) = controller.finished.clone() {
         for pod_name in controller.terminated_active() {
             let Some(row) = rows.get_mut(&pod_name) else { continue };
+            row.finished_at = Some(ended);
             if evicted.contains(&pod_name) {
                 row.phase = "Failed".into();
                 row.reason = Some("Evicted".into());
@@ -494,12 +501,21 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
         failed_runs: failed + restarts,
         configured_probability: crate::cluster::status::configured_probability(job),
         pods: rows.into_values().collect(),
-        conditions: controller.conditions(),
+        // The local controller adds its conditions as it decides the end.
+        conditions: controller.conditions().into_iter().map(|c| JobCondition { at: Some(ended), ..c }).collect(),
         completed_indexes: controller.completed_indexes(),
         failed_indexes: controller.failed_indexes(),
         terminating: controller.terminating_at_end(active.len()),
         managed_by: None,
         image_pull: None,
+        times: Some(JobTimes {
+            created: None,
+            started: Some(0.0),
+            finished: Some(ended),
+            ttl_seconds_after_finished: ttl.map(i64::from),
+            active_deadline_seconds: job.spec.as_ref().and_then(|s| s.active_deadline_seconds),
+            parallelism: job.spec.as_ref().and_then(|s| s.parallelism),
+        }),
     })
 }
 

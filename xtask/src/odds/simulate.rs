@@ -135,10 +135,33 @@ fn key(t: f64) -> u64 {
     t.to_bits()
 }
 
+/// What happened to one pod of a traced trial (`simulate_traced`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PodEvent {
+    /// Pod `seq` was created (for completion index `index`).
+    Created { seq: u32, index: u32, at: f64 },
+    /// Its container failed and restarts in place (OnFailure).
+    Restarted { seq: u32 },
+    /// It ended: Succeeded, or Failed (restartPolicy Never).
+    Ended { seq: u32, at: f64, failed: bool },
+}
+
 /// Simulates one Job, or gives up (None) once it has started `budget`
 /// container runs. `trial` makes the pod names, and so the draws, of this
 /// trial its own.
 pub fn simulate(m: &Model, trial: u64, budget: u64) -> Option<Trial> {
+    simulate_with(m, trial, budget, |_| {})
+}
+
+/// The same trial as `simulate` gives, with what happened to each pod in
+/// order; pods still active at the end are not ended by an event.
+pub fn simulate_traced(m: &Model, trial: u64, budget: u64) -> Option<(Trial, Vec<PodEvent>)> {
+    let mut events = Vec::new();
+    let t = simulate_with(m, trial, budget, |e| events.push(e))?;
+    Some((t, events))
+}
+
+fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEvent)) -> Option<Trial> {
     let startup = m.pod_startup.as_secs_f64();
     let work = m.work.as_secs_f64();
     let deadline = m.deadline.as_secs_f64();
@@ -214,6 +237,7 @@ pub fn simulate(m: &Model, trial: u64, budget: u64) -> Option<Trial> {
             pods_created += 1;
             let index_failures = idx.failures.get(&index).copied().unwrap_or(0);
             let failed = decide(seq, index, 0, index_failures)?;
+            trace(PodEvent::Created { seq, index, at: t });
             active.push(Pod { ends_at: run_end(t + startup, failed), seq, index, verdict_failed: failed, restarts: 0 });
         }
 
@@ -243,6 +267,7 @@ pub fn simulate(m: &Model, trial: u64, budget: u64) -> Option<Trial> {
         runs += 1;
         let i = pod.index;
         if !pod.verdict_failed {
+            trace(PodEvent::Ended { seq: pod.seq, at: t, failed: false });
             // A pod that succeeded is no longer active: its restarts stop
             // counting against backoffLimit.
             active_restarts -= u64::from(pod.restarts);
@@ -263,6 +288,7 @@ pub fn simulate(m: &Model, trial: u64, budget: u64) -> Option<Trial> {
                 // "Jobs", Pod backoff failure policy: under OnFailure the
                 // count is the restarts of the pods still Pending or Running,
                 // and backoffLimit 0 fails on the first one.
+                trace(PodEvent::Restarted { seq: pod.seq });
                 pod.restarts += 1;
                 active_restarts += 1;
                 let limit = m.backoff_limit.map_or(u64::MAX, u64::from);
@@ -276,6 +302,7 @@ pub fn simulate(m: &Model, trial: u64, budget: u64) -> Option<Trial> {
                 active.push(pod);
             }
             RestartPolicy::Never => {
+                trace(PodEvent::Ended { seq: pod.seq, at: t, failed: true });
                 failed_pods += 1;
                 consecutive_failures += 1;
                 let failures = {

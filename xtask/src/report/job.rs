@@ -8,20 +8,20 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Reporter, human_seconds};
 use crate::{Error, ErrorKind};
 
 /// How a Job ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobResult {
     Complete,
     Failed,
 }
 
 /// What one pod did, for the table and the report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PodRow {
     pub name: String,
     pub phase: String,
@@ -35,6 +35,12 @@ pub struct PodRow {
     /// The exit code of the container's previous run (OnFailure restarts).
     #[serde(skip)]
     pub last_exit_code: Option<i32>,
+    /// When the pod was created and when it ended (Succeeded or Failed), in
+    /// seconds after the Job was created: the timeline `alerts` replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<f64>,
 }
 
 impl PodRow {
@@ -58,7 +64,7 @@ impl PodRow {
 
 /// Why a pod's image cannot be pulled, as far as the kubelet's message
 /// tells (`cluster::status::classify_pull`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PullCause {
     /// The registry refused the node's credential, or its lack of one.
@@ -77,7 +83,7 @@ pub enum PullCause {
 }
 
 /// A pod that cannot pull its image: what the kubelet said, and what to do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImagePull {
     pub pod: String,
     pub image: String,
@@ -104,19 +110,47 @@ impl fmt::Display for ImagePull {
 /// (a cluster from 1.31 writes FailureTarget before Failed and
 /// SuccessCriteriaMet before Complete; "Jobs" documentation, "Job
 /// termination and cleanup").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobCondition {
     #[serde(rename = "type")]
     pub kind: String,
     pub status: String,
     pub reason: String,
     pub message: String,
+    /// lastTransitionTime, in seconds after the Job was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<f64>,
 }
 
 impl JobCondition {
     pub fn new(kind: &str, reason: &str, message: &str) -> JobCondition {
-        JobCondition { kind: kind.into(), status: "True".into(), reason: reason.into(), message: message.into() }
+        JobCondition {
+            kind: kind.into(),
+            status: "True".into(),
+            reason: reason.into(),
+            message: message.into(),
+            at: None,
+        }
     }
+}
+
+/// When the Job started and finished, and the spec fields
+/// kube-state-metrics exposes besides completions: with the pods' and the
+/// conditions' times, the Job's status at any moment of its life, which
+/// `alerts` turns into the series Prometheus would have scraped. Times are
+/// seconds after the Job was created.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobTimes {
+    /// metadata.creationTimestamp (RFC 3339) where a cluster gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// status.startTime.
+    pub started: Option<f64>,
+    /// status.completionTime, or when the Failed condition was added.
+    pub finished: Option<f64>,
+    pub ttl_seconds_after_finished: Option<i64>,
+    pub active_deadline_seconds: Option<i64>,
+    pub parallelism: Option<i32>,
 }
 
 /// `FailureTarget (BackoffLimitExceeded), Failed (BackoffLimitExceeded)`:
@@ -135,7 +169,7 @@ pub fn condition_sequence(conditions: &[JobCondition]) -> String {
 pub const FAILED_LISTED: usize = 10;
 
 /// The final report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobReport {
     #[serde(rename = "job")]
     pub name: String,
@@ -157,24 +191,41 @@ pub struct JobReport {
     pub conditions: Vec<JobCondition>,
     /// status.completedIndexes and status.failedIndexes of an Indexed Job
     /// (`0-2,4`), as the controller writes them; None when it wrote none.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_indexes: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_indexes: Option<String>,
     /// status.terminating when the Job finished (from 1.29, where the
     /// version writes it): pods still being terminated then.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminating: Option<i32>,
     /// The controller that manages the Job (spec.managedBy), when it is not
     /// the built-in Job controller.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<String>,
     /// A pod that could not pull its image, when the Job did not complete.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull: Option<ImagePull>,
+    /// The Job's timeline (None where nothing gave one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<JobTimes>,
 }
 
 impl JobReport {
+    /// Writes the report as JSON to `file` when one is given (`--save-report`).
+    pub fn save(&self, file: Option<&std::path::Path>, out: &Reporter) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let Some(file) = file else { return Ok(()) };
+        let json = serde_json::to_vec_pretty(self)?;
+        std::fs::write(file, json).with_context(|| format!("--save-report {}: writing the report", file.display()))?;
+        out.status(format!(
+            "saved the report to {} (`cargo xtask alerts --report {}` drills it)",
+            file.display(),
+            file.display()
+        ));
+        Ok(())
+    }
+
     /// Ok when the Job completed; a failed Job is an error (exit code 1).
     pub fn verdict(&self) -> Result<(), Error> {
         match self.result {
@@ -439,6 +490,8 @@ mod tests {
             restarts: 0,
             seconds: Some(1.0),
             last_exit_code: None,
+            created_at: None,
+            finished_at: None,
         }
     }
 
@@ -463,6 +516,7 @@ mod tests {
             terminating: None,
             managed_by: None,
             image_pull: None,
+            times: None,
         }
     }
 
