@@ -928,38 +928,41 @@ fn evict_uses_the_eviction_api_and_says_whether_the_failure_counted() {
 #[test]
 fn the_series_alerts_replays_match_what_the_real_jobs_status_said_at_each_moment() {
     let ns = Namespace::new("rc-alerts");
-    // Seeded: some runs fail, the Job completes after retries.
-    let r = apply(
-        &ns.0,
-        "drill",
-        &[
-            "--fail-probability",
-            "0.5",
-            "--seed",
-            "11",
-            "--completions",
-            "2",
-            "--parallelism",
-            "1",
-            "--backoff-limit",
-            "6",
-            "--work-duration",
-            "1s",
-            "--ttl-seconds-after-finished",
-            "3600",
-        ],
+    // Pods that work 5 s each, so that the status stands still long enough
+    // to compare: one Job that completes, one that fails after retries.
+    let work = ["--work-duration", "5s", "--parallelism", "1", "--ttl-seconds-after-finished", "3600"];
+    let ok = [&work[..], &["--fail-probability", "0", "--completions", "3"]].concat();
+    let fail = [&work[..], &["--fail-probability", "1", "--completions", "1", "--backoff-limit", "2"]].concat();
+    let (ok_seen, ok_spells) = replayed_series_agree(&ns.0, "drill-ok", &ok, 0);
+    assert!(ok_seen.iter().any(|(_, c)| c[1] == 2), "three pods succeed one after another: {ok_seen:?}");
+    let (fail_seen, fail_spells) = replayed_series_agree(&ns.0, "drill-fail", &fail, 1);
+    assert!(fail_seen.iter().any(|(_, c)| c[2] == 2), "pods fail one after another: {fail_seen:?}");
+    assert!(
+        ok_spells + fail_spells >= 4,
+        "at least four spells checked: {ok_spells} + {fail_spells}; {ok_seen:?} {fail_seen:?}"
     );
+}
+
+/// Applies the Job, records its status every 200 ms while `watch
+/// --save-report` follows it to its end (exit `code`), and checks with
+/// promtool that the series `alerts` replays from the saved report give,
+/// at the middle of every spell of at least 4 s in which the status stood
+/// still (the controller writes it a moment after the pods' own times
+/// say), the counts the status gave. The status seen, relative to the
+/// Job's creation, and the number of spells checked.
+fn replayed_series_agree(ns: &str, name: &str, flags: &[&str], code: i32) -> (Vec<(f64, [i64; 3])>, usize) {
+    let r = apply(ns, name, flags);
     assert_eq!(r.code, Some(0), "{}", r.all());
     let dir = tempdir("rc-alerts");
     let report = dir.join("report.json");
-    let k = admin(&ns.0);
+    let k = admin(ns);
     let bg = spawn_xtask(
         &[
             "watch",
             "--name",
-            "drill",
+            name,
             "-n",
-            &ns.0,
+            ns,
             "--timeout",
             "3m",
             "--kubeconfig",
@@ -969,33 +972,35 @@ fn the_series_alerts_replays_match_what_the_real_jobs_status_said_at_each_moment
         ],
         &[],
     );
-    // What the Job's status says, every 200 ms, with the wall clock.
     let mut seen: Vec<(f64, [i64; 3])> = Vec::new();
     let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let counts = |j: &Value| {
         let n = |f: &str| j["status"][f].as_i64().unwrap_or(0);
         [n("active"), n("succeeded"), n("failed")]
     };
+    let finished = |j: &Value| {
+        j["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter().any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True")
+        })
+    };
     let mut created = None;
     let start = Instant::now();
     loop {
-        if let Some(j) = job(&ns.0, "drill") {
+        if let Some(j) = job(ns, name) {
             created.get_or_insert_with(|| j["metadata"]["creationTimestamp"].as_str().unwrap().to_owned());
-            let done = j["status"]["completionTime"].is_string();
             seen.push((now(), counts(&j)));
-            if done {
+            if finished(&j) {
                 break;
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(180), "the Job did not complete: {seen:?}");
+        assert!(start.elapsed() < Duration::from_secs(180), "the Job did not finish: {seen:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
     let w = bg.finish_within(Duration::from_secs(60));
-    assert_eq!(w.code, Some(0), "{}", w.all());
+    assert_eq!(w.code, Some(code), "{}", w.all());
     let created: jiff::Timestamp = created.unwrap().parse().unwrap();
     let created = created.as_second() as f64;
     let seen: Vec<(f64, [i64; 3])> = seen.into_iter().map(|(t, c)| (t - created, c)).collect();
-    assert!(seen.iter().any(|(_, c)| c[2] > 0), "the seed gives failures: {seen:?}");
 
     // The series as alerts writes them, scraped every second.
     let series = dir.join("series.json");
@@ -1017,21 +1022,17 @@ fn the_series_alerts_replays_match_what_the_real_jobs_status_said_at_each_moment
     );
     assert_eq!(a.code, Some(0), "{}", a.all());
     let saved: Value = serde_json::from_slice(&std::fs::read(&series).unwrap()).unwrap();
-    // Checked by promtool itself: at the middle of every spell of at least
-    // 4 s in which the status stood still (the controller writes it a moment
-    // after the pod's own times say), each count is what the status said.
-    let mut checks = Vec::new();
     let labels =
-        |metric: &str| format!("{metric}{{job=\"kube-state-metrics\",namespace=\"{}\",job_name=\"drill\"}}", ns.0);
+        |metric: &str| format!("{metric}{{job=\"kube-state-metrics\",namespace=\"{ns}\",job_name=\"{name}\"}}");
+    let mut checks = Vec::new();
     let mut i = 0;
     while i < seen.len() {
         let j = (i..seen.len()).find(|&j| seen[j].1 != seen[i].1).unwrap_or(seen.len());
         let (from, to) = (seen[i].0, seen.get(j).map_or(seen[j - 1].0, |s| s.0));
         if to - from >= 4.0 {
             let at = ((from + to) / 2.0).round();
-            for (metric, value) in
-                ["kube_job_status_active", "kube_job_status_succeeded", "kube_job_status_failed"].iter().zip(seen[i].1)
-            {
+            let metrics = ["kube_job_status_active", "kube_job_status_succeeded", "kube_job_status_failed"];
+            for (metric, value) in metrics.iter().zip(seen[i].1) {
                 checks.push(serde_json::json!({
                     "expr": metric, "eval_time": format!("{at}s"),
                     "exp_samples": [{"labels": labels(metric), "value": value}],
@@ -1040,8 +1041,9 @@ fn the_series_alerts_replays_match_what_the_real_jobs_status_said_at_each_moment
         }
         i = j;
     }
-    assert!(checks.len() >= 9, "at least three spells to check: {seen:?}");
+    // Evaluated every second: promtool loads the samples up to each evaluation.
     let test = serde_json::json!({
+        "evaluation_interval": "1s",
         "tests": [{"interval": "1s", "input_series": saved[0]["input_series"], "promql_expr_test": checks}],
     });
     let file = dir.join("check.json");
@@ -1049,9 +1051,10 @@ fn the_series_alerts_replays_match_what_the_real_jobs_status_said_at_each_moment
     let out = std::process::Command::new("promtool").args(["test", "rules"]).arg(&file).output().unwrap();
     assert!(
         out.status.success(),
-        "the series disagree with the Job's status ({seen:?}):\n{}{}",
+        "{name}: the series disagree with the Job's status ({seen:?}):\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+    (seen, checks.len() / 3)
 }

@@ -61,9 +61,13 @@ pub fn state_at(r: &JobReport, t: f64) -> Option<JobState> {
     }
     let finished = finished_at(r).is_some_and(|f| t >= f);
     let ended_by = |at: Option<f64>| at.is_some_and(|a| a <= t);
+    let history = r.times.as_ref().map(|x| x.status.as_slice()).unwrap_or_default();
     let (active, succeeded, failed) = if finished {
         // The controller's last status: no pod active, the final counts.
         (0, r.succeeded, r.failed_pods)
+    } else if !history.is_empty() {
+        // What the Job's status said then, as the watch saw it.
+        history.iter().take_while(|s| s.at <= t).last().map_or((0, 0, 0), |s| (s.active, s.succeeded, s.failed))
     } else {
         let created = |p: &&crate::report::job::PodRow| p.created_at.is_some_and(|c| c <= t);
         let active = r.pods.iter().filter(created).filter(|p| !ended_by(p.finished_at)).count() as i32;
@@ -189,7 +193,8 @@ pub fn scraped(r: &JobReport, scrape: f64, horizon: f64) -> Vec<(String, String)
 }
 
 /// promtool's expanding notation, run-length encoded: `_xN` is N missing
-/// samples, `VxN` is N+1 samples of V; trailing missing samples are left out.
+/// samples, `VxN` is N+1 samples of V; trailing missing samples are left
+/// out.
 fn notation(values: &[Sample]) -> String {
     let end = values.iter().rposition(|s| *s != Sample::Missing).map_or(0, |i| i + 1);
     let mut out: Vec<String> = Vec::new();

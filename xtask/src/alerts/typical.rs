@@ -119,6 +119,7 @@ fn report_of(p: &JobParams, trial: &Trial, events: &[PodEvent]) -> JobReport {
             ttl_seconds_after_finished: Some(i64::from(p.ttl_seconds_after_finished)),
             active_deadline_seconds: Some(p.active_deadline_seconds),
             parallelism: Some(p.parallelism),
+            status: Vec::new(),
         }),
     }
 }

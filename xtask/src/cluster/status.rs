@@ -142,6 +142,7 @@ fn job_times(job: &Job) -> JobTimes {
         ttl_seconds_after_finished: spec.ttl_seconds_after_finished.map(i64::from),
         active_deadline_seconds: spec.active_deadline_seconds,
         parallelism: spec.parallelism,
+        status: Vec::new(),
     }
 }
 

@@ -23,7 +23,7 @@ use super::status::{early_verdict, image_pull, is_job_complete, is_job_failed, j
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::flags::WatchFlags;
 use crate::report::Reporter;
-use crate::report::job::{ImagePull, JobReport, JobResult, PodRow, PodTable, PullCause};
+use crate::report::job::{ImagePull, JobReport, JobResult, PodRow, PodTable, PullCause, StatusAt};
 use crate::{Error, ErrorKind};
 use anyhow::Result;
 use futures_util::{StreamExt, TryStreamExt};
@@ -78,6 +78,8 @@ pub async fn watch(
     // conditions are another controller's ("Jobs" documentation,
     // "Delegation of managing a Job object to external controller").
     let manager = super::status::managed_by(&first).map(str::to_owned);
+    // The status counts as they changed, by this clock, from the Job's creation.
+    let mut history: Vec<StatusAt> = Vec::new();
     let mut job = Some(first);
     // Rows, not Pod objects: a Job of thousands of pods stays small.
     let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
@@ -95,6 +97,7 @@ pub async fn watch(
     ));
     loop {
         if let Some(j) = &job {
+            note_status(&mut history, j);
             if is_job_complete(j).is_some() || is_job_failed(j).is_some() {
                 table.close(&rows);
                 // The report from a fresh list: the pod watch may lag the
@@ -104,6 +107,9 @@ pub async fn watch(
                 let (rows, listed_pull) =
                     list_rows(cluster, &pods_api, &selector, namespace, super::status::created_second(j)).await?;
                 let mut report = job_report(j, rows);
+                if let Some(times) = report.times.as_mut() {
+                    times.status = history;
+                }
                 if report.result == JobResult::Failed {
                     // The watch may have seen a cause the last back-off no longer shows.
                     report.image_pull = match (listed_pull, pull) {
@@ -180,6 +186,19 @@ pub async fn watch(
             }
         }
     }
+}
+
+/// Records the Job's status counts when they changed.
+fn note_status(history: &mut Vec<StatusAt>, job: &Job) {
+    let Some(created) = super::status::created_second(job) else { return };
+    let status = job.status.clone().unwrap_or_default();
+    let (active, succeeded, failed) =
+        (status.active.unwrap_or(0), status.succeeded.unwrap_or(0), status.failed.unwrap_or(0));
+    if history.last().is_some_and(|s| (s.active, s.succeeded, s.failed) == (active, succeeded, failed)) {
+        return;
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    history.push(StatusAt { at: (now - created as f64).max(0.0), active, succeeded, failed });
 }
 
 /// Keeps the latest pull failure and says so under the table when its

@@ -515,6 +515,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
             ttl_seconds_after_finished: ttl.map(i64::from),
             active_deadline_seconds: job.spec.as_ref().and_then(|s| s.active_deadline_seconds),
             parallelism: job.spec.as_ref().and_then(|s| s.parallelism),
+            status: Vec::new(),
         }),
     })
 }

@@ -151,6 +151,22 @@ pub struct JobTimes {
     pub ttl_seconds_after_finished: Option<i64>,
     pub active_deadline_seconds: Option<i64>,
     pub parallelism: Option<i32>,
+    /// The Job's status counts each time `watch` saw them change, by the
+    /// watch's clock. kube-state-metrics reads these, not the pods, and a
+    /// Job controller may write them late (1.20's waits out the back-off
+    /// before it counts a failed pod); without them the counts are
+    /// reconstructed from the pods' times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<StatusAt>,
+}
+
+/// status.active, .succeeded and .failed from a moment on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StatusAt {
+    pub at: f64,
+    pub active: i32,
+    pub succeeded: i32,
+    pub failed: i32,
 }
 
 /// `FailureTarget (BackoffLimitExceeded), Failed (BackoffLimitExceeded)`:
