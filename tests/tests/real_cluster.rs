@@ -937,6 +937,28 @@ fn the_series_alerts_replays_match_what_the_real_jobs_status_said_at_each_moment
     assert!(ok_seen.iter().any(|(_, c)| c[1] == 2), "three pods succeed one after another: {ok_seen:?}");
     let (fail_seen, fail_spells) = replayed_series_agree(&ns.0, "drill-fail", &fail, 1);
     assert!(fail_seen.iter().any(|(_, c)| c[2] == 2), "pods fail one after another: {fail_seen:?}");
+
+    // The drill of the Job on the cluster, read after the fact: the hour's
+    // TTL lets KubeJobFailed fire, pending from the first minute's
+    // evaluation after the Failed condition.
+    let a = xtask(&ns.0, &["--output", "json", "alerts", "--name", "drill-fail", "-n", &ns.0]);
+    assert_eq!(a.code, Some(0), "{}", a.all());
+    let drill: Value = serde_json::from_str(&a.stdout).unwrap();
+    let run = &drill["runs"][0];
+    assert_eq!(
+        (run["result"].as_str(), run["reason"].as_str()),
+        (Some("Failed"), Some("BackoffLimitExceeded")),
+        "{run}"
+    );
+    let failed_at = job(&ns.0, "drill-fail").unwrap()["status"]["conditions"][0]["lastTransitionTime"].clone();
+    let finished = run["finished"].as_f64().unwrap();
+    let kube_job_failed = run["alerts"].as_array().unwrap().iter().find(|x| x["alert"] == "KubeJobFailed").unwrap();
+    let pending = (finished / 60.0).ceil() * 60.0;
+    assert_eq!(
+        (kube_job_failed["fires"].as_bool(), kube_job_failed["pending"].as_f64(), kube_job_failed["firing"].as_f64()),
+        (Some(true), Some(pending), Some(pending + 900.0)),
+        "failed at {failed_at}: {kube_job_failed}"
+    );
     assert!(
         ok_spells + fail_spells >= 4,
         "at least four spells checked: {ok_spells} + {fail_spells}; {ok_seen:?} {fail_seen:?}"

@@ -172,7 +172,7 @@ fn the_text_report_is_the_watch_report() {
         "{}",
         r.stdout
     );
-    assert!(r.stderr.contains("would be deleted 10m after it finished (ttlSecondsAfterFinished)"), "{}", r.stderr);
+    assert!(r.stderr.contains("would be deleted 1h after it finished (ttlSecondsAfterFinished)"), "{}", r.stderr);
     assert_eq!(leftovers("rl-text"), Vec::<String>::new());
 }
 
