@@ -1504,3 +1504,54 @@ fn release_makes_the_pull_secret_from_the_push_credential_and_never_prints_it() 
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(std::fs::read_to_string(&file).unwrap().contains(&data));
 }
+
+/// P(at least `needed` successes before `allowed` failures), each run
+/// failing with chance `f`: the negative binomial, summed term by term.
+fn completes_before(needed: u32, allowed: u32, f: f64) -> f64 {
+    let mut p = 0.0;
+    let mut binom = 1.0; // C(needed - 1 + k, k)
+    for k in 0..allowed {
+        if k > 0 {
+            binom *= f64::from(needed - 1 + k) / f64::from(k);
+        }
+        p += binom * (1.0 - f).powi(needed as i32) * f.powi(k as i32);
+    }
+    p
+}
+
+#[test]
+fn odds_name_estimates_the_failure_probability_and_the_chance_from_where_the_job_stands() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    // Two pods succeeded, one failed, one runs: 1 failed run of 3.
+    api.put(objects::running(&j, 1, 2, 1));
+    let m = objects::worker_message("job-test-aaaaa", 0.03, 0.2, 1);
+    put_pod(&api, &j, "job-test-aaaaa", "Failed", Some((1, "Error", &m)));
+    put_pod(&api, &j, "job-test-bbbbb", "Succeeded", Some((0, "Completed", "")));
+    put_pod(&api, &j, "job-test-ccccc", "Succeeded", Some((0, "Completed", "")));
+    put_pod(&api, &j, "job-test-ddddd", "Running", None);
+    let k = admin(&api);
+    let r = run_xtask(&["--output", "json", "odds", "--name", "job-test", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!((v["runs"].as_i64(), v["failed_runs"].as_i64()), (Some(3), Some(1)), "{v}");
+    assert!((v["estimated_probability"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12, "{v}");
+    // Clopper-Pearson for 1 of 3: the low end solves P(X >= 1) = 1 - (1-p)^3 =
+    // 0.025; the high end P(X <= 1) = 0.025, i.e. Beta(2, 2)'s CDF
+    // 3p^2 - 2p^3 = 0.975.
+    let (low, high) = (v["interval"][0].as_f64().unwrap(), v["interval"][1].as_f64().unwrap());
+    assert!((low - (1.0 - 0.975f64.powf(1.0 / 3.0))).abs() < 1e-9, "{low}");
+    assert!((3.0 * high * high - 2.0 * high.powi(3) - 0.975).abs() < 1e-9, "{high}");
+    // 3 completions missing; backoffLimit 3 with 1 failed allows 2 more
+    // failures, so the Job completes if 3 successes come before a 3rd failure.
+    let expected = completes_before(3, 3, 1.0 / 3.0);
+    assert!((v["p_complete"].as_f64().unwrap() - expected).abs() < 1e-9, "{v} vs {expected}");
+
+    let text = run_xtask(&["odds", "--name", "job-test", "--kubeconfig", &k], &[]);
+    assert!(text.stdout.contains("failure probability estimated from 1 failed of 3 runs: 33.33%"), "{}", text.stdout);
+    // Job flags with --name describe another Job: refused.
+    let r = run_xtask(&["odds", "--name", "job-test", "--completions", "3", "--kubeconfig", &k], &[]);
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains("leave out --completions"), "{}", r.stderr);
+}

@@ -101,7 +101,10 @@ pub enum Command {
     #[command(after_help = "Examples:
   cargo xtask odds
   cargo xtask odds --fail-probability 0.5 --backoff-limit 6
-  cargo xtask odds --restart-policy OnFailure --parallelism 1 --seed 7")]
+  cargo xtask odds --restart-policy OnFailure --parallelism 1 --seed 7
+  cargo xtask odds --target 99.9%                        # the smallest limits and deadline that reach it
+  cargo xtask odds -f job.yaml                           # a Job you wrote
+  cargo xtask odds --name job-test -n job-test           # a running Job, from where it stands")]
     #[command(mut_args(hide_for_odds))]
     Odds(OddsFlags),
     /// Apply the manifests (a fresh rendering, or -f files) with server-side apply.
@@ -305,6 +308,15 @@ fn parse_kube_version(s: &str) -> Result<KubeVersion, String> {
 
 #[derive(Debug, Clone, Args)]
 pub struct OddsFlags {
+    /// Read the Job from this manifest file (its spec and the worker's environment) instead of the Job flags;
+    /// what odds cannot model (podFailurePolicy, successPolicy) is refused with the field named.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Answer the other way round: the smallest --backoff-limit (or --backoff-limit-per-index, with
+    /// --max-failed-indexes) that completes with at least this chance, e.g. 99.9%, and the
+    /// --active-deadline-seconds that covers that share of the runs' wall time; printed as flags.
+    #[arg(long, value_name = "CHANCE")]
+    pub target: Option<String>,
     /// Simulated Jobs at most, for the time and deadline estimates; fewer when the work budget of 4,000,000
     /// container runs runs out (the output says how many ran).
     #[arg(long, default_value_t = 20_000, value_name = "N")]
@@ -315,10 +327,30 @@ pub struct OddsFlags {
     /// Assumed time from a pod's creation to its container starting (scheduling, image present).
     #[arg(long, default_value = "2s", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub pod_startup: Duration,
+    /// With --name (on the command line): the Job on this cluster, during or after its run; the failure
+    /// probability estimated from its pods and the chance it still completes.
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
     /// Every render flag is taken, so that the same line can be asked; those that do not change the odds are
     /// hidden from `odds --help` (see `ODDS_IGNORES`).
     #[command(flatten)]
     pub job: JobFlags,
+}
+
+/// The Job flags given on the command line (ids, `--name` and `-n` aside),
+/// and whether `--name` was: a command that reads an existing Job (`alerts`,
+/// `odds` with --name or -f) refuses flags that would describe another one.
+/// A settings file's values are defaults, not given.
+pub fn given_job_flags(matches: &clap::ArgMatches) -> (bool, Vec<String>) {
+    use clap::parser::ValueSource;
+    let given = |id: &str| matches!(matches.value_source(id), Some(ValueSource::CommandLine));
+    let described = JobFlags::augment_args(clap::Command::new("job"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .filter(|id| !["name", "namespace"].contains(&id.as_str()) && given(id))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect();
+    (given("name"), described)
 }
 
 /// The Job and what its worker is told. Numbers are read as signed so that

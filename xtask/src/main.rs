@@ -95,7 +95,10 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
         Command::Image(f) => image::run(&f, &out),
         Command::Push(f) => push::run(&f, &out),
         Command::Render(f) => render::run(&f, &out),
-        Command::Odds(f) => odds::run(&f, &out),
+        Command::Odds(f) => {
+            let (_, sub) = matches.subcommand().expect("a subcommand was parsed");
+            odds::run(&f, sub, &out)
+        }
         Command::Apply(f) => cluster::apply::run(&f, &out),
         Command::Watch(f) => cluster::watch::run(&f, &out),
         Command::Logs(f) => cluster::logs::run(&f, &out),

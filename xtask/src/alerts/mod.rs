@@ -46,24 +46,18 @@ pub enum Source<'a> {
 /// flags. --name with Job flags that describe a Job is refused: the Job on
 /// the cluster already is what it is.
 pub fn source<'a>(flags: &'a AlertsFlags, matches: &clap::ArgMatches) -> Result<Source<'a>> {
-    use clap::parser::ValueSource;
-    let given = |id: &str| matches!(matches.value_source(id), Some(ValueSource::CommandLine));
-    let described: Vec<String> = <crate::flags::JobFlags as clap::Args>::augment_args(clap::Command::new("job"))
-        .get_arguments()
-        .map(|a| a.get_id().to_string())
-        .filter(|id| !["name", "namespace"].contains(&id.as_str()) && given(id))
-        .collect();
-    match (&flags.report, given("name")) {
+    let (name_given, described) = crate::flags::given_job_flags(matches);
+    match (&flags.report, name_given) {
         (Some(file), false) if described.is_empty() => Ok(Source::Report(file)),
         (Some(_), _) => Err(Error::usage(
             "--report drills the run in the file: give no --name or Job flags with it (the run already had its settings)",
         )
         .into()),
         (None, true) if !described.is_empty() => Err(Error::usage(format!(
-            "--name {} drills the Job on the cluster, whose settings are its own: leave out --{} (or leave out --name \
+            "--name {} drills the Job on the cluster, whose settings are its own: leave out {} (or leave out --name \
              to drill typical runs of the Job those flags describe)",
             flags.job.name,
-            described.join(", --").replace('_', "-")
+            described.join(", ")
         ))
         .into()),
         (None, true) => Ok(Source::Cluster),

@@ -5,8 +5,11 @@
 //! worker draws (afresh on every run, or seeded per pod and attempt).
 
 pub mod exact;
+pub mod from_job;
+pub mod live;
 pub mod report;
 pub mod simulate;
+pub mod target;
 
 use std::time::Duration;
 
@@ -252,36 +255,84 @@ pub fn percent(p: f64) -> String {
     }
 }
 
-pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
-    let (params, warnings) = params::job_params(&flags.job)?;
-    for w in &warnings {
-        out.warn(w);
-    }
-    // Refused, not ignored: odds that leave them out would be another Job's.
-    let refused: Vec<String> = unmodelled(&params)
-        .into_iter()
-        .map(|flag| {
-            let given =
-                if flag == "--success-policy" { &flags.job.success_policy } else { &flags.job.pod_failure_rule };
-            format!(
-                "{flag} {:?}: odds cannot model {flag} yet; run-local runs it (`cargo xtask run-local` with the same \
-                 flags)",
-                given.join(";")
-            )
-        })
-        .collect();
-    if !refused.is_empty() {
-        return Err(Error::usage(refused.join("\n")).into());
-    }
+pub fn run(flags: &OddsFlags, matches: &clap::ArgMatches, out: &Reporter) -> Result<()> {
+    let (name_given, described) = crate::flags::given_job_flags(matches);
     if flags.trials < 100 {
         return Err(
             Error::usage(format!("--trials {}: at least 100 are needed for a useful estimate", flags.trials)).into()
         );
     }
-    if params.parallelism == 0 {
-        return Err(Error::usage("--parallelism 0: no pod would ever run; the odds need at least 1").into());
+    let m = match (&flags.file, name_given) {
+        (Some(file), false) if described.is_empty() => {
+            let job = from_job::read_job(file)?;
+            let m = from_job::model_of(&job, Some(file), flags.pod_startup)?;
+            out.status(format!("the odds of job.batch/{} as {} describes it", m.name, file.display()));
+            m
+        }
+        (Some(file), _) => {
+            return Err(Error::usage(format!(
+                "-f {}: the file describes the Job; leave out {}",
+                file.display(),
+                if name_given { vec!["--name".to_owned()] } else { described }.join(", ")
+            ))
+            .into());
+        }
+        (None, true) if !described.is_empty() => {
+            return Err(Error::usage(format!(
+                "--name {} reads the Job on the cluster, whose settings are its own: leave out {} (or --name, for the \
+                 odds of the Job those flags describe)",
+                flags.job.name,
+                described.join(", ")
+            ))
+            .into());
+        }
+        (None, true) => {
+            if flags.target.is_some() {
+                return Err(Error::usage(
+                    "--target with --name: a running Job's limits are set; ask `odds --target` with its flags or -f",
+                )
+                .into());
+            }
+            let standing = crate::runtime()?.block_on(live_standing(flags, out))?;
+            out.result(&standing);
+            return Ok(());
+        }
+        (None, false) => {
+            let (params, warnings) = params::job_params(&flags.job)?;
+            for w in &warnings {
+                out.warn(w);
+            }
+            // Refused, not ignored: odds that leave them out would be another Job's.
+            let refused: Vec<String> = unmodelled(&params)
+                .into_iter()
+                .map(|flag| {
+                    let given = if flag == "--success-policy" {
+                        &flags.job.success_policy
+                    } else {
+                        &flags.job.pod_failure_rule
+                    };
+                    format!(
+                        "{flag} {:?}: odds cannot model {flag} yet; run-local runs it (`cargo xtask run-local` with \
+                         the same flags)",
+                        given.join(";")
+                    )
+                })
+                .collect();
+            if !refused.is_empty() {
+                return Err(Error::usage(refused.join("\n")).into());
+            }
+            if params.parallelism == 0 {
+                return Err(Error::usage("--parallelism 0: no pod would ever run; the odds need at least 1").into());
+            }
+            Model::new(&params, flags.pod_startup)
+        }
+    };
+    if let Some(target) = &flags.target {
+        let target = target::parse_target(target)?;
+        out.status(format!("searching the smallest limit that completes with probability {}", percent(target)));
+        out.result(&target::tune(&m, target, flags.trials, flags.trial_seed)?);
+        return Ok(());
     }
-    let m = Model::new(&params, flags.pod_startup);
     out.status(format!(
         "simulating up to {} Jobs (seed {}, at most {} container runs in all)",
         flags.trials,
@@ -291,6 +342,25 @@ pub fn run(flags: &OddsFlags, out: &Reporter) -> Result<()> {
     let o = odds(&m, flags.trials, flags.trial_seed, simulate::WORK_BUDGET);
     out.result(&OddsReport::new(&m, &o, flags.trial_seed));
     Ok(())
+}
+
+/// Where the Job on the cluster stands.
+async fn live_standing(flags: &OddsFlags, out: &Reporter) -> Result<live::Standing> {
+    use k8s_openapi::api::core::v1::Pod;
+    let (name, namespace) = (&flags.job.name, &flags.job.namespace);
+    let cluster = crate::cluster::connect(&flags.cluster, out).await?;
+    let job = crate::cluster::get_job(&cluster, name, namespace)
+        .await?
+        .ok_or_else(|| crate::cluster::missing_job(name, namespace))?;
+    let selector = crate::cluster::job_pods_selector(&job)?;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(cluster.client.clone(), namespace);
+    let since = crate::cluster::status::created_second(&job);
+    let (rows, _) = crate::cluster::watch::list_rows(&cluster, &pods, &selector, namespace, since).await?;
+    let report = crate::cluster::status::job_report(&job, rows);
+    let finished = crate::cluster::status::is_job_complete(&job).is_some()
+        || crate::cluster::status::is_job_failed(&job).is_some();
+    let m = from_job::model_of(&job, None, flags.pod_startup)?;
+    Ok(live::standing(&report, &m, finished))
 }
 
 #[cfg(test)]

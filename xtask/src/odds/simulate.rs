@@ -339,6 +339,36 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
     }
 }
 
+/// Up to `trials` whole Jobs within `budget` container runs (see
+/// `run_trials`), and the container runs they took.
+fn whole_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> (Vec<Trial>, u64) {
+    let mut all: Vec<Trial> = Vec::new();
+    let mut work = 0u64;
+    for i in 0..trials {
+        let left = budget - work;
+        if i > 0 && work / u64::from(i) > left {
+            break;
+        }
+        match simulate(m, seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i)), left) {
+            Some(t) => {
+                work += t.work;
+                all.push(t);
+            }
+            None => {
+                work = budget;
+                break;
+            }
+        }
+    }
+    (all, work)
+}
+
+/// The wall time of every completing Job among the trials `run_trials`
+/// would simulate.
+pub fn completing_seconds(m: &Model, trials: u32, seed: u64, budget: u64) -> Vec<f64> {
+    whole_trials(m, trials, seed, budget).0.into_iter().filter(|t| t.end == End::Complete).map(|t| t.seconds).collect()
+}
+
 /// Aggregates of many trials.
 #[derive(Debug, Clone)]
 pub struct Simulated {
@@ -381,24 +411,7 @@ impl Simulated {
 /// that runs out of budget anyway is dropped, so every trial counted is a
 /// whole Job.
 pub fn run_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> Simulated {
-    let mut all: Vec<Trial> = Vec::new();
-    let mut work = 0u64;
-    for i in 0..trials {
-        let left = budget - work;
-        if i > 0 && work / u64::from(i) > left {
-            break;
-        }
-        match simulate(m, seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i)), left) {
-            Some(t) => {
-                work += t.work;
-                all.push(t);
-            }
-            None => {
-                work = budget;
-                break;
-            }
-        }
-    }
+    let (mut all, work) = whole_trials(m, trials, seed, budget);
     let done = all.len() as u32;
     let mut ends: Vec<(End, u32)> = Vec::new();
     for t in &all {
