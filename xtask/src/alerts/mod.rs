@@ -179,17 +179,8 @@ fn read_report(file: &Path) -> Result<JobReport> {
 
 /// The Job on the cluster, read now: its status and its pods' times.
 async fn cluster_report(flags: &AlertsFlags, out: &Reporter) -> Result<JobReport> {
-    use k8s_openapi::api::core::v1::Pod;
     let (name, namespace) = (&flags.job.name, &flags.job.namespace);
-    let cluster = crate::cluster::connect(&flags.cluster, out).await?;
-    let job = crate::cluster::get_job(&cluster, name, namespace)
-        .await?
-        .ok_or_else(|| crate::cluster::missing_job(name, namespace))?;
-    let selector = crate::cluster::job_pods_selector(&job)?;
-    let pods: kube::Api<Pod> = kube::Api::namespaced(cluster.client.clone(), namespace);
-    let since = crate::cluster::status::created_second(&job);
-    let (rows, _) = crate::cluster::watch::list_rows(&cluster, &pods, &selector, namespace, since).await?;
-    let report = crate::cluster::status::job_report(&job, rows);
+    let (_, report) = crate::cluster::watch::read_now(&flags.cluster, name, namespace, out).await?;
     if series::finished_at(&report).is_none() {
         out.warn(format!(
             "job.batch/{name} has not finished: the drill holds it as it is now, with its active pods running on"

@@ -188,6 +188,24 @@ pub async fn watch(
     }
 }
 
+/// The Job on the cluster and its report as it stands now (its pods listed
+/// once; no status history, as no watch saw it change).
+pub async fn read_now(
+    flags: &crate::flags::ClusterFlags,
+    name: &str,
+    namespace: &str,
+    out: &Reporter,
+) -> Result<(Job, JobReport)> {
+    let cluster = super::connect(flags, out).await?;
+    let job = super::get_job(&cluster, name, namespace).await?.ok_or_else(|| super::missing_job(name, namespace))?;
+    let selector = job_pods_selector(&job)?;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let since = super::status::created_second(&job);
+    let (rows, _) = list_rows(&cluster, &pods, &selector, namespace, since).await?;
+    let report = job_report(&job, rows);
+    Ok((job, report))
+}
+
 /// Records the Job's status counts when they changed.
 fn note_status(history: &mut Vec<StatusAt>, job: &Job) {
     let Some(created) = super::status::created_second(job) else { return };
@@ -221,7 +239,7 @@ const LIST_PAGE: u32 = 500;
 
 /// The Job's pods as report rows, listed page by page, and a pull failure
 /// among them (one with a cause first).
-pub(crate) async fn list_rows(
+async fn list_rows(
     cluster: &Cluster,
     pods: &Api<Pod>,
     selector: &str,

@@ -346,17 +346,8 @@ pub fn run(flags: &OddsFlags, matches: &clap::ArgMatches, out: &Reporter) -> Res
 
 /// Where the Job on the cluster stands.
 async fn live_standing(flags: &OddsFlags, out: &Reporter) -> Result<live::Standing> {
-    use k8s_openapi::api::core::v1::Pod;
     let (name, namespace) = (&flags.job.name, &flags.job.namespace);
-    let cluster = crate::cluster::connect(&flags.cluster, out).await?;
-    let job = crate::cluster::get_job(&cluster, name, namespace)
-        .await?
-        .ok_or_else(|| crate::cluster::missing_job(name, namespace))?;
-    let selector = crate::cluster::job_pods_selector(&job)?;
-    let pods: kube::Api<Pod> = kube::Api::namespaced(cluster.client.clone(), namespace);
-    let since = crate::cluster::status::created_second(&job);
-    let (rows, _) = crate::cluster::watch::list_rows(&cluster, &pods, &selector, namespace, since).await?;
-    let report = crate::cluster::status::job_report(&job, rows);
+    let (job, report) = crate::cluster::watch::read_now(&flags.cluster, name, namespace, out).await?;
     let finished = crate::cluster::status::is_job_complete(&job).is_some()
         || crate::cluster::status::is_job_failed(&job).is_some();
     let m = from_job::model_of(&job, None, flags.pod_startup)?;
