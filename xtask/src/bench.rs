@@ -107,6 +107,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
     }
     let pipeline = if flags.pipeline_runs > 0 { Some(pipeline(flags.pipeline_runs, &worker.path, out)?) } else { None };
     let local = if flags.local_runs > 0 { Some(local_run(flags.local_runs, &worker.path, out)?) } else { None };
+    let odds_target = if flags.odds_runs > 0 { Some(odds_target(flags.odds_runs, out)?) } else { None };
 
     let median_ratio = |a: &Stats, b: &Stats| a.median.as_secs_f64() / b.median.as_secs_f64();
     let report = Report {
@@ -133,6 +134,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         sigterm_to_exit_us: Stats::of(&mut latencies),
         pipeline_seconds: pipeline,
         local_job: local,
+        odds_target,
     };
     out.result(&report);
     if let Some(path) = &flags.save {
@@ -157,6 +159,7 @@ struct Report {
     sigterm_to_exit_us: Stats,
     pipeline_seconds: Option<Pipeline>,
     local_job: Option<LocalRun>,
+    odds_target: Option<OddsTarget>,
 }
 
 #[derive(Debug, Serialize)]
@@ -255,6 +258,9 @@ impl fmt::Display for Report {
         if let Some(l) = &self.local_job {
             write!(f, "\n{l}")?;
         }
+        if let Some(o) = &self.odds_target {
+            write!(f, "\n{o}")?;
+        }
         Ok(())
     }
 }
@@ -304,6 +310,60 @@ impl fmt::Display for LocalRun {
             s(&self.docker_run_pod),
         )
     }
+}
+
+/// `odds --target` for a Job of a million completions against a plain
+/// `odds` of the same Job (one manual try of one limit), both the xtask
+/// binary that runs the bench, interleaved; seconds.
+#[derive(Debug, Serialize)]
+struct OddsTarget {
+    runs: u32,
+    args: Vec<&'static str>,
+    #[serde(serialize_with = "median_seconds")]
+    target_search: Stats,
+    #[serde(serialize_with = "median_seconds")]
+    plain_odds: Stats,
+    plain_over_target_median: f64,
+}
+
+impl fmt::Display for OddsTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = |st: &Stats| st.median.as_secs_f64();
+        write!(
+            f,
+            "odds {}, median of {} runs:\n  odds --target 99.9%                  {:.3} s\n  \
+             odds (one try, simulation included)  {:.3} s\n  ratio                                {:.1}x (plain / target)",
+            self.args.join(" "),
+            self.runs,
+            s(&self.target_search),
+            s(&self.plain_odds),
+            self.plain_over_target_median
+        )
+    }
+}
+
+/// Times the target search against a plain odds of the same Job.
+fn odds_target(runs: u32, out: &Reporter) -> Result<OddsTarget> {
+    let xtask = std::env::current_exe().context("finding the xtask binary")?;
+    let args = vec!["--completions", "1000000", "--parallelism", "100"];
+    out.status(format!("timing odds --target 99.9% against odds, {} {runs} runs each, interleaved", args.join(" ")));
+    let (mut search, mut plain) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let mut cmd = xtask_child(&xtask);
+        cmd.args(["odds", "--target", "99.9%"]).args(&args);
+        search.push(time_run(&mut cmd)?);
+        let mut cmd = xtask_child(&xtask);
+        cmd.arg("odds").args(&args);
+        plain.push(time_run(&mut cmd)?);
+    }
+    let (target_search, plain_odds) = (Stats::of(&mut search), Stats::of(&mut plain));
+    Ok(OddsTarget {
+        runs,
+        args,
+        plain_over_target_median: plain_odds.median.as_secs_f64() / target_search.median.as_secs_f64(),
+        target_search,
+        plain_odds,
+    })
 }
 
 /// A child `cargo xtask` of the bench, free of the project's settings file
@@ -791,6 +851,13 @@ mod tests {
                 run_local_pod: stats(400_000),
                 docker_run_pod: stats(450_000),
             }),
+            odds_target: Some(OddsTarget {
+                runs: 3,
+                args: vec!["--completions", "1000000"],
+                target_search: stats(30_000),
+                plain_odds: stats(3_000_000),
+                plain_over_target_median: 100.0,
+            }),
         };
         let text = report.to_string();
         assert!(text.contains("/root/.pyenv/versions/3.11.7/bin/python3 (Python 3.11.7)"), "{text}");
@@ -807,7 +874,7 @@ mod tests {
         assert_eq!(json["start_to_exit_us"]["python_over_worker_median"], 72.0);
         assert_eq!(json["sigterm_to_exit_us"]["max"], 450.0);
         assert!(json["pipeline_seconds"].is_null());
-        assert!(text.ends_with(
+        assert!(text.contains(
             "a local Job (5 completions, parallelism 2, p 0.2, --time-scale 0.01), median of 3 runs (pods: 5, 6, 7):\n  \
              cargo xtask run-local              2.50 s\n  \
              the same pods by docker run, serial 3.00 s\n  \
@@ -815,6 +882,8 @@ mod tests {
         ), "{text}");
         assert_eq!(json["local_job"]["run_local"], 2.5);
         assert_eq!(json["local_job"]["docker_run_pod"], 0.45);
+        assert_eq!(json["odds_target"]["target_search"], 0.03);
+        assert!(text.contains("odds --target 99.9%                  0.030 s"), "{text}");
         // And the new ones.
         assert_eq!(json["python3"]["executable"], "/root/.pyenv/versions/3.11.7/bin/python3");
         assert_eq!(json["start_to_exit_us"]["true"]["median"], 625.0);

@@ -274,6 +274,9 @@ pub struct BenchFlags {
     /// `docker run`s of the same image one after the other; 0 skips it.
     #[arg(long, default_value_t = 3)]
     pub local_runs: u32,
+    /// Runs of `odds --target 99.9%` for a million completions against a plain `odds` of the same Job; 0 skips it.
+    #[arg(long, default_value_t = 3)]
+    pub odds_runs: u32,
 }
 
 #[derive(Debug, Clone, Args)]

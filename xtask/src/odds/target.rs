@@ -142,7 +142,13 @@ pub fn tune(m: &Model, target: f64, trials: u32, seed: u64) -> Result<Tuned, Err
     // simulated with no deadline in the way.
     let mut free = tuned.clone();
     free.deadline = std::time::Duration::from_secs(u64::from(u32::MAX));
-    let mut seconds = simulate::completing_seconds(&free, trials, seed, simulate::WORK_BUDGET);
+    // Simulated only where the budget can hold the Jobs the quantile needs:
+    // a Job of a million completions takes over a million container runs,
+    // and three of them say nothing about a 99.9% quantile.
+    let runs_per_job = exact(&free).and_then(|e| e.runs).map_or(f64::from(m.completions), |(mean, _)| mean);
+    let fits = needed_runs(target) as f64 * runs_per_job <= simulate::WORK_BUDGET as f64;
+    let mut seconds =
+        if fits { simulate::completing_seconds(&free, trials, seed, simulate::WORK_BUDGET) } else { Vec::new() };
     seconds.sort_by(f64::total_cmp);
     let n = seconds.len();
     let at = ((n as f64 * target).ceil() as usize).clamp(1, n.max(1)) - 1;
@@ -249,11 +255,13 @@ impl fmt::Display for Tuned {
             ),
             None => write!(
                 f,
-                "\n  no --active-deadline-seconds suggested: the simulation's budget held {} completing runs, too few \
-                 to place the {} quantile of their wall time (it needs {}); raise --trials, or ask for a lower --target",
+                "\n  no --active-deadline-seconds suggested: the simulation held {} completing runs, too few to place \
+                 the {} quantile of their wall time (it needs {} within its budget of {} container runs); ask for a \
+                 lower --target, or a smaller Job",
                 self.deadline_runs,
                 percent(self.target),
-                needed_runs(self.target)
+                needed_runs(self.target),
+                simulate::WORK_BUDGET
             ),
         }
     }
