@@ -370,7 +370,7 @@ fn timeline(html: &mut String, r: &JobReport) {
         if within(at) {
             let _ = writeln!(
                 html,
-                "<line class=\"{class}\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{bottom:.1}\"><title>{what}: {2}</title></line>\n\
+                "<line class=\"{class}\" data-at=\"{at}\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{bottom:.1}\"><title>{what}: {2}</title></line>\n\
                  <text class=\"{class}-label\" x=\"{0:.1}\" y=\"{3}\" text-anchor=\"{4}\">{what} {2}</text>",
                 x(at),
                 TOP - 4.0,
