@@ -117,6 +117,10 @@ fn html_a_browser_shows_each_pod_as_it_ended_offline() {
     let fetching = write_file(&dir, "fetching.html", &format!("<img src=\"http://127.0.0.1:{port}/x.png\">"));
     assert_eq!(browser::open(&fetching).requests, [format!("http://127.0.0.1:{port}/x.png")]);
 
+    // `release --output json` holds the report under "report": the same page.
+    let (_, from_release) = draw(&dir, &json!({"image": "job-test:1@sha256:0", "report": deadline_report()}));
+    assert_eq!(from_release, html);
+
     let png = browser::screenshot(&page, 1200, 800);
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // IHDR: width and height, big-endian, after the signature and the chunk header.

@@ -189,17 +189,17 @@ fn failure_rate(html: &mut String, r: &JobReport) {
     );
     match r.configured_probability {
         Some(p) => {
-            let inside = (low..=high).contains(&p);
-            let _ = write!(
-                html,
-                "; configured FAIL_PROBABILITY {p}: <span class=\"{}\">{}</span>",
-                if inside { "inside" } else { "outside" },
-                if inside {
-                    "inside the interval, as chance would have it"
-                } else {
-                    "outside the interval: something other than the draw failed runs, or the draw is not what was set"
-                }
-            );
+            let (class, says) = if p < low {
+                (
+                    "outside",
+                    "below the interval: more runs failed than that chance explains (failures other than the draw?)",
+                )
+            } else if p > high {
+                ("outside", "above the interval: fewer runs failed than that chance explains")
+            } else {
+                ("inside", "inside the interval: the runs agree with it")
+            };
+            let _ = write!(html, "; configured FAIL_PROBABILITY {p}: <span class=\"{class}\">{says}</span>");
         }
         None => html.push_str("; the configured FAIL_PROBABILITY is not known for this Job"),
     }
@@ -300,6 +300,7 @@ fn timeline(html: &mut String, r: &JobReport) {
 
     let (kind, lanes) = lanes(&timed);
     let folded = timed.len() > FOLD_ABOVE;
+    let shared_rows = folded && lanes.len() > MAX_ROWS;
     let rows: Vec<Row> = if folded {
         let per_row = lanes.len().div_ceil(MAX_ROWS).max(1);
         lanes
@@ -341,7 +342,7 @@ fn timeline(html: &mut String, r: &JobReport) {
             esc(&row.label)
         );
         if folded {
-            let ok: Vec<&&PodRow> = row.pods.iter().filter(|p| Outcome::of(p) == Outcome::Succeeded).collect();
+            let ok: Vec<&&PodRow> = row.pods.iter().filter(|p| folds(p)).collect();
             if !ok.is_empty() {
                 let from = ok.iter().filter_map(|p| p.created_at).fold(f64::INFINITY, f64::min);
                 let to = ok.iter().map(|p| p.finished_at.unwrap_or(job_end)).fold(0.0, f64::max);
@@ -357,7 +358,7 @@ fn timeline(html: &mut String, r: &JobReport) {
                 );
             }
         }
-        for pod in row.pods.iter().filter(|p| !folded || Outcome::of(p) != Outcome::Succeeded) {
+        for pod in row.pods.iter().filter(|p| !folded || !folds(p)) {
             bar(html, pod, y, job_end, &x);
         }
     }
@@ -387,10 +388,10 @@ fn timeline(html: &mut String, r: &JobReport) {
     legend(html, r);
     if folded {
         notes.push(format!(
-            "{} pods: more than {FOLD_ABOVE}, so each row's successes are one grey-green bar (hover for the count) \
-             and every pod that did not succeed keeps its own bar{}",
+            "{} pods: more than {FOLD_ABOVE}, so each row's successes are one pale green bar (hover for the count) \
+             and every pod with a failed run keeps its own bar{}",
             timed.len(),
-            if rows.len() < r.pods.len() && rows.len() == MAX_ROWS { "; consecutive lanes share a row" } else { "" }
+            if shared_rows { "; consecutive lanes share a row" } else { "" }
         ));
     }
     if untimed > 0 {
@@ -404,6 +405,13 @@ fn timeline(html: &mut String, r: &JobReport) {
         html.push_str("</ul>\n");
     }
     html.push_str("</section>\n");
+}
+
+/// Whether a folded timeline draws this pod only as part of its row's
+/// successes: it succeeded at the first run. A pod with a failed run (a
+/// restart) keeps its own bar, as a failed pod does.
+fn folds(pod: &PodRow) -> bool {
+    Outcome::of(pod) == Outcome::Succeeded && !pod.has_failed_run()
 }
 
 /// One pod: a bar from its creation to its end (the Job's end when its end
@@ -572,9 +580,8 @@ mod tests {
         assert_eq!(clopper_pearson(5, 5, 0.05).1, 1.0);
     }
 
-    #[test]
-    fn nonindexed_pods_take_the_first_free_slot() {
-        let pod = |name: &str, from: f64, to: f64| PodRow {
+    fn succeeded(name: &str, from: f64, to: f64) -> PodRow {
+        PodRow {
             name: name.into(),
             phase: "Succeeded".into(),
             index: None,
@@ -586,7 +593,12 @@ mod tests {
             last_exit_code: None,
             created_at: Some(from),
             finished_at: Some(to),
-        };
+        }
+    }
+
+    #[test]
+    fn nonindexed_pods_take_the_first_free_slot() {
+        let pod = succeeded;
         let pods = [pod("a", 0.0, 5.0), pod("b", 0.0, 2.0), pod("c", 3.0, 4.0), pod("d", 4.5, 6.0)];
         let refs: Vec<&PodRow> = pods.iter().collect();
         let (kind, lanes) = lanes(&refs);
@@ -595,6 +607,39 @@ mod tests {
             lanes.into_iter().map(|(_, m)| m.into_iter().map(|i| pods[i].name.as_str()).collect()).collect();
         // c goes where b ended; d waits for neither (c ended at 4).
         assert_eq!(lanes, [vec!["a"], vec!["b", "c", "d"]]);
+    }
+
+    #[test]
+    fn a_folded_timeline_keeps_the_bar_of_a_pod_that_restarted() {
+        let mut pods: Vec<PodRow> =
+            (0..=FOLD_ABOVE).map(|n| succeeded(&format!("ok-{n}"), n as f64, n as f64 + 1.0)).collect();
+        pods[7].restarts = 1;
+        let report = JobReport {
+            name: "big".into(),
+            namespace: "job-test".into(),
+            result: JobResult::Complete,
+            reason: String::new(),
+            message: String::new(),
+            succeeded: pods.len() as i32,
+            completions: pods.len() as i32,
+            failed_pods: 0,
+            seconds: None,
+            runs: pods.len() as i32 + 1,
+            failed_runs: 1,
+            configured_probability: None,
+            pods,
+            conditions: vec![],
+            completed_indexes: None,
+            failed_indexes: None,
+            terminating: None,
+            managed_by: None,
+            image_pull: None,
+            times: None,
+        };
+        let page = page(&report);
+        assert_eq!(page.matches("data-pod=\"").count(), 2, "the restarted pod's bar and its one restart mark");
+        assert!(page.contains("data-pod=\"ok-7\""));
+        assert!(page.contains(&format!("<rect class=\"fold\" data-count=\"{FOLD_ABOVE}\"")));
     }
 
     #[test]
