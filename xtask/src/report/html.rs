@@ -37,7 +37,8 @@ const GUTTER: f64 = 80.0;
 const PLOT: f64 = WIDTH - GUTTER - 20.0;
 const LANE: f64 = 14.0;
 const LANE_GAP: f64 = 4.0;
-const TOP: f64 = 24.0;
+// Room above the lanes for the deadline's and the TTL's labels, one row each.
+const TOP: f64 = 38.0;
 
 /// How a pod ended, as the timeline colours it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,19 +365,20 @@ fn timeline(html: &mut String, r: &JobReport) {
     }
     let bottom = TOP + plot_height;
     let mut notes = Vec::new();
-    for (class, at, what) in
-        [("deadline", deadline, "activeDeadlineSeconds"), ("ttl", ttl, "ttlSecondsAfterFinished deletes the Job")]
-    {
+    for (class, at, what, label_y) in [
+        ("deadline", deadline, "activeDeadlineSeconds", TOP - 24.0),
+        ("ttl", ttl, "ttlSecondsAfterFinished deletes the Job", TOP - 10.0),
+    ] {
         let Some(at) = at else { continue };
         if within(at) {
             let _ = writeln!(
                 html,
                 "<line class=\"{class}\" data-at=\"{at}\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{bottom:.1}\"><title>{what}: {2}</title></line>\n\
-                 <text class=\"{class}-label\" x=\"{0:.1}\" y=\"{3}\" text-anchor=\"{4}\">{what} {2}</text>",
+                 <text class=\"{class}-label\" x=\"{0:.1}\" y=\"{3}\" text-anchor=\"{4}\">{what} at {2}</text>",
                 x(at),
-                TOP - 4.0,
+                TOP - 6.0,
                 seconds(at),
-                TOP - 8.0,
+                label_y,
                 // A label right of the middle ends at its line, so it stays on the page.
                 if x(at) > GUTTER + PLOT / 2.0 { "end" } else { "start" },
             );
@@ -513,9 +515,9 @@ fn legend(html: &mut String, r: &JobReport) {
     );
 }
 
-/// `12.3 s`, `42 s`.
+/// `12.3 s`, `42 s`, `3630 s`.
 fn seconds(s: f64) -> String {
-    if s < 10.0 && s.fract() != 0.0 { format!("{s:.1} s") } else { format!("{s:.0} s") }
+    if s < 100.0 && s.fract() != 0.0 { format!("{s:.1} s") } else { format!("{s:.0} s") }
 }
 
 /// Text for HTML: element content and quoted attribute values alike.
@@ -607,6 +609,18 @@ mod tests {
             lanes.into_iter().map(|(_, m)| m.into_iter().map(|i| pods[i].name.as_str()).collect()).collect();
         // c goes where b ended; d waits for neither (c ended at 4).
         assert_eq!(lanes, [vec!["a"], vec!["b", "c", "d"]]);
+    }
+
+    #[test]
+    fn indexed_pods_take_their_index_in_numeric_order() {
+        let mut pods = [succeeded("x", 0.0, 1.0), succeeded("y", 0.0, 1.0), succeeded("z", 2.0, 3.0)];
+        for (pod, index) in pods.iter_mut().zip(["10", "2", "2"]) {
+            pod.index = Some(index.into());
+        }
+        let refs: Vec<&PodRow> = pods.iter().collect();
+        let (kind, lanes) = lanes(&refs);
+        assert_eq!(kind, LaneKind::Index);
+        assert_eq!(lanes, [("2".to_owned(), vec![1, 2]), ("10".to_owned(), vec![0])]);
     }
 
     #[test]
