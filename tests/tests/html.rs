@@ -47,11 +47,15 @@ fn deadline_report() -> Value {
 fn draw(dir: &Path, report: &Value) -> (std::path::PathBuf, String) {
     let from = write_file(dir, "report.json", &report.to_string());
     let page = dir.join("run.html");
-    let out = xtask(&["report", "--html", page.to_str().unwrap(), "--from", from.to_str().unwrap()]);
+    let out =
+        xtask(&["--output", "json", "report", "--html", page.to_str().unwrap(), "--from", from.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(stderr.contains(&format!("wrote {} ({} KB)", page.display(), html.len().div_ceil(1024))), "{stderr}");
+    let drawn: Value = serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    assert_eq!(drawn["html"].as_str(), page.to_str());
+    assert_eq!(drawn["bytes"].as_u64(), Some(html.len() as u64));
     (page, html)
 }
 

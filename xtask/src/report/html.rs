@@ -94,13 +94,14 @@ impl Outcome {
         [Outcome::Succeeded, Outcome::Failed, Outcome::Oom, Outcome::Deadline, Outcome::Evicted, Outcome::Unfinished];
 }
 
-/// Writes the page for `report` to `file` when one is given (`--html`).
-pub fn write(report: &JobReport, file: Option<&Path>, out: &Reporter) -> Result<()> {
-    let Some(file) = file else { return Ok(()) };
+/// Writes the page for `report` to `file` when one is given (`--html`);
+/// its size in bytes.
+pub fn write(report: &JobReport, file: Option<&Path>, out: &Reporter) -> Result<usize> {
+    let Some(file) = file else { return Ok(0) };
     let page = page(report);
     std::fs::write(file, &page).with_context(|| format!("--html {}: writing the page", file.display()))?;
     out.status(format!("wrote {} ({} KB)", file.display(), page.len().div_ceil(1024)));
-    Ok(())
+    Ok(page.len())
 }
 
 /// The whole page.
