@@ -11,6 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub mod apiserver;
+pub mod browser;
 pub mod control_plane;
 pub mod fault_proxy;
 pub mod node_agent;

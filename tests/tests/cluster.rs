@@ -385,6 +385,40 @@ fn watch_ends_with_exit_code_1_when_the_backoff_limit_is_exceeded() {
     assert!(r.stderr.contains("error: job.batch/job-test failed: BackoffLimitExceeded"), "{}", r.stderr);
 }
 
+/// `watch --html`: the page a browser opens has a bar per pod of the
+/// report, failed and succeeded as the report says.
+#[test]
+fn watch_html_draws_a_bar_per_pod_of_the_report() {
+    let api = ApiServer::start();
+    assert_eq!(apply(&api, &[]).code, Some(0));
+    let j = job(&api);
+    let dir = tempdir("watch-html");
+    let page = dir.join("watch.html");
+    let w = start_watch(&api, &["--output", "json", "--html", page.to_str().unwrap()]);
+    for n in ["a1", "a2"] {
+        put_pod(&api, &j, &format!("job-test-{n}"), "Failed", Some((1, "Error", "job-worker: simulated failure")));
+    }
+    put_pod(&api, &j, "job-test-s1", "Succeeded", Some((0, "Completed", "")));
+    api.put(objects::failed(&j, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1, 2));
+    let r = w.finish();
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(r.stderr.contains(&format!("wrote {} (", page.display())), "{}", r.stderr);
+    let report: Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let mut expected: Vec<(String, String)> = report["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["phase"].as_str().unwrap().to_lowercase()))
+        .collect();
+    expected.sort();
+    let mut shown: Vec<(String, String)> =
+        tests::browser::bars(&tests::browser::open(&page).dom).into_iter().map(|b| (b.pod, b.outcome)).collect();
+    shown.sort();
+    assert_eq!(shown, expected);
+    assert_eq!(shown.len(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn watch_reports_deadline_exceeded() {
     let api = ApiServer::start();

@@ -959,3 +959,54 @@ fn a_saved_report_carries_the_timeline_that_alerts_replays() {
     assert_eq!((failed["pending"].as_f64(), failed["firing"].as_f64()), (Some(60.0), Some(960.0)), "{failed}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--html` beside `--output json`: the page a browser opens shows a bar
+/// per pod of the report, each with the outcome of the pod's phase.
+#[test]
+fn html_of_a_local_run_shows_the_pods_of_its_report() {
+    let dir = tests::tempdir("rl-html");
+    let page = dir.join("run.html");
+    let r = run_local(
+        "rl-html",
+        &[
+            "--seed",
+            "7",
+            "--fail-probability",
+            "0.5",
+            "--completions",
+            "3",
+            "--parallelism",
+            "2",
+            "--backoff-limit",
+            "6",
+            "--html",
+            page.to_str().unwrap(),
+        ],
+    );
+    assert!(matches!(r.code, Some(0 | 1)), "{}", r.all());
+    assert!(r.stderr.contains(&format!("wrote {} (", page.display())), "{}", r.stderr);
+    let v = report(&r);
+    let mut expected: Vec<tests::browser::Bar> = v["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| tests::browser::Bar {
+            pod: p["name"].as_str().unwrap().to_owned(),
+            // The worker fails by exiting 1 here (reason Error); a pod the
+            // Job's end stopped is Failed with the Job's reason.
+            outcome: match p["phase"].as_str().unwrap() {
+                "Succeeded" => "succeeded",
+                "Failed" => "failed",
+                other => panic!("a pod of a finished local run is {other}: {p}"),
+            }
+            .to_owned(),
+        })
+        .collect();
+    expected.sort();
+    let mut shown = tests::browser::bars(&tests::browser::open(&page).dom);
+    shown.sort();
+    assert_eq!(shown, expected);
+    // Seed 7 draws both: the page is not one colour by chance.
+    assert!(["succeeded", "failed"].iter().all(|o| shown.iter().any(|b| b.outcome == *o)), "{shown:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -97,3 +97,12 @@ pub const PROMTOOL: Tool = Tool {
     what: "Prometheus' promtool",
     otherwise: "put a promtool (from a Prometheus release) in PATH",
 };
+
+/// A browser for the HTML report tests: headless Chromium opens the page
+/// offline, reads back its DOM and takes a screenshot.
+pub const CHROMIUM: Tool = Tool {
+    program: "chromium",
+    package: "chromium",
+    what: "the Chromium browser",
+    otherwise: "put a chromium in PATH",
+};

@@ -182,6 +182,11 @@ pub enum Command {
   cargo xtask release --image crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0 \\
       --username you@example.com --password-stdin --create-pull-secret --timeout 15m < acr-password.txt")]
     Release(ReleaseFlags),
+    /// Draw a saved run (--save-report, or --output json) again as one self-contained HTML page.
+    #[command(after_help = "Examples:
+  cargo xtask report --html run.html --from run.json     # run.json from `run-local --save-report run.json`
+  cargo xtask --output json release > release.json; cargo xtask report --html run.html --from release.json")]
+    Report(ReportFlags),
     /// Print the effective settings and where each came from: a flag, the environment, the settings file, the default.
     #[command(after_help = "Examples:
   cargo xtask config                                     # job-test.toml in the project root, if there
@@ -632,6 +637,9 @@ pub struct WatchFlags {
     /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
     #[arg(long, value_name = "FILE")]
     pub save_report: Option<PathBuf>,
+    /// Also draw the run as one self-contained HTML page (timeline, verdict, failure rate) to FILE; opens offline.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Give up after this long (e.g. 10m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
@@ -740,6 +748,9 @@ pub struct RunLocalFlags {
     /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
     #[arg(long, value_name = "FILE")]
     pub save_report: Option<PathBuf>,
+    /// Also draw the run as one self-contained HTML page (timeline, verdict, failure rate) to FILE; opens offline.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Run the Job in this manifest file instead of a fresh rendering.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -849,6 +860,9 @@ pub struct ReleaseFlags {
     /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
     #[arg(long, value_name = "FILE")]
     pub save_report: Option<PathBuf>,
+    /// Also draw the run as one self-contained HTML page (timeline, verdict, failure rate) to FILE; opens offline.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Give up watching after this long (e.g. 15m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
@@ -881,6 +895,16 @@ pub struct ReleaseFlags {
     pub job: JobFlags,
     #[command(flatten)]
     pub rbac: RbacFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportFlags {
+    /// Where to write the page (HTML with inline CSS and SVG; nothing fetched, no script).
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// The run to draw: what `watch`, `run-local` or `release` print with --output json, or --save-report writes.
+    #[arg(long, value_name = "REPORT.json")]
+    pub from: PathBuf,
 }
 
 /// Every group whose flags are settings (see `config`): a flag added to one

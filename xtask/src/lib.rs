@@ -29,6 +29,7 @@ pub mod push;
 pub mod release;
 pub mod render;
 pub mod report;
+pub mod report_cmd;
 pub mod test;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ use xtask::flags::{Command, Xtask};
 use xtask::report::Reporter;
 use xtask::{
     alerts, bench, build, cluster, completions, config, conformance, exit, image, local, odds, push, release, render,
-    test,
+    report_cmd, test,
 };
 
 fn main() -> ExitCode {
@@ -114,6 +114,7 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
             alerts::run(&f, source, &out)
         }
         Command::Release(f) => release::run(&f, &out),
+        Command::Report(f) => report_cmd::run(&f, &out),
         Command::Config(f) => {
             let (_, sub) = matches.subcommand().expect("a subcommand was parsed");
             config::run(&f, settings, sub, &out)

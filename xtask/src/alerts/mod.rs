@@ -144,28 +144,9 @@ fn whole_seconds(flag: &str, d: Duration) -> Result<u64> {
     Ok(d.as_secs())
 }
 
-/// A report file: the JSON `watch`, `run-local` or `--save-report` write,
-/// or `release`'s, which holds it under `report`.
+/// A report file (see `JobReport::read`) with the times a drill replays.
 fn read_report(file: &Path) -> Result<JobReport> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::usage(format!("--report {}: cannot read it ({e})", file.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        Error::usage(format!(
-            "--report {}: not JSON ({e}); give the output of `watch`, `run-local` or `release` with --output json, \
-             or a file --save-report wrote",
-            file.display()
-        ))
-    })?;
-    let value = match value.get("report") {
-        Some(inner) if inner.is_object() => inner.clone(),
-        _ => value,
-    };
-    let report: JobReport = serde_json::from_value(value).map_err(|e| {
-        Error::usage(format!(
-            "--report {}: not a Job report ({e}); give what --save-report or --output json wrote",
-            file.display()
-        ))
-    })?;
+    let report = JobReport::read(file, "--report")?;
     if report.times.as_ref().and_then(|t| t.started).is_none() {
         return Err(Error::usage(format!(
             "--report {}: the report has no times (status.startTime and the pods' times): it was written before \

@@ -38,6 +38,7 @@ pub fn run(flags: &WatchFlags, out: &Reporter) -> Result<()> {
         let cluster = super::connect(&flags.job.cluster, out).await?;
         let report = watch(&cluster, &flags.job.name, &flags.job.namespace, flags.timeout, out).await?;
         report.save(flags.save_report.as_deref(), out)?;
+        crate::report::html::write(&report, flags.html.as_deref(), out)?;
         out.result(&report);
         Ok(report.verdict()?)
     })

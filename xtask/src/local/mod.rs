@@ -86,6 +86,7 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         let report = run_job(&job, &options, out).await?;
         report.save(flags.save_report.as_deref(), out)?;
+        crate::report::html::write(&report, flags.html.as_deref(), out)?;
         out.result(&report);
         Ok(report.verdict()?)
     })

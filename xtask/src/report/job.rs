@@ -242,6 +242,36 @@ impl JobReport {
         Ok(())
     }
 
+    /// A report file given to `flag`: the JSON `watch`, `run-local` or
+    /// `--save-report` write, or `release`'s, which holds it under `report`.
+    /// A file that cannot be read or is no report is a usage error.
+    pub fn read(file: &std::path::Path, flag: &str) -> Result<JobReport, Error> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::usage(format!(
+                "{flag} {}: cannot read it ({e}); give a file --save-report wrote, or what `watch`, `run-local` \
+                     or `release` printed with --output json",
+                file.display()
+            ))
+        })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            Error::usage(format!(
+                "{flag} {}: not JSON ({e}); give the output of `watch`, `run-local` or `release` with --output json, \
+                 or a file --save-report wrote",
+                file.display()
+            ))
+        })?;
+        let value = match value.get("report") {
+            Some(inner) if inner.is_object() => inner.clone(),
+            _ => value,
+        };
+        serde_json::from_value(value).map_err(|e| {
+            Error::usage(format!(
+                "{flag} {}: not a Job report ({e}); give what --save-report or --output json wrote",
+                file.display()
+            ))
+        })
+    }
+
     /// Ok when the Job completed; a failed Job is an error (exit code 1).
     pub fn verdict(&self) -> Result<(), Error> {
         match self.result {

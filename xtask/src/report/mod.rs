@@ -4,8 +4,9 @@
 //!
 //! A result is one value that is both `Display` (the text) and `Serialize`
 //! (the JSON), so the two cannot drift apart. `job` holds the Job report
-//! model that a watched cluster Job fills.
+//! model that a watched cluster Job fills; `html` draws it as a page.
 
+pub mod html;
 pub mod job;
 
 use std::fmt::Display;
