@@ -399,3 +399,26 @@ fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
     }
     h
 }
+
+/// The exact (Clopper-Pearson) two-sided 1 - `alpha` interval for a
+/// binomial proportion after `k` events in `n` trials: the bounds are
+/// quantiles of Beta(k, n-k+1) and Beta(k+1, n-k), found by bisection on the
+/// regularized incomplete beta function. Conservative: it covers at least
+/// 1 - alpha for every p.
+pub fn clopper_pearson(k: u64, n: u64, alpha: f64) -> (f64, f64) {
+    let (k, n) = (k as f64, n as f64);
+    let low = if k == 0.0 { 0.0 } else { beta_quantile(|x| beta_reg(k, n - k + 1.0, x), alpha / 2.0) };
+    let high = if k == n { 1.0 } else { beta_quantile(|x| beta_reg(k + 1.0, n - k, x), 1.0 - alpha / 2.0) };
+    (low, high)
+}
+
+/// The x in [0, 1] where the increasing `cdf` reaches `q`.
+fn beta_quantile(cdf: impl Fn(f64) -> f64, q: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    // 60 halvings take the bracket below 1e-18, beyond f64's resolution here.
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if cdf(mid) < q { lo = mid } else { hi = mid }
+    }
+    (lo + hi) / 2.0
+}

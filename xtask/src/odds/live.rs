@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::exact::{beta_reg, exact};
+use super::exact::{clopper_pearson, exact};
 use super::{Model, percent};
 use crate::manifest::params::RestartPolicy;
 use crate::report::job::{JobReport, JobResult};
@@ -38,32 +38,11 @@ pub struct Standing {
     pub note: Option<String>,
 }
 
-/// The 95% Clopper-Pearson interval of a binomial proportion k of n.
-pub fn clopper_pearson(k: u64, n: u64) -> (f64, f64) {
-    let (k, n) = (k as f64, n as f64);
-    // The p where I_p(a, b) crosses `level`, by bisection (I grows with p).
-    let solve = |a: f64, b: f64, level: f64| {
-        let (mut lo, mut hi) = (0.0f64, 1.0f64);
-        for _ in 0..100 {
-            let mid = (lo + hi) / 2.0;
-            if beta_reg(a, b, mid) < level {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        (lo + hi) / 2.0
-    };
-    let low = if k == 0.0 { 0.0 } else { solve(k, n - k + 1.0, 0.025) };
-    let high = if k == n { 1.0 } else { solve(k + 1.0, n - k, 0.975) };
-    (low, high)
-}
-
 /// Where the Job stands, from its report and its model.
 pub fn standing(report: &JobReport, m: &Model, finished: bool) -> Standing {
     let (runs, failed) = (report.runs.max(0) as u64, report.failed_runs.max(0) as u64);
     let estimate = (runs > 0).then(|| failed as f64 / runs as f64);
-    let interval = (runs > 0).then(|| clopper_pearson(failed, runs));
+    let interval = (runs > 0).then(|| clopper_pearson(failed, runs, 0.05));
     let mut s = Standing {
         job: report.name.clone(),
         namespace: report.namespace.clone(),
@@ -154,21 +133,5 @@ impl fmt::Display for Standing {
             write!(f, "\n  {note}")?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clopper_pearson_matches_known_intervals() {
-        // 0 of 10: the upper end is 1 - 0.025^(1/10).
-        let (low, high) = clopper_pearson(0, 10);
-        assert_eq!(low, 0.0);
-        assert!((high - (1.0 - 0.025f64.powf(0.1))).abs() < 1e-9, "{high}");
-        // 5 of 10: 0.187086 to 0.812914 (symmetric), as published tables give.
-        let (low, high) = clopper_pearson(5, 10);
-        assert!((low - 0.187086).abs() < 1e-5 && (high - 0.812914).abs() < 1e-5, "{low} {high}");
     }
 }

@@ -384,3 +384,25 @@ fn index_classes_count_every_index_once() {
     assert_eq!(m.index_classes(), [(0, 3)]);
     assert_eq!(model(&[]).index_classes(), [(0, 5)]);
 }
+
+#[test]
+fn clopper_pearson_matches_published_values() {
+    // R: binom.test(3, 10)$conf.int = 0.06673951 0.65245285
+    let (low, high) = exact::clopper_pearson(3, 10, 0.05);
+    assert!((low - 0.066_739_51).abs() < 1e-6 && (high - 0.652_452_85).abs() < 1e-6, "{low} {high}");
+    // binom.test(0, 20)$conf.int = 0 0.1684335
+    let (low, high) = exact::clopper_pearson(0, 20, 0.05);
+    assert!(low == 0.0 && (high - 0.168_433_5).abs() < 1e-6, "{high}");
+    assert_eq!(exact::clopper_pearson(5, 5, 0.05).1, 1.0);
+}
+
+#[test]
+fn clopper_pearson_matches_known_intervals() {
+    // 0 of 10: the upper end is 1 - 0.025^(1/10).
+    let (low, high) = exact::clopper_pearson(0, 10, 0.05);
+    assert_eq!(low, 0.0);
+    assert!((high - (1.0 - 0.025f64.powf(0.1))).abs() < 1e-9, "{high}");
+    // 5 of 10: 0.187086 to 0.812914 (symmetric), as published tables give.
+    let (low, high) = exact::clopper_pearson(5, 10, 0.05);
+    assert!((low - 0.187086).abs() < 1e-5 && (high - 0.812914).abs() < 1e-5, "{low} {high}");
+}

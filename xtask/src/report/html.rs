@@ -180,7 +180,7 @@ fn failure_rate(html: &mut String, r: &JobReport) {
         return;
     }
     let (k, n) = (r.failed_runs.max(0) as u64, r.runs as u64);
-    let (low, high) = clopper_pearson(k, n, 0.05);
+    let (low, high) = crate::odds::exact::clopper_pearson(k, n, 0.05);
     let _ = write!(
         html,
         "<p>observed failure rate <b>{k} of {n} runs = {}</b> (failed pods and container restarts are failed runs); \
@@ -206,30 +206,6 @@ fn failure_rate(html: &mut String, r: &JobReport) {
         None => html.push_str("; the configured FAIL_PROBABILITY is not known for this Job"),
     }
     html.push_str(".</p>\n</section>\n");
-}
-
-/// The exact (Clopper-Pearson) two-sided 1 - `alpha` interval for a
-/// binomial proportion after `k` events in `n` trials: the bounds are
-/// quantiles of Beta(k, n-k+1) and Beta(k+1, n-k), found by bisection on the
-/// regularized incomplete beta function. Conservative: it covers at least
-/// 1 - alpha for every p.
-pub fn clopper_pearson(k: u64, n: u64, alpha: f64) -> (f64, f64) {
-    use crate::odds::exact::beta_reg;
-    let (k, n) = (k as f64, n as f64);
-    let low = if k == 0.0 { 0.0 } else { beta_quantile(|x| beta_reg(k, n - k + 1.0, x), alpha / 2.0) };
-    let high = if k == n { 1.0 } else { beta_quantile(|x| beta_reg(k + 1.0, n - k, x), 1.0 - alpha / 2.0) };
-    (low, high)
-}
-
-/// The x in [0, 1] where the increasing `cdf` reaches `q`.
-fn beta_quantile(cdf: impl Fn(f64) -> f64, q: f64) -> f64 {
-    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
-    // 60 halvings take the bracket below 1e-18, beyond f64's resolution here.
-    for _ in 0..60 {
-        let mid = (lo + hi) / 2.0;
-        if cdf(mid) < q { lo = mid } else { hi = mid }
-    }
-    (lo + hi) / 2.0
 }
 
 fn percent(p: f64) -> String {
@@ -571,17 +547,6 @@ const DEFS: &str = "<defs>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clopper_pearson_matches_published_values() {
-        // R: binom.test(3, 10)$conf.int = 0.06673951 0.65245285
-        let (low, high) = clopper_pearson(3, 10, 0.05);
-        assert!((low - 0.066_739_51).abs() < 1e-6 && (high - 0.652_452_85).abs() < 1e-6, "{low} {high}");
-        // binom.test(0, 20)$conf.int = 0 0.1684335
-        let (low, high) = clopper_pearson(0, 20, 0.05);
-        assert!(low == 0.0 && (high - 0.168_433_5).abs() < 1e-6, "{high}");
-        assert_eq!(clopper_pearson(5, 5, 0.05).1, 1.0);
-    }
 
     fn succeeded(name: &str, from: f64, to: f64) -> PodRow {
         PodRow {
