@@ -212,3 +212,50 @@ fn html_from_a_missing_or_foreign_file_is_a_usage_error() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn odds_html_draws_the_chance_by_limit_and_the_runs_against_the_deadline() {
+    let dir = tempdir("odds-html");
+    let page = dir.join("odds.html");
+    let flags =
+        ["--fail-probability", "0.5", "--completions", "3", "--backoff-limit", "4", "--active-deadline-seconds", "40"];
+    let mut args = vec!["--output", "json", "odds", "--html", page.to_str().unwrap()];
+    args.extend_from_slice(&flags);
+    let out = xtask(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let odds: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let opened = browser::open(&page);
+    assert_eq!(opened.requests, Vec::<String>::new());
+    // A bar per limit from 0, the one given marked, each with its exact chance:
+    // for Never the chance that 3 successes come before the (b+1)-th failure.
+    let limits: Vec<(u32, f64, bool)> = browser::elements(&opened.dom, "<rect ")
+        .filter(|t| browser::attribute(t, "class").is_some_and(|c| c.starts_with("limit")))
+        .map(|t| {
+            (
+                browser::attribute(t, "data-limit").unwrap().parse().unwrap(),
+                browser::attribute(t, "data-chance").unwrap().parse().unwrap(),
+                browser::attribute(t, "class").unwrap().contains("current"),
+            )
+        })
+        .collect();
+    assert_eq!(limits.len(), 31, "{limits:?}");
+    let complete =
+        |b: u32| -> f64 { (0..=b).map(|k| f64::from((k + 1) * (k + 2) / 2) * 0.5f64.powi(3 + k as i32)).sum() };
+    for (limit, chance, current) in &limits {
+        assert!((chance - complete(*limit)).abs() < 1e-12, "limit {limit}: {chance}");
+        assert_eq!(*current, *limit == 4);
+    }
+    assert_eq!(odds["exact"]["p_complete"].as_f64(), Some(limits[4].1));
+    // The histograms count every simulated Job, and the deadline is drawn.
+    let count = |unit_class: &str| -> u64 {
+        let svg = &opened.dom[opened.dom.find(&format!("class=\"plot {unit_class}\"")).unwrap()..];
+        let svg = &svg[..svg.find("</svg>").unwrap()];
+        browser::elements(svg, "<rect ")
+            .map(|t| browser::attribute(t, "data-count").unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    let trials = odds["simulated"]["trials"].as_u64().unwrap();
+    assert_eq!((count("pods"), count("seconds")), (trials, trials));
+    assert_eq!(browser::elements(&opened.dom, "<line ").filter(|t| t.contains("class=\"deadline\"")).count(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -325,6 +325,10 @@ pub struct OddsFlags {
     /// --active-deadline-seconds that covers that share of the runs' wall time; printed as flags.
     #[arg(long, value_name = "CHANCE")]
     pub target: Option<String>,
+    /// Also draw the odds as one self-contained HTML page: the chance to complete by limit around the one given,
+    /// and the simulated pods and wall time with the deadline.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Simulated Jobs at most, for the time and deadline estimates; fewer when the work budget of 4,000,000
     /// container runs runs out (the output says how many ran).
     #[arg(long, default_value_t = 20_000, value_name = "N")]

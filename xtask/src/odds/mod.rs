@@ -6,6 +6,7 @@
 
 pub mod exact;
 pub mod from_job;
+pub mod html;
 pub mod live;
 pub mod report;
 pub mod simulate;
@@ -13,7 +14,7 @@ pub mod target;
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use job_worker::config::{FailIndexes, FailureMode};
 use job_worker::decision::{self, Rules};
 
@@ -339,7 +340,16 @@ pub fn run(flags: &OddsFlags, matches: &clap::ArgMatches, out: &Reporter) -> Res
         flags.trial_seed,
         simulate::WORK_BUDGET
     ));
-    let o = odds(&m, flags.trials, flags.trial_seed, simulate::WORK_BUDGET);
+    let (trials, work) = simulate::whole_trials(&m, flags.trials, flags.trial_seed, simulate::WORK_BUDGET);
+    let o = Odds {
+        exact: exact::exact(&m),
+        simulated: simulate::summarize(trials.clone(), work, flags.trials, simulate::WORK_BUDGET),
+    };
+    if let Some(file) = &flags.html {
+        let page = html::page(&m, &o, &trials);
+        std::fs::write(file, &page).with_context(|| format!("--html {}: writing the page", file.display()))?;
+        out.status(format!("wrote {} ({} KB)", file.display(), page.len().div_ceil(1024)));
+    }
     out.result(&OddsReport::new(&m, &o, flags.trial_seed));
     Ok(())
 }

@@ -341,7 +341,7 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
 
 /// Up to `trials` whole Jobs within `budget` container runs (see
 /// `run_trials`), and the container runs they took.
-fn whole_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> (Vec<Trial>, u64) {
+pub fn whole_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> (Vec<Trial>, u64) {
     let mut all: Vec<Trial> = Vec::new();
     let mut work = 0u64;
     for i in 0..trials {
@@ -411,7 +411,14 @@ impl Simulated {
 /// that runs out of budget anyway is dropped, so every trial counted is a
 /// whole Job.
 pub fn run_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> Simulated {
-    let (mut all, work) = whole_trials(m, trials, seed, budget);
+    let (all, work) = whole_trials(m, trials, seed, budget);
+    summarize(all, work, trials, budget)
+}
+
+/// The aggregates of whole trials (`whole_trials`) that took `work`
+/// container runs of `budget`, `requested` having been asked for.
+pub fn summarize(mut all: Vec<Trial>, work: u64, requested: u32, budget: u64) -> Simulated {
+    let trials = requested;
     let done = all.len() as u32;
     let mut ends: Vec<(End, u32)> = Vec::new();
     for t in &all {

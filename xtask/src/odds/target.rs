@@ -28,7 +28,7 @@ pub enum Knob {
 }
 
 impl Knob {
-    fn flag(self) -> &'static str {
+    pub fn flag(self) -> &'static str {
         match self {
             Knob::BackoffLimit => "--backoff-limit",
             Knob::BackoffLimitPerIndex => "--backoff-limit-per-index",
@@ -74,7 +74,7 @@ pub fn parse_target(s: &str) -> Result<f64, Error> {
     }
 }
 
-fn with_limit(m: &Model, knob: Knob, limit: u32) -> Model {
+pub(super) fn with_limit(m: &Model, knob: Knob, limit: u32) -> Model {
     let mut m = m.clone();
     match knob {
         Knob::BackoffLimit => m.backoff_limit = Some(limit),
@@ -88,7 +88,7 @@ fn with_limit(m: &Model, knob: Knob, limit: u32) -> Model {
 }
 
 /// The exact chance to complete with `limit`, or why there is none.
-fn chance(m: &Model, knob: Knob, limit: u32) -> Result<f64, Error> {
+pub(super) fn chance(m: &Model, knob: Knob, limit: u32) -> Result<f64, Error> {
     exact(&with_limit(m, knob, limit)).map(|e| e.p_complete).ok_or_else(|| {
         Error::usage(
             "--target: these settings have no closed form (OnFailure with pods in parallel, or indexes that fail \
@@ -99,8 +99,13 @@ fn chance(m: &Model, knob: Knob, limit: u32) -> Result<f64, Error> {
 }
 
 /// Searches the smallest limit reaching `target`, then the deadline.
+/// The limit a target tunes for this Job: the per-index one where it has one.
+pub fn knob_of(m: &Model) -> Knob {
+    if m.backoff_limit_per_index.is_some() { Knob::BackoffLimitPerIndex } else { Knob::BackoffLimit }
+}
+
 pub fn tune(m: &Model, target: f64, trials: u32, seed: u64) -> Result<Tuned, Error> {
-    let knob = if m.backoff_limit_per_index.is_some() { Knob::BackoffLimitPerIndex } else { Knob::BackoffLimit };
+    let knob = knob_of(m);
     let best = chance(m, knob, MAX_LIMIT)?;
     if best < target {
         let why = if m.hangs_on_failure() {

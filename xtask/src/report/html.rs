@@ -498,7 +498,7 @@ fn seconds(s: f64) -> String {
 }
 
 /// Text for HTML: element content and quoted attribute values alike.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
