@@ -31,9 +31,17 @@ rect.bin{fill:#009E73;stroke:#000;stroke-width:.5}rect.bin.failed{fill:#D55E00}
 line.deadline{stroke:#E69F00;stroke-width:2;stroke-dasharray:6 3}
 ";
 
+/// The limits drawn and the one given.
+struct Limits {
+    knob: Knob,
+    current: u32,
+    /// Each limit with its exact chance to complete.
+    chances: Vec<(u32, f64)>,
+}
+
 /// The limits drawn: a window around the one given (all from 0 when it
 /// is small), with each one's exact chance; None without a closed form.
-fn chances(m: &Model) -> Option<(Knob, u32, Vec<(u32, f64)>)> {
+fn chances(m: &Model) -> Option<Limits> {
     let knob = target::knob_of(m);
     let current = match knob {
         Knob::BackoffLimit => m.backoff_limit?,
@@ -42,7 +50,7 @@ fn chances(m: &Model) -> Option<(Knob, u32, Vec<(u32, f64)>)> {
     let first = current.saturating_sub(MAX_LIMITS / 2);
     let limits: Option<Vec<(u32, f64)>> =
         (first..first + MAX_LIMITS).map(|l| target::chance(m, knob, l).ok().map(|p| (l, p))).collect();
-    Some((knob, current, limits?))
+    Some(Limits { knob, current, chances: limits? })
 }
 
 /// The whole page.
@@ -64,7 +72,7 @@ pub fn page(m: &Model, o: &Odds, trials: &[Trial]) -> String {
         t = esc(&title),
     );
     match chances(m) {
-        Some((knob, current, limits)) => chance_chart(&mut html, knob, current, &limits),
+        Some(l) => chance_chart(&mut html, l.knob, l.current, &l.chances),
         None => html.push_str("<p>No closed form for these settings: the chance by limit is not drawn.</p>\n"),
     }
     let pods: Vec<(f64, bool)> = trials.iter().map(|t| (f64::from(t.pods), t.end != End::Complete)).collect();
@@ -152,19 +160,19 @@ fn histogram(html: &mut String, heading: &str, unit: &str, values: &[(f64, bool)
             }
             let h = plot * *n as f64 / tallest;
             y -= h;
-            let _ = write!(
+            let _ = writeln!(
                 html,
                 "<rect class=\"{class}\" data-from=\"{from}\" data-count=\"{n}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" \
-                 height=\"{h:.1}\"><title>{} to {} {unit}: {n} Jobs</title></rect>\n",
+                 height=\"{h:.1}\"><title>{} to {} {unit}: {n} Jobs</title></rect>",
                 step * 0.9,
                 fmt_unit(from, unit),
                 fmt_unit(from + width, unit),
             );
         }
         if i % count.div_ceil(10) == 0 {
-            let _ = write!(
+            let _ = writeln!(
                 html,
-                "<text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\">{}</text>\n",
+                "<text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\">{}</text>",
                 HEIGHT - BOTTOM + 14.0,
                 fmt_unit(from, unit)
             );
@@ -199,9 +207,9 @@ fn fmt_unit(v: f64, unit: &str) -> String {
 }
 
 fn axis(html: &mut String, plot: f64) {
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\"/>\n",
+        "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\"/>",
         WIDTH - 10.0,
         20.0 + plot,
         20.0 + plot
