@@ -924,7 +924,7 @@ fn on_a_terminal_watch_keeps_a_live_table() {
     assert!(screen.contains("job.batch/job-test Failed: BackoffLimitExceeded"), "{screen:?}");
 }
 
-/// The scale: 10,000 completions at parallelism 500. Pods run in a
+/// A large Job: 10,000 completions at parallelism 500. Pods run in a
 /// window of 500 (a pod ends when the 500th after it starts); one pod in
 /// a hundred fails, exit 1 or OOMKilled 137, and another takes its place.
 #[test]

@@ -766,7 +766,7 @@ fn render_prints_the_odds_and_writes_where_asked() {
     let (code, stdout, stderr) = render(&["--out", file.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("odds: completes with probability 94.37% (exact)"), "{stderr}");
-    // What the summary says agrees with `odds`: the issue saw 34.10% here.
+    // What the summary says agrees with `odds` (a replayed draw per pod would say 34.10%).
     let (code, _, stderr) = render(&["--restart-policy", "OnFailure", "--parallelism", "1"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("odds: completes with probability 96.06% (exact)"), "{stderr}");
@@ -830,7 +830,7 @@ fn odds_json_agrees_with_the_closed_form() {
 
 #[test]
 fn odds_for_on_failure_draws_afresh_on_every_restart() {
-    // The issue: 96.06% exact beside 33.08% simulated. (1 - 0.2^3)^5.
+    // The exact (1 - 0.2^3)^5 = 96.06%, and a simulation that draws afresh agrees.
     let exact = (1.0 - 0.2f64.powi(3)).powi(5);
     for seed in [&[][..], &["--seed", "42"]] {
         let mut args = vec!["--restart-policy", "OnFailure", "--parallelism", "1"];
@@ -860,7 +860,7 @@ fn odds_for_on_failure_draws_afresh_on_every_restart() {
 
 #[test]
 fn odds_on_a_huge_job_answers_exactly_and_bounds_the_simulation() {
-    // The issue's Job ran ten minutes printing only "simulating 20000 Jobs".
+    // Held to its work budget: an unbounded simulation of this Job would run for minutes.
     let v = odds_json(&["--completions", "1000000", "--parallelism", "1000", "--backoff-limit", "1000"]);
     assert_eq!(v["exact"]["p_complete"], 0.0);
     assert!((v["exact"]["runs_mean"].as_f64().unwrap() - 5005.0).abs() < 1e-6);

@@ -128,9 +128,9 @@ fn release_help_lists_timeout_outside_the_groups() {
     assert!(options.contains("--timeout <DURATION>"), "{help}");
 }
 
-/// The issue: no kubeconfig gave exit 4, `KUBECONFIG=/tmp/none` exit 2 and
-/// `'"/tmp/none"'`. No usable cluster configuration is one exit code, 4, as
-/// the README's table says, and the path is quoted once (not at all).
+/// No usable cluster configuration (no kubeconfig, or a KUBECONFIG that does
+/// not exist) is one exit code, 4, as the README's table says, and the path
+/// is named as it was given, without doubled quotes.
 #[test]
 fn no_usable_cluster_configuration_exits_4_naming_the_path_once() {
     let home = tempdir("no-kubeconfig-home");
@@ -261,10 +261,9 @@ fn settings_precedence_is_flag_then_environment_then_file_then_default() {
     assert_eq!(setting(&config, "job.name")["source"], "file");
 }
 
-/// The issue: `[job] suspend = true` could not be turned off by a flag
-/// (`--suspend=false` was a usage error), so "flag > environment > file"
-/// was false for every switch. Each level, in what `render` really renders
-/// and in what `config` says.
+/// "Flag > environment > file" holds for switches too: `[job] suspend =
+/// true` is turned off by `--suspend=false` or the environment. Each level,
+/// in what `render` really renders and in what `config` says.
 #[test]
 fn a_switch_is_set_at_every_level_and_a_flag_turns_it_off() {
     let (_dir, file) = settings_file("settings-switch", "[job]\nsuspend = true\n");

@@ -714,9 +714,9 @@ mod tests {
         (settings, cmd)
     }
 
-    /// The issue: `[job] suspend = true` became the flag's default, and
-    /// `--suspend` could only say true again. Every boolean key takes
-    /// `=false` (a flag added to a group later too), bare still means true.
+    /// `[job] suspend = true` becomes the flag's default, so a flag must be
+    /// able to say false: every boolean key takes `=false` (a flag added to
+    /// a group later too), and bare still means true.
     #[test]
     fn a_flag_turns_off_every_switch_the_file_turns_on() {
         let mut built = Xtask::command();

@@ -941,9 +941,10 @@ mod tests {
     use super::*;
 
     /// A flattened group's `next_help_heading` carries over to the flags
-    /// declared after it (the issue saw `render --out` and `release
-    /// --timeout` under "Authorization:"): every flag under a group's
-    /// heading must belong to that group.
+    /// declared after it (a command's own flag declared after a group would
+    /// be listed under that group's heading, `render --out` under
+    /// "Authorization:"): every flag under a group's heading must belong to
+    /// that group.
     #[test]
     fn every_flag_under_a_group_heading_belongs_to_the_group() {
         let group = |cmd: clap::Command| cmd.get_arguments().map(|a| a.get_id().to_string()).collect::<Vec<_>>();

@@ -176,8 +176,8 @@ fn the_simulation_agrees_with_the_closed_forms() {
         "1",
     ]);
     agrees(ON_FAILURE_FIRST_ATTEMPT_FAILS);
-    // The OnFailure example: (1 - 0.2^3)^5 = 96.06%, which a
-    // simulation replaying one draw per pod put at 0.8^5 = 33%.
+    // OnFailure, one pod at a time: (1 - 0.2^3)^5 = 96.06%; a simulation
+    // that replayed one draw per pod would give 0.8^5 = 33%.
     agrees(&["--restart-policy", "OnFailure", "--parallelism", "1"]);
     agrees(&["--restart-policy", "OnFailure", "--parallelism", "1", "--backoff-limit", "6"]);
     agrees(&["--restart-policy", "OnFailure", "--parallelism", "1", "--backoff-limit", "0"]);
@@ -303,7 +303,7 @@ fn the_incomplete_beta_matches_the_summed_tail() {
     }
 }
 
-/// The huge Job: 1,000,000 completions, parallelism 1000,
+/// A huge Job: 1,000,000 completions, parallelism 1000,
 /// backoffLimit 1000. The closed forms answer without a loop over the
 /// completions; the 1001st failure comes after about 5005 pods.
 #[test]
