@@ -229,3 +229,31 @@ fn name_with_job_flags_or_a_report_is_refused_with_exit_2() {
     let out = xtask(&["alerts", "--report", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn the_drills_text_is_a_reviewed_snapshot() {
+    // A failed Job kept 10 minutes, and one that completed after retries.
+    let dir = tempdir("alerts-snapshot");
+    let mut texts = Vec::new();
+    let completed = report(
+        "Complete",
+        "Complete",
+        1,
+        2,
+        vec![
+            pod("retry-0", "Failed", 1, 0.0, 5.0),
+            pod("retry-1", "Failed", 1, 15.0, 20.0),
+            pod("retry-2", "Succeeded", 0, 40.0, 45.0),
+        ],
+        45.0,
+        3600,
+    );
+    for (name, r) in [("failed.json", failed_report(65.0, 600)), ("completed.json", completed)] {
+        let file = write_file(&dir, name, &r.to_string());
+        let out = xtask(&["alerts", "--report", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        texts.push(String::from_utf8_lossy(&out.stdout).replace(dir.to_str().unwrap(), "DIR"));
+    }
+    insta::assert_snapshot!(texts.join("\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

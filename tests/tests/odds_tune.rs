@@ -120,3 +120,10 @@ fn odds_of_a_job_file_are_the_odds_of_the_flags_it_was_rendered_from() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("the file describes the Job; leave out --completions"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_target_text_is_a_reviewed_snapshot() {
+    let out = xtask(&["odds", "--target", "99.9%"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
