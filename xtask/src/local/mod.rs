@@ -36,7 +36,7 @@ use crate::flags::RunLocalFlags;
 use crate::image::docker;
 use crate::image_ref::ImageRef;
 use crate::manifest::versions::{self, ControllerRules, KubeVersion};
-use crate::manifest::{self, Object, objects, params};
+use crate::manifest::{self, objects, params};
 use crate::report::Reporter;
 use crate::report::job::{JobCondition, JobReport, JobTimes, PodRow, PodTable};
 use crate::{Error, ErrorKind};
@@ -61,7 +61,7 @@ pub struct Options {
 pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
     let mut summary = None;
     let job = match &flags.file {
-        Some(path) => job_from_file(path)?,
+        Some(path) => manifest::job_from_file(path)?,
         None => {
             // With no --image, the image `cargo xtask image` builds into the
             // local daemon, not the manifests' placeholder.
@@ -90,23 +90,6 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
         out.result(&report);
         Ok(report.verdict()?)
     })
-}
-
-/// The Job in a manifest file (other objects in it are not needed locally).
-fn job_from_file(path: &std::path::Path) -> Result<Job> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
-    let objects = manifest::from_yaml(&text)
-        .map_err(|e| Error::usage(format!("-f {}: not a manifest this tool reads ({e})", path.display())))?;
-    objects
-        .into_iter()
-        .find_map(|o| match o {
-            Object::Job(job) => Some(*job),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            Error::usage(format!("-f {}: holds no Job; render one with `cargo xtask render`", path.display())).into()
-        })
 }
 
 /// One pod of the run: its container (what the table shows is its row).

@@ -160,3 +160,22 @@ pub fn to_yaml(objects: &[Object]) -> Result<String, serde_saphyr::SerializeErro
 pub fn from_yaml(yaml: &str) -> Result<Vec<Object>, serde_saphyr::Error> {
     serde_saphyr::from_multiple(yaml)
 }
+
+/// The first Job in the manifest file `-f PATH` names (`run-local -f`,
+/// `odds -f`), or a usage error naming the file.
+pub fn job_from_file(path: &std::path::Path) -> Result<Job, crate::Error> {
+    use crate::Error;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
+    let objects = from_yaml(&text)
+        .map_err(|e| Error::usage(format!("-f {}: not a manifest this tool reads ({e})", path.display())))?;
+    objects
+        .into_iter()
+        .find_map(|o| match o {
+            Object::Job(job) => Some(*job),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            Error::usage(format!("-f {}: holds no Job; render one with `cargo xtask render`", path.display()))
+        })
+}

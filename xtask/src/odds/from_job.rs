@@ -14,23 +14,6 @@ use super::Model;
 use crate::Error;
 use crate::manifest::params::RestartPolicy;
 
-/// The Job in the file (the first one), or a usage error naming the file.
-pub fn read_job(path: &Path) -> Result<Job, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
-    let objects = crate::manifest::from_yaml(&text)
-        .map_err(|e| Error::usage(format!("-f {}: not a manifest this tool reads ({e})", path.display())))?;
-    objects
-        .into_iter()
-        .find_map(|o| match o {
-            crate::manifest::Object::Job(job) => Some(*job),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            Error::usage(format!("-f {}: holds no Job; render one with `cargo xtask render`", path.display()))
-        })
-}
-
 /// The model of the Job (read from `file`, else from the cluster), or
 /// what in it the odds cannot model.
 pub fn model_of(job: &Job, file: Option<&Path>, pod_startup: Duration) -> Result<Model, Error> {

@@ -265,7 +265,7 @@ pub fn run(flags: &OddsFlags, matches: &clap::ArgMatches, out: &Reporter) -> Res
     }
     let m = match (&flags.file, name_given) {
         (Some(file), false) if described.is_empty() => {
-            let job = from_job::read_job(file)?;
+            let job = crate::manifest::job_from_file(file)?;
             let m = from_job::model_of(&job, Some(file), flags.pod_startup)?;
             out.status(format!("the odds of job.batch/{} as {} describes it", m.name, file.display()));
             m
