@@ -21,24 +21,17 @@ pub struct Typical {
 /// simulation met one), and how many Jobs were simulated.
 pub fn typical_runs(p: &JobParams, seed: u64) -> (Vec<Typical>, u32) {
     let m = Model::new(p, DEFAULT_POD_STARTUP);
-    // The same trial numbering as `odds`' simulation.
-    let trial_seed = |i: u32| seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i));
-    let mut seen: Vec<(u32, Trial)> = Vec::new();
-    let mut work = 0u64;
-    for i in 0..TRIALS {
-        let Some(t) = simulate::simulate(&m, trial_seed(i), BUDGET - work) else { break };
-        work += t.work;
-        seen.push((i, t));
-        if work >= BUDGET {
-            break;
-        }
-    }
+    // The Jobs `odds` would simulate first; the i-th is replayed with its pods' times.
+    let (trials, _) = simulate::whole_trials(&m, TRIALS, seed, BUDGET);
+    let seen: Vec<(u32, &Trial)> = (0..).zip(&trials).collect();
     let mut typical = Vec::new();
     for complete in [true, false] {
-        let mut runs: Vec<&(u32, Trial)> = seen.iter().filter(|(_, t)| (t.end == End::Complete) == complete).collect();
+        let mut runs: Vec<&(u32, &Trial)> = seen.iter().filter(|(_, t)| (t.end == End::Complete) == complete).collect();
         runs.sort_by(|a, b| a.1.seconds.total_cmp(&b.1.seconds).then(a.0.cmp(&b.0)));
         let Some((i, _)) = runs.get(runs.len() / 2) else { continue };
-        let Some((trial, events)) = simulate::simulate_traced(&m, trial_seed(*i), u64::MAX) else { continue };
+        let Some((trial, events)) = simulate::simulate_traced(&m, simulate::trial_seed(seed, *i), u64::MAX) else {
+            continue;
+        };
         let label = format!(
             "a typical run that {} ({} of {} simulated runs {}; this one is their median in length)",
             if complete { "completes" } else { "fails" },

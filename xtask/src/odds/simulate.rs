@@ -339,6 +339,12 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
     }
 }
 
+/// The `trial` argument of `simulate` for the i-th trial of a run seeded
+/// `seed`: `whole_trials`' i-th Job is `simulate(m, trial_seed(seed, i), ..)`.
+pub fn trial_seed(seed: u64, i: u32) -> u64 {
+    seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i))
+}
+
 /// Up to `trials` whole Jobs within `budget` container runs (see
 /// `run_trials`), and the container runs they took.
 pub fn whole_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> (Vec<Trial>, u64) {
@@ -349,7 +355,7 @@ pub fn whole_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> (Vec<Tria
         if i > 0 && work / u64::from(i) > left {
             break;
         }
-        match simulate(m, seed.wrapping_mul(1_000_003).wrapping_add(u64::from(i)), left) {
+        match simulate(m, trial_seed(seed, i), left) {
             Some(t) => {
                 work += t.work;
                 all.push(t);
@@ -416,9 +422,8 @@ pub fn run_trials(m: &Model, trials: u32, seed: u64, budget: u64) -> Simulated {
 }
 
 /// The aggregates of whole trials (`whole_trials`) that took `work`
-/// container runs of `budget`, `requested` having been asked for.
-pub fn summarize(mut all: Vec<Trial>, work: u64, requested: u32, budget: u64) -> Simulated {
-    let trials = requested;
+/// container runs of `budget`, `trials` having been asked for.
+pub fn summarize(mut all: Vec<Trial>, work: u64, trials: u32, budget: u64) -> Simulated {
     let done = all.len() as u32;
     let mut ends: Vec<(End, u32)> = Vec::new();
     for t in &all {
