@@ -343,7 +343,7 @@ fn explain(alert: &Alert, report: &JobReport, deleted: Option<f64>, s: Spell) ->
                     deletion(),
                     t(hold),
                     t(hold + s.window),
-                    needed_ttl(hold, s.window)
+                    rules::needed_lifetime(alert.hold, Duration::from_secs_f64(s.window)).as_secs_f64().ceil()
                 );
             }
             why
@@ -362,13 +362,6 @@ fn explain(alert: &Alert, report: &JobReport, deleted: Option<f64>, s: Spell) ->
             }
         },
     }
-}
-
-/// The ttlSecondsAfterFinished that keeps a failed Job long enough for an
-/// alert held `hold` seconds: the first scrape to see the failure and the
-/// evaluation after it may each come an interval late.
-pub fn needed_ttl(hold: f64, window: f64) -> i64 {
-    (hold + window).ceil() as i64
 }
 
 /// What the series show that users trip over.

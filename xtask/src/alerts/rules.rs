@@ -90,6 +90,18 @@ pub fn failed_job_hold() -> Duration {
         .map_or(Duration::ZERO, |a| a.hold)
 }
 
+/// Prometheus' default scrape and evaluation interval.
+pub const PROMETHEUS_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long a failed Job must exist for an alert held `hold` to fire: the
+/// scrape that sees the failure and the evaluation after it may each come
+/// up to an interval late (`window`: one scrape and one evaluation
+/// interval), then the expression must hold for `hold`. The
+/// ttlSecondsAfterFinished a failure alert needs.
+pub fn needed_lifetime(hold: Duration, window: Duration) -> Duration {
+    hold + window
+}
+
 /// Prometheus's duration notation: units y, w, d, h, m, s, ms, largest
 /// first (`1h30m`, `15m`, `500ms`).
 pub fn prometheus_duration(s: &str) -> Option<Duration> {

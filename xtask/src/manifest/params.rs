@@ -509,19 +509,18 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
 
 /// Legal but questionable settings.
 #[allow(clippy::too_many_arguments)]
-/// The evaluation interval the TTL warning assumes: Prometheus' default.
-const DEFAULT_EVALUATION_INTERVAL: Duration = Duration::from_secs(60);
-
 /// A ttlSecondsAfterFinished too short for the failed-Job alert most
 /// clusters run: KubeJobFailed holds for 15 minutes on a Job that exists,
 /// and ttlSecondsAfterFinished deletes it (and so the series the alert reads).
 pub fn ttl_warning(ttl: i64) -> Option<String> {
-    let hold = crate::alerts::rules::failed_job_hold();
-    let needed = hold + 2 * DEFAULT_EVALUATION_INTERVAL;
+    use crate::alerts::rules::{PROMETHEUS_INTERVAL, failed_job_hold, needed_lifetime};
+    let hold = failed_job_hold();
+    // At Prometheus' default intervals, as `alerts` assumes by default.
+    let needed = needed_lifetime(hold, 2 * PROMETHEUS_INTERVAL);
     (ttl >= 0 && (ttl as u64) < needed.as_secs()).then(|| {
         format!(
             "--ttl-seconds-after-finished {ttl}: a failed Job is deleted {} after it fails, before KubeJobFailed \
-             (kubernetes-mixin, `for: {}`) can fire: it needs the Job for {} plus two evaluation intervals ({} at \
+             (kubernetes-mixin, `for: {}`) can fire: it needs the Job for {} plus a scrape and an evaluation ({} at \
              Prometheus' default 1m); use {} or more (the default is 3600), and `cargo xtask alerts` to check",
             humantime::format_duration(Duration::from_secs(ttl as u64)),
             humantime::format_duration(hold),
