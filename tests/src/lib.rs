@@ -208,6 +208,23 @@ pub fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
+/// The chance that `needed` successes come before `allowed` failures, each
+/// run failing with chance `f` (the negative binomial, summed term by term):
+/// a Job with restartPolicy Never and backoffLimit B completes with
+/// `completes_before(completions, B + 1, f)`. Computed here, apart from the
+/// closed forms `odds` uses, so that the tests hold them to it.
+pub fn completes_before(needed: u32, allowed: u32, f: f64) -> f64 {
+    let mut p = 0.0;
+    let mut binom = 1.0; // C(needed - 1 + k, k)
+    for k in 0..allowed {
+        if k > 0 {
+            binom *= f64::from(needed - 1 + k) / f64::from(k);
+        }
+        p += binom * (1.0 - f).powi(needed as i32) * f.powi(k as i32);
+    }
+    p
+}
+
 /// The sha256 of some bytes, in hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -1539,20 +1539,6 @@ fn release_makes_the_pull_secret_from_the_push_credential_and_never_prints_it() 
     assert!(std::fs::read_to_string(&file).unwrap().contains(&data));
 }
 
-/// P(at least `needed` successes before `allowed` failures), each run
-/// failing with chance `f`: the negative binomial, summed term by term.
-fn completes_before(needed: u32, allowed: u32, f: f64) -> f64 {
-    let mut p = 0.0;
-    let mut binom = 1.0; // C(needed - 1 + k, k)
-    for k in 0..allowed {
-        if k > 0 {
-            binom *= f64::from(needed - 1 + k) / f64::from(k);
-        }
-        p += binom * (1.0 - f).powi(needed as i32) * f.powi(k as i32);
-    }
-    p
-}
-
 #[test]
 fn odds_name_estimates_the_failure_probability_and_the_chance_from_where_the_job_stands() {
     let api = ApiServer::start();
@@ -1579,7 +1565,7 @@ fn odds_name_estimates_the_failure_probability_and_the_chance_from_where_the_job
     assert!((3.0 * high * high - 2.0 * high.powi(3) - 0.975).abs() < 1e-9, "{high}");
     // 3 completions missing; backoffLimit 3 with 1 failed allows 2 more
     // failures, so the Job completes if 3 successes come before a 3rd failure.
-    let expected = completes_before(3, 3, 1.0 / 3.0);
+    let expected = tests::completes_before(3, 3, 1.0 / 3.0);
     assert!((v["p_complete"].as_f64().unwrap() - expected).abs() < 1e-9, "{v} vs {expected}");
 
     let text = run_xtask(&["odds", "--name", "job-test", "--kubeconfig", &k], &[]);

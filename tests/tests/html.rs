@@ -239,8 +239,7 @@ fn odds_html_draws_the_chance_by_limit_and_the_runs_against_the_deadline() {
         })
         .collect();
     assert_eq!(limits.len(), 31, "{limits:?}");
-    let complete =
-        |b: u32| -> f64 { (0..=b).map(|k| f64::from((k + 1) * (k + 2) / 2) * 0.5f64.powi(3 + k as i32)).sum() };
+    let complete = |b: u32| tests::completes_before(3, b + 1, 0.5);
     for (limit, chance, current) in &limits {
         assert!((chance - complete(*limit)).abs() < 1e-12, "limit {limit}: {chance}");
         assert_eq!(*current, *limit == 4);
