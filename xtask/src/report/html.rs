@@ -594,27 +594,18 @@ mod tests {
         let mut pods: Vec<PodRow> =
             (0..=FOLD_ABOVE).map(|n| succeeded(&format!("ok-{n}"), n as f64, n as f64 + 1.0)).collect();
         pods[7].restarts = 1;
+        let n = pods.len() as i32;
         let report = JobReport {
             name: "big".into(),
-            namespace: "job-test".into(),
             result: JobResult::Complete,
             reason: String::new(),
-            message: String::new(),
-            succeeded: pods.len() as i32,
-            completions: pods.len() as i32,
+            succeeded: n,
+            completions: n,
             failed_pods: 0,
-            seconds: None,
-            runs: pods.len() as i32 + 1,
+            runs: n + 1,
             failed_runs: 1,
-            configured_probability: None,
-            pods,
             conditions: vec![],
-            completed_indexes: None,
-            failed_indexes: None,
-            terminating: None,
-            managed_by: None,
-            image_pull: None,
-            times: None,
+            ..crate::report::job::tests::report(pods)
         };
         let page = page(&report);
         assert_eq!(page.matches("data-pod=\"").count(), 2, "the restarted pod's bar and its one restart mark");

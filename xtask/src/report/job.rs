@@ -522,7 +522,7 @@ impl PodTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn failed_pod(n: usize, code: i32) -> PodRow {
@@ -541,7 +541,9 @@ mod tests {
         }
     }
 
-    fn report(pods: Vec<PodRow>) -> JobReport {
+    /// A Job that failed with BackoffLimitExceeded after `pods`, each a
+    /// failed run; other tests change what they need.
+    pub(crate) fn report(pods: Vec<PodRow>) -> JobReport {
         JobReport {
             name: "job-test".into(),
             namespace: "job-test".into(),
