@@ -122,20 +122,8 @@ pub fn tune(m: &Model, target: f64, trials: u32, seed: u64) -> Result<Tuned, Err
             percent(best)
         )));
     }
-    // p(limit) never falls as the limit grows: bisect for the first that reaches it.
-    let (mut low, mut high) = (0u32, MAX_LIMIT);
-    if chance(m, knob, 0)? >= target {
-        high = 0;
-    }
-    while high - low > 1 {
-        let mid = low + (high - low) / 2;
-        if chance(m, knob, mid)? >= target {
-            high = mid;
-        } else {
-            low = mid;
-        }
-    }
-    let limit = high;
+    // p(limit) never falls as the limit grows.
+    let limit = first_reaching(MAX_LIMIT, |l| Ok::<_, Error>(chance(m, knob, l)? >= target))?;
     let p_complete = chance(m, knob, limit)?;
     let p_complete_one_less = limit.checked_sub(1).map(|l| chance(m, knob, l)).transpose()?;
     let tuned = with_limit(m, knob, limit);
@@ -210,21 +198,27 @@ fn failed_indexes_quantile(m: &Model, target: f64, limit: u32) -> Option<u32> {
     if q <= 0.0 {
         return Some(0);
     }
-    // P(X <= k) = I_{1-q}(c - k, k + 1), which grows with k: bisect.
+    // P(X <= k) = I_{1-q}(c - k, k + 1), which grows with k to 1 at c.
     let cdf = |k: u32| if f64::from(k) >= c { 1.0 } else { beta_reg(c - f64::from(k), f64::from(k) + 1.0, 1.0 - q) };
-    let (mut low, mut high) = (0u32, m.completions);
-    if cdf(0) >= target {
-        return Some(0);
+    first_reaching(m.completions, |k| Ok::<_, std::convert::Infallible>(cdf(k) >= target)).ok()
+}
+
+/// The smallest k in 0..=high for which `reaches(k)` holds, by bisection:
+/// it holds at `high`, and once it holds it holds for every larger k.
+fn first_reaching<E>(high: u32, mut reaches: impl FnMut(u32) -> Result<bool, E>) -> Result<u32, E> {
+    if reaches(0)? {
+        return Ok(0);
     }
+    let (mut low, mut high) = (0u32, high);
     while high - low > 1 {
         let mid = low + (high - low) / 2;
-        if cdf(mid) >= target {
+        if reaches(mid)? {
             high = mid;
         } else {
             low = mid;
         }
     }
-    Some(high)
+    Ok(high)
 }
 
 impl fmt::Display for Tuned {
