@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::simulate::{End, Trial};
 use super::target::{self, Knob};
 use super::{Model, Odds, percent};
-use crate::report::html::esc;
+use crate::report::html::{CLOSE_PAGE, open_page};
 use crate::report::human_seconds;
 
 const WIDTH: f64 = 900.0;
@@ -20,15 +20,11 @@ const BOTTOM: f64 = 40.0;
 const MAX_LIMITS: u32 = 31;
 const BINS: usize = 30;
 
+/// The page's own style, after the shared one (`report::html::open_page`).
 const CSS: &str = "
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#000;background:#fff;-webkit-print-color-adjust:exact;print-color-adjust:exact}
-h1{font-size:1.3em}h2{font-size:1.1em}
-svg.plot{max-width:1000px;display:block}
-text{font:11px system-ui,sans-serif}text.tick{text-anchor:middle}text.value{text-anchor:middle}
-line.axis{stroke:#000}
+svg.plot{max-width:1000px}text.tick{text-anchor:middle}
 rect.limit{fill:#56B4E9;stroke:#000;stroke-width:.5}rect.limit.current{fill:#0072B2;stroke-width:2}
 rect.bin{fill:#009E73;stroke:#000;stroke-width:.5}rect.bin.failed{fill:#D55E00}
-line.deadline{stroke:#E69F00;stroke-width:2;stroke-dasharray:6 3}
 ";
 
 /// The limits drawn and the one given.
@@ -56,12 +52,10 @@ fn chances(m: &Model) -> Option<Limits> {
 /// The whole page.
 pub fn page(m: &Model, o: &Odds, trials: &[Trial]) -> String {
     let mut html = String::with_capacity(32 * 1024);
-    let title = format!("odds of job.batch/{}", m.name);
-    let _ = write!(
+    open_page(&mut html, &format!("odds of job.batch/{}", m.name), CSS);
+    let _ = writeln!(
         html,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n<style>{CSS}</style>\n\
-         </head>\n<body>\n<h1>{t}</h1>\n<p>{} completions, parallelism {}, fails with probability {}; completes with \
-         probability {}</p>\n",
+        "<p>{} completions, parallelism {}, fails with probability {}; completes with probability {}</p>",
         m.completions,
         m.parallelism,
         m.fail_probability,
@@ -69,7 +63,6 @@ pub fn page(m: &Model, o: &Odds, trials: &[Trial]) -> String {
             Some(e) => format!("{} (exact)", percent(e.p_complete)),
             None => format!("{} (simulated)", percent(o.simulated.p_complete)),
         },
-        t = esc(&title),
     );
     match chances(m) {
         Some(l) => chance_chart(&mut html, l.knob, l.current, &l.chances),
@@ -79,12 +72,12 @@ pub fn page(m: &Model, o: &Odds, trials: &[Trial]) -> String {
     histogram(&mut html, "Pods a Job takes", "pods", &pods, None);
     let seconds: Vec<(f64, bool)> = trials.iter().map(|t| (t.seconds, t.end != End::Complete)).collect();
     histogram(&mut html, "Wall time", "seconds", &seconds, Some(m.deadline.as_secs_f64()));
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "<p>From {} simulated Jobs: green bars are Jobs that completed, vermilion ones Jobs that did not.</p>\n\
-         </body>\n</html>\n",
+        "<p>From {} simulated Jobs: green bars are Jobs that completed, vermilion ones Jobs that did not.</p>",
         trials.len()
     );
+    html.push_str(CLOSE_PAGE);
     html
 }
 

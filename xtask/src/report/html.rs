@@ -107,20 +107,35 @@ pub fn write(report: &JobReport, file: Option<&Path>, out: &Reporter) -> Result<
 /// The whole page.
 pub fn page(report: &JobReport) -> String {
     let mut html = String::with_capacity(64 * 1024);
-    let title = format!("job.batch/{} in {}", report.name, report.namespace);
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{CSS}</style>\n\
-         </head>\n<body>\n<h1>{}</h1>\n",
-        esc(&title),
-        esc(&title)
-    );
+    open_page(&mut html, &format!("job.batch/{} in {}", report.name, report.namespace), CSS);
     verdict(&mut html, report);
     failure_rate(&mut html, report);
     timeline(&mut html, report);
-    html.push_str("</body>\n</html>\n");
+    html.push_str(CLOSE_PAGE);
     html
 }
+
+/// What every page job-test draws shares: the type, colours kept in print,
+/// the axes and the deadline's line (Okabe-Ito orange).
+const BASE_CSS: &str = "
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#000;background:#fff;-webkit-print-color-adjust:exact;print-color-adjust:exact}
+h1{font-size:1.3em}h2{font-size:1.1em}
+svg.plot{display:block}text{font:11px system-ui,sans-serif}line.axis{stroke:#000}
+line.deadline{stroke:#E69F00;stroke-width:2;stroke-dasharray:6 3}
+";
+
+/// Starts a page titled `title` in `html`, with the shared style and the
+/// page's own `css` after it; `CLOSE_PAGE` ends it.
+pub(crate) fn open_page(html: &mut String, title: &str, css: &str) {
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{t}</title>\n\
+         <style>{BASE_CSS}{css}</style>\n</head>\n<body>\n<h1>{t}</h1>\n",
+        t = esc(title)
+    );
+}
+
+pub(crate) const CLOSE_PAGE: &str = "</body>\n</html>\n";
 
 fn verdict(html: &mut String, r: &JobReport) {
     let result = match r.result {
@@ -498,7 +513,7 @@ fn seconds(s: f64) -> String {
 }
 
 /// Text for HTML: element content and quoted attribute values alike.
-pub(crate) fn esc(s: &str) -> String {
+fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -517,21 +532,19 @@ pub(crate) fn esc(s: &str) -> String {
 // deficiencies; every failure also has a pattern and a dark outline, so
 // succeeded and failed differ in greyscale print too.
 const CSS: &str = "
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#000;background:#fff;-webkit-print-color-adjust:exact;print-color-adjust:exact}
-h1{font-size:1.3em}h2{font-size:1.1em}
 .result{font-size:1.2em;font-weight:bold}.result.failed{color:#D55E00}.result.complete{color:#009E73}
 table.conditions{border-collapse:collapse}table.conditions td,table.conditions th{border:1px solid #999;padding:2px 6px;text-align:left}
 .outside{font-weight:bold}
-svg.plot{max-width:1200px;display:block}
-text{font:11px system-ui,sans-serif}text.lane{text-anchor:end}text.tick,text.axis-label{text-anchor:middle}
-line.tick{stroke:#ddd}line.axis{stroke:#000}
+svg.plot{max-width:1200px}
+text.lane{text-anchor:end}text.tick,text.axis-label{text-anchor:middle}
+line.tick{stroke:#ddd}
 rect.pod{stroke:#000;stroke-width:1}
 rect.succeeded{fill:#009E73;stroke:none}
 rect.failed{fill:url(#p-failed)}rect.oom{fill:url(#p-oom)}rect.deadline{fill:url(#p-deadline)}
 rect.evicted{fill:url(#p-evicted)}rect.unfinished{fill:#fff;stroke-dasharray:3 2}
 rect.fold{fill:#009E73;fill-opacity:.45}
 line.restart{stroke:#000;stroke-width:2}
-line.deadline{stroke:#E69F00;stroke-width:2;stroke-dasharray:6 3}line.ttl{stroke:#0072B2;stroke-width:2;stroke-dasharray:2 2}
+line.ttl{stroke:#0072B2;stroke-width:2;stroke-dasharray:2 2}
 ul.legend{list-style:none;padding:0}ul.legend li{margin:2px 0}ul.legend svg{vertical-align:middle}
 ";
 
