@@ -349,20 +349,52 @@ pub struct OddsFlags {
     pub job: JobFlags,
 }
 
-/// The Job flags given on the command line (ids, `--name` and `-n` aside),
-/// and whether `--name` was: a command that reads an existing Job (`alerts`,
-/// `odds` with --name or -f) refuses flags that would describe another one.
-/// A settings file's values are defaults, not given.
-pub fn given_job_flags(matches: &clap::ArgMatches) -> (bool, Vec<String>) {
+/// Which Job a command that reads an existing one (`alerts`, `odds`) is about.
+pub enum JobSource<'a> {
+    /// The file its `--report` or `-f` names.
+    File(&'a std::path::Path),
+    /// The Job on the cluster: `--name` on the command line.
+    Cluster,
+    /// The Job the Job flags describe.
+    Flags,
+}
+
+/// Where the Job comes from: `file` (given with `file_flag`), else the Job
+/// on the cluster when `--name` is on the command line (a settings file's
+/// name is a default for rendering, not a request to ask the cluster), else
+/// the Job flags. Job flags beside a file or beside `--name` would describe
+/// another Job than the one read, and are refused (exit 2); `verb` says what
+/// the command does with the cluster's Job ("drills", "reads").
+pub fn job_source<'a>(
+    matches: &clap::ArgMatches,
+    file_flag: &str,
+    file: Option<&'a std::path::Path>,
+    name: &str,
+    verb: &str,
+) -> Result<JobSource<'a>, crate::Error> {
     use clap::parser::ValueSource;
     let given = |id: &str| matches!(matches.value_source(id), Some(ValueSource::CommandLine));
-    let described = JobFlags::augment_args(clap::Command::new("job"))
+    let described: Vec<String> = JobFlags::augment_args(clap::Command::new("job"))
         .get_arguments()
         .map(|a| a.get_id().to_string())
         .filter(|id| !["name", "namespace"].contains(&id.as_str()) && given(id))
         .map(|id| format!("--{}", id.replace('_', "-")))
         .collect();
-    (given("name"), described)
+    match (file, given("name")) {
+        (Some(file), false) if described.is_empty() => Ok(JobSource::File(file)),
+        (Some(file), name_given) => Err(crate::Error::usage(format!(
+            "{file_flag} {}: the file describes the Job; leave out {}",
+            file.display(),
+            if name_given { vec!["--name".to_owned()] } else { described }.join(", ")
+        ))),
+        (None, true) if !described.is_empty() => Err(crate::Error::usage(format!(
+            "--name {name} {verb} the Job on the cluster, whose settings are its own: leave out {} (or leave out \
+             --name, for the Job those flags describe)",
+            described.join(", ")
+        ))),
+        (None, true) => Ok(JobSource::Cluster),
+        (None, false) => Ok(JobSource::Flags),
+    }
 }
 
 /// The Job and what its worker is told. Numbers are read as signed so that

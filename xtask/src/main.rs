@@ -110,7 +110,7 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
         Command::Evict(f) => cluster::evict::run(&f, &out),
         Command::Alerts(f) => {
             let (_, sub) = matches.subcommand().expect("a subcommand was parsed");
-            let source = alerts::source(&f, sub)?;
+            let source = xtask::flags::job_source(sub, "--report", f.report.as_deref(), &f.job.name, "drills")?;
             alerts::run(&f, source, &out)
         }
         Command::Release(f) => release::run(&f, &out),

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::Error;
-use crate::flags::AlertsFlags;
+use crate::flags::{AlertsFlags, JobSource};
 use crate::manifest::params;
 use crate::report::job::{JobReport, JobResult};
 use crate::report::{Reporter, human_seconds};
@@ -30,53 +30,20 @@ use rules::Alert;
 /// KubeJobNotCompleted.
 const UNFINISHED_HORIZON: f64 = 13.0 * 3600.0;
 
-/// Where the Job's timeline comes from.
-pub enum Source<'a> {
-    /// A report file (`--report`).
-    Report(&'a Path),
-    /// The Job on the cluster (`--name`).
-    Cluster,
-    /// Typical runs of the Job the flags describe.
-    Flags,
-}
-
-/// Where the flags say the timeline comes from: --report, else the
-/// cluster when --name is on the command line (a settings file's name is a
-/// default for rendering, not a request to ask the cluster), else the Job
-/// flags. --name with Job flags that describe a Job is refused: the Job on
-/// the cluster already is what it is.
-pub fn source<'a>(flags: &'a AlertsFlags, matches: &clap::ArgMatches) -> Result<Source<'a>> {
-    let (name_given, described) = crate::flags::given_job_flags(matches);
-    match (&flags.report, name_given) {
-        (Some(file), false) if described.is_empty() => Ok(Source::Report(file)),
-        (Some(_), _) => Err(Error::usage(
-            "--report drills the run in the file: give no --name or Job flags with it (the run already had its settings)",
-        )
-        .into()),
-        (None, true) if !described.is_empty() => Err(Error::usage(format!(
-            "--name {} drills the Job on the cluster, whose settings are its own: leave out {} (or leave out --name \
-             to drill typical runs of the Job those flags describe)",
-            flags.job.name,
-            described.join(", ")
-        ))
-        .into()),
-        (None, true) => Ok(Source::Cluster),
-        (None, false) => Ok(Source::Flags),
-    }
-}
-
-pub fn run(flags: &AlertsFlags, source: Source<'_>, out: &Reporter) -> Result<()> {
+/// Drills the Job `source` names: a report file (`--report`), the Job on
+/// the cluster (`--name`), or typical runs of the Job the flags describe.
+pub fn run(flags: &AlertsFlags, source: JobSource<'_>, out: &Reporter) -> Result<()> {
     let scrape = whole_seconds("--scrape-interval", flags.scrape_interval)?;
     let evaluation = whole_seconds("--evaluation-interval", flags.evaluation_interval)?;
     crate::debian::PROMTOOL.ensure(true, out)?;
     promtool::check_rules(&flags.rules)?;
     let runs: Vec<(String, JobReport)> = match source {
-        Source::Report(file) => vec![(format!("the run in {}", file.display()), read_report(file)?)],
-        Source::Cluster => {
+        JobSource::File(file) => vec![(format!("the run in {}", file.display()), read_report(file)?)],
+        JobSource::Cluster => {
             let report = crate::runtime()?.block_on(cluster_report(flags, out))?;
             vec![(format!("job.batch/{} on the cluster", report.name), report)]
         }
-        Source::Flags => {
+        JobSource::Flags => {
             let (params, warnings) = params::job_params(&flags.job)?;
             for w in warnings {
                 out.warn(w);

@@ -19,7 +19,7 @@ use job_worker::config::{FailIndexes, FailureMode};
 use job_worker::decision::{self, Rules};
 
 use crate::Error;
-use crate::flags::OddsFlags;
+use crate::flags::{JobSource, OddsFlags};
 use crate::manifest::params::{self, JobParams, RestartPolicy};
 use crate::report::Reporter;
 use crate::report::human_seconds;
@@ -257,37 +257,20 @@ pub fn percent(p: f64) -> String {
 }
 
 pub fn run(flags: &OddsFlags, matches: &clap::ArgMatches, out: &Reporter) -> Result<()> {
-    let (name_given, described) = crate::flags::given_job_flags(matches);
+    let source = crate::flags::job_source(matches, "-f", flags.file.as_deref(), &flags.job.name, "reads")?;
     if flags.trials < 100 {
         return Err(
             Error::usage(format!("--trials {}: at least 100 are needed for a useful estimate", flags.trials)).into()
         );
     }
-    let m = match (&flags.file, name_given) {
-        (Some(file), false) if described.is_empty() => {
+    let m = match source {
+        JobSource::File(file) => {
             let job = crate::manifest::job_from_file(file)?;
             let m = from_job::model_of(&job, Some(file), flags.pod_startup)?;
             out.status(format!("the odds of job.batch/{} as {} describes it", m.name, file.display()));
             m
         }
-        (Some(file), _) => {
-            return Err(Error::usage(format!(
-                "-f {}: the file describes the Job; leave out {}",
-                file.display(),
-                if name_given { vec!["--name".to_owned()] } else { described }.join(", ")
-            ))
-            .into());
-        }
-        (None, true) if !described.is_empty() => {
-            return Err(Error::usage(format!(
-                "--name {} reads the Job on the cluster, whose settings are its own: leave out {} (or --name, for the \
-                 odds of the Job those flags describe)",
-                flags.job.name,
-                described.join(", ")
-            ))
-            .into());
-        }
-        (None, true) => {
+        JobSource::Cluster => {
             if flags.target.is_some() {
                 return Err(Error::usage(
                     "--target with --name: a running Job's limits are set; ask `odds --target` with its flags or -f",
@@ -298,7 +281,7 @@ pub fn run(flags: &OddsFlags, matches: &clap::ArgMatches, out: &Reporter) -> Res
             out.result(&standing);
             return Ok(());
         }
-        (None, false) => {
+        JobSource::Flags => {
             let (params, warnings) = params::job_params(&flags.job)?;
             for w in &warnings {
                 out.warn(w);
