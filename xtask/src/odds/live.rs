@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::exact::{clopper_pearson, exact};
+use super::exact::exact;
 use super::{Model, percent};
 use crate::manifest::params::RestartPolicy;
 use crate::report::job::{JobReport, JobResult};
@@ -40,9 +40,8 @@ pub struct Standing {
 
 /// Where the Job stands, from its report and its model.
 pub fn standing(report: &JobReport, m: &Model, finished: bool) -> Standing {
-    let (runs, failed) = (report.runs.max(0) as u64, report.failed_runs.max(0) as u64);
-    let estimate = (runs > 0).then(|| failed as f64 / runs as f64);
-    let interval = (runs > 0).then(|| clopper_pearson(failed, runs, 0.05));
+    let observed = report.observed_failure_rate();
+    let (estimate, interval) = (observed.map(|o| o.0), observed.map(|o| o.1));
     let mut s = Standing {
         job: report.name.clone(),
         namespace: report.namespace.clone(),

@@ -190,17 +190,17 @@ fn or_none(s: &str) -> String {
 
 fn failure_rate(html: &mut String, r: &JobReport) {
     html.push_str("<section class=\"rate\">\n");
-    if r.runs == 0 {
+    let Some((rate, (low, high))) = r.observed_failure_rate() else {
         html.push_str("<p>No run ended, so there is no observed failure rate.</p>\n</section>\n");
         return;
-    }
-    let (k, n) = (r.failed_runs.max(0) as u64, r.runs as u64);
-    let (low, high) = crate::odds::exact::clopper_pearson(k, n, 0.05);
+    };
     let _ = write!(
         html,
-        "<p>observed failure rate <b>{k} of {n} runs = {}</b> (failed pods and container restarts are failed runs); \
+        "<p>observed failure rate <b>{} of {} runs = {}</b> (failed pods and container restarts are failed runs); \
          95% interval {}–{} (Clopper-Pearson, exact binomial)",
-        percent(k as f64 / n as f64),
+        r.failed_runs,
+        r.runs,
+        percent(rate),
         percent(low),
         percent(high)
     );

@@ -228,6 +228,13 @@ pub struct JobReport {
 }
 
 impl JobReport {
+    /// The observed failure rate (failed runs of runs ended) with its 95%
+    /// Clopper-Pearson interval; None before any run ended.
+    pub fn observed_failure_rate(&self) -> Option<(f64, (f64, f64))> {
+        let (k, n) = (self.failed_runs.max(0) as u64, self.runs.max(0) as u64);
+        (n > 0).then(|| (k as f64 / n as f64, crate::odds::exact::clopper_pearson(k, n, 0.05)))
+    }
+
     /// Writes the report as JSON to `file` when one is given (`--save-report`).
     pub fn save(&self, file: Option<&std::path::Path>, out: &Reporter) -> anyhow::Result<()> {
         use anyhow::Context;
