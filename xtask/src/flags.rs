@@ -668,14 +668,22 @@ pub struct ApplyFlags {
     pub rbac: RbacFlags,
 }
 
+/// Where a finished run's report is kept besides stdout (`watch`,
+/// `run-local`, `release`).
 #[derive(Debug, Clone, Args)]
-pub struct WatchFlags {
+pub struct ReportFilesFlags {
     /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
     #[arg(long, value_name = "FILE")]
     pub save_report: Option<PathBuf>,
     /// Also draw the run as one self-contained HTML page (timeline, verdict, failure rate) to FILE; opens offline.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchFlags {
+    #[command(flatten)]
+    pub files: ReportFilesFlags,
     /// Give up after this long (e.g. 10m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,
@@ -781,12 +789,8 @@ pub struct ServiceAccountFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunLocalFlags {
-    /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
-    #[arg(long, value_name = "FILE")]
-    pub save_report: Option<PathBuf>,
-    /// Also draw the run as one self-contained HTML page (timeline, verdict, failure rate) to FILE; opens offline.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: ReportFilesFlags,
     /// Run the Job in this manifest file instead of a fresh rendering.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -893,12 +897,8 @@ pub struct AlertsFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReleaseFlags {
-    /// Also write the Job report as JSON to FILE (mode 0644), for `alerts --report FILE`.
-    #[arg(long, value_name = "FILE")]
-    pub save_report: Option<PathBuf>,
-    /// Also draw the run as one self-contained HTML page (timeline, verdict, failure rate) to FILE; opens offline.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
+    #[command(flatten)]
+    pub files: ReportFilesFlags,
     /// Give up watching after this long (e.g. 15m); exit code 5.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Option<Duration>,

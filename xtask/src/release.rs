@@ -150,8 +150,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
                 _ => None,
             });
             let report = local::run_job(&job_object.context("the rendering has a Job")?, &options, out).await?;
-            report.save(flags.save_report.as_deref(), out)?;
-            crate::report::html::write(&report, flags.html.as_deref(), out)?;
+            report.keep(&flags.files, out)?;
             let verdict = report.verdict();
             out.result(&Released {
                 reference: pushed.clone(),
@@ -167,8 +166,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         out.status("5/5 watch");
         let report = watch::watch(&cluster, &job.name, &job.namespace, flags.timeout, out).await?;
-        report.save(flags.save_report.as_deref(), out)?;
-        crate::report::html::write(&report, flags.html.as_deref(), out)?;
+        report.keep(&flags.files, out)?;
         let verdict = report.verdict();
         out.result(&Released {
             reference: pushed.clone(),

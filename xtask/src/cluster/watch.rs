@@ -37,8 +37,7 @@ pub fn run(flags: &WatchFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&flags.job.cluster, out).await?;
         let report = watch(&cluster, &flags.job.name, &flags.job.namespace, flags.timeout, out).await?;
-        report.save(flags.save_report.as_deref(), out)?;
-        crate::report::html::write(&report, flags.html.as_deref(), out)?;
+        report.keep(&flags.files, out)?;
         out.result(&report);
         Ok(report.verdict()?)
     })

@@ -85,8 +85,7 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
     };
     crate::runtime()?.block_on(async {
         let report = run_job(&job, &options, out).await?;
-        report.save(flags.save_report.as_deref(), out)?;
-        crate::report::html::write(&report, flags.html.as_deref(), out)?;
+        report.keep(&flags.files, out)?;
         out.result(&report);
         Ok(report.verdict()?)
     })

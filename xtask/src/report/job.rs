@@ -235,8 +235,14 @@ impl JobReport {
         (n > 0).then(|| (k as f64 / n as f64, crate::odds::exact::clopper_pearson(k, n, 0.05)))
     }
 
+    /// Writes the report where `--save-report` and `--html` ask.
+    pub fn keep(&self, files: &crate::flags::ReportFilesFlags, out: &Reporter) -> anyhow::Result<()> {
+        self.save(files.save_report.as_deref(), out)?;
+        super::html::write(self, files.html.as_deref(), out).map(drop)
+    }
+
     /// Writes the report as JSON to `file` when one is given (`--save-report`).
-    pub fn save(&self, file: Option<&std::path::Path>, out: &Reporter) -> anyhow::Result<()> {
+    fn save(&self, file: Option<&std::path::Path>, out: &Reporter) -> anyhow::Result<()> {
         use anyhow::Context;
         let Some(file) = file else { return Ok(()) };
         let json = serde_json::to_vec_pretty(self)?;
