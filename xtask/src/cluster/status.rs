@@ -72,11 +72,18 @@ pub fn pod_row(pod: &Pod, since: Option<i64>) -> PodRow {
         restarts: container.as_ref().map_or(0, |c| c.restart_count),
         seconds,
         last_exit_code: last.map(|t| t.exit_code),
-        created_at: since.zip(pod.metadata.creation_timestamp.as_ref()).map(|(s, t)| (t.0.as_second() - s) as f64),
-        finished_at: since
-            .zip(finished.filter(|_| matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))))
-            .map(|(s, t)| (t.as_second() - s) as f64),
+        created_at: seconds_after(since, pod.metadata.creation_timestamp.as_ref().map(|t| t.0)),
+        finished_at: seconds_after(
+            since,
+            finished.filter(|_| matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))),
+        ),
     }
+}
+
+/// `t` in seconds after `since` (Unix seconds), when both are known: how a
+/// report's times are written.
+fn seconds_after(since: Option<i64>, t: Option<jiff::Timestamp>) -> Option<f64> {
+    since.zip(t).map(|(s, t)| (t.as_second() - s) as f64)
 }
 
 /// The Job's creation in Unix seconds: the zero of a report's times.
@@ -99,7 +106,7 @@ pub fn job_report(job: &Job, pods: impl IntoIterator<Item = PodRow>) -> JobRepor
     let succeeded = status.succeeded.unwrap_or(0);
     let seconds = match (status.start_time.as_ref(), status.completion_time.as_ref()) {
         (Some(s), Some(c)) => Some((c.0.as_second() - s.0.as_second()) as f64),
-        (Some(s), None) => job_finished_at(job).map(|f| (f - s.0.as_second()) as f64),
+        (Some(s), None) => seconds_after(Some(s.0.as_second()), job_finished_at(job)),
         _ => None,
     };
     let configured_probability = configured_probability(job);
@@ -134,11 +141,10 @@ fn job_times(job: &Job) -> JobTimes {
     let since = created_second(job);
     let status = job.status.clone().unwrap_or_default();
     let spec = job.spec.clone().unwrap_or_default();
-    let offset = |t: Option<i64>| since.zip(t).map(|(s, t)| (t - s) as f64);
     JobTimes {
         created: job.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
-        started: offset(status.start_time.map(|t| t.0.as_second())),
-        finished: offset(status.completion_time.map(|t| t.0.as_second()).or_else(|| job_finished_at(job))),
+        started: seconds_after(since, status.start_time.map(|t| t.0)),
+        finished: seconds_after(since, status.completion_time.map(|t| t.0).or_else(|| job_finished_at(job))),
         ttl_seconds_after_finished: spec.ttl_seconds_after_finished.map(i64::from),
         active_deadline_seconds: spec.active_deadline_seconds,
         parallelism: spec.parallelism,
@@ -157,7 +163,7 @@ pub fn conditions(job: &Job) -> Vec<JobCondition> {
             status: c.status.clone(),
             reason: c.reason.clone().unwrap_or_default(),
             message: c.message.clone().unwrap_or_default(),
-            at: since.zip(c.last_transition_time.as_ref()).map(|(s, t)| (t.0.as_second() - s) as f64),
+            at: seconds_after(since, c.last_transition_time.as_ref().map(|t| t.0)),
         })
         .collect()
 }
@@ -179,7 +185,7 @@ pub fn configured_probability(job: &Job) -> Option<f64> {
 }
 
 /// When a failed Job was marked failed (it has no completionTime).
-fn job_finished_at(job: &Job) -> Option<i64> {
+fn job_finished_at(job: &Job) -> Option<jiff::Timestamp> {
     job.status
         .as_ref()?
         .conditions
@@ -187,7 +193,7 @@ fn job_finished_at(job: &Job) -> Option<i64> {
         .iter()
         .find(|c| c.type_ == "Failed")
         .and_then(|c| c.last_transition_time.as_ref())
-        .map(|t| t.0.as_second())
+        .map(|t| t.0)
 }
 
 /// The waiting reasons of a container whose image cannot be pulled: the
