@@ -65,7 +65,7 @@ pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("JOB_TEST_KUBE_BIN") {
         return PathBuf::from(dir);
     }
-    let out = xtask::report::Reporter::new(xtask::flags::Output::Text);
+    let out = xtask::report::Reporter::new(xtask::choices::Output::Text);
     xtask::control_plane::ensure(false, &out)
         .unwrap_or_else(|e| panic!("the real control plane is not here: {e:#}; or set JOB_TEST_KUBE_BIN"))
 }

@@ -889,13 +889,11 @@ fn odds_on_a_huge_job_answers_exactly_and_bounds_the_simulation() {
 fn the_pull_secret_is_valid_and_named_by_the_job() {
     use xtask::manifest::pull_secret;
     use xtask::push::credentials::{Credential, Secret, Source};
-    let mut f = render_flags(&["--image", "registry.example:5000/team/job-test:1.0.0"]);
-    pull_secret::name_it(&mut f.job);
-    let (job, _) = params::job_params(&f.job).unwrap();
-    let (rbac, _) = params::rbac_params(&f.rbac, &job.namespace).unwrap();
+    let f = render_flags(&["--image", "registry.example:5000/team/job-test:1.0.0"]);
+    let (job, rbac, _) = params::rendering(&f.job, &f.rbac, true, params::UnpinnedImage::Quiet).unwrap();
     let mut objects = manifest::all_objects(&job, &rbac);
     let credential = Credential::Basic { username: "alice".into(), password: Secret::new("pw") };
-    let out = xtask::report::Reporter::new(xtask::flags::Output::Text);
+    let out = xtask::report::Reporter::new(xtask::choices::Output::Text);
     pull_secret::add(&mut objects, &job, &credential, &Source::Environment, &out).unwrap();
     let yaml = manifest::to_yaml(&objects).unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();

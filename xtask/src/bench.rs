@@ -41,7 +41,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::{Serialize, Serializer};
 
-use crate::flags::{BenchFlags, Target};
+use crate::choices::Target;
+use crate::flags::BenchFlags;
 use crate::report::Reporter;
 use crate::{Error, build};
 

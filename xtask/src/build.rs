@@ -16,7 +16,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use xshell::{Shell, cmd};
 
-use crate::flags::{BuildFlags, Target};
+use crate::choices::Target;
+use crate::flags::BuildFlags;
 use crate::report::Reporter;
 use crate::{Error, project_root};
 

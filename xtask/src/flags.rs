@@ -23,11 +23,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::image::Platform;
+use crate::choices::{Builder, DryRun, Output, Platform, Target, UploadMode};
 use crate::image_ref::ImageRef;
-use crate::manifest::versions::KubeVersion;
+use crate::kube_version::KubeVersion;
+
+/// The environment variable naming the settings file, as `--config` does.
+pub const CONFIG_ENV: &str = "JOB_TEST_CONFIG";
 
 /// job-test's release pipeline: build the flaky worker, package it, ship it,
 /// run it as a Kubernetes Job and report what the retries did.
@@ -45,16 +48,10 @@ pub struct Xtask {
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
     /// Settings file (TOML; default: job-test.toml in the project root, when it exists). Read before the flags.
-    #[arg(long, global = true, value_name = "FILE", env = crate::config::CONFIG_ENV, hide_env_values = true)]
+    #[arg(long, global = true, value_name = "FILE", env = CONFIG_ENV, hide_env_values = true)]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,29 +227,6 @@ pub struct BuildFlags {
     pub target: Target,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Target {
-    /// x86_64-unknown-linux-musl
-    #[value(name = "x86_64-unknown-linux-musl")]
-    Musl,
-    /// x86_64-unknown-linux-gnu with -C target-feature=+crt-static (about 2.7x larger)
-    #[value(name = "x86_64-unknown-linux-gnu")]
-    GnuStatic,
-    /// aarch64-unknown-linux-musl, linked by rust-lld (no cross C toolchain needed)
-    #[value(name = "aarch64-unknown-linux-musl")]
-    Aarch64Musl,
-}
-
-impl Target {
-    pub fn triple(self) -> &'static str {
-        match self {
-            Target::Musl => "x86_64-unknown-linux-musl",
-            Target::GnuStatic => "x86_64-unknown-linux-gnu",
-            Target::Aarch64Musl => "aarch64-unknown-linux-musl",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct TestFlags {
     /// Only check the prerequisites; install nothing (fails when one is missing).
@@ -347,54 +321,6 @@ pub struct OddsFlags {
     /// hidden from `odds --help` (see `ODDS_IGNORES`).
     #[command(flatten)]
     pub job: JobFlags,
-}
-
-/// Which Job a command that reads an existing one (`alerts`, `odds`) is about.
-pub enum JobSource<'a> {
-    /// The file its `--report` or `-f` names.
-    File(&'a std::path::Path),
-    /// The Job on the cluster: `--name` on the command line.
-    Cluster,
-    /// The Job the Job flags describe.
-    Flags,
-}
-
-/// Where the Job comes from: `file` (given with `file_flag`), else the Job
-/// on the cluster when `--name` is on the command line (a settings file's
-/// name is a default for rendering, not a request to ask the cluster), else
-/// the Job flags. Job flags beside a file or beside `--name` would describe
-/// another Job than the one read, and are refused (exit 2); `verb` says what
-/// the command does with the cluster's Job ("drills", "reads").
-pub fn job_source<'a>(
-    matches: &clap::ArgMatches,
-    file_flag: &str,
-    file: Option<&'a std::path::Path>,
-    name: &str,
-    verb: &str,
-) -> Result<JobSource<'a>, crate::Error> {
-    use clap::parser::ValueSource;
-    let given = |id: &str| matches!(matches.value_source(id), Some(ValueSource::CommandLine));
-    let described: Vec<String> = JobFlags::augment_args(clap::Command::new("job"))
-        .get_arguments()
-        .map(|a| a.get_id().to_string())
-        .filter(|id| !["name", "namespace"].contains(&id.as_str()) && given(id))
-        .map(|id| format!("--{}", id.replace('_', "-")))
-        .collect();
-    match (file, given("name")) {
-        (Some(file), false) if described.is_empty() => Ok(JobSource::File(file)),
-        (Some(file), name_given) => Err(crate::Error::usage(format!(
-            "{file_flag} {}: the file describes the Job; leave out {}",
-            file.display(),
-            if name_given { vec!["--name".to_owned()] } else { described }.join(", ")
-        ))),
-        (None, true) if !described.is_empty() => Err(crate::Error::usage(format!(
-            "--name {name} {verb} the Job on the cluster, whose settings are its own: leave out {} (or leave out \
-             --name, for the Job those flags describe)",
-            described.join(", ")
-        ))),
-        (None, true) => Ok(JobSource::Cluster),
-        (None, false) => Ok(JobSource::Flags),
-    }
 }
 
 /// The Job and what its worker is told. Numbers are read as signed so that
@@ -557,24 +483,6 @@ pub struct BuilderFlags {
     pub platform: Vec<Platform>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Builder {
-    /// The Docker Engine API: the Dockerfile, built by the daemon.
-    Docker,
-    /// No daemon: the layer, config and manifest assembled here, reproducibly.
-    Oci,
-}
-
-impl std::fmt::Display for Builder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Builder::Docker => "docker",
-            Builder::Oci => "oci",
-        })
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct PushFlags {
     #[command(flatten)]
@@ -606,22 +514,6 @@ pub struct RegistryFlags {
     /// Tries per request before a transient failure (reset, 5xx, 429) is given up.
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub attempts: u32,
-}
-
-/// What a dry run asks, as kubectl's `--dry-run`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DryRun {
-    /// The API server validates and admits each object (`dryRun=All`) and stores nothing.
-    Server,
-    /// Render and check here; no request to the cluster (or the registry).
-    Client,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum UploadMode {
-    Monolithic,
-    Chunked,
 }
 
 /// How to reach the cluster. Default: kubeconfig, as kubectl.

@@ -8,8 +8,10 @@
 //! an error reads on one line.
 
 pub mod alerts;
+pub mod args;
 pub mod bench;
 pub mod build;
+pub mod choices;
 pub mod cluster;
 pub mod completions;
 pub mod config;
@@ -20,6 +22,9 @@ pub mod error;
 pub mod flags;
 pub mod image;
 pub mod image_ref;
+pub mod kube_version;
+#[cfg(test)]
+mod layers;
 pub mod local;
 pub mod local_registry;
 pub mod manifest;

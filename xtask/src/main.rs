@@ -99,7 +99,7 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
             let (_, sub) = matches.subcommand().expect("a subcommand was parsed");
             odds::run(&f, sub, &out)
         }
-        Command::Apply(f) => cluster::apply::run(&f, &out),
+        Command::Apply(f) => cluster::apply_cmd::run(&f, &out),
         Command::Watch(f) => cluster::watch::run(&f, &out),
         Command::Logs(f) => cluster::logs::run(&f, &out),
         Command::Delete(f) => cluster::delete::run(&f, &out),
@@ -110,7 +110,7 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
         Command::Evict(f) => cluster::evict::run(&f, &out),
         Command::Alerts(f) => {
             let (_, sub) = matches.subcommand().expect("a subcommand was parsed");
-            let source = xtask::flags::job_source(sub, "--report", f.report.as_deref(), &f.job.name, "drills")?;
+            let source = xtask::args::job_source(sub, "--report", f.report.as_deref(), &f.job.name, "drills")?;
             alerts::run(&f, source, &out)
         }
         Command::Release(f) => release::run(&f, &out),

@@ -19,9 +19,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::choices::DryRun;
 use crate::cluster::apply::Applied;
 use crate::cluster::{self, apply, dry_run, watch};
-use crate::flags::{DryRun, JobFlags, ReleaseFlags};
+use crate::flags::{JobFlags, ReleaseFlags};
 use crate::image_ref::ImageRef;
 use crate::manifest::params::UnpinnedImage;
 use crate::manifest::{self, params, pull_secret, versions};
@@ -44,7 +45,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
     }
     let inputs =
         push::credentials::Inputs::from_process(flags.registry.username.clone(), flags.registry.password_stdin)?;
-    let ca = push::read_ca(&flags.registry)?;
+    let ca = push::read_ca(flags.registry.registry_ca_cert.as_deref())?;
     // Looked up once, before anything is built (blocking: a credential
     // helper may run): the push uses it, and the pull secret is made of it.
     // A dry run pushes nothing, so without a pull secret it needs none (and
@@ -65,7 +66,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         let connected = match flags.dry_run {
             // A client dry run asks no cluster (and reads no configuration).
             Some(DryRun::Client) => None,
-            _ => match cluster::connect(&flags.cluster, out).await {
+            _ => match cluster::connect(&cluster::Access::from(&flags.cluster), out).await {
                 Err(e) if flags.dry_run.is_some() => {
                     return Err(e.context("--dry-run=server asks the cluster; --dry-run=client checks without one"));
                 }
@@ -101,7 +102,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         let cluster = connected.filter(|_| !flags.local);
 
         out.status("1/5 build: the static worker and its image");
-        let built = image::build_image(&target, &flags.build, out).await?;
+        let built = image::build_image(&target, &image::BuildOptions::from(&flags.build), out).await?;
         let pushed = match flags.dry_run {
             Some(_) => {
                 let reference = target.with_digest(&built.image.digest);
@@ -112,7 +113,9 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
             None => {
                 out.status("2/5 push");
                 let (credential, source) = login.as_ref().context("a release that pushes looked its credential up")?;
-                let pushed = push::push(&built, &target, credential, source, ca, &flags.registry, out).await?;
+                let pushed =
+                    push::push(&built, &target, credential, source, ca, &push::Transport::from(&flags.registry), out)
+                        .await?;
                 out.status(format!("  {} {}", if pushed.unchanged { "unchanged" } else { "pushed" }, pushed.reference));
                 out.status("3/5 render, with the image pinned by digest");
                 pushed.reference

@@ -30,7 +30,9 @@ pub fn run(flags: &RenderFlags, out: &Reporter) -> Result<()> {
     for w in &warnings {
         out.warn(w);
     }
-    pull_secret::add_from_flags(&mut objects, &job, &flags.pull_secret, out)?;
+    if let Some(inputs) = crate::args::pull_secret_inputs(&flags.pull_secret)? {
+        pull_secret::add_found(&mut objects, &job, &inputs, out)?;
+    }
     out.status(odds::summary(&job));
 
     if flags.write {

@@ -12,7 +12,8 @@ use std::time::SystemTime;
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
 
-use crate::flags::{Target, TestFlags};
+use crate::choices::Target;
+use crate::flags::TestFlags;
 use crate::report::Reporter;
 use crate::{Error, build, control_plane, project_root};
 

@@ -18,7 +18,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::Error;
-use crate::flags::{AlertsFlags, JobSource};
+use crate::args::JobSource;
+use crate::flags::AlertsFlags;
 use crate::manifest::params;
 use crate::report::job::{JobReport, JobResult};
 use crate::report::{Reporter, human_seconds};
@@ -128,7 +129,8 @@ fn read_report(file: &Path) -> Result<JobReport> {
 /// The Job on the cluster, read now: its status and its pods' times.
 async fn cluster_report(flags: &AlertsFlags, out: &Reporter) -> Result<JobReport> {
     let (name, namespace) = (&flags.job.name, &flags.job.namespace);
-    let (_, report) = crate::cluster::watch::read_now(&flags.cluster, name, namespace, out).await?;
+    let (_, report) =
+        crate::cluster::watch::read_now(&crate::cluster::Access::from(&flags.cluster), name, namespace, out).await?;
     if series::finished_at(&report).is_none() {
         out.warn(format!(
             "job.batch/{name} has not finished: the drill holds it as it is now, with its active pods running on"

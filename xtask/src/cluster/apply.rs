@@ -1,5 +1,5 @@
-//! `cargo xtask apply`: server-side apply, forced, with the tool as field
-//! manager; Namespace first, then RBAC, then the NetworkPolicy, then the
+//! Server-side apply, forced, with the tool as field manager, for `apply`,
+//! `release`, `auth` and `conformance`; Namespace first, then RBAC, then the NetworkPolicy, then the
 //! Job.
 //!
 //! A Job's pod template is immutable: applying a changed one is refused
@@ -20,11 +20,9 @@ use serde::de::DeserializeOwned;
 
 use super::{Attempt, Cluster, explain};
 use crate::Error;
-use crate::flags::ApplyFlags;
 use crate::manifest::objects::MANAGER;
-use crate::manifest::params::UnpinnedImage;
 use crate::manifest::versions::{self, KubeVersion};
-use crate::manifest::{self, Object, params, pull_secret};
+use crate::manifest::{Object, pull_secret};
 use crate::report::Reporter;
 
 /// What applying one object did.
@@ -83,20 +81,6 @@ fn order(o: &Object) -> u8 {
     }
 }
 
-pub fn run(flags: &ApplyFlags, out: &Reporter) -> Result<()> {
-    let mut objects = objects(flags, out)?;
-    if let Some(mode) = flags.dry_run {
-        return super::dry_run::run(mode, &flags.cluster, objects, out);
-    }
-    crate::runtime()?.block_on(async {
-        let cluster = super::connect(&flags.cluster, out).await?;
-        for_server(&cluster, &mut objects, out).await?;
-        let applied = apply_all(&cluster, objects, out).await?;
-        out.result(&ApplyResult { applied });
-        Ok(())
-    })
-}
-
 /// What an apply did, object by object (kubectl's names), in order.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(transparent)]
@@ -123,46 +107,6 @@ impl std::fmt::Display for Applied {
         }
         Ok(())
     }
-}
-
-/// `apply`'s result: `{"applied": [...]}` in JSON.
-#[derive(Serialize)]
-struct ApplyResult {
-    applied: Applied,
-}
-
-impl std::fmt::Display for ApplyResult {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.applied, f)
-    }
-}
-
-/// The objects to apply: from the files, or a fresh rendering.
-pub(super) fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
-    if flags.files.is_empty() {
-        let (job, rbac, warnings) =
-            params::rendering(&flags.job, &flags.rbac, flags.pull_secret.create_pull_secret, UnpinnedImage::Warn)?;
-        for w in &warnings {
-            out.warn(w);
-        }
-        let mut objects = manifest::all_objects(&job, &rbac);
-        pull_secret::add_from_flags(&mut objects, &job, &flags.pull_secret, out)?;
-        return Ok(objects);
-    }
-    let mut objects = Vec::new();
-    for path in &flags.files {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
-        let parsed = manifest::from_yaml(&text).map_err(|e| {
-            Error::usage(format!(
-                "-f {}: not a manifest this tool applies ({e}); it applies Namespace, ServiceAccount, Secret, Role, RoleBinding, ClusterRole, ClusterRoleBinding, NetworkPolicy and Job",
-                path.display()
-            ))
-        })?;
-        pull_secret::refuse_without_data(&parsed, path)?;
-        objects.extend(parsed);
-    }
-    Ok(objects)
 }
 
 /// Asks the cluster its version and adapts the objects to it (see
@@ -379,7 +323,10 @@ where
         (Some(_), Mode::Apply) => (Outcome::Configured, vec![]),
         // A dry run never writes, so it keeps the live resourceVersion:
         // the objects themselves are compared.
-        (Some(b), Mode::DryRun) => super::dry_run::compare(&b, &after)?,
+        (Some(b), Mode::DryRun) => match super::json_diff::changed_paths(&b, &after)? {
+            changes if changes.is_empty() => (Outcome::Unchanged, changes),
+            changes => (Outcome::Configured, changes),
+        },
     }))
 }
 

@@ -21,7 +21,7 @@ pub fn run(flags: &DeleteFlags, out: &Reporter) -> Result<()> {
     }
     let name = flags.name.clone().unwrap_or_else(|| "job-test".into());
     crate::runtime()?.block_on(async {
-        let cluster = super::connect(&flags.cluster, out).await?;
+        let cluster = super::connect(&super::Access::from(&flags.cluster), out).await?;
         let (deleted, pods) = delete(&cluster, &name, &flags.namespace, out).await?;
         out.result(&Deleted { job: name, deleted, pods });
         Ok(())

@@ -28,7 +28,7 @@ use crate::{Error, ErrorKind};
 
 pub fn run(flags: &EvictFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
-        let cluster = super::connect(&flags.job.cluster, out).await?;
+        let cluster = super::connect(&super::Access::from(&flags.job.cluster), out).await?;
         let report =
             evict(&cluster, &flags.job.name, &flags.job.namespace, flags.pod.as_deref(), flags.timeout, out).await?;
         out.result(&report);

@@ -27,7 +27,7 @@ use super::Update;
 use super::status::{is_job_complete, is_job_failed};
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::Error;
-use crate::flags::Output;
+use crate::choices::Output;
 use crate::local::Signals;
 use crate::report::Reporter;
 

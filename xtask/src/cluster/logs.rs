@@ -16,7 +16,7 @@ use crate::report::Reporter;
 pub fn run(flags: &LogsFlags, out: &Reporter) -> Result<()> {
     let job = &flags.job;
     crate::runtime()?.block_on(async {
-        let cluster = super::connect(&job.cluster, out).await?;
+        let cluster = super::connect(&super::Access::from(&job.cluster), out).await?;
         if flags.follow {
             return super::follow::follow(&cluster, &job.name, &job.namespace, out).await;
         }

@@ -9,10 +9,12 @@
 //! printed.
 
 pub mod apply;
+pub mod apply_cmd;
 pub mod delete;
 pub mod dry_run;
 pub mod evict;
 pub mod follow;
+pub mod json_diff;
 pub mod logs;
 pub mod pods;
 pub mod service_account;
@@ -27,7 +29,6 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
 
-use crate::flags::ClusterFlags;
 use crate::manifest::versions::KubeVersion;
 use crate::report::Reporter;
 use crate::{Error, ErrorKind};
@@ -62,7 +63,22 @@ pub struct Cluster {
 /// The environment variable a bearer token may come from with `--server`.
 pub const TOKEN_ENV: &str = "KUBE_TOKEN";
 
-pub async fn connect(flags: &ClusterFlags, out: &Reporter) -> Result<Cluster> {
+/// How to reach a cluster: a kubeconfig (and a context in it), or an API
+/// server URL with a token file; plus a CA to trust for this connection.
+/// The flags' words are kept in messages (`--server`, `--ca-cert`), since
+/// they are how a user names these.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub server: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub ca_cert: Option<PathBuf>,
+    pub insecure_skip_tls_verify: bool,
+}
+
+pub async fn connect(access: &Access, out: &Reporter) -> Result<Cluster> {
+    let flags = access;
     let mut ca_source = None;
     let mut config = match &flags.server {
         Some(server) => {

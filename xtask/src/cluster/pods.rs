@@ -13,7 +13,7 @@ use crate::report::Reporter;
 
 pub fn run(flags: &PodsFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
-        let cluster = super::connect(&flags.cluster, out).await?;
+        let cluster = super::connect(&super::Access::from(&flags.cluster), out).await?;
         let namespace = flags.namespace.clone().unwrap_or_else(|| cluster.default_namespace.clone());
         let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
         let pods = api.list(&ListParams::default()).await.map_err(|e| {

@@ -31,7 +31,7 @@ pub fn run(flags: &ServiceAccountFlags, out: &Reporter) -> Result<()> {
     let timeout = flags.timeout;
     let path = flags.write_kubeconfig.clone().unwrap_or_else(|| default_path(&rbac.service_account));
     crate::runtime()?.block_on(async {
-        let cluster = super::connect(&flags.cluster, out).await?;
+        let cluster = super::connect(&super::Access::from(&flags.cluster), out).await?;
         let applied = apply::apply_all(&cluster, manifest::rbac_objects(&rbac), out).await?;
         out.status(format!("waiting for the token controller to fill secret/{}", rbac.token_secret));
         let secret = wait_for_token(&cluster, &rbac.namespace, &rbac.token_secret, timeout).await?;

@@ -35,7 +35,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 pub fn run(flags: &WatchFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
-        let cluster = super::connect(&flags.job.cluster, out).await?;
+        let cluster = super::connect(&super::Access::from(&flags.job.cluster), out).await?;
         let report = watch(&cluster, &flags.job.name, &flags.job.namespace, flags.timeout, out).await?;
         report.keep(&flags.files, out)?;
         out.result(&report);
@@ -190,13 +190,8 @@ pub async fn watch(
 
 /// The Job on the cluster and its report as it stands now (its pods listed
 /// once; no status history, as no watch saw it change).
-pub async fn read_now(
-    flags: &crate::flags::ClusterFlags,
-    name: &str,
-    namespace: &str,
-    out: &Reporter,
-) -> Result<(Job, JobReport)> {
-    let cluster = super::connect(flags, out).await?;
+pub async fn read_now(access: &super::Access, name: &str, namespace: &str, out: &Reporter) -> Result<(Job, JobReport)> {
+    let cluster = super::connect(access, out).await?;
     let job = super::get_job(&cluster, name, namespace).await?.ok_or_else(|| super::missing_job(name, namespace))?;
     let selector = job_pods_selector(&job)?;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);

@@ -42,8 +42,7 @@ pub use command::{Effective, Setting, run};
 
 /// The settings file's name, looked for in the project root.
 pub const FILE_NAME: &str = "job-test.toml";
-/// Names the settings file instead (as `--config` does).
-pub const CONFIG_ENV: &str = "JOB_TEST_CONFIG";
+pub use crate::flags::CONFIG_ENV;
 /// A setting's variable is this and its flag's name: JOB_TEST_NAMESPACE.
 pub const ENV_PREFIX: &str = "JOB_TEST_";
 

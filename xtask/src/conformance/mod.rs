@@ -186,7 +186,7 @@ pub fn run(flags: &ConformanceFlags, out: &Reporter) -> Result<()> {
             out.result(&report);
             return Ok(report.verdict()?);
         }
-        let cluster = cluster::connect(&flags.cluster, out).await?;
+        let cluster = cluster::connect(&cluster::Access::from(&flags.cluster), out).await?;
         if flags.clean {
             let removed = clean(&cluster, out).await?;
             out.status(format!("removed {removed} namespaces a conformance run left"));

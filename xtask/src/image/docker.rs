@@ -22,8 +22,9 @@ use serde_json::Value;
 use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE, OciManifest};
 
 use super::layout::{self, Image, Manifest};
-use super::{BINARY_MODE, Labels, Platform, tar_file};
+use super::{BINARY_MODE, Labels, tar_file};
 use crate::Error;
+use crate::choices::Platform;
 use crate::report::Reporter;
 
 /// Connects to the local daemon (DOCKER_HOST or /var/run/docker.sock) and

@@ -326,7 +326,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::image::Platform as P;
+    use crate::choices::Platform as P;
 
     #[test]
     fn gzip_is_stable_across_releases_of_the_backend() {

@@ -22,8 +22,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use xshell::{Shell, cmd};
 
-use crate::flags::{Builder, BuilderFlags, ImageFlags, Target};
-use crate::image::layout::platform_name;
+use crate::choices::{Builder, Platform};
+use crate::flags::ImageFlags;
 use crate::image_ref::ImageRef;
 use crate::report::Reporter;
 use crate::{Error, build, project_root};
@@ -104,61 +104,6 @@ pub fn source_date_epoch(sh: &Shell) -> Result<u64> {
     time.trim().parse().context("git printed a commit time that is not a number")
 }
 
-/// A platform an image is built for, as `--platform` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Platform {
-    /// x86-64 nodes: the worker built for x86_64-unknown-linux-musl.
-    #[value(name = "linux/amd64")]
-    LinuxAmd64,
-    /// arm64 nodes: the worker built for aarch64-unknown-linux-musl.
-    #[value(name = "linux/arm64")]
-    LinuxArm64,
-}
-
-impl Platform {
-    /// What the daemonless builder makes by default.
-    pub const ALL: [Platform; 2] = [Platform::LinuxAmd64, Platform::LinuxArm64];
-
-    /// The Rust target whose static binary runs there.
-    pub fn target(self) -> Target {
-        match self {
-            Platform::LinuxAmd64 => Target::Musl,
-            Platform::LinuxArm64 => Target::Aarch64Musl,
-        }
-    }
-
-    /// The Go architecture name an image config and an index entry use.
-    pub fn architecture(self) -> &'static str {
-        match self {
-            Platform::LinuxAmd64 => "amd64",
-            Platform::LinuxArm64 => "arm64",
-        }
-    }
-
-    pub fn oci(self) -> oci_client::manifest::Platform {
-        oci_client::manifest::Platform {
-            architecture: oci_spec::image::Arch::from(self.architecture()),
-            os: oci_spec::image::Os::Linux,
-            os_version: None,
-            os_features: None,
-            variant: None,
-            features: None,
-        }
-    }
-
-    /// The platform a Docker daemon reports (`docker version`'s Os/Arch),
-    /// if it is one the worker is built for.
-    pub fn of_daemon(os: &str, arch: &str) -> Option<Platform> {
-        Platform::ALL.into_iter().find(|p| os == "linux" && arch == p.architecture())
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&platform_name(&self.oci()))
-    }
-}
-
 /// A built image, in its layout.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuiltImage {
@@ -196,7 +141,7 @@ pub fn default_layout() -> PathBuf {
 
 pub fn run(flags: &ImageFlags, out: &Reporter) -> Result<()> {
     let reference = flags.image.clone().unwrap_or_else(default_reference);
-    let built = crate::runtime()?.block_on(build_image(&reference, &flags.build, out))?;
+    let built = crate::runtime()?.block_on(build_image(&reference, &BuildOptions::from(&flags.build), out))?;
     out.result(&built);
     Ok(())
 }
@@ -207,8 +152,20 @@ pub fn default_reference() -> ImageRef {
     ImageRef::parse(&format!("job-test:{}", env!("CARGO_PKG_VERSION"))).expect("the default image is a valid reference")
 }
 
+/// How the image is built: by what, for which platforms, into which OCI
+/// layout, and whether the daemonless image is loaded into Docker too.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// None: docker when the daemon answers and can build what is asked, else oci.
+    pub builder: Option<Builder>,
+    pub load: bool,
+    pub layout: Option<PathBuf>,
+    /// Empty: the builder's default.
+    pub platform: Vec<Platform>,
+}
+
 /// Builds the worker, then the image; the result is in the layout.
-pub async fn build_image(reference: &ImageRef, settings: &BuilderFlags, out: &Reporter) -> Result<BuiltImage> {
+pub async fn build_image(reference: &ImageRef, settings: &BuildOptions, out: &Reporter) -> Result<BuiltImage> {
     if reference.digest.is_some() {
         return Err(Error::usage(format!(
             "--image {reference}: names a digest; a build makes a new image, so give a tag (repo:tag) and the digest \

@@ -18,7 +18,8 @@ use oci_client::manifest::{IMAGE_CONFIG_MEDIA_TYPE, IMAGE_LAYER_GZIP_MEDIA_TYPE,
 use serde::{Deserialize, Serialize};
 
 use super::layout::{self, Image, Manifest};
-use super::{BINARY_MODE, BINARY_PATH, Labels, Platform, USER, tar_file};
+use super::{BINARY_MODE, BINARY_PATH, Labels, USER, tar_file};
+use crate::choices::Platform;
 use crate::report::Reporter;
 
 /// A worker binary and its sha256, which keys its cached layer.
@@ -201,7 +202,7 @@ mod tests {
     }
 
     fn build_into(dir: &Path, binaries: &[(Platform, Binary)], revision: &str, mtime: u64) -> Image {
-        let out = Reporter::new(crate::flags::Output::Json);
+        let out = Reporter::new(crate::choices::Output::Json);
         build(binaries, &labels(revision), mtime, dir, "job-test:1", &out).unwrap()
     }
 

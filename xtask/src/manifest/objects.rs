@@ -18,10 +18,13 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Ro
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
+pub use super::params::CONTAINER;
 use super::params::{FailureMatch, FailureRule, JobParams, RbacParams, RestartPolicy, STATE_DIR};
 
-/// The name of the worker container (podFailurePolicy rules name it).
-pub const CONTAINER: &str = "worker";
+/// A pull secret's type, as kubelets read it.
+pub const PULL_SECRET_TYPE: &str = "kubernetes.io/dockerconfigjson";
+/// The key of a pull secret's data.
+pub const PULL_SECRET_KEY: &str = ".dockerconfigjson";
 /// The tool's name: the managed-by label and the server-side apply field manager.
 pub const MANAGER: &str = "job-test";
 /// The numeric user and group of the image (see the Dockerfile).
@@ -310,8 +313,8 @@ pub fn token_secret(a: &RbacParams) -> Secret {
 pub fn pull_secret(p: &JobParams, name: &str, docker_config: Vec<u8>) -> Secret {
     Secret {
         metadata: meta(name, Some(&p.namespace), &p.name),
-        type_: Some(super::pull_secret::TYPE.into()),
-        data: Some(BTreeMap::from([(super::pull_secret::KEY.into(), ByteString(docker_config))])),
+        type_: Some(PULL_SECRET_TYPE.into()),
+        data: Some(BTreeMap::from([(PULL_SECRET_KEY.into(), ByteString(docker_config))])),
         ..Default::default()
     }
 }
@@ -367,5 +370,15 @@ pub fn cluster_role_binding(a: &RbacParams) -> ClusterRoleBinding {
         metadata: meta(&a.role_binding, None, &a.service_account),
         role_ref: role_ref("ClusterRole", a),
         subjects: Some(subject(a)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `params` checks a user's rules against the API's limit before the
+    /// objects exist, so it holds the count of job-test's own rules.
+    #[test]
+    fn params_counts_the_rules_job_test_adds() {
+        assert_eq!(super::default_pod_failure_policy().rules.len(), super::super::params::OWN_RULES);
     }
 }

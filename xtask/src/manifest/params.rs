@@ -507,6 +507,11 @@ pub fn job_params(f: &JobFlags) -> Result<(JobParams, Vec<String>), Error> {
     ))
 }
 
+/// The pull secret's name when `--image-pull-secret` names none.
+pub fn default_pull_secret_name(job: &str) -> String {
+    format!("{job}-pull-secret")
+}
+
 /// Legal but questionable settings.
 #[allow(clippy::too_many_arguments)]
 /// A ttlSecondsAfterFinished too short for the failed-Job alert most
@@ -597,7 +602,7 @@ pub enum UnpinnedImage {
 /// Checks the flags of a whole rendering, the Job's and its RBAC's, and
 /// returns both parameters with every warning (the Job's, the unpinned
 /// image's, the RBAC's, in that order). With `create_pull_secret` the Job
-/// names the Secret that will be created (`pull_secret::name_it`). What
+/// names the Secret that will be created (`default_pull_secret_name`). What
 /// `render`, `apply` and `release` share.
 pub fn rendering(
     job: &JobFlags,
@@ -607,7 +612,8 @@ pub fn rendering(
 ) -> Result<(JobParams, RbacParams, Vec<String>), Error> {
     let mut job_flags = job.clone();
     if create_pull_secret {
-        super::pull_secret::name_it(&mut job_flags);
+        // The Secret is created under --image-pull-secret when given.
+        job_flags.image_pull_secret.get_or_insert_with(|| default_pull_secret_name(&job_flags.name));
     }
     let (job, mut warnings) = job_params(&job_flags)?;
     if unpinned == UnpinnedImage::Warn {
@@ -798,6 +804,11 @@ pub fn check_index_list(text: &str, completions: i32) -> Result<i64, String> {
 
 /// The most rules a successPolicy and a podFailurePolicy may have (the API's limit).
 pub const MAX_RULES: usize = 20;
+/// How many rules job-test's own podFailurePolicy adds after the user's
+/// (`objects::default_pod_failure_policy`, whose test keeps the two equal).
+pub const OWN_RULES: usize = 2;
+/// The name of the worker container (podFailurePolicy rules name it).
+pub const CONTAINER: &str = "worker";
 
 fn success_policy(v: &mut Findings, rules: &[String], indexed: bool, completions: Option<i32>) -> Vec<SuccessRule> {
     const FLAG: &str = "--success-policy";
@@ -919,7 +930,7 @@ fn pod_failure_rules(
         );
     }
     // job-test's own two rules follow the user's, and the API counts them all.
-    let room = MAX_RULES - super::objects::default_pod_failure_policy().rules.len();
+    let room = MAX_RULES - OWN_RULES;
     if rules.len() > room {
         v.error(
             FLAG,
@@ -984,11 +995,11 @@ pub fn failure_rule(text: &str, per_index_limit: bool) -> Result<FailureRule, St
         }
         (Some((not_in, codes)), None) => {
             if let Some(name) = &container
-                && name != super::objects::CONTAINER
+                && name != CONTAINER
             {
                 return Err(format!(
                     "container={name}: the pod has one container, {}; name it or leave container= out",
-                    super::objects::CONTAINER
+                    CONTAINER
                 ));
             }
             let values = exit_codes(&codes)?;

@@ -18,26 +18,13 @@ use k8s_openapi::api::core::v1::Secret;
 
 use super::Object;
 use super::objects;
-use super::params::JobParams;
+use super::params::{JobParams, default_pull_secret_name};
 use crate::Error;
-use crate::flags::{JobFlags, PullSecretFlags};
 use crate::push::credentials::{self, Credential, Inputs, Source};
 use crate::push::target::registry_host;
 use crate::report::Reporter;
 
-/// The Secret's type.
-pub const TYPE: &str = "kubernetes.io/dockerconfigjson";
-/// Its one key: a Docker config JSON.
-pub const KEY: &str = ".dockerconfigjson";
-
-/// Names the pull secret in the Job's flags: `--image-pull-secret` when
-/// given (the Secret is then created under that name), else
-/// `<name>-pull-secret`.
-pub fn name_it(job: &mut JobFlags) {
-    if job.image_pull_secret.is_none() {
-        job.image_pull_secret = Some(format!("{}-pull-secret", job.name));
-    }
-}
+pub use super::objects::{PULL_SECRET_KEY as KEY, PULL_SECRET_TYPE as TYPE};
 
 /// The credential for the Job's image's registry, found as `push` finds it.
 /// Blocking: a credential helper may run.
@@ -97,11 +84,11 @@ fn usable<'c>(host: &str, credential: &'c Credential, source: &Source) -> Result
 }
 
 /// The Secret for the Job's image's registry, from the credential; the
-/// name is the Job's `imagePullSecrets` entry (`name_it`).
+/// name is the Job's `imagePullSecrets` entry (`params::rendering` names it).
 pub fn secret(job: &JobParams, credential: &Credential, source: &Source) -> Result<Secret, Error> {
     let host = registry_host(&job.image);
     let (username, password) = usable(&host, credential, source)?;
-    let name = job.image_pull_secret.clone().unwrap_or_else(|| format!("{}-pull-secret", job.name));
+    let name = job.image_pull_secret.clone().unwrap_or_else(|| default_pull_secret_name(&job.name));
     Ok(objects::pull_secret(job, &name, docker_config(&host, username, password)))
 }
 
@@ -129,19 +116,10 @@ pub fn add(
     Ok(())
 }
 
-/// `apply` and `render`: with `--create-pull-secret`, the Secret from the
+/// `apply` and `render` with `--create-pull-secret`: the Secret from the
 /// credential their flags, the environment or the Docker config give.
-pub fn add_from_flags(
-    objects: &mut Vec<Object>,
-    job: &JobParams,
-    flags: &PullSecretFlags,
-    out: &Reporter,
-) -> anyhow::Result<()> {
-    if !flags.create_pull_secret {
-        return Ok(());
-    }
-    let inputs = Inputs::from_process(flags.username.clone(), flags.password_stdin)?;
-    let (credential, source) = lookup(job, &inputs)?;
+pub fn add_found(objects: &mut Vec<Object>, job: &JobParams, inputs: &Inputs, out: &Reporter) -> anyhow::Result<()> {
+    let (credential, source) = lookup(job, inputs)?;
     Ok(add(objects, job, &credential, &source, out)?)
 }
 
@@ -200,6 +178,7 @@ pub fn refuse_without_data(objects: &[Object], file: &std::path::Path) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::params::UnpinnedImage;
     use crate::push::credentials::Secret as Password;
 
     fn render_flags(image: &str) -> crate::flags::RenderFlags {
@@ -211,9 +190,9 @@ mod tests {
     }
 
     fn job(image: &str) -> JobParams {
-        let mut flags = render_flags(image).job;
-        name_it(&mut flags);
-        super::super::params::job_params(&flags).unwrap().0
+        let flags = render_flags(image);
+        let rendering = super::super::params::rendering(&flags.job, &flags.rbac, true, UnpinnedImage::Quiet);
+        rendering.unwrap().0
     }
 
     fn data_of(secret: &Secret) -> Option<&[u8]> {
@@ -262,7 +241,7 @@ mod tests {
     fn standard_output_gets_the_secret_without_its_data() {
         let j = job("registry.example/job-test:1.0");
         let mut objects = super::super::all_objects(&j, &default_auth());
-        add(&mut objects, &j, &basic("alice", "pw"), &Source::Flags, &Reporter::new(crate::flags::Output::Text))
+        add(&mut objects, &j, &basic("alice", "pw"), &Source::Flags, &Reporter::new(crate::choices::Output::Text))
             .unwrap();
         let names: Vec<String> = objects.iter().map(Object::describe).collect();
         let secret = names.iter().position(|n| n == "Secret/job-test-pull-secret").unwrap();

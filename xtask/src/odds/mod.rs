@@ -19,7 +19,8 @@ use job_worker::config::{FailIndexes, FailureMode};
 use job_worker::decision::{self, Rules};
 
 use crate::Error;
-use crate::flags::{JobSource, OddsFlags};
+use crate::args::JobSource;
+use crate::flags::OddsFlags;
 use crate::manifest::params::{self, JobParams, RestartPolicy};
 use crate::report::Reporter;
 use crate::report::human_seconds;
@@ -257,7 +258,7 @@ pub fn percent(p: f64) -> String {
 }
 
 pub fn run(flags: &OddsFlags, matches: &clap::ArgMatches, out: &Reporter) -> Result<()> {
-    let source = crate::flags::job_source(matches, "-f", flags.file.as_deref(), &flags.job.name, "reads")?;
+    let source = crate::args::job_source(matches, "-f", flags.file.as_deref(), &flags.job.name, "reads")?;
     if flags.trials < 100 {
         return Err(
             Error::usage(format!("--trials {}: at least 100 are needed for a useful estimate", flags.trials)).into()
@@ -340,7 +341,8 @@ pub fn run(flags: &OddsFlags, matches: &clap::ArgMatches, out: &Reporter) -> Res
 /// Where the Job on the cluster stands.
 async fn live_standing(flags: &OddsFlags, out: &Reporter) -> Result<live::Standing> {
     let (name, namespace) = (&flags.job.name, &flags.job.namespace);
-    let (job, report) = crate::cluster::watch::read_now(&flags.cluster, name, namespace, out).await?;
+    let (job, report) =
+        crate::cluster::watch::read_now(&crate::cluster::Access::from(&flags.cluster), name, namespace, out).await?;
     let finished = crate::cluster::status::is_job_complete(&job).is_some()
         || crate::cluster::status::is_job_failed(&job).is_some();
     let m = from_job::model_of(&job, None, flags.pod_startup)?;

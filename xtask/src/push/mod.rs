@@ -35,7 +35,8 @@ use oci_client::errors::OciDistributionError;
 use serde::Serialize;
 
 use crate::Error;
-use crate::flags::{Builder, PushFlags, RegistryFlags};
+use crate::choices::Builder;
+use crate::flags::PushFlags;
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor};
 
 use crate::image::{self, BuiltImage};
@@ -43,6 +44,7 @@ use crate::image_ref::ImageRef;
 use crate::report::Reporter;
 use credentials::{Credential, Source};
 use failure::{Failure, explain, retry};
+pub use session::Transport;
 use target::{is_loopback, registry_host};
 pub use target::{read_ca, resolve_target};
 
@@ -86,15 +88,16 @@ impl std::fmt::Display for Pushed {
 pub fn run(flags: &PushFlags, out: &Reporter) -> Result<()> {
     let target = resolve_target(flags.image.image.as_ref(), out)?;
     let inputs = credentials::Inputs::from_process(flags.registry.username.clone(), flags.registry.password_stdin)?;
-    let ca = read_ca(&flags.registry)?;
+    let ca = read_ca(flags.registry.registry_ca_cert.as_deref())?;
     crate::runtime()?.block_on(async {
         // The registry is reached, and the tag read, while cargo checks the
         // worker: on a push of an unchanged image that is most of the time.
         let session = async {
             let (credential, source) = credential_for(&target, inputs).await?;
-            Session::open(&target, &credential, source, ca, &flags.registry, out).await
+            Session::open(&target, &credential, source, ca, &Transport::from(&flags.registry), out).await
         };
-        let (built, session) = tokio::join!(image::build_image(&target, &flags.image.build, out), session);
+        let build = image::BuildOptions::from(&flags.image.build);
+        let (built, session) = tokio::join!(image::build_image(&target, &build, out), session);
         let built = built?;
         out.status(format!(
             "built {} ({} bytes compressed, digest {})",
@@ -122,7 +125,7 @@ pub async fn push(
     credential: &Credential,
     source: &Source,
     ca: Option<Vec<u8>>,
-    flags: &RegistryFlags,
+    flags: &Transport,
     out: &Reporter,
 ) -> Result<Pushed> {
     Session::open(target, credential, source.clone(), ca, flags, out).await?.push(built, out).await
@@ -152,7 +155,7 @@ impl Session {
         credential: &Credential,
         source: Source,
         ca: Option<Vec<u8>>,
-        flags: &RegistryFlags,
+        flags: &Transport,
         out: &Reporter,
     ) -> Result<Session> {
         let started = Instant::now();

@@ -12,7 +12,7 @@ use oci_client::{Client, Reference, RegistryOperation};
 use super::failure::{Failure, retry};
 use super::target::is_loopback;
 use crate::Error;
-use crate::flags::{RegistryFlags, UploadMode};
+use crate::choices::UploadMode;
 use crate::net::NetFailure;
 use crate::report::Reporter;
 
@@ -38,6 +38,16 @@ fn client(protocol: ClientProtocol, ca: Option<&[u8]>, insecure: bool, mode: Upl
         .map_err(|e| Error::usage(format!("--registry-ca-cert: not a usable PEM certificate ({e})")).into())
 }
 
+/// How a registry is reached, besides its credential and CA.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Plain HTTP and unverified TLS allowed for a registry not on this machine (warned).
+    pub insecure_registry: bool,
+    pub upload_mode: UploadMode,
+    /// Tries per request before a transient failure is given up.
+    pub attempts: u32,
+}
+
 /// Chooses the scheme: HTTPS, or plain HTTP where it is allowed (a registry
 /// on this machine, or `--insecure-registry`) and the registry speaks only
 /// that.
@@ -51,7 +61,7 @@ pub async fn open(
     reference: &Reference,
     auth: &oci_client::secrets::RegistryAuth,
     ca: Option<&[u8]>,
-    flags: &RegistryFlags,
+    flags: &Transport,
     out: &Reporter,
     host: &str,
 ) -> Result<Client, Failure> {

@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use anyhow::Result;
 
 use crate::Error;
-use crate::flags::RegistryFlags;
 use crate::image_ref::ImageRef;
 use crate::report::Reporter;
 
@@ -75,8 +74,8 @@ pub fn is_loopback(host: &str) -> bool {
 }
 
 /// The registry CA from --registry-ca-cert.
-pub fn read_ca(flags: &RegistryFlags) -> Result<Option<Vec<u8>>> {
-    match &flags.registry_ca_cert {
+pub fn read_ca(file: Option<&std::path::Path>) -> Result<Option<Vec<u8>>> {
+    match file {
         Some(path) => Ok(Some(std::fs::read(path).map_err(|e| {
             Error::usage(format!(
                 "--registry-ca-cert {}: cannot read it ({e}); give a PEM file with the registry's CA",

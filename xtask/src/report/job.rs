@@ -608,7 +608,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_log_of_a_big_job_lists_failed_runs_and_counts() {
-        let mut table = PodTable::new(&Reporter::new(crate::flags::Output::Text));
+        let mut table = PodTable::new(&Reporter::new(crate::choices::Output::Text));
         let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
         let start = Instant::now();
         let mut log = Vec::new();

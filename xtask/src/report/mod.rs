@@ -14,7 +14,7 @@ use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
-use crate::flags::Output;
+use crate::choices::Output;
 
 /// Whether to colour what goes to `stream`: a terminal, and NO_COLOR unset
 /// or empty (no-color.org).
