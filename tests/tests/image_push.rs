@@ -414,7 +414,7 @@ fn the_arm64_worker_pulled_back_from_the_registry_is_static_aarch64_and_runs_und
     std::fs::set_permissions(&worker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 
     // The same check the build makes, and file(1)'s independent verdict.
-    xtask::build::check_machine(&binary, xtask::flags::Target::Aarch64Musl).unwrap();
+    xtask::build::check_machine(&binary, xtask::choices::Target::Aarch64Musl).unwrap();
     assert_eq!(xtask::build::linkage(&binary).unwrap(), xtask::build::Linkage::Static);
     let file = std::process::Command::new("file").arg(&worker).output().expect("the file(1) command");
     let file = String::from_utf8_lossy(&file.stdout);
@@ -735,7 +735,9 @@ fn image_text_output() {
     let out = xtask(&["image", "--builder", "oci", "--layout", tempdir("l-text").to_str().unwrap()]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("image job-test:0.1.0 (built by oci)\n  digest           sha256:"), "{text}");
+    // The pipeline's one default image, whichever command builds it.
+    let default = format!("127.0.0.1:5000/job-test:{}", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&format!("image {default} (built by oci)\n  digest           sha256:")), "{text}");
     assert!(text.contains("compressed size"), "{text}");
 }
 

@@ -1010,3 +1010,53 @@ fn html_of_a_local_run_shows_the_pods_of_its_report() {
     assert!(["succeeded", "failed"].iter().all(|o| shown.iter().any(|b| b.outcome == *o)), "{shown:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// What a newcomer does first: `push` with no registry named (as `release`
+/// does), then `run-local` with no --image. Both take the pipeline's one
+/// default image, so the run finds what the push made; with the registry
+/// stopped in between (a reboot), the run starts it again and pulls from it.
+#[test]
+fn run_local_with_no_image_runs_what_push_with_no_image_pushed() {
+    tests::require_docker();
+    let own = tests::OwnDefaults::new();
+    let env = own.env();
+    let layout = tests::tempdir("rl-default-layout");
+    let pushed = run_xtask(
+        &[
+            "--output",
+            "json",
+            "push",
+            "--builder",
+            "oci",
+            "--platform",
+            "linux/amd64",
+            "--layout",
+            layout.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(pushed.code, Some(0), "{}", pushed.all());
+    let default = format!("{}/job-test:{}", own.registry, env!("CARGO_PKG_VERSION"));
+    let pushed: Value = serde_json::from_str(pushed.stdout.trim()).unwrap();
+    assert!(pushed["reference"].as_str().unwrap().starts_with(&format!("{default}@sha256:")), "{pushed}");
+    // The pulled image is this test's (its registry's port is its own).
+    let pulled = default.clone();
+    tests::at_exit(move || {
+        let _ = std::process::Command::new("docker").args(["rmi", "--force", &pulled]).output();
+    });
+
+    let pid: i32 = std::fs::read_to_string(own.target.join("registry/pid")).unwrap().trim().parse().unwrap();
+    // SAFETY: a plain syscall on the registry the push started for this test.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    wait_for("the registry to stop", || std::net::TcpStream::connect(&own.registry).is_err(), &[]);
+
+    let name = "rl-default";
+    let mut args = vec!["--output", "json", "run-local", "--name", name, "--time-scale", "0.01"];
+    args.extend(["--fail-probability", "0", "--completions", "1"]);
+    let r = spawn_xtask(&args, &env).finish_within(Duration::from_secs(180));
+    assert_eq!(leftovers(name), Vec::<String>::new(), "containers left behind:\n{}", r.stderr);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(report(&r)["result"], "Complete", "{}", r.stdout);
+    assert!(r.stderr.contains(&format!("started a local registry on {}", own.registry)), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("pulling {default} into the local Docker engine")), "{}", r.stderr);
+}

@@ -335,7 +335,8 @@ pub struct JobFlags {
     #[arg(short = 'n', long, default_value = "job-test")]
     pub namespace: String,
     /// Image reference; `repo:tag@sha256:...` pins what runs (`cargo xtask push` prints it).
-    /// Default: the placeholder registry.example.com/your-namespace/job-test:<crate version>, with a warning.
+    /// Default: the placeholder registry.example.com/your-namespace/job-test:<crate version>, with a warning;
+    /// for run-local, 127.0.0.1:5000/job-test:<version>, what `push` and `release` make by default.
     #[arg(long, value_name = "REF")]
     pub image: Option<ImageRef>,
     /// Successful pods needed (spec.completions).
@@ -455,8 +456,8 @@ pub struct RbacFlags {
 #[derive(Debug, Clone, Args)]
 pub struct ImageFlags {
     /// Image reference, e.g. crpi-xxxx.cn-shenzhen.personal.cr.aliyuncs.com/NAMESPACE/job-test:1.0.0.
-    /// Default: job-test:<version> for `image`; for `push`, 127.0.0.1:5000/job-test:<version> in a local
-    /// registry started on demand.
+    /// Default: 127.0.0.1:5000/job-test:<version>, the pipeline's one default image (JOB_TEST_LOCAL_REGISTRY
+    /// moves it), in a local registry `push` starts on demand.
     #[arg(long, value_name = "REF")]
     pub image: Option<ImageRef>,
     #[command(flatten)]
@@ -728,7 +729,7 @@ pub struct ConformanceFlags {
     #[arg(long, value_name = "X.Y", value_parser = parse_kube_version, requires = "local")]
     pub kube_version: Option<KubeVersion>,
     /// The worker image, pinned by digest, that the cluster's nodes can pull (`cargo xtask push` prints it);
-    /// with --local, default: the image `cargo xtask image` builds into the local daemon.
+    /// with --local, default: 127.0.0.1:5000/job-test:<version>, what `push` and `release` make by default.
     #[arg(long, value_name = "REF")]
     pub image: Option<ImageRef>,
     /// Only the scenarios whose name contains this.

@@ -524,7 +524,10 @@ async fn clean(cluster: &Cluster, out: &Reporter) -> Result<usize> {
 
 async fn run_local(flags: &ConformanceFlags, scenarios: &[Scenario], out: &Reporter) -> Result<ConformanceReport> {
     let version = flags.kube_version.unwrap_or(versions::NEWEST);
-    let image = flags.image.clone().unwrap_or_else(crate::image::default_reference);
+    let image = match &flags.image {
+        Some(image) => image.clone(),
+        None => crate::image::default_reference()?,
+    };
     let started = Instant::now();
     // Pulled once here, not by every scenario at once.
     let docker = crate::image::docker::local_daemon().await?;

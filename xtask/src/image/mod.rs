@@ -140,16 +140,21 @@ pub fn default_layout() -> PathBuf {
 }
 
 pub fn run(flags: &ImageFlags, out: &Reporter) -> Result<()> {
-    let reference = flags.image.clone().unwrap_or_else(default_reference);
+    let reference = match &flags.image {
+        Some(image) => image.clone(),
+        None => default_reference()?,
+    };
     let built = crate::runtime()?.block_on(build_image(&reference, &BuildOptions::from(&flags.build), out))?;
     out.result(&built);
     Ok(())
 }
 
-/// What `image` builds with no `--image`: `job-test:<version>`, for the
-/// local daemon.
-pub fn default_reference() -> ImageRef {
-    ImageRef::parse(&format!("job-test:{}", env!("CARGO_PKG_VERSION"))).expect("the default image is a valid reference")
+/// The pipeline's one default image, what every command takes with no
+/// `--image`: this version in the embedded local registry
+/// (`127.0.0.1:5000/job-test:<version>`), which `push` and `release` push
+/// to, the docker builder tags in the daemon and `run-local` pulls from.
+pub fn default_reference() -> Result<ImageRef> {
+    crate::local_registry::default_push_target()
 }
 
 /// How the image is built: by what, for which platforms, into which OCI

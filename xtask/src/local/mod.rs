@@ -63,10 +63,12 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
     let job = match &flags.file {
         Some(path) => manifest::job_from_file(path)?,
         None => {
-            // With no --image, the image `cargo xtask image` builds into the
-            // local daemon, not the manifests' placeholder.
+            // With no --image, the image `push` and `release` make by
+            // default, not the manifests' placeholder (no cluster's).
             let mut job_flags = flags.job.clone();
-            job_flags.image.get_or_insert_with(crate::image::default_reference);
+            if job_flags.image.is_none() {
+                job_flags.image = Some(crate::image::default_reference()?);
+            }
             let (p, warnings) = params::job_params(&job_flags)?;
             for w in &warnings {
                 out.warn(w);
@@ -565,12 +567,16 @@ async fn remove_run(docker: &Docker, run: &str) -> usize {
 /// The image in the local daemon: there already, or pulled (a registry on
 /// this machine is reached over plain HTTP by the daemon's own rule).
 pub(crate) async fn ensure_image(docker: &Docker, reference: &str, out: &Reporter) -> Result<String> {
-    let reference = ImageRef::parse(reference)
-        .map_err(|why| Error::usage(format!("the Job's image {reference}: not an image reference ({why})")))?
-        .pull_reference()
-        .to_string();
+    let parsed = ImageRef::parse(reference)
+        .map_err(|why| Error::usage(format!("the Job's image {reference}: not an image reference ({why})")))?;
+    let reference = parsed.pull_reference().to_string();
     if docker.inspect_image(&reference).await.is_ok() {
         return Ok(reference);
+    }
+    // The embedded registry keeps what was pushed in the target directory:
+    // started again (after a reboot, say), it serves the pipeline's images.
+    if parsed.registry.is_some() && parsed.registry == crate::local_registry::address().ok() {
+        tokio::task::block_in_place(|| crate::local_registry::ensure_running(out))?;
     }
     out.status(format!("pulling {reference} into the local Docker engine"));
     let options = CreateImageOptions { from_image: Some(reference.clone()), ..Default::default() };
@@ -578,7 +584,7 @@ pub(crate) async fn ensure_image(docker: &Docker, reference: &str, out: &Reporte
         Error::prerequisite(format!(
             "{reference} is not in the local Docker engine and cannot be pulled ({e}). Build it there with \
              `cargo xtask image` (the docker builder, or --builder oci --load), or push it with `cargo xtask push` \
-             and pass the pushed reference"
+             (with no --image: the default this run looks for)"
         ))
     })?;
     Ok(reference)
