@@ -281,12 +281,17 @@ fn both_builders_make_the_same_image_config() {
         None,
     )
     .assert_ok();
-    run(
-        &["image", "--builder", "docker", "--image", &docker_tag, "--layout", tempdir("l2").to_str().unwrap()],
-        &[],
-        None,
-    )
-    .assert_ok();
+    let layout = tempdir("l2");
+    let args = ["image", "--builder", "docker", "--image", &docker_tag, "--layout", layout.to_str().unwrap()];
+    let built = run(&args, &[], None);
+    built.assert_ok();
+    // The daemon's own build lines are detail: shown with --verbose only,
+    // as cargo and ko keep a builder's lines out of their progress.
+    assert!(!built.stderr.contains("docker: Step"), "{}", built.stderr);
+    assert!(built.stderr.contains(&format!("building {docker_tag} with the Docker daemon")), "{}", built.stderr);
+    let verbose = run(&[&["--verbose"][..], &args[..]].concat(), &[], None);
+    verbose.assert_ok();
+    assert!(verbose.stderr.contains("  docker: Step 1/"), "{}", verbose.stderr);
     let inspect = |t: &str| {
         let out = docker(&[
             "image",

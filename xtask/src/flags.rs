@@ -50,6 +50,9 @@ pub struct Xtask {
     /// Settings file (TOML; default: job-test.toml in the project root, when it exists). Read before the flags.
     #[arg(long, global = true, value_name = "FILE", env = CONFIG_ENV, hide_env_values = true)]
     pub config: Option<PathBuf>,
+    /// Show more on stderr: the image builder's own lines (each `docker build` step) and the like.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -87,7 +87,7 @@ fn unsettled(args: &[OsString]) -> Unsettled {
 
 /// Runs one subcommand.
 fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Result<()> {
-    let out = Reporter::new(flags.output);
+    let out = Reporter::new(flags.output).verbose(flags.verbose);
     match flags.command {
         Command::Build(f) => build::run(&f, &out).map(drop),
         Command::Test(f) => test::run(&f, &out),

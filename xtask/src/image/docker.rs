@@ -93,7 +93,7 @@ pub async fn build(docker: &Docker, context: Vec<u8>, tag: &str, labels: &Labels
             bail!("the Docker daemon failed the build: {detail}");
         }
         if let Some(line) = info.stream.as_deref().map(str::trim_end).filter(|l| !l.is_empty()) {
-            out.status(format!("  docker: {line}"));
+            out.detail(format!("  docker: {line}"));
         }
         if let Some(aux_id) = info.aux.and_then(|a| a.id) {
             id = Some(aux_id);

@@ -30,11 +30,26 @@ pub struct Reporter {
     /// Says nothing on stderr: for work that runs many Jobs side by side
     /// (`conformance`) and reports each by its result instead.
     pub quiet: bool,
+    /// Says the detail (`--verbose`): what a tool under us printed, which
+    /// progress leaves out by default, as cargo and ko do.
+    pub verbose: bool,
 }
 
 impl Reporter {
     pub fn new(output: Output) -> Reporter {
-        Reporter { output, color: color_on(&std::io::stderr()), quiet: false }
+        Reporter { output, color: color_on(&std::io::stderr()), quiet: false, verbose: false }
+    }
+
+    /// The same reporter, saying the detail too when `on`.
+    pub fn verbose(self, on: bool) -> Reporter {
+        Reporter { verbose: on, ..self }
+    }
+
+    /// A progress line shown only with `--verbose`.
+    pub fn detail(&self, message: impl Display) {
+        if self.verbose {
+            self.status(message);
+        }
     }
 
     /// The same reporter, with nothing said on stderr.
