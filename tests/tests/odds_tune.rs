@@ -69,9 +69,9 @@ fn an_unreachable_target_says_why_with_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("give a chance above 0 and below 100%"));
 }
 
-/// The README's rendering examples (section Manifests) that a Job's odds
-/// can be computed for.
-const README_JOBS: [&[&str]; 4] = [
+/// The rendering examples of docs/manifests.md that a Job's odds can be
+/// computed for.
+const DOC_JOBS: [&[&str]; 4] = [
     &[],
     &[
         "--completion-mode",
@@ -90,7 +90,7 @@ const README_JOBS: [&[&str]; 4] = [
 #[test]
 fn odds_of_a_job_file_are_the_odds_of_the_flags_it_was_rendered_from() {
     let dir = tempdir("odds-f");
-    for (i, flags) in README_JOBS.iter().enumerate() {
+    for (i, flags) in DOC_JOBS.iter().enumerate() {
         let file = dir.join(format!("job-{i}.yaml"));
         let mut render = vec!["render", "--out", file.to_str().unwrap()];
         render.extend_from_slice(flags);

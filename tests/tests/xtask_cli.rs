@@ -129,8 +129,8 @@ fn release_help_lists_timeout_outside_the_groups() {
 }
 
 /// No usable cluster configuration (no kubeconfig, or a KUBECONFIG that does
-/// not exist) is one exit code, 4, as the README's table says, and the path
-/// is named as it was given, without doubled quotes.
+/// not exist) is one exit code, 4, as the table in docs/exit-codes.md says,
+/// and the path is named as it was given, without doubled quotes.
 #[test]
 fn no_usable_cluster_configuration_exits_4_naming_the_path_once() {
     let home = tempdir("no-kubeconfig-home");
@@ -155,8 +155,8 @@ fn no_usable_cluster_configuration_exits_4_naming_the_path_once() {
         &[("HOME", &h)],
         &format!("--kubeconfig {not_yaml}: not a usable kubeconfig"),
     );
-    let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
-    assert!(readme.contains(
+    let exit_codes = std::fs::read_to_string(project_root().join("docs/exit-codes.md")).unwrap();
+    assert!(exit_codes.contains(
         "| 4 | a registry, cluster or (for a local run) the Docker daemon refused or could not be reached, or no \
              usable cluster configuration"
     ));
