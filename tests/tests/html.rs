@@ -169,7 +169,7 @@ fn big_report(fail_every: usize) -> Value {
     })
 }
 
-/// The README states these sizes.
+/// docs/reports.md states these sizes.
 #[test]
 fn html_of_ten_thousand_pods_stays_small_and_keeps_every_failed_pod() {
     let dir = tempdir("html-big");

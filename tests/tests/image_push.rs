@@ -748,10 +748,10 @@ fn image_text_output() {
 
 #[test]
 fn push_without_a_registry_uses_the_local_default() {
-    // The README's main command: no registry configured, so a local CNCF
-    // registry is started and pushed to. Here at the test's own address and
-    // under its own target directory: the user's 127.0.0.1:5000 and
-    // target/ are never touched.
+    // The README's main command (docs/release.md): no registry configured,
+    // so a local CNCF registry is started and pushed to. Here at the test's
+    // own address and under its own target directory: the user's
+    // 127.0.0.1:5000 and target/ are never touched.
     let own = tests::OwnDefaults::new();
     let r = run(
         &["--output", "json", "push", "--builder", "oci", "--layout", tempdir("l-local").to_str().unwrap()],

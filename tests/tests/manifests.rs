@@ -780,8 +780,9 @@ fn render_prints_the_odds_and_writes_where_asked() {
 
 #[test]
 fn render_json_output_is_one_object_listing_the_objects() {
-    // The README promises one JSON object from every command: a v1 List,
-    // which kubectl also applies as it is.
+    // docs/exit-codes.md promises one JSON object from every command, and
+    // docs/manifests.md says render's is a v1 List, which kubectl also
+    // applies as it is.
     let out = xtask(&["--output", "json", "render"]);
     assert!(out.status.success());
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();

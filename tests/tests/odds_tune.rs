@@ -69,9 +69,9 @@ fn an_unreachable_target_says_why_with_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("give a chance above 0 and below 100%"));
 }
 
-/// The README's rendering examples (section Manifests) that a Job's odds
-/// can be computed for.
-const README_JOBS: [&[&str]; 4] = [
+/// The rendering examples of docs/manifests.md that a Job's odds can be
+/// computed for (the test below holds the page to them).
+const DOC_JOBS: [&[&str]; 4] = [
     &[],
     &[
         "--completion-mode",
@@ -88,9 +88,29 @@ const README_JOBS: [&[&str]; 4] = [
 ];
 
 #[test]
+fn the_doc_jobs_are_rendering_examples_in_docs_manifests() {
+    let page = std::fs::read_to_string(tests::project_root().join("docs/manifests.md")).unwrap();
+    // A command continued on the next line (`\`) is one command; what
+    // follows `>` or `#` is not a flag.
+    let page = page.replace("\\\n", " ");
+    let examples: Vec<String> = page
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("cargo xtask render"))
+        .map(|rest| rest.split(['#', '>']).next().unwrap().split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for flags in DOC_JOBS {
+        assert!(
+            examples.contains(&flags.join(" ")),
+            "docs/manifests.md has no `cargo xtask render {}`",
+            flags.join(" ")
+        );
+    }
+}
+
+#[test]
 fn odds_of_a_job_file_are_the_odds_of_the_flags_it_was_rendered_from() {
     let dir = tempdir("odds-f");
-    for (i, flags) in README_JOBS.iter().enumerate() {
+    for (i, flags) in DOC_JOBS.iter().enumerate() {
         let file = dir.join(format!("job-{i}.yaml"));
         let mut render = vec!["render", "--out", file.to_str().unwrap()];
         render.extend_from_slice(flags);

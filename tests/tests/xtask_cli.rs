@@ -129,8 +129,8 @@ fn release_help_lists_timeout_outside_the_groups() {
 }
 
 /// No usable cluster configuration (no kubeconfig, or a KUBECONFIG that does
-/// not exist) is one exit code, 4, as the README's table says, and the path
-/// is named as it was given, without doubled quotes.
+/// not exist) is one exit code, 4, as the table in docs/exit-codes.md says,
+/// and the path is named as it was given, without doubled quotes.
 #[test]
 fn no_usable_cluster_configuration_exits_4_naming_the_path_once() {
     let home = tempdir("no-kubeconfig-home");
@@ -155,8 +155,8 @@ fn no_usable_cluster_configuration_exits_4_naming_the_path_once() {
         &[("HOME", &h)],
         &format!("--kubeconfig {not_yaml}: not a usable kubeconfig"),
     );
-    let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
-    assert!(readme.contains(
+    let exit_codes = std::fs::read_to_string(project_root().join("docs/exit-codes.md")).unwrap();
+    assert!(exit_codes.contains(
         "| 4 | a registry, cluster or (for a local run) the Docker daemon refused or could not be reached, or no \
              usable cluster configuration"
     ));
@@ -534,4 +534,108 @@ fn rule_flags_work_from_the_settings_file_and_the_environment() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--pod-failure-rule \"FailJob:exit=0\": exit=0: exit code 0 is success"), "{stderr}");
     assert!(stderr.contains(&format!("--pod-failure-rule came from {file}:job.pod-failure-rule")), "{stderr}");
+}
+
+/// The README is the door: every subcommand `cargo xtask --help` lists has
+/// its line in the README's command table, every page in docs/ is linked
+/// from docs/README.md, and every relative link in the README and docs/
+/// reaches a file that exists and, for `#anchor`, a heading in it (by
+/// GitHub's slugs).
+#[test]
+fn every_command_has_a_line_in_the_readme_and_the_docs_links_resolve() {
+    let root = project_root();
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let readme = read(&root.join("README.md"));
+
+    let out = xtask(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 10, "{help}");
+    let table: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "## Commands")
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter_map(|l| l.strip_prefix('|')?.split('|').next())
+        .collect();
+    let missing: Vec<_> =
+        commands.iter().filter(|c| !table.iter().any(|cell| cell.contains(&format!("`{c}`")))).collect();
+    assert!(missing.is_empty(), "not in the README's command table: {missing:?}");
+
+    let docs = root.join("docs");
+    let mut pages: Vec<_> = std::fs::read_dir(&docs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    let index = read(&docs.join("README.md"));
+    let unlisted: Vec<_> = pages
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|name| name != "README.md" && !index.contains(&format!("]({name})")))
+        .collect();
+    assert!(unlisted.is_empty(), "docs pages not in docs/README.md: {unlisted:?}");
+
+    pages.push(root.join("README.md"));
+    let mut broken = Vec::new();
+    for page in &pages {
+        let shown = page.strip_prefix(&root).unwrap().display();
+        for target in markdown_links(&read(page)) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let file = if path.is_empty() { page.clone() } else { page.parent().unwrap().join(path) };
+            if !file.exists() {
+                broken.push(format!("{shown}: {target}: no such file"));
+            } else if !anchor.is_empty() && !heading_slugs(&read(&file)).iter().any(|s| s == anchor) {
+                broken.push(format!("{shown}: {target}: no such heading"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// The targets of a Markdown text's inline links, `[text](target)`.
+fn markdown_links(text: &str) -> Vec<&str> {
+    text.match_indices("](")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + 2..];
+            rest.find(')').map(|end| &rest[..end])
+        })
+        .collect()
+}
+
+/// The anchors GitHub gives a Markdown text's headings: lowercased, spaces
+/// to '-', punctuation other than '-' and '_' dropped, a repeated one
+/// numbered (`-1`, `-2`).
+fn heading_slugs(text: &str) -> Vec<String> {
+    let mut slugs = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        let Some(title) = line.strip_prefix('#').filter(|_| !fenced) else { continue };
+        let title = title.trim_start_matches('#').trim();
+        let base: String = title
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let n: &mut usize = seen.entry(base.clone()).or_default();
+        slugs.push(if *n == 0 { base } else { format!("{base}-{n}") });
+        *n += 1;
+    }
+    slugs
 }

@@ -4,8 +4,9 @@
 //!
 //! The script completes a command named `xtask`. A completion script
 //! cannot name `cargo xtask` (two words; cargo's own completion owns
-//! `cargo`), so the README has the user define `xtask` as a shell function
-//! that runs `cargo xtask`, which each shell then completes.
+//! `cargo`), so docs/settings.md (Shell completions) has the user define
+//! `xtask` as a shell function that runs `cargo xtask`, which each shell
+//! then completes.
 
 use std::fmt;
 
