@@ -1,9 +1,9 @@
 //! The worker's configuration: every setting, where its value came from, and
 //! the one place that turns flags and environment variables into it.
 //!
-//! The contract (names, defaults, exit codes) is in README.md; flags win over
-//! the environment, and an empty environment variable counts as unset so that a
-//! manifest template can leave a value blank.
+//! The contract (names, defaults, exit codes) is in docs/worker.md; flags win
+//! over the environment, and an empty environment variable counts as unset so
+//! that a manifest template can leave a value blank.
 
 use std::ffi::OsString;
 use std::fmt;

@@ -1,6 +1,8 @@
 //! Every flag of every subcommand, declared in one place with a doc line
-//! each: `--help` is made from these, and the README's command list follows
-//! them.
+//! each: `--help` is made from these, and the README's command table and
+//! the docs pages' synopses follow them. Only declarations: the values
+//! they take are leaves (`choices`, `kube_version`, `image_ref`), and
+//! `args` turns a group into the plain options the domain takes.
 //!
 //! Headings: a flattened group (`JobFlags`, `RbacFlags`, ...) sets
 //! `next_help_heading`, and clap keeps that heading for every flag declared
@@ -193,7 +195,7 @@ pub enum Command {
   cargo xtask config --config ~/acr.toml --output json
   JOB_TEST_NAMESPACE=demo cargo xtask config --context prod")]
     Config(ConfigFlags),
-    /// Print a shell completion script for `xtask`, a shell function that runs `cargo xtask` (see the README).
+    /// Print a shell completion script for `xtask`, a shell function that runs `cargo xtask` (see docs/settings.md).
     #[command(after_help = "Examples:
   cargo xtask completions bash > ~/.local/share/bash-completion/completions/xtask
   cargo xtask completions zsh > ~/.zfunc/_xtask
