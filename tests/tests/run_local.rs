@@ -63,6 +63,8 @@ fn a_job_that_always_succeeds_completes_every_pod() {
     assert!(r.stderr.contains("on the local Docker engine, not a cluster"), "{}", r.stderr);
     assert!(r.stderr.contains("back-offs × 0.01"), "{}", r.stderr);
     assert!(r.stderr.contains("removed the 3 containers of this run"), "{}", r.stderr);
+    // job-test's own podFailurePolicy rules are no news: said with --verbose only.
+    assert!(!r.stderr.contains("podFailurePolicy rule"), "{}", r.stderr);
     // Pod names as Kubernetes makes them: the Job's name and five characters.
     for pod in v["pods"].as_array().unwrap() {
         let name = pod["name"].as_str().unwrap();
@@ -459,15 +461,16 @@ fn on_pod_conditions_rules_see_the_conditions_of_a_failed_local_pod() {
                 }]),
             });
         });
-    let r = spawn_xtask(&["--output", "json", "run-local", "-f", file.to_str().unwrap(), "--time-scale", "0"], &[])
-        .finish_within(Duration::from_secs(120));
+    let args = ["--output", "json", "--verbose", "run-local", "-f", file.to_str().unwrap(), "--time-scale", "0"];
+    let r = spawn_xtask(&args, &[]).finish_within(Duration::from_secs(120));
     assert_eq!(leftovers("rl-conditions"), Vec::<String>::new(), "containers left behind:\n{}", r.stderr);
     assert_eq!(r.code, Some(1), "{}", r.all());
     let v = report(&r);
     let pod = v["pods"][0]["name"].as_str().unwrap();
     assert_eq!((v["reason"].as_str(), v["failed_pods"].as_i64()), (Some("PodFailurePolicy"), Some(1)));
     assert_eq!(v["message"], format!("Pod job-test/{pod} has condition Ready matching FailJob rule at index 2"));
-    // The run says which rules can match here and which cannot.
+    // The run says which rules can match here and which cannot (job-test's
+    // own, rule 1, with --verbose only).
     assert!(
         r.stderr.contains(
             "podFailurePolicy rule 1 (Ignore, onPodConditions DisruptionTarget=True) matches only an evicted pod \

@@ -154,11 +154,22 @@ fn condition_matches(rule: &PodFailurePolicyRule, conditions: &[(&str, &str)]) -
     })
 }
 
+/// One thing a local run does not do as a cluster would.
+#[derive(Debug)]
+pub struct Caveat {
+    pub text: String,
+    /// About one of job-test's own rules, which every rendered Job carries
+    /// (`objects::default_pod_failure_policy`): detail (`--verbose`), not
+    /// news, so a run's first lines stay short.
+    pub own_rule: bool,
+}
+
 /// What a local run cannot do as a cluster would, for the Job's
 /// onPodConditions rules: which of them match every failed pod, which only
 /// an evicted one (`--evict`) and which none, given the conditions a
 /// failed pod has under these rules.
-pub fn local_caveats(spec: &Spec, rules: &ControllerRules, evicts: bool) -> Vec<String> {
+pub fn local_caveats(spec: &Spec, rules: &ControllerRules, evicts: bool) -> Vec<Caveat> {
+    let own = crate::manifest::objects::default_pod_failure_policy().rules;
     let failed = failed_pod_conditions(rules, false);
     let have = format!(
         "{}{}",
@@ -198,11 +209,12 @@ pub fn local_caveats(spec: &Spec, rules: &ControllerRules, evicts: bool) -> Vec<
                     rules.version
                 )
             };
-            format!(
+            let text = format!(
                 "podFailurePolicy rule {i} ({}, onPodConditions {}) {matches}; a failed local pod has only {have}",
                 rule.action,
                 patterns.join(", ")
-            )
+            );
+            Caveat { text, own_rule: own.contains(rule) }
         })
         .collect()
 }
@@ -949,7 +961,11 @@ mod tests {
         let rules =
             vec![condition_rule("Ignore", "DisruptionTarget", "True"), condition_rule("FailJob", "Ready", "False")];
         let job = Spec { rules, ..spec(1, 1, 6) };
-        let caveats = local_caveats(&job, &newest(), false);
+        let texts = |c: Vec<Caveat>| c.into_iter().map(|c| c.text).collect::<Vec<_>>();
+        let said = local_caveats(&job, &newest(), false);
+        // The first is job-test's own DisruptionTarget rule, said with --verbose only.
+        assert_eq!(said.iter().map(|c| c.own_rule).collect::<Vec<_>>(), [true, false]);
+        let caveats = texts(said);
         assert_eq!(caveats.len(), 2);
         assert!(
             caveats[0].starts_with(
@@ -959,9 +975,9 @@ mod tests {
             "{}",
             caveats[0]
         );
-        assert!(local_caveats(&job, &newest(), true)[0].contains("matches a pod --evict evicts"));
+        assert!(local_caveats(&job, &newest(), true)[0].text.contains("matches a pod --evict evicts"));
         // 1.25 sets no DisruptionTarget, nor does a 1.25 kubelet set PodReadyToStartContainers.
-        let old = local_caveats(&job, &rules_of(25), true);
+        let old = texts(local_caveats(&job, &rules_of(25), true));
         assert!(old[0].contains("never matches here: Kubernetes 1.25 sets no DisruptionTarget"), "{}", old[0]);
         assert!(old[1].ends_with("ContainersReady=False"), "{}", old[1]);
         assert!(

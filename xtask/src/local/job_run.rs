@@ -127,7 +127,11 @@ impl LocalRun {
         // Said, not warned: a rule that cannot match here changes nothing
         // unless a cluster would have disrupted the pod.
         for caveat in controller::local_caveats(&spec, &rules, !options.evict.is_empty()) {
-            out.status(caveat);
+            if caveat.own_rule {
+                out.detail(caveat.text);
+            } else {
+                out.status(caveat.text);
+            }
         }
         let grace = template.termination_grace_period_seconds.unwrap_or(30).max(0);
         let run = random_suffix();
