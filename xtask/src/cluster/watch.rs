@@ -23,7 +23,8 @@ use super::status::{early_verdict, image_pull, is_job_complete, is_job_failed, j
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::flags::WatchFlags;
 use crate::report::Reporter;
-use crate::report::job::{ImagePull, JobReport, JobResult, PodRow, PodTable, PullCause, StatusAt};
+use crate::report::job::{ImagePull, JobReport, JobResult, PodRow, PullCause, StatusAt};
+use crate::report::pod_table::PodTable;
 use crate::{Error, ErrorKind};
 use anyhow::Result;
 use futures_util::{StreamExt, TryStreamExt};

@@ -38,7 +38,8 @@ use crate::image_ref::ImageRef;
 use crate::manifest::versions::{self, ControllerRules, KubeVersion};
 use crate::manifest::{self, objects, params};
 use crate::report::Reporter;
-use crate::report::job::{JobCondition, JobReport, JobTimes, PodRow, PodTable};
+use crate::report::job::{JobCondition, JobReport, JobTimes, PodRow};
+use crate::report::pod_table::PodTable;
 use crate::{Error, ErrorKind};
 use controller::{Controller, Spec};
 
