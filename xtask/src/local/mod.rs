@@ -38,7 +38,7 @@ use crate::image_ref::ImageRef;
 use crate::manifest::versions::{self, ControllerRules, KubeVersion};
 use crate::manifest::{self, objects, params};
 use crate::report::Reporter;
-use crate::report::job::{JobCondition, JobReport, JobTimes, PodRow};
+use crate::report::job::{JobCondition, JobReport, JobTimes, PodPhase, PodRow};
 use crate::report::pod_table::PodTable;
 use crate::{Error, ErrorKind};
 use controller::{Controller, Spec};
@@ -252,7 +252,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                 ));
                 let row = rows.get_mut(&pod_name).expect("a row per pod");
                 let before = row.clone();
-                row.phase = "Terminating".into();
+                row.phase = PodPhase::Terminating;
                 row.reason = Some("Evicted".into());
                 let changed = row.clone();
                 table.update(Some(&before), &changed, &rows);
@@ -297,7 +297,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                     controller.started(&pod_name, index);
                     let row = PodRow {
                         name: pod_name.clone(),
-                        phase: "Running".into(),
+                        phase: PodPhase::Running,
                         index: index.map(|i| i.to_string()),
                         exit_code: None,
                         reason: None,
@@ -357,7 +357,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                         p.restart_at = Some(Instant::now() + scaled(controller::restart_backoff(restarts)));
                         row.last_exit_code = Some(exit.exit_code);
                     } else {
-                        row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
+                        row.phase = if exit.exit_code == 0 { PodPhase::Succeeded } else { PodPhase::Failed };
                         row.finished_at = Some(started.elapsed().as_secs_f64());
                         let eviction = controller.evictions.get(&exit.pod).filter(|_| exit.exit_code != 0);
                         if let Some(e) = eviction {
@@ -430,7 +430,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
             let Some(row) = rows.get_mut(&pod_name) else { continue };
             row.finished_at = Some(ended);
             if evicted.contains(&pod_name) {
-                row.phase = "Failed".into();
+                row.phase = PodPhase::Failed;
                 row.reason = Some("Evicted".into());
                 row.message = Some(controller.evictions.get(&pod_name).map_or_else(
                     || "still terminating when the Job finished; not counted".to_owned(),
@@ -440,7 +440,7 @@ pub async fn run_job(job: &Job, options: &Options, out: &Reporter) -> Result<Job
                 // Removed, as a cluster deletes them: not part of the report.
                 rows.remove(&pod_name);
             } else {
-                row.phase = "Failed".into();
+                row.phase = PodPhase::Failed;
                 row.reason = reason.clone();
             }
         }

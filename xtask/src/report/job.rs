@@ -24,7 +24,7 @@ pub enum JobResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PodRow {
     pub name: String,
-    pub phase: String,
+    pub phase: PodPhase,
     pub index: Option<String>,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
@@ -43,6 +43,60 @@ pub struct PodRow {
     pub finished_at: Option<f64>,
 }
 
+/// Where a pod is in its life: a Pod's status.phase, and the two states a
+/// pod is in that no phase names. The JSON and the text are the phase's
+/// own word, as a report written before this type held it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// Being stopped (a local run's eviction): kubectl's word for a pod with
+    /// a deletionTimestamp.
+    Terminating,
+    /// Deleted by the Job controller before it ended (a simulated complete
+    /// Job's pods still running, `alerts`' typical runs).
+    Deleted,
+    /// The kubelet lost touch with the pod's node; also what a report reads
+    /// back for a word it does not know, so any saved report still loads.
+    #[serde(other)]
+    Unknown,
+}
+
+impl PodPhase {
+    /// A phase as the API server writes it; a word from a newer server
+    /// reads as Unknown, which no rule here treats as ended.
+    pub fn from_api(phase: &str) -> PodPhase {
+        match phase {
+            "Pending" => PodPhase::Pending,
+            "Running" => PodPhase::Running,
+            "Succeeded" => PodPhase::Succeeded,
+            "Failed" => PodPhase::Failed,
+            _ => PodPhase::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+            PodPhase::Terminating => "Terminating",
+            PodPhase::Deleted => "Deleted",
+        }
+    }
+}
+
+impl fmt::Display for PodPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: the live table aligns the phase column.
+        f.pad(self.as_str())
+    }
+}
+
 impl PodRow {
     /// The exit code that failed it: this run's, else the previous run's
     /// (a restarted container now running); `-` when none is known.
@@ -52,7 +106,7 @@ impl PodRow {
 
     /// Whether any run of this pod failed.
     pub fn has_failed_run(&self) -> bool {
-        self.phase == "Failed" || self.restarts > 0 || self.exit_code.is_some_and(|c| c != 0)
+        self.phase == PodPhase::Failed || self.restarts > 0 || self.exit_code.is_some_and(|c| c != 0)
     }
 }
 
@@ -375,7 +429,7 @@ pub(crate) mod tests {
     pub(crate) fn failed_pod(n: usize, code: i32) -> PodRow {
         PodRow {
             name: format!("job-test-{n:05}"),
-            phase: "Failed".into(),
+            phase: PodPhase::Failed,
             index: None,
             exit_code: Some(code),
             reason: Some("Error".into()),
@@ -438,5 +492,27 @@ pub(crate) mod tests {
         assert_eq!(json["pods"][0]["message"], "job-worker: simulated failure (0)");
         assert!(json["pods"][0].get("seconds").is_none(), "{json}");
         assert_eq!(report(vec![]).verdict().unwrap_err().kind, ErrorKind::Failed);
+    }
+
+    #[test]
+    fn a_phase_is_written_and_read_as_its_word() {
+        for phase in [
+            PodPhase::Pending,
+            PodPhase::Running,
+            PodPhase::Succeeded,
+            PodPhase::Failed,
+            PodPhase::Unknown,
+            PodPhase::Terminating,
+            PodPhase::Deleted,
+        ] {
+            let json = serde_json::to_value(phase).unwrap();
+            assert_eq!(json, phase.as_str());
+            assert_eq!(format!("{phase}"), phase.as_str());
+            assert_eq!(serde_json::from_value::<PodPhase>(json).unwrap(), phase);
+        }
+        assert_eq!(serde_json::from_str::<PodPhase>("\"Evicting\"").unwrap(), PodPhase::Unknown);
+        assert_eq!(PodPhase::from_api("Failed"), PodPhase::Failed);
+        assert_eq!(PodPhase::from_api("Terminating"), PodPhase::Unknown);
+        assert_eq!(format!("{:<10}|", PodPhase::Running), "Running   |");
     }
 }

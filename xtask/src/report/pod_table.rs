@@ -8,12 +8,12 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use super::Reporter;
-use super::job::PodRow;
+use super::job::{PodPhase, PodRow};
 
 /// What a log prints a pod's line again for: not the time, which changes
 /// every second.
-fn state_key(row: &PodRow) -> (&str, Option<&str>, Option<i32>, Option<&str>, i32) {
-    (&row.phase, row.index.as_deref(), row.exit_code, row.reason.as_deref(), row.restarts)
+fn state_key(row: &PodRow) -> (PodPhase, Option<&str>, Option<i32>, Option<&str>, i32) {
+    (row.phase, row.index.as_deref(), row.exit_code, row.reason.as_deref(), row.restarts)
 }
 
 /// Pods shown one by one in the live table; beyond this the table shows
@@ -114,7 +114,7 @@ impl PodTable {
     fn counts(rows: &BTreeMap<String, PodRow>) -> String {
         let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
         for r in rows.values() {
-            *phases.entry(&r.phase).or_default() += 1;
+            *phases.entry(r.phase.as_str()).or_default() += 1;
         }
         format!(
             "{} pods: {}",
@@ -192,7 +192,7 @@ mod tests {
         for n in 0..10_000 {
             let mut row = failed_pod(n, 1);
             if n % 100 != 50 {
-                row.phase = "Succeeded".into();
+                row.phase = PodPhase::Succeeded;
                 row.exit_code = Some(0);
                 row.reason = Some("Completed".into());
                 row.message = None;
@@ -224,7 +224,7 @@ mod tests {
         for n in 0..10_000 {
             let mut row = failed_pod(n, 1);
             if n % 100 != 0 {
-                row.phase = "Succeeded".into();
+                row.phase = PodPhase::Succeeded;
                 row.exit_code = Some(0);
                 row.message = None;
             }
