@@ -932,7 +932,7 @@ fn watch_keeps_up_with_ten_thousand_pods_and_summarises() {
     const COMPLETIONS: usize = 10_000;
     const PARALLELISM: usize = 500;
     /// The live table lists pods one by one up to this many
-    /// (`report::job::TABLE_ROWS`).
+    /// (`report::pod_table::TABLE_ROWS`).
     const TABLE_ROWS: usize = 30;
     let api = ApiServer::start();
     let flags = ["--completions", "10000", "--parallelism", "500", "--backoff-limit", "1000"];

@@ -8,10 +8,11 @@
 use crate::cluster::Access;
 use clap::Args;
 
-use crate::flags::{BuilderFlags, ClusterFlags, JobFlags, PullSecretFlags, RegistryFlags};
+use crate::flags::{BuilderFlags, ClusterFlags, JobFlags, PullSecretFlags, RegistryFlags, ReportFilesFlags};
 use crate::image::BuildOptions;
 use crate::push::Transport;
 use crate::push::credentials::Inputs;
+use crate::report::files::ReportFiles;
 
 impl From<&ClusterFlags> for Access {
     fn from(f: &ClusterFlags) -> Access {
@@ -35,6 +36,12 @@ impl From<&BuilderFlags> for BuildOptions {
 impl From<&RegistryFlags> for Transport {
     fn from(f: &RegistryFlags) -> Transport {
         Transport { insecure_registry: f.insecure_registry, upload_mode: f.upload_mode, attempts: f.attempts }
+    }
+}
+
+impl From<&ReportFilesFlags> for ReportFiles {
+    fn from(f: &ReportFilesFlags) -> ReportFiles {
+        ReportFiles { save_report: f.save_report.clone(), html: f.html.clone() }
     }
 }
 

@@ -153,7 +153,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
                 _ => None,
             });
             let report = local::run_job(&job_object.context("the rendering has a Job")?, &options, out).await?;
-            report.keep(&flags.files, out)?;
+            crate::report::files::ReportFiles::from(&flags.files).keep(&report, out)?;
             let verdict = report.verdict();
             out.result(&Released {
                 reference: pushed.clone(),
@@ -169,7 +169,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         out.status("5/5 watch");
         let report = watch::watch(&cluster, &job.name, &job.namespace, flags.timeout, out).await?;
-        report.keep(&flags.files, out)?;
+        crate::report::files::ReportFiles::from(&flags.files).keep(&report, out)?;
         let verdict = report.verdict();
         out.result(&Released {
             reference: pushed.clone(),

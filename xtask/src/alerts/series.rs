@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::report::job::{JobReport, JobResult};
+use crate::report::job::{JobReport, JobResult, PodPhase};
 
 /// The scrape job label the kubernetes-mixin's rules select.
 pub const SCRAPE_JOB: &str = "kube-state-metrics";
@@ -71,8 +71,8 @@ pub fn state_at(r: &JobReport, t: f64) -> Option<JobState> {
     } else {
         let created = |p: &&crate::report::job::PodRow| p.created_at.is_some_and(|c| c <= t);
         let active = r.pods.iter().filter(created).filter(|p| !ended_by(p.finished_at)).count() as i32;
-        let ended = |phase: &str| r.pods.iter().filter(|p| p.phase == phase && ended_by(p.finished_at)).count() as i32;
-        (active, ended("Succeeded").min(r.succeeded), ended("Failed").min(r.failed_pods))
+        let ended = |phase| r.pods.iter().filter(|p| p.phase == phase && ended_by(p.finished_at)).count() as i32;
+        (active, ended(PodPhase::Succeeded).min(r.succeeded), ended(PodPhase::Failed).min(r.failed_pods))
     };
     let times = r.times.as_ref();
     let conditions = r

@@ -5,7 +5,7 @@
 use crate::manifest::params::JobParams;
 use crate::odds::simulate::{self, End, PodEvent, Trial};
 use crate::odds::{DEFAULT_POD_STARTUP, Model};
-use crate::report::job::{JobCondition, JobReport, JobResult, JobTimes, PodRow};
+use crate::report::job::{JobCondition, JobReport, JobResult, JobTimes, PodPhase, PodRow};
 
 /// Jobs simulated to find the typical ones, and their work budget.
 const TRIALS: u32 = 401;
@@ -52,7 +52,7 @@ fn report_of(p: &JobParams, trial: &Trial, events: &[PodEvent]) -> JobReport {
         match *e {
             PodEvent::Created { seq, index, at } => pods.push(PodRow {
                 name: format!("{}-{seq}", p.name),
-                phase: "Running".into(),
+                phase: PodPhase::Running,
                 index: p.indexed().then(|| index.to_string()),
                 exit_code: None,
                 reason: None,
@@ -66,7 +66,7 @@ fn report_of(p: &JobParams, trial: &Trial, events: &[PodEvent]) -> JobReport {
             PodEvent::Restarted { seq } => pods[seq as usize].restarts += 1,
             PodEvent::Ended { seq, at, failed } => {
                 let pod = &mut pods[seq as usize];
-                pod.phase = if failed { "Failed" } else { "Succeeded" }.into();
+                pod.phase = if failed { PodPhase::Failed } else { PodPhase::Succeeded };
                 pod.exit_code = Some(if failed { i32::from(p.worker.fail_exit_code.value) } else { 0 });
                 pod.finished_at = Some(at);
             }
@@ -76,10 +76,10 @@ fn report_of(p: &JobParams, trial: &Trial, events: &[PodEvent]) -> JobReport {
     // complete Job's are deleted.
     for pod in pods.iter_mut().filter(|pod| pod.finished_at.is_none()) {
         pod.finished_at = Some(trial.seconds);
-        pod.phase = if failed_job { "Failed" } else { "Deleted" }.into();
+        pod.phase = if failed_job { PodPhase::Failed } else { PodPhase::Deleted };
     }
-    let count = |phase: &str| pods.iter().filter(|pod| pod.phase == phase).count() as i32;
-    let (succeeded, failed) = (count("Succeeded"), count("Failed"));
+    let count = |phase| pods.iter().filter(|pod| pod.phase == phase).count() as i32;
+    let (succeeded, failed) = (count(PodPhase::Succeeded), count(PodPhase::Failed));
     let restarts: i32 = pods.iter().map(|pod| pod.restarts).sum();
     let (kind, reason) = match trial.end {
         End::Complete => ("Complete", ""),

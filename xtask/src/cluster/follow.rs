@@ -15,17 +15,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use futures_util::{AsyncBufReadExt, StreamExt, TryStreamExt};
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, LogParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 
-use super::Update;
+use super::job_events::{JobEvents, Update, job_events};
 use super::status::{is_job_complete, is_job_failed};
-use super::{Attempt, Cluster, explain, job_pods_selector};
+use super::{Attempt, Cluster, explain};
 use crate::Error;
 use crate::choices::Output;
 use crate::local::Signals;
@@ -64,28 +63,14 @@ enum Piece {
 
 /// Follows the Job's pods to its end.
 pub async fn follow(cluster: &Cluster, name: &str, namespace: &str, out: &Reporter) -> Result<()> {
-    let job = super::get_job(cluster, name, namespace).await?.ok_or_else(|| super::missing_job(name, namespace))?;
-    let selector = job_pods_selector(&job)?;
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let JobEvents { selector, pods, mut events, .. } = job_events(cluster, name, namespace).await?;
     let attempt = |verb, resource| Attempt { verb, resource, namespace: Some(namespace) };
-    pods.list(&ListParams::default().labels(&selector).limit(1))
-        .await
-        .map_err(|e| explain(cluster, &attempt("list", "pods"), &e))?;
     // A followed log is quiet as long as its container is: no read timeout
     // on the streams (the watches have their own server-side timeout).
     let mut config = cluster.config.clone();
     config.read_timeout = None;
     let log_api: Api<Pod> =
         Api::namespaced(kube::Client::try_from(config).context("setting up the client for log streams")?, namespace);
-
-    let job_events = watcher(jobs, watcher::Config::default().fields(&format!("metadata.name={name}")))
-        .default_backoff()
-        .map_ok(|e| Update::Job(Box::new(e)));
-    let pod_events = watcher(pods.clone(), watcher::Config::default().labels(&selector))
-        .default_backoff()
-        .map_ok(|e| Update::Pod(Box::new(e)));
-    let mut events = std::pin::pin!(futures_util::stream::select(job_events, pod_events));
 
     let mut signals = Signals::new()?;
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -145,7 +130,7 @@ pub async fn follow(cluster: &Cluster, name: &str, namespace: &str, out: &Report
                     watcher::Event::Apply(p) | watcher::Event::InitApply(p) => followed.start(&p),
                     watcher::Event::Delete(_) | watcher::Event::Init | watcher::Event::InitDone => {}
                 },
-                Some(Err(e)) => {
+                Some(Err((_, e))) => {
                     if let watcher::Error::InitialListFailed(kube::Error::Api(s))
                     | watcher::Error::WatchStartFailed(kube::Error::Api(s))
                     | watcher::Error::WatchFailed(kube::Error::Api(s)) = &e

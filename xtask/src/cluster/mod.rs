@@ -14,6 +14,7 @@ pub mod delete;
 pub mod dry_run;
 pub mod evict;
 pub mod follow;
+mod job_events;
 pub mod json_diff;
 pub mod logs;
 pub mod pods;
@@ -38,13 +39,6 @@ use crate::{Error, ErrorKind};
 /// error's kind is `NoCluster`, and `release` stops before applying on it.
 pub const NO_CLUSTER: &str = "no cluster is configured: pass --server URL with --token-file FILE and --ca-cert FILE, \
      or --kubeconfig FILE, or set KUBECONFIG (~/.kube/config does not exist)";
-
-/// What the Job and pod watchers of `watch` and `logs -f` send into one
-/// stream.
-enum Update {
-    Job(Box<kube::runtime::watcher::Event<Job>>),
-    Pod(Box<kube::runtime::watcher::Event<k8s_openapi::api::core::v1::Pod>>),
-}
 
 /// A connection to a cluster.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use kube::ResourceExt;
 
 use crate::image_ref::ImageRef;
 use crate::push::target::{is_loopback, registry_host};
-use crate::report::job::{ImagePull, JobCondition, JobReport, JobResult, JobTimes, PodRow, PullCause};
+use crate::report::job::{ImagePull, JobCondition, JobReport, JobResult, JobTimes, PodPhase, PodRow, PullCause};
 
 /// A true condition of this type, with its reason and message.
 fn condition(job: &Job, kind: &str) -> Option<(String, String)> {
@@ -56,9 +56,10 @@ pub fn pod_row(pod: &Pod, since: Option<i64>) -> PodRow {
         (Some(s), None) => Some((jiff::Timestamp::now().as_second() - s.as_second()).max(0) as f64),
         _ => None,
     };
+    let phase = status.phase.as_deref().map_or(PodPhase::Pending, PodPhase::from_api);
     PodRow {
         name: pod.name_any(),
-        phase: status.phase.clone().unwrap_or_else(|| "Pending".into()),
+        phase,
         index: pod.annotations().get("batch.kubernetes.io/job-completion-index").cloned(),
         exit_code: terminated.as_ref().map(|t| t.exit_code),
         reason: terminated.as_ref().and_then(|t| t.reason.clone()).or_else(|| {
@@ -73,10 +74,7 @@ pub fn pod_row(pod: &Pod, since: Option<i64>) -> PodRow {
         seconds,
         last_exit_code: last.map(|t| t.exit_code),
         created_at: seconds_after(since, pod.metadata.creation_timestamp.as_ref().map(|t| t.0)),
-        finished_at: seconds_after(
-            since,
-            finished.filter(|_| matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))),
-        ),
+        finished_at: seconds_after(since, finished.filter(|_| matches!(phase, PodPhase::Succeeded | PodPhase::Failed))),
     }
 }
 

@@ -18,26 +18,27 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::Update;
+use super::job_events::{JobEvents, Update, job_events};
 use super::status::{early_verdict, image_pull, is_job_complete, is_job_failed, job_report, pod_row};
 use super::{Attempt, Cluster, explain, job_pods_selector};
 use crate::flags::WatchFlags;
 use crate::report::Reporter;
-use crate::report::job::{ImagePull, JobReport, JobResult, PodRow, PodTable, PullCause, StatusAt};
+use crate::report::job::{ImagePull, JobReport, JobResult, PodRow, PullCause, StatusAt};
+use crate::report::pod_table::PodTable;
 use crate::{Error, ErrorKind};
 use anyhow::Result;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 
 pub fn run(flags: &WatchFlags, out: &Reporter) -> Result<()> {
     crate::runtime()?.block_on(async {
         let cluster = super::connect(&super::Access::from(&flags.job.cluster), out).await?;
         let report = watch(&cluster, &flags.job.name, &flags.job.namespace, flags.timeout, out).await?;
-        report.keep(&flags.files, out)?;
+        crate::report::files::ReportFiles::from(&flags.files).keep(&report, out)?;
         out.result(&report);
         Ok(report.verdict()?)
     })
@@ -51,26 +52,7 @@ pub async fn watch(
     timeout: Option<Duration>,
     out: &Reporter,
 ) -> Result<JobReport> {
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), namespace);
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
-    let pods_api = pods.clone();
-    // A plain GET first: a missing Job or refused credentials are reported
-    // at once and clearly, not as watch retries.
-    let first = super::get_job(cluster, name, namespace).await?.ok_or_else(|| super::missing_job(name, namespace))?;
-    let selector = job_pods_selector(&first)?;
-    pods.list(&ListParams::default().labels(&selector).limit(1))
-        .await
-        .map_err(|e| explain(cluster, &Attempt { verb: "list", resource: "pods", namespace: Some(namespace) }, &e))?;
-
-    let job_events = watcher(jobs, watcher::Config::default().fields(&format!("metadata.name={name}")))
-        .default_backoff()
-        .map_ok(|e| Update::Job(Box::new(e)))
-        .map_err(|e| ("jobs", e));
-    let pod_events = watcher(pods, watcher::Config::default().labels(&selector))
-        .default_backoff()
-        .map_ok(|e| Update::Pod(Box::new(e)))
-        .map_err(|e| ("pods", e));
-    let mut events = std::pin::pin!(futures_util::stream::select(job_events, pod_events));
+    let JobEvents { job: first, selector, pods, mut events } = job_events(cluster, name, namespace).await?;
 
     let started = Instant::now();
     let mut table = PodTable::new(out);
@@ -105,7 +87,7 @@ pub async fn watch(
                 // the watch's go first and a big Job is held once.
                 drop(rows);
                 let (rows, listed_pull) =
-                    list_rows(cluster, &pods_api, &selector, namespace, super::status::created_second(j)).await?;
+                    list_rows(cluster, &pods, &selector, namespace, super::status::created_second(j)).await?;
                 let mut report = job_report(j, rows);
                 if let Some(times) = report.times.as_mut() {
                     times.status = history;

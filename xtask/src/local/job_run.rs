@@ -24,7 +24,8 @@ use super::{Options, Signals, adapt, ensure_image, pod};
 use crate::image::docker;
 use crate::manifest::versions::{self, ControllerRules};
 use crate::report::Reporter;
-use crate::report::job::{JobCondition, JobReport, JobResult, JobTimes, PodRow, PodTable};
+use crate::report::job::{JobCondition, JobReport, JobResult, JobTimes, PodPhase, PodRow};
+use crate::report::pod_table::PodTable;
 use crate::{Error, ErrorKind};
 
 /// A Job being run locally, from its first pod to its report.
@@ -254,7 +255,7 @@ impl LocalRun {
         ));
         let row = self.rows.get_mut(pod_name).expect("a row per pod");
         let before = row.clone();
-        row.phase = "Terminating".into();
+        row.phase = PodPhase::Terminating;
         row.reason = Some("Evicted".into());
         let changed = row.clone();
         self.table.update(Some(&before), &changed, &self.rows);
@@ -304,7 +305,7 @@ impl LocalRun {
         self.controller.started(&pod_name, index);
         let row = PodRow {
             name: pod_name.clone(),
-            phase: "Running".into(),
+            phase: PodPhase::Running,
             index: index.map(|i| i.to_string()),
             exit_code: None,
             reason: None,
@@ -366,7 +367,7 @@ impl LocalRun {
             p.restart_at = Some(Instant::now() + controller::restart_backoff(restarts).mul_f64(scale));
             row.last_exit_code = Some(exit.exit_code);
         } else {
-            row.phase = if exit.exit_code == 0 { "Succeeded" } else { "Failed" }.into();
+            row.phase = if exit.exit_code == 0 { PodPhase::Succeeded } else { PodPhase::Failed };
             row.finished_at = Some(self.started.elapsed().as_secs_f64());
             let eviction = self.controller.evictions.get(&exit.pod).filter(|_| exit.exit_code != 0);
             if let Some(e) = eviction {
@@ -464,7 +465,7 @@ impl LocalRun {
             let Some(row) = self.rows.get_mut(&pod_name) else { continue };
             row.finished_at = Some(ended);
             if self.evicted.contains(&pod_name) {
-                row.phase = "Failed".into();
+                row.phase = PodPhase::Failed;
                 row.reason = Some("Evicted".into());
                 row.message = Some(self.controller.evictions.get(&pod_name).map_or_else(
                     || "still terminating when the Job finished; not counted".to_owned(),
@@ -474,7 +475,7 @@ impl LocalRun {
                 // Removed, as a cluster deletes them: not part of the report.
                 self.rows.remove(&pod_name);
             } else {
-                row.phase = "Failed".into();
+                row.phase = PodPhase::Failed;
                 row.reason = Some(finished.reason.clone());
             }
         }

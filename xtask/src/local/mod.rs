@@ -89,7 +89,7 @@ pub fn run(flags: &RunLocalFlags, out: &Reporter) -> Result<()> {
     };
     crate::runtime()?.block_on(async {
         let report = run_job(&job, &options, out).await?;
-        report.keep(&flags.files, out)?;
+        crate::report::files::ReportFiles::from(&flags.files).keep(&report, out)?;
         out.result(&report);
         Ok(report.verdict()?)
     })

@@ -17,7 +17,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::Reporter;
-use super::job::{JobReport, JobResult, PodRow, condition_sequence};
+use super::job::{JobReport, JobResult, PodPhase, PodRow, condition_sequence};
 
 /// Above this many pods the lanes fold: every pod that did not succeed
 /// keeps its bar, the successes of a row become one bar with their count.
@@ -57,12 +57,12 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn of(pod: &PodRow) -> Outcome {
-        match (pod.phase.as_str(), pod.reason.as_deref()) {
+        match (pod.phase, pod.reason.as_deref()) {
             (_, Some("Evicted")) => Outcome::Evicted,
-            ("Succeeded", _) => Outcome::Succeeded,
+            (PodPhase::Succeeded, _) => Outcome::Succeeded,
             (_, Some("OOMKilled")) => Outcome::Oom,
             (_, Some("DeadlineExceeded")) => Outcome::Deadline,
-            ("Failed", _) => Outcome::Failed,
+            (PodPhase::Failed, _) => Outcome::Failed,
             _ => Outcome::Unfinished,
         }
     }
@@ -564,7 +564,7 @@ mod tests {
     fn succeeded(name: &str, from: f64, to: f64) -> PodRow {
         PodRow {
             name: name.into(),
-            phase: "Succeeded".into(),
+            phase: PodPhase::Succeeded,
             index: None,
             exit_code: Some(0),
             reason: None,

@@ -1,12 +1,12 @@
 //! The Job report: what the retries did, whoever ran the Job. A watched
 //! cluster Job fills it (`cluster::status`); so does anything else that
-//! runs a Job's pods. It prints as text (`Display`) and JSON (`Serialize`),
-//! and the live pod table shows the same rows while the Job runs.
+//! runs a Job's pods. It prints as text (`Display`) and JSON (`Serialize`);
+//! the JSON is what `--save-report` writes and `alerts --report` and
+//! `report --from` read back, so its field names are kept. The live view of
+//! the same rows while the Job runs is `pod_table`.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::IsTerminal;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ pub enum JobResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PodRow {
     pub name: String,
-    pub phase: String,
+    pub phase: PodPhase,
     pub index: Option<String>,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
@@ -43,6 +43,60 @@ pub struct PodRow {
     pub finished_at: Option<f64>,
 }
 
+/// Where a pod is in its life: a Pod's status.phase, and the two states a
+/// pod is in that no phase names. The JSON and the text are the phase's
+/// own word, as a report written before this type held it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    /// Being stopped (a local run's eviction): kubectl's word for a pod with
+    /// a deletionTimestamp.
+    Terminating,
+    /// Deleted by the Job controller before it ended (a simulated complete
+    /// Job's pods still running, `alerts`' typical runs).
+    Deleted,
+    /// The kubelet lost touch with the pod's node; also what a report reads
+    /// back for a word it does not know, so any saved report still loads.
+    #[serde(other)]
+    Unknown,
+}
+
+impl PodPhase {
+    /// A phase as the API server writes it; a word from a newer server
+    /// reads as Unknown, which no rule here treats as ended.
+    pub fn from_api(phase: &str) -> PodPhase {
+        match phase {
+            "Pending" => PodPhase::Pending,
+            "Running" => PodPhase::Running,
+            "Succeeded" => PodPhase::Succeeded,
+            "Failed" => PodPhase::Failed,
+            _ => PodPhase::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+            PodPhase::Terminating => "Terminating",
+            PodPhase::Deleted => "Deleted",
+        }
+    }
+}
+
+impl fmt::Display for PodPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `pad`, not `write_str`: the live table aligns the phase column.
+        f.pad(self.as_str())
+    }
+}
+
 impl PodRow {
     /// The exit code that failed it: this run's, else the previous run's
     /// (a restarted container now running); `-` when none is known.
@@ -52,13 +106,7 @@ impl PodRow {
 
     /// Whether any run of this pod failed.
     pub fn has_failed_run(&self) -> bool {
-        self.phase == "Failed" || self.restarts > 0 || self.exit_code.is_some_and(|c| c != 0)
-    }
-
-    /// What the non-terminal view prints when it changes (not the time,
-    /// which changes every second).
-    fn state_key(&self) -> (&str, Option<&str>, Option<i32>, Option<&str>, i32) {
-        (&self.phase, self.index.as_deref(), self.exit_code, self.reason.as_deref(), self.restarts)
+        self.phase == PodPhase::Failed || self.restarts > 0 || self.exit_code.is_some_and(|c| c != 0)
     }
 }
 
@@ -235,14 +283,8 @@ impl JobReport {
         (n > 0).then(|| (k as f64 / n as f64, crate::odds::exact::clopper_pearson(k, n, 0.05)))
     }
 
-    /// Writes the report where `--save-report` and `--html` ask.
-    pub fn keep(&self, files: &crate::flags::ReportFilesFlags, out: &Reporter) -> anyhow::Result<()> {
-        self.save(files.save_report.as_deref(), out)?;
-        super::html::write(self, files.html.as_deref(), out).map(drop)
-    }
-
     /// Writes the report as JSON to `file` when one is given (`--save-report`).
-    fn save(&self, file: Option<&std::path::Path>, out: &Reporter) -> anyhow::Result<()> {
+    pub fn save(&self, file: Option<&std::path::Path>, out: &Reporter) -> anyhow::Result<()> {
         use anyhow::Context;
         let Some(file) = file else { return Ok(()) };
         let json = serde_json::to_vec_pretty(self)?;
@@ -374,174 +416,14 @@ impl fmt::Display for JobReport {
     }
 }
 
-/// Pods shown one by one in the live table; beyond this the table shows
-/// counts by phase and the pods that failed.
-pub const TABLE_ROWS: usize = 30;
-
-/// How often a terminal table is redrawn at most: a Job of thousands of
-/// pods sends events faster than anyone reads.
-const REDRAW_EVERY: Duration = Duration::from_millis(250);
-
-/// How often, beyond TABLE_ROWS pods, a log gets a line of counts: often
-/// enough to see progress, rarely enough that ten thousand pods make a
-/// readable log.
-pub const SUMMARY_EVERY: Duration = Duration::from_secs(5);
-
-/// The live view: a table redrawn in place on a terminal, a line per
-/// change otherwise (logs and pipes); beyond TABLE_ROWS pods a log gets
-/// the pods with failed runs and a periodic line of counts.
-pub struct PodTable {
-    tty: bool,
-    drawn: usize,
-    last_draw: Option<Instant>,
-    last_summary: Option<Instant>,
-    out: Reporter,
-}
-
-impl PodTable {
-    pub fn new(out: &Reporter) -> PodTable {
-        let tty = !out.quiet && std::io::stderr().is_terminal();
-        PodTable { tty, drawn: 0, last_draw: None, last_summary: None, out: *out }
-    }
-
-    fn line(row: &PodRow) -> String {
-        format!(
-            "{:<28} {:<10} {:>5} {:>6} {:<18} {:>8} {:>8}",
-            row.name,
-            row.phase,
-            row.index.as_deref().unwrap_or("-"),
-            row.exit_code.map_or("-".into(), |c| c.to_string()),
-            row.reason.as_deref().unwrap_or("-"),
-            row.restarts,
-            row.seconds.map_or("-".into(), |s| format!("{s:.0}s")),
-        )
-    }
-
-    /// One pod changed (`before` is its previous row, if any); `rows` are
-    /// all pods now.
-    pub fn update(&mut self, before: Option<&PodRow>, changed: &PodRow, rows: &BTreeMap<String, PodRow>) {
-        if self.tty {
-            if self.last_draw.is_some_and(|t| t.elapsed() < REDRAW_EVERY) {
-                return;
-            }
-            self.draw(rows);
-            return;
-        }
-        for line in self.log_lines(before, changed, rows, Instant::now()) {
-            self.out.status(line);
-        }
-    }
-
-    /// What a log gets for a change at `now`: the pod's line while the pods
-    /// fit the table, or when a run of it failed; beyond TABLE_ROWS pods a
-    /// line of counts every SUMMARY_EVERY, the first saying what the log
-    /// lists from then on.
-    fn log_lines(
-        &mut self,
-        before: Option<&PodRow>,
-        changed: &PodRow,
-        rows: &BTreeMap<String, PodRow>,
-        now: Instant,
-    ) -> Vec<String> {
-        let mut lines = Vec::new();
-        let new_state = before.is_none_or(|b| b.state_key() != changed.state_key());
-        if new_state && (rows.len() <= TABLE_ROWS || changed.has_failed_run()) {
-            lines.push(format!("pod {}", Self::line(changed).trim_end()));
-        }
-        if rows.len() > TABLE_ROWS && self.last_summary.is_none_or(|t| now.duration_since(t) >= SUMMARY_EVERY) {
-            let first = self.last_summary.is_none();
-            self.last_summary = Some(now);
-            lines.push(format!(
-                "{}{}",
-                Self::counts(rows),
-                if first {
-                    format!(
-                        "; more than {TABLE_ROWS} pods: from now on only pods with failed runs are listed, \
-                         and these counts every {}",
-                        humantime::format_duration(SUMMARY_EVERY)
-                    )
-                } else {
-                    String::new()
-                }
-            ));
-        }
-        lines
-    }
-
-    /// `10000 pods: 100 Failed, 9900 Succeeded`
-    fn counts(rows: &BTreeMap<String, PodRow>) -> String {
-        let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in rows.values() {
-            *phases.entry(&r.phase).or_default() += 1;
-        }
-        format!(
-            "{} pods: {}",
-            rows.len(),
-            phases.iter().map(|(p, n)| format!("{n} {p}")).collect::<Vec<_>>().join(", ")
-        )
-    }
-
-    /// The screen: every pod while they fit, else counts by phase and the
-    /// most recent failures.
-    pub fn screen(rows: &BTreeMap<String, PodRow>) -> Vec<String> {
-        let mut lines = vec![format!(
-            "{:<28} {:<10} {:>5} {:>6} {:<18} {:>8} {:>8}",
-            "POD", "PHASE", "INDEX", "EXIT", "REASON", "RESTARTS", "TIME"
-        )];
-        if rows.len() <= TABLE_ROWS {
-            lines.extend(rows.values().map(Self::line));
-            return lines;
-        }
-        let failed: Vec<&PodRow> = rows.values().filter(|r| r.has_failed_run()).collect();
-        lines.extend(failed.iter().rev().take(TABLE_ROWS - 2).rev().map(|r| Self::line(r)));
-        lines.push(format!(
-            "{}{}",
-            Self::counts(rows),
-            if failed.len() > TABLE_ROWS - 2 {
-                format!(" (the last {} of {} with failed runs shown)", TABLE_ROWS - 2, failed.len())
-            } else {
-                String::new()
-            }
-        ));
-        lines
-    }
-
-    fn draw(&mut self, rows: &BTreeMap<String, PodRow>) {
-        let screen = Self::screen(rows);
-        if self.drawn > 0 {
-            eprint!("\x1b[{}A\x1b[J", self.drawn);
-        }
-        eprintln!("{}", screen.join("\n"));
-        self.drawn = screen.len();
-        self.last_draw = Some(Instant::now());
-    }
-
-    /// A line under the table; the table is drawn afresh below it.
-    pub fn note(&mut self, message: &str) {
-        self.drawn = 0;
-        self.out.status(message);
-    }
-
-    /// The final state: on a terminal the table, left as it is; in a log
-    /// that summarised, the last counts.
-    pub fn close(&mut self, rows: &BTreeMap<String, PodRow>) {
-        if self.tty && !rows.is_empty() {
-            self.draw(rows);
-        } else if !self.tty && self.last_summary.is_some() {
-            self.out.status(Self::counts(rows));
-        }
-        self.drawn = 0;
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
-    fn failed_pod(n: usize, code: i32) -> PodRow {
+    pub(crate) fn failed_pod(n: usize, code: i32) -> PodRow {
         PodRow {
             name: format!("job-test-{n:05}"),
-            phase: "Failed".into(),
+            phase: PodPhase::Failed,
             index: None,
             exit_code: Some(code),
             reason: Some("Error".into()),
@@ -607,63 +489,24 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_log_of_a_big_job_lists_failed_runs_and_counts() {
-        let mut table = PodTable::new(&Reporter::new(crate::choices::Output::Text));
-        let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
-        let start = Instant::now();
-        let mut log = Vec::new();
-        // 10,000 pods, one event each, a millisecond apart: one in a
-        // hundred fails.
-        for n in 0..10_000 {
-            let mut row = failed_pod(n, 1);
-            if n % 100 != 50 {
-                row.phase = "Succeeded".into();
-                row.exit_code = Some(0);
-                row.reason = Some("Completed".into());
-                row.message = None;
-            }
-            let before = rows.insert(row.name.clone(), row.clone());
-            log.extend(table.log_lines(before.as_ref(), &row, &rows, start + Duration::from_millis(n as u64)));
+    fn a_phase_is_written_and_read_as_its_word() {
+        for phase in [
+            PodPhase::Pending,
+            PodPhase::Running,
+            PodPhase::Succeeded,
+            PodPhase::Failed,
+            PodPhase::Unknown,
+            PodPhase::Terminating,
+            PodPhase::Deleted,
+        ] {
+            let json = serde_json::to_value(phase).unwrap();
+            assert_eq!(json, phase.as_str());
+            assert_eq!(format!("{phase}"), phase.as_str());
+            assert_eq!(serde_json::from_value::<PodPhase>(json).unwrap(), phase);
         }
-        let pods = log.iter().filter(|l| l.starts_with("pod ")).count();
-        // The first 30 one by one, then the 100 failures after them.
-        assert_eq!(pods, TABLE_ROWS + 100, "{log:#?}");
-        assert!(log.iter().filter(|l| l.starts_with("pod ")).skip(TABLE_ROWS).all(|l| l.contains(" Failed ")));
-        // Counts at the 31st pod, then every 5 s (5,000 events here).
-        let counts: Vec<&String> = log.iter().filter(|l| l.contains(" pods: ")).collect();
-        assert_eq!(counts.len(), 2, "{counts:#?}");
-        assert_eq!(
-            counts[0],
-            "31 pods: 31 Succeeded; more than 30 pods: from now on only pods with failed runs are listed, \
-             and these counts every 5s"
-        );
-        assert_eq!(counts[1], "5031 pods: 50 Failed, 4981 Succeeded");
-        // A pod whose state did not change adds nothing but counts.
-        let again = rows.values().next().unwrap().clone();
-        assert!(table.log_lines(Some(&again), &again, &rows, start).is_empty());
-    }
-
-    #[test]
-    fn a_big_job_is_summarised_on_screen() {
-        let mut rows: BTreeMap<String, PodRow> = BTreeMap::new();
-        for n in 0..10_000 {
-            let mut row = failed_pod(n, 1);
-            if n % 100 != 0 {
-                row.phase = "Succeeded".into();
-                row.exit_code = Some(0);
-                row.message = None;
-            }
-            rows.insert(row.name.clone(), row);
-        }
-        let screen = PodTable::screen(&rows);
-        assert_eq!(screen.len(), TABLE_ROWS, "{screen:#?}");
-        assert_eq!(
-            screen.last().unwrap(),
-            "10000 pods: 100 Failed, 9900 Succeeded (the last 28 of 100 with failed runs shown)"
-        );
-        assert!(screen[1].starts_with("job-test-07200 "), "{screen:#?}");
-
-        let few: BTreeMap<String, PodRow> = rows.into_iter().take(3).collect();
-        assert_eq!(PodTable::screen(&few).len(), 4);
+        assert_eq!(serde_json::from_str::<PodPhase>("\"Evicting\"").unwrap(), PodPhase::Unknown);
+        assert_eq!(PodPhase::from_api("Failed"), PodPhase::Failed);
+        assert_eq!(PodPhase::from_api("Terminating"), PodPhase::Unknown);
+        assert_eq!(format!("{:<10}|", PodPhase::Running), "Running   |");
     }
 }

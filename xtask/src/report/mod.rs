@@ -4,10 +4,13 @@
 //!
 //! A result is one value that is both `Display` (the text) and `Serialize`
 //! (the JSON), so the two cannot drift apart. `job` holds the Job report
-//! model that a watched cluster Job fills; `html` draws it as a page.
+//! model that a watched cluster Job fills; `pod_table` shows its rows live
+//! while the Job runs; `html` draws it as a page.
 
+pub mod files;
 pub mod html;
 pub mod job;
+pub mod pod_table;
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
