@@ -365,6 +365,16 @@ impl Background {
                 _ => panic!("waiting for cargo xtask: {}", std::io::Error::last_os_error()),
             }
             if start.elapsed() > limit {
+                // Interrupted as Ctrl-C would, so that what it started (a
+                // local run's containers) is removed; killed if it hangs.
+                // SAFETY: a plain syscall on our own child.
+                unsafe { libc::kill(pid, libc::SIGINT) };
+                let grace = std::time::Instant::now();
+                while grace.elapsed() < std::time::Duration::from_secs(60)
+                    && unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } == 0
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
                 let _ = self.child.kill();
                 panic!("cargo xtask did not finish within {limit:?}; stderr:\n{}", self.stderr.lock().unwrap());
             }

@@ -1063,3 +1063,65 @@ fn run_local_with_no_image_runs_what_push_with_no_image_pushed() {
     assert!(r.stderr.contains(&format!("started a local registry on {}", own.registry)), "{}", r.stderr);
     assert!(r.stderr.contains(&format!("pulling {default} into the local Docker engine")), "{}", r.stderr);
 }
+
+/// Under load: a Job of 500 completions, parallelism 20, FAIL_PROBABILITY
+/// 0.2. The daemon's own record of the run (its event stream, filtered by
+/// the Job's label) shows never more than 20 of its containers at once and
+/// as many containers started as the report has pods, every one removed.
+#[test]
+fn a_job_of_500_completions_never_runs_more_containers_than_its_parallelism() {
+    let name = "rl-load";
+    // Streamed as they happen: the daemon keeps only its last 256 events
+    // for `--since`, fewer than this run makes.
+    let mut events = std::process::Command::new("docker")
+        .args(["events", "--filter", "type=container", "--filter", &format!("label=job-test.local/job={name}")])
+        .args(["--format", "{{.TimeNano}} {{.Action}}"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stream = events.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stream).lines().map_while(Result::ok).collect::<Vec<String>>()
+    });
+    // About 625 containers: minutes on 2 cores, so more time than run_local's.
+    let mut args = vec!["--output", "json", "run-local", "--name", name, "--image", tests::worker_image()];
+    args.extend(["--time-scale", "0.01", "--completions", "500", "--parallelism", "20"]);
+    // Each pod works 15 s, so pods overlap and the limit is met: the daemon
+    // starts a container in about half a second here, 20 within 15 s.
+    args.extend(["--fail-probability", "0.2", "--backoff-limit", "100000", "--work-duration", "15s"]);
+    let r = spawn_xtask(&args, &[]).finish_within(Duration::from_secs(900));
+    assert_eq!(leftovers(name), Vec::<String>::new(), "containers left behind:\n{}", r.stderr);
+    // The last removals' events are on their way: a moment, then the stream ends.
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = events.kill();
+    let _ = events.wait();
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    let v = report(&r);
+    assert_eq!(v["succeeded"], 500, "{}", r.stdout);
+    let pods = v["pods"].as_array().unwrap().len() as i64;
+    assert_eq!(pods, 500 + v["failed_pods"].as_i64().unwrap());
+
+    let mut events: Vec<(u128, String)> = lines
+        .join()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let (t, action) = l.split_once(' ').unwrap();
+            (t.parse().unwrap(), action.to_owned())
+        })
+        .collect();
+    events.sort();
+    let count = |a: &str| events.iter().filter(|(_, e)| e == a).count() as i64;
+    let (mut running, mut peak) = (0i64, 0i64);
+    for (_, action) in &events {
+        match action.as_str() {
+            "start" => running += 1,
+            "die" => running -= 1,
+            _ => {}
+        }
+        peak = peak.max(running);
+    }
+    assert_eq!((count("start"), count("die"), count("destroy")), (pods, pods, pods), "the daemon's record");
+    assert!((10..=20).contains(&peak), "at most 20 containers at once, and the run used its parallelism: {peak}");
+}

@@ -4,8 +4,10 @@
 //!
 //! A file's imports are the `crate::` and `super::` paths in its code
 //! outside comments and its `#[cfg(test)]` module or `tests.rs` (a test
-//! may build flags to drive the code it tests), resolved to the longest prefix that is a
-//! module file.
+//! may build flags to drive the code it tests), resolved to the longest
+//! prefix that is a module file. A file's use of its own ancestors
+//! (`super::` in `local/job_run.rs` naming `local/mod.rs`) is not counted:
+//! a directory's `mod.rs` and its files are one module split in files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
