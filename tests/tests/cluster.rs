@@ -1051,7 +1051,11 @@ fn apply_takes_files_and_says_what_it_did_not_apply() {
     std::fs::write(&bad, "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n").unwrap();
     let r = run_xtask(&["apply", "--kubeconfig", &k, "-f", bad.to_str().unwrap()], &[]);
     assert_eq!(r.code, Some(2), "{}", r.all());
-    assert!(r.stderr.contains("not a manifest this tool applies"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("-f {}: Deployment x: kind Deployment is not one this tool reads", bad.display())),
+        "{}",
+        r.stderr
+    );
 
     // A reader may not apply: the first refusal stops it, and it says so.
     let (reader, _, _) = auth(&api, &[]);

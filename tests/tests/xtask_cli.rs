@@ -639,3 +639,29 @@ fn heading_slugs(text: &str) -> Vec<String> {
     }
     slugs
 }
+
+/// A Job file with one bad field is named by object, field path, value
+/// and rule; a file that is not YAML, by line and column: both exit 2, for
+/// every command that reads `-f`.
+#[test]
+fn a_bad_job_file_names_the_field_and_a_file_that_is_not_yaml_the_line() {
+    let dir = tempdir("bad-job-files");
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: x\nspec:\n  completions: 99999999999\n  \
+               template:\n    spec:\n      containers: []\n";
+    let bad_field = tests::write_file(&dir, "bad-field.yaml", job);
+    let not_yaml = tests::write_file(&dir, "not-yaml.yaml", "kind: Job\nmetadata: {name: [x\n");
+    for command in ["odds", "run-local"] {
+        let out = xtask(&[command, "-f", bad_field.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        let expected = format!(
+            "-f {}: Job x: spec.completions: invalid value: integer `99999999999`, expected i32",
+            bad_field.display()
+        );
+        assert!(stderr.contains(&expected), "{command}: {stderr}");
+        let out = xtask(&[command, "-f", not_yaml.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("-f {}: line 2 column 18:", not_yaml.display())), "{command}: {stderr}");
+    }
+}

@@ -56,12 +56,7 @@ fn objects(flags: &ApplyFlags, out: &Reporter) -> Result<Vec<Object>> {
     for path in &flags.files {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
-        let parsed = manifest::from_yaml(&text).map_err(|e| {
-            Error::usage(format!(
-                "-f {}: not a manifest this tool applies ({e}); it applies Namespace, ServiceAccount, Secret, Role, RoleBinding, ClusterRole, ClusterRoleBinding, NetworkPolicy and Job",
-                path.display()
-            ))
-        })?;
+        let parsed = manifest::from_yaml(&text).map_err(|e| Error::usage(format!("-f {}: {e}", path.display())))?;
         pull_secret::refuse_without_data(&parsed, path)?;
         objects.extend(parsed);
     }

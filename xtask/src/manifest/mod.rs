@@ -157,8 +157,45 @@ pub fn to_yaml(objects: &[Object]) -> Result<String, serde_saphyr::SerializeErro
 }
 
 /// Reads a multi-document YAML stream back into objects.
-pub fn from_yaml(yaml: &str) -> Result<Vec<Object>, serde_saphyr::Error> {
-    serde_saphyr::from_multiple(yaml)
+/// The objects of a YAML stream. A document that is not YAML is named by
+/// its line and column; one that is, by its kind, its name, the field's
+/// path and the rule it breaks (`Job x: spec.completions: invalid value:
+/// integer `99999999999`, expected i32`), since an untagged enum's own
+/// error says only that no variant matched.
+pub fn from_yaml(yaml: &str) -> Result<Vec<Object>, String> {
+    let documents: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(yaml).map_err(|e| e.to_string().trim_start_matches("error: ").to_owned())?;
+    documents.into_iter().filter(|d| !d.is_null()).enumerate().map(|(i, d)| object(i + 1, d)).collect()
+}
+
+/// One document, read as the type its `kind` names.
+fn object(n: usize, document: serde_json::Value) -> Result<Object, String> {
+    fn typed<T: serde::de::DeserializeOwned>(document: serde_json::Value) -> Result<T, String> {
+        serde_path_to_error::deserialize(document).map_err(|e| match e.path().to_string() {
+            path if path == "." => e.inner().to_string(),
+            path => format!("{path}: {}", e.inner()),
+        })
+    }
+    let text = |field: &str| document.get(field).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let kind = text("kind").ok_or_else(|| format!("document {n} has no kind"))?;
+    let name = document.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or("(no name)");
+    let what = format!("{kind} {name}");
+    let object = match kind.as_str() {
+        "Namespace" => typed(document).map(Object::Namespace),
+        "ServiceAccount" => typed(document).map(Object::ServiceAccount),
+        "Secret" => typed(document).map(Object::Secret),
+        "Role" => typed(document).map(Object::Role),
+        "RoleBinding" => typed(document).map(Object::RoleBinding),
+        "ClusterRole" => typed(document).map(Object::ClusterRole),
+        "ClusterRoleBinding" => typed(document).map(Object::ClusterRoleBinding),
+        "NetworkPolicy" => typed(document).map(Object::NetworkPolicy),
+        "Job" => typed(document).map(|j| Object::Job(Box::new(j))),
+        _ => Err(format!(
+            "kind {kind} is not one this tool reads (Namespace, ServiceAccount, Secret, Role, RoleBinding, \
+             ClusterRole, ClusterRoleBinding, NetworkPolicy, Job)"
+        )),
+    };
+    object.map_err(|why| format!("{what}: {why}"))
 }
 
 /// The first Job in the manifest file `-f PATH` names (`run-local -f`,
@@ -167,8 +204,7 @@ pub fn job_from_file(path: &std::path::Path) -> Result<Job, crate::Error> {
     use crate::Error;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::usage(format!("-f {}: cannot read it ({e})", path.display())))?;
-    let objects = from_yaml(&text)
-        .map_err(|e| Error::usage(format!("-f {}: not a manifest this tool reads ({e})", path.display())))?;
+    let objects = from_yaml(&text).map_err(|e| Error::usage(format!("-f {}: {e}", path.display())))?;
     objects
         .into_iter()
         .find_map(|o| match o {
@@ -178,4 +214,29 @@ pub fn job_from_file(path: &std::path::Path) -> Result<Job, crate::Error> {
         .ok_or_else(|| {
             Error::usage(format!("-f {}: holds no Job; render one with `cargo xtask render`", path.display()))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_yaml;
+
+    const JOB: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: x\nspec:\n  completions: 99999999999\n  \
+                       template:\n    spec:\n      containers: []\n";
+
+    #[test]
+    fn a_bad_field_is_named_by_object_path_value_and_rule() {
+        let e = from_yaml(JOB).unwrap_err();
+        assert_eq!(e, "Job x: spec.completions: invalid value: integer `99999999999`, expected i32");
+        let e = from_yaml(&JOB.replace("99999999999", "five")).unwrap_err();
+        assert!(e.starts_with("Job x: spec.completions: invalid type: string \"five\""), "{e}");
+        let e = from_yaml("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n").unwrap_err();
+        assert!(e.starts_with("Pod p: kind Pod is not one this tool reads (Namespace, "), "{e}");
+        assert_eq!(from_yaml("metadata: {}\n").unwrap_err(), "document 1 has no kind");
+    }
+
+    #[test]
+    fn text_that_is_not_yaml_is_named_by_line_and_column() {
+        let e = from_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: [x\n").unwrap_err();
+        assert!(e.starts_with("line 3 column 18: unclosed bracket"), "{e}");
+    }
 }
