@@ -917,3 +917,88 @@ fn the_pull_secret_is_valid_and_named_by_the_job() {
     let config: Value = serde_json::from_slice(&data).unwrap();
     assert_eq!(config["auths"]["registry.example:5000"]["username"], "alice", "{config}");
 }
+
+/// Generated flags, from a fixed seed (the same cases on every run): what
+/// `render` accepts is valid for Kubernetes 1.33 strictly and survives
+/// YAML and back unchanged; what it refuses is a usage error naming a
+/// flag, never a panic. Values run past every limit on purpose.
+#[test]
+fn every_rendering_render_accepts_is_valid_and_round_trips() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    // Mostly within the API's limits, sometimes past them, so that both
+    // sides are reached in every run.
+    let number = || prop_oneof![12 => 1i64..1000, 1 => -2i64..1, 1 => Just(i64::from(i32::MAX) + 1)];
+    let flags = (
+        (number(), number(), number(), number(), number()),
+        (
+            prop_oneof![6 => Just("Never"), 3 => Just("OnFailure"), 1 => Just("Always")],
+            prop_oneof![Just("NonIndexed"), Just("Indexed")],
+        ),
+        (proptest::option::weighted(0.2, number()), proptest::option::weighted(0.2, number())),
+        (
+            prop_oneof![12 => "[a-z][a-z0-9-]{0,20}[a-z0-9]", 1 => "[a-z]{64}", 1 => "[A-Z_.]{1,5}"],
+            prop_oneof![12 => 0.0f64..=1.0, 1 => -0.5f64..0.0, 1 => 1.01f64..2.0],
+            prop_oneof![12 => Just("50m"), 1 => Just("2"), 1 => Just("-1"), 1 => Just("1x")],
+        ),
+    );
+    let config = Config { cases: 300, failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let (accepted, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let result = runner.run(
+        &flags,
+        |(
+            (completions, parallelism, limit, deadline, ttl),
+            (restart, mode),
+            (per_index, max_failed),
+            (name, p, cpu),
+        )| {
+            let mut argv: Vec<String> = [
+                ("--completions", completions.to_string()),
+                ("--parallelism", parallelism.to_string()),
+                ("--backoff-limit", limit.to_string()),
+                ("--active-deadline-seconds", deadline.to_string()),
+                ("--ttl-seconds-after-finished", ttl.to_string()),
+                ("--restart-policy", restart.to_owned()),
+                ("--completion-mode", mode.to_owned()),
+                ("--name", name.clone()),
+                ("--fail-probability", p.to_string()),
+                ("--cpu", cpu.to_owned()),
+            ]
+            .into_iter()
+            .flat_map(|(flag, value)| [flag.to_owned(), value])
+            .collect();
+            for (flag, value) in [("--backoff-limit-per-index", per_index), ("--max-failed-indexes", max_failed)] {
+                if let Some(v) = value {
+                    argv.extend([flag.to_owned(), v.to_string()]);
+                }
+            }
+            let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let f = render_flags(&args);
+            match params::rendering(&f.job, &f.rbac, false, params::UnpinnedImage::Quiet) {
+                Ok((job, rbac, _)) => {
+                    accepted.set(accepted.get() + 1);
+                    let objects = manifest::all_objects(&job, &rbac);
+                    let yaml = manifest::to_yaml(&objects).unwrap();
+                    for doc in serde_saphyr::from_multiple::<Value>(&yaml).unwrap() {
+                        let errors = validate(&doc);
+                        prop_assert!(errors.is_empty(), "{args:?}: {} is invalid: {errors:?}", doc["kind"]);
+                    }
+                    let back = manifest::from_yaml(&yaml).unwrap();
+                    prop_assert_eq!(&back, &objects, "{:?}", args);
+                    prop_assert_eq!(manifest::to_yaml(&back).unwrap(), yaml, "{:?}", args);
+                }
+                Err(e) => {
+                    refused.set(refused.get() + 1);
+                    prop_assert_eq!(e.kind, xtask::ErrorKind::Usage, "{:?}: {}", args, e);
+                    prop_assert!(e.to_string().contains("--"), "{args:?}: the error names no flag: {e}");
+                }
+            }
+            Ok(())
+        },
+    );
+    result.unwrap_or_else(|e| panic!("{e}"));
+    // The generator reaches both sides, so neither property holds vacuously.
+    let (accepted, refused) = (accepted.get(), refused.get());
+    assert!(accepted >= 20 && refused >= 20, "accepted {accepted}, refused {refused}");
+}
