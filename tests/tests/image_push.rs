@@ -673,7 +673,7 @@ fn a_push_that_stopped_after_the_tag_attaches_the_sbom_the_next_time() {
     let r = run(&push_args(&image, layout.to_str().unwrap(), "oci", &["--attempts", "2"]), &[], None);
     assert_eq!(r.code, Some(4), "{}", r.stderr);
     assert!(r.stderr.contains("writing the referrers tag sha256-"), "{}", r.stderr);
-    assert!(r.stderr.contains("The image is pushed and tagged, without its SBOM: push again to attach it."));
+    assert!(r.stderr.contains("The image is pushed and tagged, without its SBOM: push again to attach it"));
     assert!(!r.stderr.contains("Nothing was tagged"), "{}", r.stderr);
     assert_eq!(registry.tags(&repository), Some(vec!["1".to_owned()]));
 
@@ -988,4 +988,137 @@ fn bearer_token_registries_work_and_refuse_a_wrong_password() {
     assert!(r.stderr.contains("401 Unauthorized"), "{}", r.stderr);
     assert!(r.stderr.contains("refused the credentials from REGISTRY_USERNAME and REGISTRY_PASSWORD"), "{}", r.stderr);
     assert!(!r.stderr.contains(wrong) && !r.stdout.contains(wrong));
+}
+
+/// The referrers API (distribution spec 1.1), which Debian's
+/// docker-registry 2.8 lacks, put in front of it: a proxy that answers
+/// `GET /v2/<name>/referrers/<digest>` from the registry's own storage
+/// (every manifest of the repository whose `subject` is that digest) and
+/// forwards everything else, as a registry with the API would behave.
+struct ReferrersApi {
+    host: String,
+    answered: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl ReferrersApi {
+    fn start(registry: &Registry) -> ReferrersApi {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (upstream, storage, count) = (registry.host.clone(), registry.dir.join("data"), answered.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let (Ok(mut client), Ok(server)) = (client, TcpStream::connect(&upstream)) else { continue };
+                let (storage, count) = (storage.clone(), count.clone());
+                std::thread::spawn(move || {
+                    let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+                    let back = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from_server, &mut to_client);
+                        let _ = to_client.shutdown(Shutdown::Both);
+                    });
+                    let mut to_server = server;
+                    let mut buf = [0u8; 16 * 1024];
+                    // HTTP/1.1 clients do not pipeline: a request starts a read.
+                    while let Ok(n @ 1..) = client.read(&mut buf) {
+                        let line = String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned();
+                        if let Some(rest) = line.strip_prefix("GET /v2/")
+                            && let Some((name, digest)) = rest.split_once("/referrers/")
+                        {
+                            let digest = digest.split(['?', ' ']).next().unwrap_or_default();
+                            let body = serde_json::to_vec(&referrers_in_storage(&storage, name, digest)).unwrap();
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n\
+                                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            );
+                            let _ = client.write_all(&[head.as_bytes(), &body].concat());
+                            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
+                        if to_server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(Shutdown::Both);
+                    let _ = client.shutdown(Shutdown::Both);
+                    let _ = back.join();
+                });
+            }
+        });
+        ReferrersApi { host, answered }
+    }
+}
+
+/// The referrers index of `digest` in the repository `name`, read from a
+/// CNCF registry's filesystem storage.
+fn referrers_in_storage(storage: &Path, name: &str, digest: &str) -> Value {
+    let v2 = storage.join("docker/registry/v2");
+    let revisions = v2.join("repositories").join(name).join("_manifests/revisions/sha256");
+    let mut manifests = Vec::new();
+    for entry in std::fs::read_dir(revisions).into_iter().flatten() {
+        let hex = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(v2.join("blobs/sha256").join(&hex[..2]).join(&hex).join("data")).unwrap();
+        let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+        if manifest["subject"]["digest"] == digest {
+            let artifact_type = manifest.get("artifactType").unwrap_or(&manifest["config"]["mediaType"]);
+            manifests.push(serde_json::json!({
+                "mediaType": manifest["mediaType"], "digest": format!("sha256:{hex}"), "size": bytes.len(),
+                "artifactType": artifact_type, "annotations": manifest["annotations"],
+            }));
+        }
+    }
+    serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests })
+}
+
+/// On a registry with the referrers API the SBOM is found there as soon as
+/// it is pushed: no referrers tag is written, and a second push finds it
+/// listed and writes nothing.
+#[test]
+fn a_registry_with_the_referrers_api_lists_the_sbom_without_a_referrers_tag() {
+    let registry = Registry::start_plain();
+    let api = ReferrersApi::start(&registry);
+    let repository = repo("referrers-api");
+    let image = format!("{}/{repository}:1", api.host);
+    let layout = tempdir("l-referrers-api");
+    let args = push_args(&image, layout.to_str().unwrap(), "oci", &[]);
+    let first = run(&args, &[], None);
+    first.assert_ok();
+    let v = first.json();
+    assert_eq!(
+        (v["sbom"]["listed_by"].as_str(), v["sbom"]["written"].as_bool()),
+        (Some("referrers-api"), Some(true)),
+        "{v}"
+    );
+    assert!(v["sbom"].get("referrers_tag").is_none(), "{v}");
+    assert!(first.stderr.contains("listed by the referrers API"), "{}", first.stderr);
+    assert_eq!(registry.tags(&repository), Some(vec!["1".to_owned()]), "a referrers tag was written");
+    let digest = v["digest"].as_str().unwrap();
+    let listed = referrers_in_storage(&registry.dir.join("data"), &repository, digest);
+    assert_eq!(listed["manifests"][0]["digest"], v["sbom"]["digest"], "{listed}");
+
+    let second = run(&args, &[], None);
+    second.assert_ok();
+    let v = second.json();
+    assert_eq!((v["unchanged"].as_bool(), v["bytes_uploaded"].as_u64()), (Some(true), Some(0)), "{v}");
+    assert_eq!((v["sbom"]["listed_by"].as_str(), v["sbom"]["written"].as_bool()), (Some("referrers-api"), Some(false)));
+    assert!(api.answered.load(std::sync::atomic::Ordering::Relaxed) >= 3, "the API was not asked");
+}
+
+/// `--sbom=false`, for a registry that refuses OCI 1.1 artifacts: the
+/// layout lists the image alone and the push writes only its tag.
+#[test]
+fn without_an_sbom_only_the_image_is_built_and_pushed() {
+    let registry = Registry::start_plain();
+    let repository = repo("no-sbom");
+    let image = format!("{}/{repository}:1", registry.host);
+    let layout = tempdir("l-no-sbom");
+    let r = run(&push_args(&image, layout.to_str().unwrap(), "oci", &["--sbom=false"]), &[], None);
+    r.assert_ok();
+    assert!(r.json()["sbom"].is_null(), "{}", r.stdout);
+    assert!(!r.stderr.contains("SBOM"), "{}", r.stderr);
+    assert_eq!(registry.tags(&repository), Some(vec!["1".to_owned()]));
+    let layout_index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(layout_index["manifests"].as_array().unwrap().len(), 1, "{layout_index}");
 }

@@ -183,6 +183,8 @@ pub struct BuildOptions {
     pub layout: Option<PathBuf>,
     /// Empty: the builder's default.
     pub platform: Vec<Platform>,
+    /// No SBOM attached (`--sbom=false`).
+    pub skip_sbom: bool,
 }
 
 /// Builds the worker, then the image; the result is in the layout.
@@ -260,7 +262,10 @@ pub async fn build_image(reference: &ImageRef, settings: &BuildOptions, out: &Re
     // read once cargo has built (both would wait for its package cache
     // lock), while the image is assembled.
     let targets = platforms.iter().map(|p| p.target()).collect::<Vec<_>>();
-    let read_crates = || tokio::task::spawn_blocking(move || sbom::read_crates(&targets));
+    let skip_sbom = settings.skip_sbom;
+    let read_crates = || {
+        tokio::task::spawn_blocking(move || if skip_sbom { Ok(None) } else { sbom::read_crates(&targets).map(Some) })
+    };
 
     let (mut image, docker_id, labels, mtime, crates) = match daemon {
         Some((docker, own)) => {
@@ -318,8 +323,9 @@ pub async fn build_image(reference: &ImageRef, settings: &BuildOptions, out: &Re
             (image, None, labels, mtime, crates)
         }
     };
-    let crates = crates.await.context("the SBOM task")??;
-    sbom::attach(&mut image, &crates, &labels, &created(mtime)?, &ref_name)?;
+    if let Some(crates) = crates.await.context("the SBOM task")?? {
+        sbom::attach(&mut image, &crates, &labels, &created(mtime)?, &ref_name)?;
+    }
     let sbom = sbom::summary(&image)?;
     Ok(BuiltImage { reference, builder, image, docker_id, sbom })
 }

@@ -156,7 +156,7 @@ pub fn explain_after_tag(
     let end = if fix.ends_with(['.', '?']) { "" } else { "." };
     Error::remote(format!(
         "{step} failed: {failure}.\n  {fix}{end}\n  The image is pushed and tagged, without its SBOM: push again to \
-         attach it."
+         attach it (or --sbom=false, for a registry that refuses OCI 1.1 artifacts)."
     ))
 }
 
