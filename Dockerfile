@@ -6,12 +6,13 @@ FROM scratch
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG SOURCE=https://github.com/job-test/job-test
+ARG LICENSES="MIT OR Apache-2.0"
 LABEL org.opencontainers.image.title="job-worker" \
       org.opencontainers.image.description="A flaky Kubernetes Job workload: fails on purpose, in every way real programs fail" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="MIT OR Apache-2.0"
+      org.opencontainers.image.licenses="${LICENSES}"
 COPY job-worker /job-worker
 # The numeric non-root user of distroless images: runAsNonRoot can verify a
 # number, not a name, and there is no /etc/passwd here to resolve one.

@@ -340,6 +340,22 @@ fn push_pull_run(builder: &str) {
         .as_array()
         .map(|m| m.iter().map(|e| format!("{}/{}", e["platform"]["os"], e["platform"]["architecture"])).collect())
         .unwrap_or_default();
+    // The labels of the config are the annotations of the manifest (and of
+    // the index), from either builder.
+    let manifest = match served["manifests"][0]["digest"].as_str() {
+        Some(first) => registry.manifest(&repository, first),
+        None => served.clone(),
+    };
+    let config: Value =
+        serde_json::from_slice(&registry.blob(&repository, manifest["config"]["digest"].as_str().unwrap())).unwrap();
+    let labels = &config["config"]["Labels"];
+    assert_eq!(labels["org.opencontainers.image.licenses"], "MIT OR Apache-2.0", "{config}");
+    assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/job-test/job-test");
+    assert!(labels["org.opencontainers.image.revision"].as_str().is_some_and(|r| r.len() >= 40), "{labels}");
+    assert_eq!(&manifest["annotations"], labels, "{manifest}");
+    assert_eq!(&served["annotations"], labels, "{served}");
+    // The SBOM went with it, and refers to it.
+    assert_eq!(v["sbom"]["subject"], digest.as_str(), "{v}");
     match builder {
         "oci" => {
             assert_eq!(served["mediaType"], "application/vnd.oci.image.index.v1+json", "{served}");
@@ -457,37 +473,47 @@ fn a_second_push_uploads_no_layer_bytes() {
         let log = registry.log();
         log.lines()
             .filter(|l| l.contains("response completed") && l.contains("method=PUT") && l.contains("/manifests/"))
-            .count()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
     };
-    // Two platforms: each one's manifest by digest, then the index with the tag.
-    assert_eq!(manifest_puts(), 3, "{}", registry.log());
-    let log = registry.log();
-    let puts: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains("response completed") && l.contains("method=PUT") && l.contains("/manifests/"))
-        .collect();
+    // Two platforms: each one's manifest by digest, then the index with the
+    // tag; then the SBOM's manifest by digest and the referrers tag that
+    // lists it (this registry has no referrers API).
+    let puts = manifest_puts();
+    assert_eq!(puts.len(), 5, "{}", registry.log());
+    let digest = first.json()["digest"].as_str().unwrap().to_owned();
+    let referrers_tag = format!("/manifests/sha256-{}", &digest["sha256:".len()..]);
     assert!(
         puts[0].contains("/manifests/sha256:")
             && puts[1].contains("/manifests/sha256:")
-            && puts[2].contains("/manifests/1.0.0"),
-        "the tag is not last: {puts:#?}"
+            && puts[2].contains("/manifests/1.0.0")
+            && puts[3].contains("/manifests/sha256:")
+            && puts[4].contains(&referrers_tag),
+        "the tag is not written after the image's manifests, or the SBOM before it: {puts:#?}"
     );
+    let sbom = first.json()["sbom"].clone();
+    assert_eq!((sbom["written"].as_bool(), sbom["subject"].as_str()), (Some(true), Some(digest.as_str())), "{sbom}");
+
     let second = run(&args, &CREDS, None);
     second.assert_ok();
     let v = second.json();
+    // Four blobs of the image, the SBOM and its empty config: all there.
     assert_eq!(
         (v["bytes_uploaded"].as_u64(), v["blobs_uploaded"].as_u64(), v["blobs_skipped"].as_u64()),
-        (Some(0), Some(0), Some(4))
+        (Some(0), Some(0), Some(6))
     );
     assert_eq!(v["digest"], first.json()["digest"]);
-    // The tag named this digest already: nothing is written, and it says so.
+    // The tag named this digest already, and the SBOM is listed: nothing is
+    // written, and it says so.
     assert_eq!(v["unchanged"], true);
-    assert_eq!(manifest_puts(), 3, "the tag was written again: {}", registry.log());
+    assert_eq!((v["sbom"]["written"].as_bool(), &v["sbom"]["digest"]), (Some(false), &sbom["digest"]));
+    assert_eq!(manifest_puts().len(), 5, "something was written again: {}", registry.log());
     assert!(
         second.stderr.contains("already names sha256:") && second.stderr.contains("nothing to upload or write"),
         "{}",
         second.stderr
     );
+    assert!(second.stderr.contains("SBOM sha256:") && second.stderr.contains("already in the registry"));
 
     // A new tag for the same image: the blobs are there, only the tag is written.
     let third_image = format!("{}/{}:1.0.1", registry.host, repo("twice"));
@@ -500,7 +526,167 @@ fn a_second_push_uploads_no_layer_bytes() {
     assert_eq!((third.json()["unchanged"].as_bool(), third.json()["bytes_uploaded"].as_u64()), (Some(false), Some(0)));
     assert!(third.stderr.contains("linux/arm64 layer sha256:"), "{}", third.stderr);
     assert!(third.stderr.contains("linux/arm64 manifest: already in the registry, not uploaded"), "{}", third.stderr);
-    assert_eq!(manifest_puts(), 4, "only the new tag is written: {}", registry.log());
+    assert_eq!(third.json()["sbom"]["written"], false);
+    assert_eq!(manifest_puts().len(), 6, "only the new tag is written: {}", registry.log());
+}
+
+/// The referrers of `digest` in `repository`, as a client finds them: the
+/// referrers API where the registry answers it, else the referrers tag
+/// `sha256-<hex>` (distribution spec 1.1). Also what the API answered.
+fn referrers(registry: &Registry, repository: &str, digest: &str) -> (Value, String) {
+    let ca = registry.ca_path.as_ref().expect("a TLS registry");
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--write-out", "\n%{http_code}", "--cacert"])
+        .arg(ca)
+        .args(["--user", &format!("{}:{}", registry::USER, registry::PASSWORD)])
+        .arg(format!("https://{}/v2/{repository}/referrers/{digest}", registry.host))
+        .output()
+        .expect("running curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    let answer = format!("{code} {}", body.trim());
+    match code {
+        "200" => (serde_json::from_str(body).unwrap(), answer),
+        "404" => (registry.manifest(repository, &digest.replacen(':', "-", 1)), answer),
+        other => panic!("the registry answered {other} to the referrers API: {body}"),
+    }
+}
+
+/// The crates (name, version) `cargo tree` says the worker links for these
+/// targets: normal dependencies, no proc-macro (none is linked).
+fn cargo_tree(targets: &[&str]) -> std::collections::BTreeSet<(String, String)> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(tests::project_root()).args([
+        "tree",
+        "--locked",
+        "-p",
+        "job-worker",
+        "-e",
+        "normal,no-proc-macro",
+        "--prefix",
+        "none",
+    ]);
+    for target in targets {
+        cmd.args(["--target", target]);
+    }
+    let out = cmd.output().expect("running cargo tree");
+    assert!(out.status.success(), "cargo tree: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let (name, version) = (words.next()?, words.next()?.strip_prefix('v')?);
+            Some((name.to_owned(), version.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_sbom_pulled_back_from_the_registry_names_every_crate_cargo_tree_says_the_worker_links() {
+    let (registry, repository, pushed) = push_oci_to_tls("sbom", &[]);
+    pushed.assert_ok();
+    let v = pushed.json();
+    let digest = v["digest"].as_str().unwrap();
+
+    // From the image's digest to its SBOM, as any client goes: the
+    // referrers list (Debian's docker-registry 2.8 has no referrers API,
+    // so the tag sha256-<hex> holds it), the artifact, its document.
+    let (list, api) = referrers(&registry, &repository, digest);
+    eprintln!("the registry's referrers API answered: {api}");
+    let sboms: Vec<&Value> = list["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a referrers list: {list}"))
+        .iter()
+        .filter(|m| m["artifactType"] == "application/spdx+json")
+        .collect();
+    assert_eq!(sboms.len(), 1, "{list}");
+    let artifact_digest = sboms[0]["digest"].as_str().unwrap();
+    let expected_listing = if api.starts_with("200") { "referrers-api" } else { "fallback-tag" };
+    assert_eq!(v["sbom"]["listed_by"], expected_listing, "{v}");
+    assert_eq!(v["sbom"]["reference"], format!("{}/{repository}@{artifact_digest}", registry.host));
+    let artifact = registry.manifest(&repository, artifact_digest);
+    assert_eq!(artifact["artifactType"], "application/spdx+json", "{artifact}");
+    assert_eq!(artifact["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(artifact["subject"]["digest"], digest, "the SBOM refers to another image");
+    assert_eq!(artifact["subject"]["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(artifact["config"]["mediaType"], "application/vnd.oci.empty.v1+json");
+    assert_eq!(registry.blob(&repository, artifact["config"]["digest"].as_str().unwrap()), b"{}");
+    // The referrers list repeats the artifact's annotations (its time).
+    assert_eq!(sboms[0]["annotations"], artifact["annotations"]);
+    let layer = &artifact["layers"][0];
+    assert_eq!(layer["mediaType"], "application/spdx+json");
+    let document: Value =
+        serde_json::from_slice(&registry.blob(&repository, layer["digest"].as_str().unwrap())).unwrap();
+    eprintln!("the SBOM: {} bytes, {} packages", layer["size"], document["packages"].as_array().map_or(0, Vec::len));
+
+    assert_eq!(document["spdxVersion"], "SPDX-2.3");
+    assert_eq!(document["dataLicense"], "CC0-1.0");
+    assert!(document["documentNamespace"].as_str().unwrap().ends_with(&digest.replacen(':', "-", 1)), "{document}");
+    let packages = document["packages"].as_array().unwrap();
+    let named: std::collections::BTreeSet<(String, String)> = packages
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().to_owned(), p["versionInfo"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(named.len(), packages.len(), "a crate is named twice: {document}");
+    let linked = cargo_tree(&["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"]);
+    assert_eq!(named, linked, "the SBOM's crates differ from cargo tree's");
+    assert_eq!(linked, cargo_tree(&["x86_64-unknown-linux-musl"]), "the two platforms link different crates");
+    assert_eq!(v["sbom"]["packages"].as_u64(), Some(packages.len() as u64));
+    for p in packages {
+        let licence = p["licenseDeclared"].as_str().unwrap_or_default();
+        assert!(!licence.is_empty() && licence != "NOASSERTION", "{} has no licence: {p}", p["name"]);
+        if p["name"] != "job-worker" {
+            let purl = format!("pkg:cargo/{}@{}", p["name"].as_str().unwrap(), p["versionInfo"].as_str().unwrap());
+            assert_eq!(p["externalRefs"][0]["referenceLocator"], purl.as_str(), "{p}");
+            assert_eq!(p["checksums"][0]["algorithm"], "SHA256", "{p}");
+        }
+    }
+    // The worker DEPENDS_ON each of its own dependencies.
+    let describes: Vec<&Value> =
+        document["relationships"].as_array().unwrap().iter().filter(|r| r["relationshipType"] == "DESCRIBES").collect();
+    assert_eq!(describes.len(), 1);
+    assert_eq!(describes[0]["relatedSpdxElement"], "SPDXRef-Package-job-worker-0.1.0");
+
+    // Reproducible like the image: built again elsewhere, the same SBOM.
+    let layout = tempdir("l-sbom-again");
+    let again =
+        run(&["--output", "json", "image", "--builder", "oci", "--layout", layout.to_str().unwrap()], &[], None);
+    again.assert_ok();
+    assert_eq!(again.json()["digest"], digest);
+    assert_eq!(again.json()["sbom"]["digest"], artifact_digest);
+}
+
+/// A push that stopped after the tag (the referrers tag refused) says the
+/// image is there without its SBOM; the next push attaches it and
+/// uploads nothing else.
+#[test]
+fn a_push_that_stopped_after_the_tag_attaches_the_sbom_the_next_time() {
+    let registry = Registry::start_plain();
+    let repository = repo("sbom-late");
+    let proxy = FaultProxy::start(
+        &registry.host,
+        Fault::Unavailable { pattern: "PUT /v2/jerry-learn/job-test-sbom-late/manifests/sha256-", times: u32::MAX },
+    );
+    let layout = tempdir("l-sbom-late");
+    let image = format!("{}/{repository}:1", proxy.host);
+    let r = run(&push_args(&image, layout.to_str().unwrap(), "oci", &["--attempts", "2"]), &[], None);
+    assert_eq!(r.code, Some(4), "{}", r.stderr);
+    assert!(r.stderr.contains("writing the referrers tag sha256-"), "{}", r.stderr);
+    assert!(r.stderr.contains("The image is pushed and tagged, without its SBOM: push again to attach it"));
+    assert!(!r.stderr.contains("Nothing was tagged"), "{}", r.stderr);
+    assert_eq!(registry.tags(&repository), Some(vec!["1".to_owned()]));
+
+    let image = format!("{}/{repository}:1", registry.host);
+    let again = run(&push_args(&image, layout.to_str().unwrap(), "oci", &[]), &[], None);
+    again.assert_ok();
+    let v = again.json();
+    assert_eq!((v["unchanged"].as_bool(), v["bytes_uploaded"].as_u64()), (Some(true), Some(0)), "{v}");
+    assert_eq!((v["sbom"]["written"].as_bool(), v["sbom"]["listed_by"].as_str()), (Some(true), Some("fallback-tag")));
+    let mut tags = registry.tags(&repository).unwrap();
+    tags.sort();
+    let digest = v["digest"].as_str().unwrap();
+    assert_eq!(tags, ["1".to_owned(), digest.replacen(':', "-", 1)]);
 }
 
 #[test]
@@ -663,7 +849,10 @@ fn a_registry_answering_503_for_a_while_is_waited_out() {
     r.assert_ok();
     assert_eq!(proxy.injected(), 3);
     assert!(r.stderr.contains("the registry answered 503"), "{}", r.stderr);
-    assert_eq!(registry.tags(&repository), Some(vec!["1".to_owned()]));
+    // The tag, and the referrers tag that lists the image's SBOM.
+    let mut tags = registry.tags(&repository).unwrap_or_default();
+    tags.sort();
+    assert_eq!(tags, ["1".to_owned(), r.json()["digest"].as_str().unwrap().replacen(':', "-", 1)]);
 }
 
 #[test]
@@ -799,4 +988,137 @@ fn bearer_token_registries_work_and_refuse_a_wrong_password() {
     assert!(r.stderr.contains("401 Unauthorized"), "{}", r.stderr);
     assert!(r.stderr.contains("refused the credentials from REGISTRY_USERNAME and REGISTRY_PASSWORD"), "{}", r.stderr);
     assert!(!r.stderr.contains(wrong) && !r.stdout.contains(wrong));
+}
+
+/// The referrers API (distribution spec 1.1), which Debian's
+/// docker-registry 2.8 lacks, put in front of it: a proxy that answers
+/// `GET /v2/<name>/referrers/<digest>` from the registry's own storage
+/// (every manifest of the repository whose `subject` is that digest) and
+/// forwards everything else, as a registry with the API would behave.
+struct ReferrersApi {
+    host: String,
+    answered: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl ReferrersApi {
+    fn start(registry: &Registry) -> ReferrersApi {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (upstream, storage, count) = (registry.host.clone(), registry.dir.join("data"), answered.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let (Ok(mut client), Ok(server)) = (client, TcpStream::connect(&upstream)) else { continue };
+                let (storage, count) = (storage.clone(), count.clone());
+                std::thread::spawn(move || {
+                    let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+                    let back = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from_server, &mut to_client);
+                        let _ = to_client.shutdown(Shutdown::Both);
+                    });
+                    let mut to_server = server;
+                    let mut buf = [0u8; 16 * 1024];
+                    // HTTP/1.1 clients do not pipeline: a request starts a read.
+                    while let Ok(n @ 1..) = client.read(&mut buf) {
+                        let line = String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned();
+                        if let Some(rest) = line.strip_prefix("GET /v2/")
+                            && let Some((name, digest)) = rest.split_once("/referrers/")
+                        {
+                            let digest = digest.split(['?', ' ']).next().unwrap_or_default();
+                            let body = serde_json::to_vec(&referrers_in_storage(&storage, name, digest)).unwrap();
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\n\
+                                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            );
+                            let _ = client.write_all(&[head.as_bytes(), &body].concat());
+                            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
+                        if to_server.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(Shutdown::Both);
+                    let _ = client.shutdown(Shutdown::Both);
+                    let _ = back.join();
+                });
+            }
+        });
+        ReferrersApi { host, answered }
+    }
+}
+
+/// The referrers index of `digest` in the repository `name`, read from a
+/// CNCF registry's filesystem storage.
+fn referrers_in_storage(storage: &Path, name: &str, digest: &str) -> Value {
+    let v2 = storage.join("docker/registry/v2");
+    let revisions = v2.join("repositories").join(name).join("_manifests/revisions/sha256");
+    let mut manifests = Vec::new();
+    for entry in std::fs::read_dir(revisions).into_iter().flatten() {
+        let hex = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(v2.join("blobs/sha256").join(&hex[..2]).join(&hex).join("data")).unwrap();
+        let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+        if manifest["subject"]["digest"] == digest {
+            let artifact_type = manifest.get("artifactType").unwrap_or(&manifest["config"]["mediaType"]);
+            manifests.push(serde_json::json!({
+                "mediaType": manifest["mediaType"], "digest": format!("sha256:{hex}"), "size": bytes.len(),
+                "artifactType": artifact_type, "annotations": manifest["annotations"],
+            }));
+        }
+    }
+    serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests })
+}
+
+/// On a registry with the referrers API the SBOM is found there as soon as
+/// it is pushed: no referrers tag is written, and a second push finds it
+/// listed and writes nothing.
+#[test]
+fn a_registry_with_the_referrers_api_lists_the_sbom_without_a_referrers_tag() {
+    let registry = Registry::start_plain();
+    let api = ReferrersApi::start(&registry);
+    let repository = repo("referrers-api");
+    let image = format!("{}/{repository}:1", api.host);
+    let layout = tempdir("l-referrers-api");
+    let args = push_args(&image, layout.to_str().unwrap(), "oci", &[]);
+    let first = run(&args, &[], None);
+    first.assert_ok();
+    let v = first.json();
+    assert_eq!(
+        (v["sbom"]["listed_by"].as_str(), v["sbom"]["written"].as_bool()),
+        (Some("referrers-api"), Some(true)),
+        "{v}"
+    );
+    assert!(v["sbom"].get("referrers_tag").is_none(), "{v}");
+    assert!(first.stderr.contains("listed by the referrers API"), "{}", first.stderr);
+    assert_eq!(registry.tags(&repository), Some(vec!["1".to_owned()]), "a referrers tag was written");
+    let digest = v["digest"].as_str().unwrap();
+    let listed = referrers_in_storage(&registry.dir.join("data"), &repository, digest);
+    assert_eq!(listed["manifests"][0]["digest"], v["sbom"]["digest"], "{listed}");
+
+    let second = run(&args, &[], None);
+    second.assert_ok();
+    let v = second.json();
+    assert_eq!((v["unchanged"].as_bool(), v["bytes_uploaded"].as_u64()), (Some(true), Some(0)), "{v}");
+    assert_eq!((v["sbom"]["listed_by"].as_str(), v["sbom"]["written"].as_bool()), (Some("referrers-api"), Some(false)));
+    assert!(api.answered.load(std::sync::atomic::Ordering::Relaxed) >= 3, "the API was not asked");
+}
+
+/// `--sbom=false`, for a registry that refuses OCI 1.1 artifacts: the
+/// layout lists the image alone and the push writes only its tag.
+#[test]
+fn without_an_sbom_only_the_image_is_built_and_pushed() {
+    let registry = Registry::start_plain();
+    let repository = repo("no-sbom");
+    let image = format!("{}/{repository}:1", registry.host);
+    let layout = tempdir("l-no-sbom");
+    let r = run(&push_args(&image, layout.to_str().unwrap(), "oci", &["--sbom=false"]), &[], None);
+    r.assert_ok();
+    assert!(r.json()["sbom"].is_null(), "{}", r.stdout);
+    assert!(!r.stderr.contains("SBOM"), "{}", r.stderr);
+    assert_eq!(registry.tags(&repository), Some(vec!["1".to_owned()]));
+    let layout_index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(layout_index["manifests"].as_array().unwrap().len(), 1, "{layout_index}");
 }

@@ -29,7 +29,13 @@ impl From<&ClusterFlags> for Access {
 
 impl From<&BuilderFlags> for BuildOptions {
     fn from(f: &BuilderFlags) -> BuildOptions {
-        BuildOptions { builder: f.builder, load: f.load, layout: f.layout.clone(), platform: f.platform.clone() }
+        BuildOptions {
+            builder: f.builder,
+            load: f.load,
+            layout: f.layout.clone(),
+            platform: f.platform.clone(),
+            skip_sbom: !f.sbom,
+        }
     }
 }
 

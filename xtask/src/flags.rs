@@ -487,6 +487,11 @@ pub struct BuilderFlags {
     /// Default: linux/amd64,linux/arm64 for oci; the docker builder builds only its daemon's platform.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "OS/ARCH")]
     pub platform: Vec<Platform>,
+    /// Attach an SBOM of the worker (SPDX 2.3: the crates linked in, with their licences), pushed with the image
+    /// as an OCI 1.1 artifact; --sbom=false for a registry that refuses artifacts.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = true, value_name = "BOOL", hide_possible_values = true)]
+    pub sbom: bool,
 }
 
 #[derive(Debug, Clone, Args)]

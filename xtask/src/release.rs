@@ -103,12 +103,12 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
 
         out.status("1/5 build: the static worker and its image");
         let built = image::build_image(&target, &image::BuildOptions::from(&flags.build), out).await?;
-        let pushed = match flags.dry_run {
+        let (pushed, sbom) = match flags.dry_run {
             Some(_) => {
                 let reference = target.with_digest(&built.image.digest);
                 out.status(format!("2/5 push: nothing pushed (--dry-run); it would push {reference}"));
                 out.status("3/5 render, with the image pinned by the digest it would be pushed with");
-                reference
+                (reference, None)
             }
             None => {
                 out.status("2/5 push");
@@ -117,8 +117,11 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
                     push::push(&built, &target, credential, source, ca, &push::Transport::from(&flags.registry), out)
                         .await?;
                 out.status(format!("  {} {}", if pushed.unchanged { "unchanged" } else { "pushed" }, pushed.reference));
+                if let Some(sbom) = &pushed.sbom {
+                    out.status(format!("  sbom {sbom}"));
+                }
                 out.status("3/5 render, with the image pinned by digest");
-                pushed.reference
+                (pushed.reference, pushed.sbom.map(|s| s.reference))
             }
         };
         job.pin(pushed.clone());
@@ -157,6 +160,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
             let verdict = report.verdict();
             out.result(&Released {
                 reference: pushed.clone(),
+                sbom,
                 manifests: file,
                 ran_on: RanOn::Local,
                 applied: None,
@@ -173,6 +177,7 @@ pub fn run(flags: &ReleaseFlags, out: &Reporter) -> Result<()> {
         let verdict = report.verdict();
         out.result(&Released {
             reference: pushed.clone(),
+            sbom,
             manifests: file,
             ran_on: RanOn::Cluster { server: cluster.server.clone() },
             applied: Some(applied),
@@ -198,6 +203,8 @@ enum RanOn {
 #[derive(Serialize)]
 struct Released {
     reference: ImageRef,
+    /// The image's SBOM in the registry (`registry/repository@sha256:...`).
+    sbom: Option<ImageRef>,
     manifests: PathBuf,
     ran_on: RanOn,
     applied: Option<Applied>,
@@ -207,6 +214,9 @@ struct Released {
 impl std::fmt::Display for Released {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}", self.reference)?;
+        if let Some(sbom) = &self.sbom {
+            writeln!(f, "sbom {sbom}")?;
+        }
         if let Some(applied) = &self.applied {
             writeln!(f, "{applied}")?;
         }

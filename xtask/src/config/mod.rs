@@ -616,7 +616,15 @@ mod tests {
         let names: Vec<&str> = switches.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(
             names,
-            ["suspend", "no-network-policy", "cluster-wide", "insecure-skip-tls-verify", "insecure-registry", "load"]
+            [
+                "suspend",
+                "no-network-policy",
+                "cluster-wide",
+                "insecure-skip-tls-verify",
+                "insecure-registry",
+                "load",
+                "sbom"
+            ]
         );
         for key in switches {
             let (settings, cmd) = with_file(&[(&key.id, &["true"])]);

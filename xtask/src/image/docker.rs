@@ -75,6 +75,7 @@ pub async fn build(docker: &Docker, context: Vec<u8>, tag: &str, labels: &Labels
         ("VERSION".to_owned(), labels.version.clone()),
         ("REVISION".to_owned(), labels.revision.clone()),
         ("SOURCE".to_owned(), labels.source.clone()),
+        ("LICENSES".to_owned(), labels.licenses.clone()),
     ]);
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
@@ -111,13 +112,15 @@ pub async fn build(docker: &Docker, context: Vec<u8>, tag: &str, labels: &Labels
 }
 
 /// Exports the image (built for the daemon's `platform`) from the daemon
-/// into the layout, layers gzip-compressed.
+/// into the layout, layers gzip-compressed, the labels as the manifest's
+/// annotations.
 pub async fn export(
     docker: &Docker,
     tag: &str,
     platform: Platform,
     layout_dir: &Path,
     ref_name: &str,
+    labels: &Labels,
 ) -> Result<Image> {
     let mut saved = Vec::new();
     let mut stream = docker.export_image(tag);
@@ -137,8 +140,9 @@ pub async fn export(
         let tar = if layer.starts_with(&[0x1f, 0x8b]) { layout::gunzip(&layer)? } else { layer };
         descriptors.push(layout::put_blob(layout_dir, IMAGE_LAYER_GZIP_MEDIA_TYPE, &layout::gzip(&tar))?);
     }
-    let manifest = Manifest::write(layout_dir, platform.oci(), config, descriptors)?;
-    layout::write_image(layout_dir, vec![manifest], ref_name)
+    let annotations = labels.annotations();
+    let manifest = Manifest::write(layout_dir, platform.oci(), config, descriptors, &annotations)?;
+    layout::write_image(layout_dir, vec![manifest], ref_name, &annotations)
 }
 
 fn untar(bytes: &[u8]) -> Result<HashMap<String, Vec<u8>>> {

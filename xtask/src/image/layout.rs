@@ -9,7 +9,14 @@
 //! oci-client's types, written as canonical JSON (sorted keys, no
 //! whitespace: the form oci-client's own `push_manifest` sends), so the same
 //! blobs always give the same bytes and digests.
+//!
+//! Beside the image, the layout's `index.json` lists the artifacts that
+//! refer to it (OCI 1.1: an image manifest with an `artifactType`, the empty
+//! config, its files as layers and the image as its `subject`), the SBOM
+//! among them, as ORAS lays referrers out in a layout: `push` uploads them
+//! after the image.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -22,6 +29,18 @@ use sha2::{Digest, Sha256};
 
 /// The annotation that names an image in a layout's index.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The empty descriptor's media type and content (image-spec 1.1,
+/// "Guidance for an Empty Descriptor"): an artifact's config.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+pub const EMPTY_CONTENT: &[u8] = b"{}";
+
+/// Annotations as the types take them: none is absent, not an empty map.
+pub type Annotations = BTreeMap<String, String>;
+
+fn some_annotations(annotations: &Annotations) -> Option<Annotations> {
+    (!annotations.is_empty()).then(|| annotations.clone())
+}
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_digest(bytes: &[u8]) -> String {
@@ -56,18 +75,20 @@ pub struct Manifest {
 impl Manifest {
     /// Writes the manifest of these blobs, which must be in the layout
     /// already, with its media type set explicitly (some registries, ACR
-    /// among them, refuse it unset).
+    /// among them, refuse it unset) and the image's annotations.
     pub fn write(
         layout: &Path,
         platform: Platform,
         config: OciDescriptor,
         layers: Vec<OciDescriptor>,
+        annotations: &Annotations,
     ) -> Result<Manifest> {
         let manifest = OciImageManifest {
             schema_version: 2,
             media_type: Some(OCI_IMAGE_MEDIA_TYPE.into()),
             config: config.clone(),
             layers: layers.clone(),
+            annotations: some_annotations(annotations),
             ..Default::default()
         };
         let bytes = canonical_json(&manifest);
@@ -107,6 +128,98 @@ pub struct Image {
     pub digest: String,
     /// One per platform, in the order given.
     pub manifests: Vec<Manifest>,
+    /// The artifacts whose subject is this image (the SBOM), in the
+    /// layout's order.
+    pub referrers: Vec<Artifact>,
+}
+
+/// An artifact that refers to an image: an OCI 1.1 image manifest with an
+/// `artifactType`, the empty config, one file as its layer, and the image's
+/// manifest or index as its `subject`.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub artifact_type: String,
+    /// The manifest's bytes, and their digest.
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    pub config: OciDescriptor,
+    pub layers: Vec<OciDescriptor>,
+    /// The manifest's annotations, which a referrers list repeats.
+    pub annotations: Annotations,
+}
+
+impl Artifact {
+    /// Writes `file` (of `media_type`, named `title`), the empty config and
+    /// the manifest that points them at `subject`.
+    pub fn write(
+        layout: &Path,
+        subject: &Image,
+        artifact_type: &str,
+        file: &[u8],
+        title: &str,
+        annotations: &Annotations,
+    ) -> Result<Artifact> {
+        let config = put_blob(layout, EMPTY_MEDIA_TYPE, EMPTY_CONTENT)?;
+        let layer = OciDescriptor {
+            annotations: Some([("org.opencontainers.image.title".to_owned(), title.to_owned())].into()),
+            ..put_blob(layout, artifact_type, file)?
+        };
+        let manifest = OciImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_IMAGE_MEDIA_TYPE.into()),
+            artifact_type: Some(artifact_type.into()),
+            config: config.clone(),
+            layers: vec![layer.clone()],
+            subject: Some(subject.descriptor()),
+            annotations: some_annotations(annotations),
+        };
+        let bytes = canonical_json(&manifest);
+        let digest = write_blob(layout, &bytes)?;
+        Ok(Artifact {
+            artifact_type: artifact_type.into(),
+            bytes,
+            digest,
+            config,
+            layers: vec![layer],
+            annotations: annotations.clone(),
+        })
+    }
+
+    /// Every blob the registry must have before this manifest.
+    pub fn blobs(&self) -> impl Iterator<Item = &OciDescriptor> {
+        self.layers.iter().chain(std::iter::once(&self.config))
+    }
+
+    /// How a referrers list (the registry's, or the fallback tag's index)
+    /// names it: with its artifact type and annotations.
+    pub fn index_entry(&self) -> ImageIndexEntry {
+        ImageIndexEntry {
+            media_type: OCI_IMAGE_MEDIA_TYPE.into(),
+            digest: self.digest.clone(),
+            size: self.bytes.len() as i64,
+            platform: None,
+            annotations: some_annotations(&self.annotations),
+            artifact_type: Some(self.artifact_type.clone()),
+        }
+    }
+
+    /// The artifact the layout holds as `digest`, when it refers to `subject`.
+    fn read(layout: &Path, digest: &str, subject: &str) -> Result<Option<Artifact>> {
+        let bytes = read_verified(layout, digest).context("reading an artifact's manifest")?;
+        let parsed: OciImageManifest = serde_json::from_slice(&bytes).context("parsing an artifact's manifest")?;
+        let (Some(artifact_type), Some(of)) = (parsed.artifact_type, parsed.subject) else { return Ok(None) };
+        if of.digest != subject {
+            return Ok(None);
+        }
+        Ok(Some(Artifact {
+            artifact_type,
+            bytes,
+            digest: digest.into(),
+            config: parsed.config,
+            layers: parsed.layers,
+            annotations: parsed.annotations.unwrap_or_default(),
+        }))
+    }
 }
 
 /// In a result: what names the image and where it is, not its bytes.
@@ -125,6 +238,24 @@ impl Serialize for Image {
 impl Image {
     pub fn is_index(&self) -> bool {
         self.media_type == OCI_IMAGE_INDEX_MEDIA_TYPE
+    }
+
+    /// What names the image (an artifact's `subject`).
+    pub fn descriptor(&self) -> OciDescriptor {
+        OciDescriptor {
+            media_type: self.media_type.clone(),
+            digest: self.digest.clone(),
+            size: self.bytes.len() as i64,
+            ..Default::default()
+        }
+    }
+
+    /// Makes `artifact` the image's one referrer of its type and lists it
+    /// in the layout's index, beside the image.
+    pub fn attach(&mut self, artifact: Artifact, ref_name: &str) -> Result<()> {
+        self.referrers.retain(|a| a.artifact_type != artifact.artifact_type);
+        self.referrers.push(artifact);
+        write_index(self, ref_name)
     }
 
     /// `os/arch` of each manifest.
@@ -208,9 +339,16 @@ pub fn put_blob(layout: &Path, media_type: &str, bytes: &[u8]) -> Result<OciDesc
 }
 
 /// Points the layout's index at these manifests, named `ref_name`: at the
-/// manifest itself when there is one, else at an index of them, written
-/// as a blob. The manifests must be in the layout already.
-pub fn write_image(layout: &Path, manifests: Vec<Manifest>, ref_name: &str) -> Result<Image> {
+/// manifest itself when there is one, else at an index of them (with the
+/// image's annotations), written as a blob. The manifests must be in the
+/// layout already. The image has no referrers yet: the layout's index lists
+/// the image alone.
+pub fn write_image(
+    layout: &Path,
+    manifests: Vec<Manifest>,
+    ref_name: &str,
+    annotations: &Annotations,
+) -> Result<Image> {
     let (media_type, bytes, digest) = match manifests.as_slice() {
         [] => bail!("an image needs at least one platform"),
         [one] => (OCI_IMAGE_MEDIA_TYPE, one.bytes.clone(), one.digest.clone()),
@@ -230,31 +368,47 @@ pub fn write_image(layout: &Path, manifests: Vec<Manifest>, ref_name: &str) -> R
                     })
                     .collect(),
                 artifact_type: None,
-                annotations: None,
+                annotations: some_annotations(annotations),
             };
             let bytes = canonical_json(&index);
             let digest = write_blob(layout, &bytes)?;
             (OCI_IMAGE_INDEX_MEDIA_TYPE, bytes, digest)
         }
     };
+    let image = Image {
+        layout: layout.to_owned(),
+        media_type: media_type.into(),
+        bytes,
+        digest,
+        manifests,
+        referrers: Vec::new(),
+    };
+    write_index(&image, ref_name)?;
+    Ok(image)
+}
+
+/// The layout's `oci-layout` and `index.json`: the image named `ref_name`,
+/// then each of its referrers.
+fn write_index(image: &Image, ref_name: &str) -> Result<()> {
+    let named = ImageIndexEntry {
+        media_type: image.media_type.clone(),
+        digest: image.digest.clone(),
+        size: image.bytes.len() as i64,
+        platform: None,
+        annotations: Some([(REF_NAME.to_owned(), ref_name.to_owned())].into()),
+        artifact_type: None,
+    };
     let layout_index = OciImageIndex {
         schema_version: 2,
         media_type: Some(OCI_IMAGE_INDEX_MEDIA_TYPE.into()),
-        manifests: vec![ImageIndexEntry {
-            media_type: media_type.into(),
-            digest: digest.clone(),
-            size: bytes.len() as i64,
-            platform: None,
-            annotations: Some([(REF_NAME.to_owned(), ref_name.to_owned())].into()),
-            artifact_type: None,
-        }],
+        manifests: std::iter::once(named).chain(image.referrers.iter().map(Artifact::index_entry)).collect(),
         artifact_type: None,
         annotations: None,
     };
+    let layout = &image.layout;
     std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)
         .and_then(|()| std::fs::write(layout.join("index.json"), canonical_json(&layout_index)))
-        .with_context(|| format!("writing the index of {}", layout.display()))?;
-    Ok(Image { layout: layout.to_owned(), media_type: media_type.into(), bytes, digest, manifests })
+        .with_context(|| format!("writing the index of {}", layout.display()))
 }
 
 /// Reads the image the layout's index points at.
@@ -266,6 +420,19 @@ pub fn read_image(layout: &Path) -> Result<Image> {
     )
     .with_context(|| format!("parsing {}", index_path.display()))?;
     let entry = index.manifests.first().context("the layout's index names no manifest")?;
+    let mut image = read_named(layout, entry)?;
+    for other in &index.manifests[1..] {
+        if other.artifact_type.is_some()
+            && let Some(artifact) = Artifact::read(layout, &other.digest, &image.digest)?
+        {
+            image.referrers.push(artifact);
+        }
+    }
+    Ok(image)
+}
+
+/// The image an entry of the layout's index names.
+fn read_named(layout: &Path, entry: &ImageIndexEntry) -> Result<Image> {
     match entry.media_type.as_str() {
         OCI_IMAGE_MEDIA_TYPE => {
             let manifest = Manifest::read(layout, &entry.digest, None)?;
@@ -276,6 +443,7 @@ pub fn read_image(layout: &Path) -> Result<Image> {
                 bytes,
                 digest: entry.digest.clone(),
                 manifests: vec![manifest],
+                referrers: Vec::new(),
             })
         }
         OCI_IMAGE_INDEX_MEDIA_TYPE => {
@@ -295,6 +463,7 @@ pub fn read_image(layout: &Path) -> Result<Image> {
                 bytes,
                 digest: entry.digest.clone(),
                 manifests,
+                referrers: Vec::new(),
             })
         }
         other => bail!("the layout {} names a {other}, not an OCI image or index: build again", layout.display()),
@@ -346,13 +515,14 @@ mod tests {
         let layer = put_blob(dir, IMAGE_LAYER_GZIP_MEDIA_TYPE, &gzip(platform.to_string().as_bytes())).unwrap();
         let config = format!(r#"{{"architecture":"{}","os":"linux"}}"#, platform.oci().architecture);
         let config = put_blob(dir, IMAGE_CONFIG_MEDIA_TYPE, config.as_bytes()).unwrap();
-        Manifest::write(dir, platform.oci(), config, vec![layer]).unwrap()
+        Manifest::write(dir, platform.oci(), config, vec![layer], &Annotations::new()).unwrap()
     }
 
     #[test]
     fn a_one_platform_layout_round_trips_and_its_manifest_is_canonical() {
         let dir = crate::image::tests::tempdir("layout-one");
-        let written = write_image(&dir, vec![platform_image(&dir, P::LinuxAmd64)], "job-test:1").unwrap();
+        let written =
+            write_image(&dir, vec![platform_image(&dir, P::LinuxAmd64)], "job-test:1", &Annotations::new()).unwrap();
         let read = read_image(&dir).unwrap();
         assert_eq!((read.digest.as_str(), read.is_index()), (written.digest.as_str(), false));
         assert_eq!(read.platforms(), ["linux/amd64"]);
@@ -369,10 +539,55 @@ mod tests {
     }
 
     #[test]
+    fn an_attached_artifact_is_listed_beside_the_image_and_read_back_only_for_its_subject() {
+        let dir = crate::image::tests::tempdir("layout-artifact");
+        let empty = Annotations::new();
+        let mut image = write_image(&dir, vec![platform_image(&dir, P::LinuxAmd64)], "job-test:1", &empty).unwrap();
+        let created: Annotations = [("org.opencontainers.image.created".into(), "2023-11-14T22:13:20Z".into())].into();
+        let sbom = Artifact::write(&dir, &image, "application/spdx+json", b"{}\n", "w.spdx.json", &created).unwrap();
+        image.attach(sbom.clone(), "job-test:1").unwrap();
+        let manifest: Value = serde_json::from_slice(&sbom.bytes).unwrap();
+        assert_eq!(manifest["artifactType"], "application/spdx+json");
+        assert_eq!(manifest["mediaType"], OCI_IMAGE_MEDIA_TYPE);
+        assert_eq!(manifest["config"]["mediaType"], EMPTY_MEDIA_TYPE);
+        // The spec's empty descriptor: the digest of `{}`.
+        let empty_digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+        assert_eq!(
+            (manifest["config"]["digest"].as_str(), manifest["config"]["size"].as_i64()),
+            (Some(empty_digest), Some(2))
+        );
+        assert_eq!(manifest["subject"]["digest"], image.digest.as_str());
+        assert_eq!(manifest["layers"][0]["annotations"]["org.opencontainers.image.title"], "w.spdx.json");
+        let layout_index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        let entries = layout_index["manifests"].as_array().unwrap();
+        assert_eq!(entries.len(), 2, "{layout_index}");
+        assert_eq!(entries[0]["digest"], image.digest.as_str());
+        assert_eq!(
+            (entries[1]["digest"].as_str(), entries[1]["artifactType"].as_str()),
+            (Some(sbom.digest.as_str()), Some("application/spdx+json"))
+        );
+        assert_eq!(entries[1]["annotations"], serde_json::json!(created), "no ref name: the tag names the image");
+
+        let read = read_image(&dir).unwrap();
+        assert_eq!(read.referrers.iter().map(|a| &a.digest).collect::<Vec<_>>(), [&sbom.digest]);
+        assert_eq!(read.referrers[0].blobs().count(), 2);
+        // Attached again, still one.
+        image.attach(sbom, "job-test:1").unwrap();
+        assert_eq!(read_image(&dir).unwrap().referrers.len(), 1);
+        // Another image in the layout, listed with the old one's artifact:
+        // that refers to another subject, and is not this image's.
+        let mut other = write_image(&dir, vec![platform_image(&dir, P::LinuxArm64)], "job-test:1", &empty).unwrap();
+        other.referrers = image.referrers.clone();
+        write_index(&other, "job-test:1").unwrap();
+        assert!(read_image(&dir).unwrap().referrers.is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn several_platforms_make_an_index_with_each_platform() {
         let dir = crate::image::tests::tempdir("layout-index");
         let manifests = vec![platform_image(&dir, P::LinuxAmd64), platform_image(&dir, P::LinuxArm64)];
-        let written = write_image(&dir, manifests.clone(), "job-test:1").unwrap();
+        let written = write_image(&dir, manifests.clone(), "job-test:1", &Annotations::new()).unwrap();
         assert!(written.is_index());
         let index: Value = serde_json::from_slice(&written.bytes).unwrap();
         assert_eq!(index["mediaType"], OCI_IMAGE_INDEX_MEDIA_TYPE);
@@ -393,7 +608,7 @@ mod tests {
         assert_eq!(read.for_platform(&P::LinuxArm64.oci()).unwrap().digest, manifests[1].digest);
         assert_eq!(read.blobs().count(), 4);
         // The same manifests give the same index, byte for byte.
-        let again = write_image(&dir, manifests, "job-test:1").unwrap();
+        let again = write_image(&dir, manifests, "job-test:1", &Annotations::new()).unwrap();
         assert_eq!(again.digest, written.digest);
         std::fs::remove_dir_all(dir).unwrap();
     }

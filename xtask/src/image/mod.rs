@@ -3,7 +3,9 @@
 //! under target/ that `push` uploads.
 //!
 //! Both builders make the same image: the one file /job-worker (mode 0555,
-//! owner 0:0), user 65532:65532, that entrypoint, the same OCI labels.
+//! owner 0:0), user 65532:65532, that entrypoint, the same OCI labels (in
+//! the config, and as the manifests' and the index's annotations), and the
+//! same SBOM of the worker (`sbom`), attached to the image in the layout.
 //!
 //! Platforms: the daemonless builder cross-compiles the worker and makes
 //! one manifest per platform under an image index (linux/amd64 and
@@ -14,6 +16,7 @@
 pub mod docker;
 pub mod layout;
 pub mod oci;
+pub mod sbom;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,6 +57,8 @@ pub struct Labels {
     pub version: String,
     pub revision: String,
     pub source: String,
+    /// The workspace's licence, an SPDX expression.
+    pub licenses: String,
 }
 
 impl Labels {
@@ -67,8 +72,13 @@ impl Labels {
             ("org.opencontainers.image.source", self.source.clone()),
             ("org.opencontainers.image.version", self.version.clone()),
             ("org.opencontainers.image.revision", self.revision.clone()),
-            ("org.opencontainers.image.licenses", "MIT OR Apache-2.0".to_owned()),
+            ("org.opencontainers.image.licenses", self.licenses.clone()),
         ])
+    }
+
+    /// The same, as the manifests' and the index's annotations.
+    pub fn annotations(&self) -> layout::Annotations {
+        self.map().into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
     }
 
     /// This version, and the commit the tree is at (`-dirty` with uncommitted changes).
@@ -84,6 +94,7 @@ impl Labels {
             version: env!("CARGO_PKG_VERSION").into(),
             revision: if dirty { format!("{revision}-dirty") } else { revision },
             source: env!("CARGO_PKG_REPOSITORY").into(),
+            licenses: env!("CARGO_PKG_LICENSE").into(),
         }
     }
 }
@@ -113,6 +124,8 @@ pub struct BuiltImage {
     pub image: layout::Image,
     /// The daemon's image ID, for the docker builder.
     pub docker_id: Option<String>,
+    /// The SBOM attached to it.
+    pub sbom: Option<sbom::Summary>,
 }
 
 impl std::fmt::Display for BuiltImage {
@@ -128,6 +141,9 @@ impl std::fmt::Display for BuiltImage {
             size as f64 / 1024.0,
             self.image.layout.display(),
         )?;
+        if let Some(sbom) = &self.sbom {
+            write!(f, "\n  sbom             {sbom}")?;
+        }
         if let Some(id) = &self.docker_id {
             write!(f, "\n  docker image ID  {id}")?;
         }
@@ -167,6 +183,8 @@ pub struct BuildOptions {
     pub layout: Option<PathBuf>,
     /// Empty: the builder's default.
     pub platform: Vec<Platform>,
+    /// No SBOM attached (`--sbom=false`).
+    pub skip_sbom: bool,
 }
 
 /// Builds the worker, then the image; the result is in the layout.
@@ -218,9 +236,9 @@ pub async fn build_image(reference: &ImageRef, settings: &BuildOptions, out: &Re
     let layout_dir = settings.layout.clone().unwrap_or_else(default_layout);
     let ref_name = reference.tag.clone().unwrap_or_else(|| "latest".into());
 
-    match (builder, daemon) {
-        (Builder::Docker, Some((docker, own))) => {
-            if requested.iter().any(|p| *p != own) {
+    let platforms: Vec<Platform> = match &daemon {
+        Some((_, own)) => {
+            if requested.iter().any(|p| p != own) {
                 return Err(Error::usage(format!(
                     "--platform {}: the docker builder makes only its daemon's platform, {own}; use --builder oci, \
                      which builds {} without a daemon",
@@ -235,7 +253,24 @@ pub async fn build_image(reference: &ImageRef, settings: &BuildOptions, out: &Re
                     list(&Platform::ALL.into())
                 ));
             }
+            vec![*own]
+        }
+        None if requested.is_empty() => Platform::ALL.into(),
+        None => requested.iter().copied().collect(),
+    };
+    // The crates the worker links, for its SBOM: cargo's resolve graph,
+    // read once cargo has built (both would wait for its package cache
+    // lock), while the image is assembled.
+    let targets = platforms.iter().map(|p| p.target()).collect::<Vec<_>>();
+    let skip_sbom = settings.skip_sbom;
+    let read_crates = || {
+        tokio::task::spawn_blocking(move || if skip_sbom { Ok(None) } else { sbom::read_crates(&targets).map(Some) })
+    };
+
+    let (mut image, docker_id, labels, mtime, crates) = match daemon {
+        Some((docker, own)) => {
             let binary = build_workers(&[own], out).await?.remove(0).1;
+            let crates = read_crates();
             let (labels, mtime) = checkout.await.context("the git task")??;
             let dockerfile = std::fs::read(project_root().join("Dockerfile")).context("reading the Dockerfile")?;
             let context = docker::context_tar(&dockerfile, &binary.bytes, mtime);
@@ -249,21 +284,27 @@ pub async fn build_image(reference: &ImageRef, settings: &BuildOptions, out: &Re
                         && existing.blobs().all(|b| existing.read_blob(b).is_ok()) =>
                 {
                     out.status("  unchanged since the last export: the layout is reused");
-                    layout::write_image(&layout_dir, existing.manifests, &ref_name)?
+                    let annotations = labels.annotations();
+                    let manifests = existing
+                        .manifests
+                        .into_iter()
+                        .map(|m| layout::Manifest::write(&layout_dir, m.platform, m.config, m.layers, &annotations))
+                        .collect::<Result<Vec<_>>>()?;
+                    layout::write_image(&layout_dir, manifests, &ref_name, &annotations)?
                 }
-                _ => docker::export(&docker, &reference.to_string(), own, &layout_dir, &ref_name)
+                _ => docker::export(&docker, &reference.to_string(), own, &layout_dir, &ref_name, &labels)
                     .await
                     .with_context(|| format!("exporting {reference} from the daemon into {}", layout_dir.display()))?,
             };
-            Ok(BuiltImage { reference, builder, image, docker_id: Some(id) })
+            (image, Some(id), labels, mtime, crates)
         }
-        _ => {
-            let platforms = if requested.is_empty() { Platform::ALL.into() } else { requested };
-            let binaries = build_workers(&platforms.iter().copied().collect::<Vec<_>>(), out).await?;
+        None => {
+            let binaries = build_workers(&platforms, out).await?;
+            let crates = read_crates();
             let (labels, mtime) = checkout.await.context("the git task")??;
             out.status(format!(
                 "assembling {reference} for {} without a daemon in {}",
-                list(&platforms),
+                list(&platforms.iter().copied().collect()),
                 layout_dir.display()
             ));
             let image = oci::build(&binaries, &labels, mtime, &layout_dir, &ref_name, out)?;
@@ -279,9 +320,22 @@ pub async fn build_image(reference: &ImageRef, settings: &BuildOptions, out: &Re
                 docker::load(&docker, &image, manifest, &reference.to_string()).await?;
                 out.status(format!("loaded {reference} ({own}) into the Docker daemon"));
             }
-            Ok(BuiltImage { reference, builder: Builder::Oci, image, docker_id: None })
+            (image, None, labels, mtime, crates)
         }
+    };
+    if let Some(crates) = crates.await.context("the SBOM task")?? {
+        sbom::attach(&mut image, &crates, &labels, &created(mtime)?, &ref_name)?;
     }
+    let sbom = sbom::summary(&image)?;
+    Ok(BuiltImage { reference, builder, image, docker_id, sbom })
+}
+
+/// The image's time as its config and SBOM give it: RFC 3339 with second
+/// precision, as `docker inspect` shows it.
+pub fn created(mtime: u64) -> Result<String> {
+    Ok(jiff::Timestamp::from_second(mtime as i64)
+        .map_err(|e| Error::usage(format!("SOURCE_DATE_EPOCH {mtime}: not a time ({e})")))?
+        .to_string())
 }
 
 /// The static worker for each platform, built in one cargo run off the

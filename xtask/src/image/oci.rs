@@ -154,10 +154,8 @@ pub fn build(
     ref_name: &str,
     out: &Reporter,
 ) -> Result<Image> {
-    // RFC 3339 with second precision, as `docker inspect` shows it.
-    let created = jiff::Timestamp::from_second(mtime as i64)
-        .map_err(|e| crate::Error::usage(format!("SOURCE_DATE_EPOCH {mtime}: not a time ({e})")))?
-        .to_string();
+    let created = super::created(mtime)?;
+    let annotations = labels.annotations();
     let mut manifests = Vec::new();
     for (platform, binary) in binaries {
         let (layer, diff_id, source) = layer(binary, mtime, layout_dir)?;
@@ -169,9 +167,9 @@ pub fn build(
         }
         let config = config(*platform, &diff_id, labels, &created);
         let config = layout::put_blob(layout_dir, IMAGE_CONFIG_MEDIA_TYPE, &config)?;
-        manifests.push(Manifest::write(layout_dir, platform.oci(), config, vec![layer])?);
+        manifests.push(Manifest::write(layout_dir, platform.oci(), config, vec![layer], &annotations)?);
     }
-    layout::write_image(layout_dir, manifests, ref_name)
+    layout::write_image(layout_dir, manifests, ref_name, &annotations)
 }
 
 #[cfg(test)]
@@ -180,7 +178,12 @@ mod tests {
     use crate::image::tests::tempdir;
 
     fn labels(revision: &str) -> Labels {
-        Labels { version: "0.1.0".into(), revision: revision.into(), source: "https://example.com/job-test".into() }
+        Labels {
+            version: "0.1.0".into(),
+            revision: revision.into(),
+            source: "https://example.com/job-test".into(),
+            licenses: "MIT OR Apache-2.0".into(),
+        }
     }
 
     /// Every file of a directory, by relative path.

@@ -96,7 +96,7 @@ fn by_code(envelope: &OciEnvelope) -> Failure {
         Failure::Unauthorized(text)
     } else if has(OciErrorCode::Denied) {
         Failure::Denied(text)
-    } else if has(OciErrorCode::NameUnknown) {
+    } else if has(OciErrorCode::NameUnknown) || has(OciErrorCode::ManifestUnknown) {
         Failure::NotFound(text)
     } else if has(OciErrorCode::Toomanyrequests) {
         Failure::Busy(429, text)
@@ -135,8 +135,34 @@ where
 /// What the user reads when a step fails: the step, the registry's answer,
 /// and the fix. Never the secret.
 pub fn explain(step: &str, host: &str, repository: &str, failure: &Failure, source: &Source, tls_hint: bool) -> Error {
+    let fix = fix(host, repository, failure, source, tls_hint);
+    let end = if fix.ends_with(['.', '?']) { "" } else { "." };
+    Error::remote(format!(
+        "{step} failed: {failure}.\n  {fix}{end}\n  Nothing was tagged: the tag is written only after every blob is in the registry."
+    ))
+}
+
+/// The same for a step after the tag (attaching the SBOM): the image is
+/// there, and the next push attaches what is missing.
+pub fn explain_after_tag(
+    step: &str,
+    host: &str,
+    repository: &str,
+    failure: &Failure,
+    source: &Source,
+    tls_hint: bool,
+) -> Error {
+    let fix = fix(host, repository, failure, source, tls_hint);
+    let end = if fix.ends_with(['.', '?']) { "" } else { "." };
+    Error::remote(format!(
+        "{step} failed: {failure}.\n  {fix}{end}\n  The image is pushed and tagged, without its SBOM: push again to \
+         attach it (or --sbom=false, for a registry that refuses OCI 1.1 artifacts)."
+    ))
+}
+
+fn fix(host: &str, repository: &str, failure: &Failure, source: &Source, tls_hint: bool) -> String {
     let acr = host.ends_with(".aliyuncs.com");
-    let fix = match failure {
+    match failure {
         Failure::Unauthorized(_) => {
             let mut fix = format!(
                 "the registry {host} refused the credentials from {source}. Log in with `docker login {host}`, or pass \
@@ -182,11 +208,7 @@ pub fn explain(step: &str, host: &str, repository: &str, failure: &Failure, sour
         }
         Failure::Busy(..) => format!("the registry {host} kept failing; try again later"),
         Failure::Other(_) => format!("the registry {host} refused it"),
-    };
-    let end = if fix.ends_with(['.', '?']) { "" } else { "." };
-    Error::remote(format!(
-        "{step} failed: {failure}.\n  {fix}{end}\n  Nothing was tagged: the tag is written only after every blob is in the registry."
-    ))
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +231,7 @@ mod tests {
         assert!(matches!(classify(&envelope(OciErrorCode::Denied)), Failure::Denied(_)));
         assert!(matches!(classify(&envelope(OciErrorCode::Unauthorized)), Failure::Unauthorized(_)));
         assert!(matches!(classify(&envelope(OciErrorCode::NameUnknown)), Failure::NotFound(_)));
+        assert!(matches!(classify(&envelope(OciErrorCode::ManifestUnknown)), Failure::NotFound(_)));
         assert!(matches!(classify(&envelope(OciErrorCode::Toomanyrequests)), Failure::Busy(429, _)));
         assert!(matches!(classify(&envelope(OciErrorCode::ManifestInvalid)), Failure::Other(_)));
         let server = |code| OciDistributionError::ServerError { code, url: String::new(), message: "x".into() };

@@ -17,9 +17,17 @@
 //!
 //! Manifests go up as the layout's bytes (`push_manifest_raw`), not
 //! re-serialized by oci-client, so the pushed digest is the built one.
+//!
+//! After the tag, the image's referrers (its SBOM): their blobs (checked
+//! with the image's, in the same round), their manifest by digest, and a
+//! place in the image's referrers list (`referrers`: the registry's API, or
+//! the `sha256-<hex>` tag where it has none). An unchanged image whose SBOM
+//! is there and listed costs one round of requests and uploads nothing; a
+//! push that stopped after the tag attaches the SBOM the next time.
 
 pub mod credentials;
 pub mod failure;
+pub mod referrers;
 pub mod session;
 pub mod target;
 
@@ -37,13 +45,16 @@ use serde::Serialize;
 use crate::Error;
 use crate::choices::Builder;
 use crate::flags::PushFlags;
-use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor};
+use oci_client::manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageIndex};
 
+use crate::image::layout::{Artifact, Image, canonical_json};
+use crate::image::sbom::{self, Summary};
 use crate::image::{self, BuiltImage};
 use crate::image_ref::ImageRef;
 use crate::report::Reporter;
 use credentials::{Credential, Source};
 use failure::{Failure, explain, retry};
+use referrers::{Listing, fallback_tag, lists, with_entry};
 pub use session::Transport;
 use target::{is_loopback, registry_host};
 pub use target::{read_ca, resolve_target};
@@ -63,25 +74,69 @@ pub struct Pushed {
     pub blobs_skipped: usize,
     pub seconds: f64,
     pub builder: Builder,
+    /// The image's SBOM, as the registry now has it.
+    pub sbom: Option<PushedSbom>,
+}
+
+/// An SBOM in the registry: where it is, what it names, how it is found
+/// from the image.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedSbom {
+    /// `registry/repository@sha256:...` of the SBOM artifact.
+    pub reference: ImageRef,
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// The image it refers to (its `subject`).
+    pub subject: String,
+    /// How a client finds it from the image: `referrers-api` or `fallback-tag`.
+    pub listed_by: Listing,
+    /// The `sha256-<hex>` tag that lists it, on a registry without the referrers API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrers_tag: Option<String>,
+    /// Whether this push wrote it: its manifest, or its entry in the referrers tag.
+    pub written: bool,
+}
+
+impl std::fmt::Display for PushedSbom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {} crates, {} bytes), listed by ",
+            self.reference, self.summary.format, self.summary.packages, self.summary.size
+        )?;
+        match &self.referrers_tag {
+            Some(tag) => write!(f, "the tag {tag} (the registry has no referrers API)"),
+            None => write!(f, "{}", self.listed_by),
+        }
+    }
 }
 
 impl std::fmt::Display for Pushed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}", self.reference)?;
         writeln!(f, "  platforms {}", self.platforms.join(", "))?;
-        if self.unchanged {
-            write!(
+        let sbom_written = self.sbom.as_ref().is_some_and(|s| s.written);
+        match (self.unchanged, sbom_written) {
+            (true, false) => write!(
                 f,
                 "  unchanged: the tag already names this image; nothing was uploaded or written, in {:.1} s",
                 self.seconds
-            )
-        } else {
-            write!(
+            )?,
+            (true, true) => write!(
+                f,
+                "  the tag already names this image; its SBOM was attached ({} bytes uploaded), in {:.1} s",
+                self.bytes_uploaded, self.seconds
+            )?,
+            (false, _) => write!(
                 f,
                 "  uploaded {} bytes in {} blobs, {} already there, in {:.1} s",
                 self.bytes_uploaded, self.blobs_uploaded, self.blobs_skipped, self.seconds
-            )
+            )?,
         }
+        if let Some(sbom) = &self.sbom {
+            write!(f, "\n  sbom      {sbom}")?;
+        }
+        Ok(())
     }
 }
 
@@ -206,46 +261,49 @@ impl Session {
         explain(step, &self.host, &self.target.repository, &f, &self.source, self.tls_hint)
     }
 
+    fn fail_after_tag(&self, step: &str, f: Failure) -> Error {
+        failure::explain_after_tag(step, &self.host, &self.target.repository, &f, &self.source, self.tls_hint)
+    }
+
     /// Uploads what the registry lacks, then writes the tag, unless the tag
-    /// named this image already.
+    /// named this image already; then attaches the image's referrers.
     pub async fn push(&self, built: &BuiltImage, out: &Reporter) -> Result<Pushed> {
-        let Session { started, target, host, tag, reference, auth, client, attempts, .. } = self;
+        let Session { started, target, host, tag, reference, client, attempts, .. } = self;
         let attempts = *attempts;
         let fail = |step: &str, f: Failure| self.fail(step, f);
         let image = &built.image;
-        let pushed = |unchanged, bytes_uploaded, blobs_uploaded, blobs_skipped| Pushed {
-            reference: target.with_digest(&image.digest),
-            digest: image.digest.clone(),
-            platforms: image.platforms(),
-            unchanged,
-            bytes_uploaded,
-            blobs_uploaded,
-            blobs_skipped,
-            seconds: started.elapsed().as_secs_f64(),
-            builder: built.builder,
-        };
         // A registry accepts a manifest only when it has every blob it names:
-        // a tag that names this digest already means there is nothing to do.
-        if self.current.as_deref() == Some(image.digest.as_str()) {
+        // a tag that names this digest already means the image is there.
+        let unchanged = self.current.as_deref() == Some(image.digest.as_str());
+        if unchanged {
             out.status(format!("  the tag {tag} already names {}: nothing to upload or write", image.digest));
-            return Ok(pushed(true, 0, 0, image.blobs().count()));
         }
 
-        // Every blob is asked about at once: on a registry that has them all,
-        // one round trip instead of one per blob.
-        let blobs: Vec<&OciDescriptor> = image.blobs().collect();
-        let present = try_join_all(blobs.iter().map(|blob| async {
+        // Every blob is asked about at once (the referrers' with the
+        // image's, and where the referrers are listed): on a registry that
+        // has them all, one round trip instead of one per blob.
+        let mut blobs: Vec<&OciDescriptor> = if unchanged { Vec::new() } else { image.blobs().collect() };
+        for blob in image.referrers.iter().flat_map(Artifact::blobs) {
+            if !blobs.iter().any(|b| b.digest == blob.digest) {
+                blobs.push(blob);
+            }
+        }
+        let checks = try_join_all(blobs.iter().map(|blob| async {
             retry("checking a blob", attempts, out, || client.blob_exists(reference, &blob.digest))
                 .await
                 .map_err(|f| fail(&format!("checking whether the registry has {}", blob_label(blob, image)), f))
-        }))
-        .await?;
+        }));
+        let states = try_join_all(image.referrers.iter().map(|a| self.referrer_state(a, image, out)));
+        let (present, states) = tokio::try_join!(async { Ok(checks.await?) }, states)?;
+        let skipped_image_blobs = if unchanged { image.blobs().count() } else { 0 };
         let mut bytes_uploaded = 0;
-        let (mut uploaded, mut skipped) = (0, 0);
+        let (mut uploaded, mut skipped) = (0, skipped_image_blobs);
         for (blob, exists) in blobs.iter().zip(present) {
             let label = blob_label(blob, image);
             if exists {
-                out.status(format!("  {label}: already in the registry, not uploaded"));
+                if !unchanged {
+                    out.status(format!("  {label}: already in the registry, not uploaded"));
+                }
                 skipped += 1;
                 continue;
             }
@@ -261,22 +319,62 @@ impl Session {
             bytes_uploaded += data.len() as u64;
             uploaded += 1;
         }
-        // The manifests go up only when the registry has every blob.
-        let there = try_join_all(blobs.iter().map(|blob| async {
-            retry("checking a blob", attempts, out, || client.blob_exists(reference, &blob.digest))
-                .await
-                .map_err(|f| fail("checking the uploaded blobs", f))
-        }))
-        .await?;
-        if let Some((blob, _)) = blobs.iter().zip(there).find(|(_, there)| !there) {
-            return Err(Error::remote(format!(
-                "the registry {host} does not have {} after its upload; nothing was tagged",
-                blob_label(blob, image)
-            ))
-            .into());
+        if uploaded > 0 {
+            // The manifests go up only when the registry has every blob.
+            let there = try_join_all(blobs.iter().map(|blob| async {
+                retry("checking a blob", attempts, out, || client.blob_exists(reference, &blob.digest))
+                    .await
+                    .map_err(|f| fail("checking the uploaded blobs", f))
+            }))
+            .await?;
+            if let Some((blob, _)) = blobs.iter().zip(there).find(|(_, there)| !there) {
+                return Err(Error::remote(format!(
+                    "the registry {host} does not have {} after its upload; nothing was tagged",
+                    blob_label(blob, image)
+                ))
+                .into());
+            }
         }
-        // An index's manifests by digest (they name no tag, and are asked
-        // about at once), then the tag last.
+        if !unchanged {
+            self.push_image(image, out).await?;
+        }
+
+        let mut pushed_referrers = Vec::new();
+        for (artifact, state) in image.referrers.iter().zip(states) {
+            pushed_referrers.push((artifact, self.attach(artifact, image, state, out).await?));
+        }
+        let sbom = match (&built.sbom, pushed_referrers.iter().find(|(a, _)| a.artifact_type == sbom::SPDX_MEDIA_TYPE))
+        {
+            (Some(summary), Some((artifact, (listed_by, written)))) => Some(PushedSbom {
+                reference: ImageRef { tag: None, ..target.with_digest(&artifact.digest) },
+                summary: summary.clone(),
+                subject: image.digest.clone(),
+                listed_by: *listed_by,
+                referrers_tag: (*listed_by == Listing::FallbackTag).then(|| fallback_tag(&image.digest)),
+                written: *written,
+            }),
+            _ => None,
+        };
+        Ok(Pushed {
+            reference: target.with_digest(&image.digest),
+            digest: image.digest.clone(),
+            platforms: image.platforms(),
+            unchanged,
+            bytes_uploaded,
+            blobs_uploaded: uploaded,
+            blobs_skipped: skipped,
+            seconds: started.elapsed().as_secs_f64(),
+            builder: built.builder,
+            sbom,
+        })
+    }
+
+    /// The image's manifests (an index's by digest, asked about at once),
+    /// then the tag, read back. Every blob is in the registry already.
+    async fn push_image(&self, image: &Image, out: &Reporter) -> Result<()> {
+        let Session { host, tag, reference, auth, client, attempts, .. } = self;
+        let attempts = *attempts;
+        let fail = |step: &str, f: Failure| self.fail(step, f);
         if image.is_index() {
             let manifest_type = http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
             let by_digest =
@@ -318,13 +416,136 @@ impl Session {
             ))
             .into());
         }
-        Ok(pushed(false, bytes_uploaded, uploaded, skipped))
+        Ok(())
     }
+
+    /// What the registry has of a referrer: whether it has its manifest,
+    /// and where it lists it among the image's referrers.
+    async fn referrer_state(&self, artifact: &Artifact, image: &Image, out: &Reporter) -> Result<ReferrerState> {
+        let Session { reference, auth, client, attempts, .. } = self;
+        let by_digest = reference.clone_with_digest(artifact.digest.clone());
+        let manifest = async {
+            retry("checking the SBOM's manifest", *attempts, out, || client.fetch_manifest_digest(&by_digest, auth))
+                .await
+                .is_ok_and(|d| d == artifact.digest)
+        };
+        let (manifest, (listed, fallback)) = tokio::join!(manifest, self.listing(artifact, image, out));
+        Ok(ReferrerState { manifest, listed: listed?, fallback })
+    }
+
+    /// Where the registry lists `artifact` among the image's referrers: the
+    /// referrers tag's index (read here, and kept to be added to), and
+    /// oci-client's `pull_referrers` (the API, or that tag where there is
+    /// none).
+    async fn listing(
+        &self,
+        artifact: &Artifact,
+        image: &Image,
+        out: &Reporter,
+    ) -> (Result<Option<Listing>>, Option<OciImageIndex>) {
+        let Session { target, reference, auth, client, attempts, .. } = self;
+        let tag = target::oci_reference(target, &fallback_tag(&image.digest));
+        let subject = reference.clone_with_digest(image.digest.clone());
+        let fallback = async {
+            match retry("reading the referrers tag", *attempts, out, || {
+                client.pull_manifest_raw(&tag, auth, &[OCI_IMAGE_INDEX_MEDIA_TYPE])
+            })
+            .await
+            {
+                // A tag that holds no index lists nothing: it is written anew.
+                Ok((bytes, _)) => Ok(serde_json::from_slice::<OciImageIndex>(&bytes).ok()),
+                Err(Failure::NotFound(_)) => Ok(None),
+                Err(f) => Err(self.fail_after_tag("reading the image's referrers tag", f)),
+            }
+        };
+        // A registry that cannot answer the API is one without it: the
+        // spec's answer to that is the tag.
+        let api = async {
+            retry("asking for the image's referrers", *attempts, out, || {
+                client.pull_referrers(&subject, Some(&artifact.artifact_type))
+            })
+            .await
+            .is_ok_and(|index| lists(&index, &artifact.digest))
+        };
+        let (fallback, api) = tokio::join!(fallback, api);
+        match fallback {
+            Err(e) => (Err(e.into()), None),
+            Ok(index) if index.as_ref().is_some_and(|i| lists(i, &artifact.digest)) => {
+                (Ok(Some(Listing::FallbackTag)), index)
+            }
+            Ok(index) => (Ok(api.then_some(Listing::ReferrersApi)), index),
+        }
+    }
+
+    /// Pushes a referrer's manifest when the registry lacks it, then lists
+    /// it where the registry has no referrers API: where it is listed, and
+    /// whether anything was written.
+    async fn attach(
+        &self,
+        artifact: &Artifact,
+        image: &Image,
+        mut state: ReferrerState,
+        out: &Reporter,
+    ) -> Result<(Listing, bool)> {
+        let Session { target, reference, client, attempts, .. } = self;
+        let attempts = *attempts;
+        let name = artifact_name(artifact);
+        let short = &artifact.digest[..19];
+        if let (true, Some(listed)) = (state.manifest, state.listed) {
+            out.status(format!("  {name} {short}: already in the registry, listed by {listed}"));
+            return Ok((listed, false));
+        }
+        if !state.manifest {
+            let by_digest = reference.clone_with_digest(artifact.digest.clone());
+            let content_type = http::HeaderValue::from_static(OCI_IMAGE_MEDIA_TYPE);
+            retry(&format!("uploading the {name}'s manifest"), attempts, out, || {
+                client.push_manifest_raw(&by_digest, artifact.bytes.clone(), content_type.clone())
+            })
+            .await
+            .map_err(|f| self.fail_after_tag(&format!("uploading the {name}'s manifest"), f))?;
+            // A registry with the referrers API lists it now.
+            let (listed, fallback) = self.listing(artifact, image, out).await;
+            state = ReferrerState { manifest: true, listed: listed?, fallback };
+        }
+        if let Some(listed) = state.listed {
+            out.status(format!("  {name} {short}: uploaded, listed by {listed}"));
+            return Ok((listed, true));
+        }
+        // No referrers API: the spec's referrers tag, with this artifact added.
+        let tag = fallback_tag(&image.digest);
+        let index = canonical_json(&with_entry(state.fallback, artifact.index_entry()));
+        let tag_ref = target::oci_reference(target, &tag);
+        let index_type = http::HeaderValue::from_static(OCI_IMAGE_INDEX_MEDIA_TYPE);
+        retry("writing the referrers tag", attempts, out, || {
+            client.push_manifest_raw(&tag_ref, index.clone(), index_type.clone())
+        })
+        .await
+        .map_err(|f| self.fail_after_tag(&format!("writing the referrers tag {tag}"), f))?;
+        out.status(format!("  {name} {short}: listed in the tag {tag} (the registry has no referrers API)"));
+        Ok((Listing::FallbackTag, true))
+    }
+}
+
+/// What the registry has of a referrer before it is attached.
+struct ReferrerState {
+    manifest: bool,
+    listed: Option<Listing>,
+    /// The referrers tag's index, to be added to.
+    fallback: Option<OciImageIndex>,
+}
+
+/// "SBOM" for the SPDX document, else its artifact type.
+fn artifact_name(artifact: &Artifact) -> String {
+    if artifact.artifact_type == sbom::SPDX_MEDIA_TYPE { "SBOM".into() } else { artifact.artifact_type.clone() }
 }
 
 /// `config sha256:0123456789ab (600 bytes)`, with the platform in front
 /// when the image has several.
-fn blob_label(blob: &OciDescriptor, image: &crate::image::layout::Image) -> String {
+fn blob_label(blob: &OciDescriptor, image: &Image) -> String {
+    if let Some(artifact) = image.referrers.iter().find(|a| a.blobs().any(|b| b.digest == blob.digest)) {
+        let what = if artifact.config.digest == blob.digest { "empty config" } else { "document" };
+        return format!("{} {what} {} ({} bytes)", artifact_name(artifact), &blob.digest[..19], blob.size);
+    }
     let owner = image.manifests.iter().find(|m| m.blobs().any(|b| b.digest == blob.digest));
     let kind = if owner.is_some_and(|m| m.config.digest == blob.digest) { "config" } else { "layer" };
     let platform = match owner {
