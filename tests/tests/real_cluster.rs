@@ -512,27 +512,11 @@ fn the_tutorials_flow_with_a_service_account_token_and_the_clusters_ca() {
     // The tutorial's names, cluster-wide as the tutorial has it.
     let dir = tempdir("rc-tutorial");
     let kubeconfig = dir.join("java-admin.kubeconfig");
-    let r = xtask(
-        &ns.0,
-        &[
-            "auth",
-            "--namespace",
-            &ns.0,
-            "--service-account",
-            "java-admin",
-            "--token-secret",
-            "java-access-secret",
-            "--role",
-            "pod-updater",
-            "--role-binding",
-            "simu-auth-binding",
-            "--cluster-wide",
-            "--write-kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--print-token",
-        ],
-    );
+    let truststore = dir.join("java-admin.p12");
+    let (k, ts) = (kubeconfig.to_str().unwrap(), truststore.to_str().unwrap());
+    let r = xtask(&ns.0, &[tutorial_auth(&ns.0, k, ts), vec!["--print-token"]].concat());
     assert_eq!(r.code, Some(0), "{}", r.all());
+    let (jvm_flags, password) = java_truststore_lines(&r.stdout, &truststore);
     assert!(r.stdout.contains("clusterrole.rbac.authorization.k8s.io/pod-updater created"), "{}", r.stdout);
     let token = r.stdout.lines().find_map(|l| l.strip_prefix("token: ")).expect("--print-token").to_owned();
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kubeconfig).unwrap().permissions());
@@ -559,6 +543,81 @@ fn the_tutorials_flow_with_a_service_account_token_and_the_clusters_ca() {
     let r = run_xtask(&["pods", "--server", &cp().url, "--token-file", t, "-n", &ns.0], &[]);
     assert_eq!(r.code, Some(4), "{}", r.all());
     assert!(r.stderr.contains("pass --ca-cert FILE with the cluster's CA"), "{}", r.stderr);
+
+    // The tutorial's Java client, as the JDK's own HTTPS client: without a
+    // truststore the JDK's PKIX error (what `pods` just explained); with the
+    // two flags `auth` printed, the pods.
+    let java = JavaClient::compile(&dir);
+    let r = java.list_pods(&[], &ns.0, t);
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    assert!(r.stderr.contains("PKIX path building failed"), "{}", r.stderr);
+    let r = java.list_pods(&jvm_flags, &ns.0, t);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), expected.as_str()), "{}", r.all());
+    // With the password too the JVM checks the file's MAC: keytool's own
+    // HMAC-SHA256 over PKCS#12's KDF, computed right or the load fails.
+    let with_password = [jvm_flags.clone(), vec![format!("-Djavax.net.ssl.trustStorePassword={password}")]].concat();
+    let r = java.list_pods(&with_password, &ns.0, t);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), expected.as_str()), "{}", r.all());
+    let wrong = [jvm_flags.clone(), vec!["-Djavax.net.ssl.trustStorePassword=not-it".to_owned()]].concat();
+    let r = java.list_pods(&wrong, &ns.0, t);
+    assert_eq!(r.code, Some(1), "{}", r.all());
+    // (JSSE does not say why; the only change from the run before is the
+    // password.)
+    assert!(r.stderr.contains("problem accessing trust store"), "{}", r.stderr);
+    // keytool sees one trusted certificate entry, the cluster's CA.
+    let r = java.keytool_list(&truststore, &password);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert!(r.stdout.contains("kubernetes-ca") && r.stdout.contains("trustedCertEntry"), "{}", r.stdout);
+    assert!(r.stdout.contains("Your keystore contains 1 entry"), "{}", r.stdout);
+
+    // The password from standard input: used, never printed; JSON names
+    // the file and the flags.
+    let piped = dir.join("piped.p12");
+    let secret = "piped-Pa55word-4e1c";
+    let admin_kubeconfig = admin(&ns.0);
+    let args = [
+        vec!["--output", "json"],
+        tutorial_auth(&ns.0, k, piped.to_str().unwrap()),
+        vec!["--java-truststore-password-stdin", "--kubeconfig", &admin_kubeconfig],
+    ]
+    .concat();
+    let out = tests::xtask_with(&args, &[], Some(&format!("{secret}\n")));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains(secret) && !stderr.contains(secret), "{stdout}{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let ts = &v["java_truststore"];
+    assert_eq!(ts["path"], piped.to_str().unwrap());
+    assert_eq!(ts["aliases"], serde_json::json!(["kubernetes-ca"]));
+    assert!(ts.get("password").is_none(), "{ts}");
+    let flags: Vec<String> = serde_json::from_value(ts["jvm_flags"].clone()).unwrap();
+    let flags = [flags, vec![format!("-Djavax.net.ssl.trustStorePassword={secret}")]].concat();
+    let r = java.list_pods(&flags, &ns.0, t);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), expected.as_str()), "{}", r.all());
+
+    // A truststore in a folder that does not exist: a usage error naming
+    // the flag, the value and the fix, before anything is applied or written.
+    let nowhere = dir.join("no-such-folder").join("ts.p12");
+    let unwritten = dir.join("unwritten.kubeconfig");
+    let r = xtask(
+        &ns.0,
+        &[
+            "auth",
+            "-n",
+            &ns.0,
+            "--service-account",
+            "never-made",
+            "--write-kubeconfig",
+            unwritten.to_str().unwrap(),
+            "--java-truststore",
+            nowhere.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(r.stderr.contains(&format!("--java-truststore {}: the folder", nowhere.display())), "{}", r.stderr);
+    assert!(r.stderr.contains("mkdir -p"), "{}", r.stderr);
+    assert!(!unwritten.exists() && !nowhere.parent().unwrap().exists());
+    assert!(cp().get(&format!("/api/v1/namespaces/{}/serviceaccounts/never-made", ns.0)).is_none());
     // A wrong token: 401 from the real apiserver.
     let wrong = tests::write_file(&dir, "wrong", "eyJ-not-a-token-7c2e");
     let r = run_xtask(
@@ -570,6 +629,101 @@ fn the_tutorials_flow_with_a_service_account_token_and_the_clusters_ca() {
     // Cluster-scoped objects are not in the namespace: remove them.
     cp().delete_cluster_scoped("clusterroles", "pod-updater");
     cp().delete_cluster_scoped("clusterrolebindings", "simu-auth-binding");
+}
+
+/// `auth` with the tutorial's names, cluster-wide as the tutorial has it,
+/// writing a kubeconfig and a Java truststore.
+fn tutorial_auth<'a>(ns: &'a str, kubeconfig: &'a str, truststore: &'a str) -> Vec<&'a str> {
+    vec![
+        "auth",
+        "--namespace",
+        ns,
+        "--service-account",
+        "java-admin",
+        "--token-secret",
+        "java-access-secret",
+        "--role",
+        "pod-updater",
+        "--role-binding",
+        "simu-auth-binding",
+        "--cluster-wide",
+        "--write-kubeconfig",
+        kubeconfig,
+        "--java-truststore",
+        truststore,
+    ]
+}
+
+/// The truststore lines of `auth`'s text: the JVM flags, the generated
+/// password; the file checked (0600, PKCS#12's outer SEQUENCE).
+fn java_truststore_lines(stdout: &str, truststore: &std::path::Path) -> (Vec<String>, String) {
+    let flags = stdout.lines().find_map(|l| l.strip_prefix("java flags: ")).expect("the JVM flags");
+    let flags: Vec<String> = flags.split(' ').map(str::to_owned).collect();
+    assert_eq!(
+        flags,
+        [
+            format!("-Djavax.net.ssl.trustStore={}", truststore.display()),
+            "-Djavax.net.ssl.trustStoreType=PKCS12".into()
+        ]
+    );
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("truststore password (generated, printed only this once): "))
+        .expect("the generated password")
+        .to_owned();
+    assert_eq!(stdout.matches(&password).count(), 1, "{stdout}");
+    let meta = std::fs::metadata(truststore).unwrap();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o600);
+    assert_eq!(std::fs::read(truststore).unwrap()[0], 0x30);
+    eprintln!("truststore: {} bytes", meta.len());
+    (flags, password)
+}
+
+/// tests/java/ListPods.java compiled with the machine's JDK: the JDK's own
+/// HTTPS client and its default SSLContext, nothing else.
+struct JavaClient {
+    classes: std::path::PathBuf,
+}
+
+impl JavaClient {
+    fn compile(dir: &std::path::Path) -> JavaClient {
+        // keytool has no --version; -help exits 0.
+        for (tool, arg) in [("javac", "--version"), ("java", "--version"), ("keytool", "-help")] {
+            let ok = std::process::Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
+            assert!(
+                ok,
+                "`{tool} {arg}` failed: these tests need a JDK 11 or newer (Debian's default-jdk-headless, which \
+                 `cargo xtask test` and .ci/run install)"
+            );
+        }
+        let classes = dir.join("java-classes");
+        let source = tests::project_root().join("tests/java/ListPods.java");
+        let out = std::process::Command::new("javac").arg("-d").arg(&classes).arg(&source).output().unwrap();
+        assert!(out.status.success(), "javac: {}", String::from_utf8_lossy(&out.stderr));
+        JavaClient { classes }
+    }
+
+    /// `java FLAGS ListPods SERVER NAMESPACE TOKEN_FILE`.
+    fn list_pods(&self, flags: &[String], ns: &str, token_file: &str) -> Finished {
+        let mut cmd = std::process::Command::new("java");
+        cmd.args(flags).arg("-cp").arg(&self.classes).args(["ListPods", &cp().url, ns, token_file]);
+        finished(cmd.output().unwrap())
+    }
+
+    fn keytool_list(&self, store: &std::path::Path, password: &str) -> Finished {
+        let mut cmd = std::process::Command::new("keytool");
+        cmd.args(["-list", "-storetype", "PKCS12", "-storepass", password, "-keystore"]).arg(store);
+        finished(cmd.output().unwrap())
+    }
+}
+
+fn finished(out: std::process::Output) -> Finished {
+    Finished {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        cpu_seconds: None,
+    }
 }
 
 #[test]

@@ -106,3 +106,14 @@ pub const CHROMIUM: Tool = Tool {
     what: "the Chromium browser",
     otherwise: "put a chromium in PATH",
 };
+
+/// A JDK for the Java client test: javac compiles tests/java/ListPods.java
+/// (the JDK's own HTTPS client), java runs it against the real control
+/// plane with the truststore `auth --java-truststore` wrote, keytool lists
+/// it. `javac --version` needs JDK 9 or newer; the client needs 11.
+pub const JDK: Tool = Tool {
+    program: "javac",
+    package: "default-jdk-headless",
+    what: "the Java compiler (a JDK)",
+    otherwise: "put a JDK 11 or newer (javac, java, keytool) in PATH",
+};

@@ -681,6 +681,14 @@ pub struct ServiceAccountFlags {
     /// Also print the token (it is a credential: only when asked).
     #[arg(long)]
     pub print_token: bool,
+    /// Also write the cluster's CA (the token Secret's ca.crt) as a PKCS#12 truststore for Java clients (mode
+    /// 0600), and print the JVM flags that use it. Its password: generated and printed once, or
+    /// --java-truststore-password-stdin.
+    #[arg(long, value_name = "FILE")]
+    pub java_truststore: Option<PathBuf>,
+    /// Read the Java truststore's password from standard input instead of generating one.
+    #[arg(long, requires = "java_truststore")]
+    pub java_truststore_password_stdin: bool,
     /// How long to wait for the token controller to fill the Secret.
     #[arg(long, default_value = "60s", value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub timeout: Duration,

@@ -33,10 +33,11 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     crate::debian::GNU_TIME.ensure(install, out)?;
     crate::debian::PROMTOOL.ensure(install, out)?;
     crate::debian::CHROMIUM.ensure(install, out)?;
+    crate::debian::JDK.ensure(install, out)?;
     let kube_bin = control_plane::ensure(install, out)?;
     out.status(format!(
         "prerequisites: the musl targets (x86_64, aarch64), the Docker daemon, the registry binary, qemu-aarch64, \
-         zsh, fish, GNU time, promtool and chromium, and the Kubernetes {} control plane are here",
+         zsh, fish, GNU time, promtool, chromium and a JDK, and the Kubernetes {} control plane are here",
         control_plane::KUBERNETES_VERSION
     ));
 

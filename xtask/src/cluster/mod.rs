@@ -20,6 +20,7 @@ pub mod logs;
 pub mod pods;
 pub mod service_account;
 pub mod status;
+pub mod truststore;
 pub mod watch;
 
 use std::path::PathBuf;
