@@ -355,6 +355,10 @@ impl Background {
         // wait4 rather than Child::try_wait: it also gives the child's own
         // resource usage, its peak memory among them.
         let pid = self.child.id() as libc::pid_t;
+        // Past the limit it is interrupted as Ctrl-C would, so that what it
+        // started (a local run's containers) is removed, and killed only if
+        // that takes longer than a minute.
+        let mut interrupted: Option<std::time::Instant> = None;
         let (status, usage) = loop {
             let mut status = 0;
             // SAFETY: plain out-parameters; the child is ours and reaped once.
@@ -364,22 +368,23 @@ impl Background {
                 r if r == pid => break (status, usage),
                 _ => panic!("waiting for cargo xtask: {}", std::io::Error::last_os_error()),
             }
-            if start.elapsed() > limit {
-                // Interrupted as Ctrl-C would, so that what it started (a
-                // local run's containers) is removed; killed if it hangs.
-                // SAFETY: a plain syscall on our own child.
-                unsafe { libc::kill(pid, libc::SIGINT) };
-                let grace = std::time::Instant::now();
-                while grace.elapsed() < std::time::Duration::from_secs(60)
-                    && unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } == 0
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(100));
+            match interrupted {
+                None if start.elapsed() > limit => {
+                    self.signal(libc::SIGINT);
+                    interrupted = Some(std::time::Instant::now());
                 }
-                let _ = self.child.kill();
-                panic!("cargo xtask did not finish within {limit:?}; stderr:\n{}", self.stderr.lock().unwrap());
+                Some(at) if at.elapsed() > std::time::Duration::from_secs(60) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break (status, usage);
+                }
+                _ => {}
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
+        if interrupted.is_some() {
+            panic!("cargo xtask did not finish within {limit:?}; stderr:\n{}", self.stderr.lock().unwrap());
+        }
         for r in self.readers.drain(..) {
             let _ = r.join();
         }
