@@ -173,10 +173,11 @@ pub fn worker_image() -> &'static str {
     })
 }
 
-/// The image a local run pulled for `pinned` (`repo:tag@digest`, pulled as
-/// `repo@digest`): the test's, removed when the test process exits.
-pub fn remove_pulled_at_exit(pinned: &str) {
-    let pulled = xtask::image_ref::ImageRef::parse(pinned).expect("a pinned reference").pull_reference().to_string();
+/// The image a local run pulled for `reference` (`repo:tag`, or
+/// `repo:tag@digest`, pulled as `repo@digest`): the test's, removed when
+/// the test process exits.
+pub fn remove_pulled_at_exit(reference: &str) {
+    let pulled = xtask::image_ref::ImageRef::parse(reference).expect("an image reference").pull_reference().to_string();
     at_exit(move || {
         let _ = Command::new("docker").args(["rmi", "--force", &pulled]).output();
     });
@@ -451,14 +452,21 @@ impl Default for OwnDefaults {
     }
 }
 
-impl Drop for OwnDefaults {
-    fn drop(&mut self) {
+impl OwnDefaults {
+    /// Stops the registry the product started here, if it did (SIGTERM).
+    pub fn stop_registry(&self) {
         if let Ok(pid) = std::fs::read_to_string(self.target.join("registry/pid"))
             && let Ok(pid) = pid.trim().parse::<i32>()
         {
             // SAFETY: a plain syscall on the registry the product started for this test.
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
+    }
+}
+
+impl Drop for OwnDefaults {
+    fn drop(&mut self) {
+        self.stop_registry();
         let _ = std::fs::remove_dir_all(&self.target);
     }
 }

@@ -1043,14 +1043,9 @@ fn run_local_with_no_image_runs_what_push_with_no_image_pushed() {
     let pushed: Value = serde_json::from_str(pushed.stdout.trim()).unwrap();
     assert!(pushed["reference"].as_str().unwrap().starts_with(&format!("{default}@sha256:")), "{pushed}");
     // The pulled image is this test's (its registry's port is its own).
-    let pulled = default.clone();
-    tests::at_exit(move || {
-        let _ = std::process::Command::new("docker").args(["rmi", "--force", &pulled]).output();
-    });
-
-    let pid: i32 = std::fs::read_to_string(own.target.join("registry/pid")).unwrap().trim().parse().unwrap();
-    // SAFETY: a plain syscall on the registry the push started for this test.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    tests::remove_pulled_at_exit(&default);
+    assert!(own.target.join("registry/pid").exists(), "the push started the registry");
+    own.stop_registry();
     wait_for("the registry to stop", || std::net::TcpStream::connect(&own.registry).is_err(), &[]);
 
     let name = "rl-default";
