@@ -25,7 +25,7 @@ pub fn resolve_target(image: Option<&ImageRef>, out: &Reporter) -> Result<ImageR
 pub fn target_reference(image: Option<&ImageRef>) -> Result<ImageRef> {
     let reference = match image {
         Some(image) => image.clone(),
-        None => crate::local_registry::default_push_target()?,
+        None => crate::image::default_reference()?,
     };
     let text = reference.to_string();
     let Some(registry) = &reference.registry else {
