@@ -392,7 +392,8 @@ fn a_plain_job_gets_the_conditions_of_the_chosen_version() {
 fn an_evicted_pod_is_ignored_by_the_rendered_rule_and_counted_where_nothing_ignores_it() {
     // A pod that works for 3 s is evicted after 1 s: SIGTERM, exit 143.
     let flags = ["--fail-probability", "0", "--work-duration", "3s", "--completions", "1", "--evict", "1s"];
-    let r = run_local("rl-evict", &flags);
+    // --verbose: the caveat on job-test's own DisruptionTarget rule is detail.
+    let r = run_local("rl-evict", &[&flags[..], &["--verbose"]].concat());
     assert_eq!(r.code, Some(0), "{}", r.all());
     let v = report(&r);
     assert_eq!((v["succeeded"].as_i64(), v["failed_pods"].as_i64()), (Some(1), Some(0)));
