@@ -133,11 +133,7 @@ pub async fn connect(access: &Access, out: &Reporter) -> Result<Cluster> {
                 }
             };
             let options = KubeConfigOptions { context: flags.context.clone(), ..Default::default() };
-            if kubeconfig.clusters.iter().any(|c| {
-                c.cluster
-                    .as_ref()
-                    .is_some_and(|c| c.certificate_authority_data.is_some() || c.certificate_authority.is_some())
-            }) {
+            if kubeconfig_names_a_ca(&kubeconfig) {
                 ca_source = Some("the kubeconfig".to_owned());
             }
             Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| {
@@ -175,6 +171,13 @@ pub async fn connect(access: &Access, out: &Reporter) -> Result<Cluster> {
     let default_namespace = config.default_namespace.clone();
     let client = Client::try_from(config.clone()).context("setting up the Kubernetes client")?;
     Ok(Cluster { client, server, default_namespace, ca_source, config })
+}
+
+/// Whether a cluster of the kubeconfig has a CA of its own (data or a file).
+pub fn kubeconfig_names_a_ca(kubeconfig: &Kubeconfig) -> bool {
+    kubeconfig.clusters.iter().any(|c| {
+        c.cluster.as_ref().is_some_and(|c| c.certificate_authority_data.is_some() || c.certificate_authority.is_some())
+    })
 }
 
 /// One kubeconfig file, read with an error that names where it came from

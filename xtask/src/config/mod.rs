@@ -358,7 +358,15 @@ fn read(cmd: &Command, keys: &[Key], path: PathBuf, chosen: Chosen) -> Result<Se
         };
         Error::usage(format!("{named}: cannot read the settings file: {e}"))
     })?;
-    let table: toml::Table = toml::from_str(&text)
+    parse(cmd, keys, &text, path, chosen)
+}
+
+/// Checks the settings file's text, read from `path` (which names it in
+/// messages and anchors its relative paths). `cmd` is built
+/// (`Command::build`) and `keys` are its keys.
+pub fn parse(cmd: &Command, keys: &[Key], text: &str, path: PathBuf, chosen: Chosen) -> Result<SettingsFile, Error> {
+    let shown = path.display().to_string();
+    let table: toml::Table = toml::from_str(text)
         .map_err(|e| Error::usage(format!("{shown}: not a valid TOML file: {}", e.to_string().trim_end())))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut values = BTreeMap::new();

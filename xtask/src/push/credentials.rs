@@ -147,9 +147,10 @@ pub fn lookup(host: &str, inputs: &Inputs) -> Result<(Credential, Source)> {
         let path = dir.join("config.json");
         if path.exists() {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let config: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-            if let Some(found) = from_docker_config(host, &config, &path)? {
-                return Ok(found);
+            match from_docker_config(host, &text, &path)? {
+                Some(Stored::Credential(credential, source)) => return Ok((credential, source)),
+                Some(Stored::Helper { name, server }) => return helper_get(&name, &server),
+                None => {}
             }
         }
     }
@@ -172,16 +173,29 @@ fn keys_for(host: &str) -> Vec<String> {
     keys
 }
 
-fn from_docker_config(host: &str, config: &Value, path: &std::path::Path) -> Result<Option<(Credential, Source)>> {
+/// What a Docker config holds for a host: the credential itself, or the
+/// helper to ask for it (run by the caller: reading the file runs nothing).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    Credential(Credential, Source),
+    Helper { name: String, server: String },
+}
+
+/// Reads a Docker config's text (`path` only names it in messages). A
+/// message never quotes the file: its entries hold passwords.
+pub fn from_docker_config(host: &str, text: &str, path: &std::path::Path) -> Result<Option<Stored>> {
+    let config: Value = serde_json::from_str(text).with_context(|| format!("parsing {}", path.display()))?;
     let keys = keys_for(host);
-    if let Some(helper) = keys.iter().find_map(|k| config["credHelpers"][k].as_str()) {
-        return helper_get(helper, &keys[0]).map(Some);
+    let helper = |name: &str| Ok(Some(Stored::Helper { name: name.to_owned(), server: keys[0].clone() }));
+    if let Some(name) = keys.iter().find_map(|k| config["credHelpers"][k].as_str()) {
+        return helper(name);
     }
     if let Some(entry) =
         keys.iter().find_map(|k| config["auths"].get(k)).filter(|e| !e.as_object().is_none_or(|o| o.is_empty()))
     {
+        let found = |credential| Ok(Some(Stored::Credential(credential, Source::DockerConfig(path.into()))));
         if let Some(token) = entry["identitytoken"].as_str().filter(|t| !t.is_empty()) {
-            return Ok(Some((Credential::Token(Secret::new(token)), Source::DockerConfig(path.into()))));
+            return found(Credential::Token(Secret::new(token)));
         }
         if let Some(auth) = entry["auth"].as_str().filter(|a| !a.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -194,20 +208,14 @@ fn from_docker_config(host: &str, config: &Value, path: &std::path::Path) -> Res
             let (username, password) = decoded
                 .split_once(':')
                 .with_context(|| format!("the auths entry for {host} in {} is not user:password", path.display()))?;
-            return Ok(Some((
-                Credential::Basic { username: username.into(), password: Secret::new(password) },
-                Source::DockerConfig(path.into()),
-            )));
+            return found(Credential::Basic { username: username.into(), password: Secret::new(password) });
         }
         if let (Some(u), Some(p)) = (entry["username"].as_str(), entry["password"].as_str()) {
-            return Ok(Some((
-                Credential::Basic { username: u.into(), password: Secret::new(p) },
-                Source::DockerConfig(path.into()),
-            )));
+            return found(Credential::Basic { username: u.into(), password: Secret::new(p) });
         }
     }
     if let Some(store) = config["credsStore"].as_str().filter(|s| !s.is_empty()) {
-        return helper_get(store, &keys[0]).map(Some);
+        return helper(store);
     }
     Ok(None)
 }
@@ -237,8 +245,15 @@ fn helper_get(name: &str, server: &str) -> Result<(Credential, Source)> {
         }
         anyhow::bail!("{program} get failed ({}): {}", out.status, said.trim());
     }
-    let v: Value =
-        serde_json::from_slice(&out.stdout).with_context(|| format!("{program} printed something that is not JSON"))?;
+    from_helper_output(name, &out.stdout)
+}
+
+/// What `docker-credential-NAME get` printed on success. A message never
+/// quotes it: it holds the secret.
+pub fn from_helper_output(name: &str, stdout: &[u8]) -> Result<(Credential, Source)> {
+    let source = Source::Helper(name.into());
+    let v: Value = serde_json::from_slice(stdout)
+        .with_context(|| format!("docker-credential-{name} printed something that is not JSON"))?;
     let username = v["Username"].as_str().unwrap_or_default();
     let secret = v["Secret"].as_str().unwrap_or_default();
     Ok(match username {
@@ -283,16 +298,35 @@ mod tests {
     fn docker_config_auths_and_the_docker_hub_key() {
         let path = std::path::Path::new("/x/config.json");
         let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret:with:colons");
-        let config: Value = serde_json::json!({ "auths": {
-            "https://index.docker.io/v1/": { "auth": auth },
-            "registry.example:5000": { "username": "bob", "password": "pw" },
-        }});
-        let (cred, source) = from_docker_config("docker.io", &config, path).unwrap().unwrap();
-        assert_eq!(cred, Credential::Basic { username: "alice".into(), password: Secret::new("s3cret:with:colons") });
-        assert_eq!(source, Source::DockerConfig(path.into()));
-        let (cred, _) = from_docker_config("registry.example:5000", &config, path).unwrap().unwrap();
-        assert_eq!(cred, Credential::Basic { username: "bob".into(), password: Secret::new("pw") });
-        assert_eq!(from_docker_config("other.example", &config, path).unwrap(), None);
+        let config = serde_json::json!({
+            "auths": {
+                "https://index.docker.io/v1/": { "auth": auth },
+                "registry.example:5000": { "username": "bob", "password": "pw" },
+            },
+            "credHelpers": { "gcr.example": "gcloud" },
+        })
+        .to_string();
+        let stored = |host| from_docker_config(host, &config, path).unwrap();
+        let alice = Credential::Basic { username: "alice".into(), password: Secret::new("s3cret:with:colons") };
+        assert_eq!(stored("docker.io"), Some(Stored::Credential(alice, Source::DockerConfig(path.into()))));
+        let bob = Credential::Basic { username: "bob".into(), password: Secret::new("pw") };
+        assert_eq!(stored("registry.example:5000"), Some(Stored::Credential(bob, Source::DockerConfig(path.into()))));
+        assert_eq!(stored("gcr.example"), Some(Stored::Helper { name: "gcloud".into(), server: "gcr.example".into() }));
+        assert_eq!(stored("other.example"), None);
+        let e = from_docker_config("docker.io", "{\"auths\": {\"docker.io\": {\"auth\": \"hunter2!\"", path);
+        assert!(!format!("{:#}", e.unwrap_err()).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_helper_prints_a_token_a_password_or_nothing() {
+        let read = |out: &str| from_helper_output("pass", out.as_bytes()).map(|(c, _)| c);
+        assert_eq!(read(r#"{"Username": "<token>", "Secret": "t0k"}"#).unwrap(), Credential::Token(Secret::new("t0k")));
+        let basic = Credential::Basic { username: "u".into(), password: Secret::new("p") };
+        assert_eq!(read(r#"{"Username": "u", "Secret": "p"}"#).unwrap(), basic);
+        assert_eq!(read(r#"{"Username": "", "Secret": ""}"#).unwrap(), Credential::Anonymous);
+        let e = read(r#"{"Username": "u", "Secret": "hunter2""#).unwrap_err();
+        assert_eq!(e.to_string(), "docker-credential-pass printed something that is not JSON");
+        assert!(!format!("{e:#}").contains("hunter2"));
     }
 
     #[test]
