@@ -60,9 +60,21 @@ impl ImageRef {
                         && !l.starts_with('-')
                         && !l.ends_with('-')
                 });
-            if !host_ok || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            // Digits only: u16's parser also takes a leading '+', which no
+            // registry client does.
+            let port_ok = |p: &str| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok();
+            if !host_ok || port.is_some_and(|p| !port_ok(p)) {
                 return Err(format!("the registry {registry:?} is not a host name with an optional port"));
             }
+        }
+        // Docker Hub files a one-component name under library/, and the
+        // repository as the registry names it has the same limit.
+        let hub = matches!(registry, None | Some("docker.io" | "index.docker.io"));
+        if hub && !repository.contains('/') && repository.len() + "library/".len() > 255 {
+            return Err(format!(
+                "the name is longer than 255 characters as Docker Hub files it (library/{repository}, {})",
+                repository.len() + "library/".len()
+            ));
         }
         for component in repository.split('/') {
             if !path_component_ok(component) {
@@ -220,6 +232,11 @@ mod tests {
             ("a/b-", "path component"),
             ("a/b..c", "path component"),
             ("host:99999/a", "registry"),
+            // Found by the image_reference fuzz target: oci-client refused
+            // what this accepted.
+            ("1:+5615/1.0", "registry"),
+            (&"a".repeat(250), "library/"),
+            ("host:/a", "registry"),
             ("-host.com/a", "registry"),
         ] {
             let e = ImageRef::parse(s).unwrap_err();
