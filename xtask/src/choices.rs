@@ -127,3 +127,41 @@ impl std::fmt::Display for Platform {
         write!(f, "linux/{}", self.architecture())
     }
 }
+
+/// A fuzz target in fuzz/fuzz_targets/: one parser of outside input each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum FuzzTarget {
+    /// The worker's flags and environment (FAILURE_PROBABILITY, FAIL_INDEXES, durations).
+    WorkerSettings,
+    /// An image reference (--image), and what oci-client makes of it.
+    ImageReference,
+    /// The settings file, job-test.toml.
+    SettingsFile,
+    /// A Job file (run-local -f, apply -f, odds -f), as each version's controller and odds take it.
+    JobFile,
+    /// A kubeconfig.
+    Kubeconfig,
+    /// Docker's config.json and a credential helper's output.
+    DockerCredentials,
+    /// A registry's manifests, indexes, tokens and error bodies.
+    RegistryResponse,
+    /// The API server's Job and Pod JSON, as watch reads it.
+    ApiObjects,
+}
+
+impl FuzzTarget {
+    /// Its binary's name, and the folder of its corpus.
+    pub fn name(self) -> &'static str {
+        match self {
+            FuzzTarget::WorkerSettings => "worker_settings",
+            FuzzTarget::ImageReference => "image_reference",
+            FuzzTarget::SettingsFile => "settings_file",
+            FuzzTarget::JobFile => "job_file",
+            FuzzTarget::Kubeconfig => "kubeconfig",
+            FuzzTarget::DockerCredentials => "docker_credentials",
+            FuzzTarget::RegistryResponse => "registry_response",
+            FuzzTarget::ApiObjects => "api_objects",
+        }
+    }
+}

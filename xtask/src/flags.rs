@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::choices::{Builder, DryRun, Output, Platform, Target, UploadMode};
+use crate::choices::{Builder, DryRun, FuzzTarget, Output, Platform, Target, UploadMode};
 use crate::image_ref::ImageRef;
 use crate::kube_version::KubeVersion;
 
@@ -78,6 +78,11 @@ pub enum Command {
   cargo xtask bench
   cargo xtask bench --runs 100 --pipeline-runs 0 --save target/bench.json")]
     Bench(BenchFlags),
+    /// Fuzz the parsers of outside input (libFuzzer) on their checked-in corpus.
+    #[command(after_help = "Examples:
+  cargo xtask fuzz job_file                              # five minutes on one target
+  cargo xtask fuzz --time 30s                            # every target, 30 seconds each")]
+    Fuzz(FuzzFlags),
     /// Build the worker and its image (Docker Engine or daemonless OCI); print reference, digest, size.
     #[command(after_help = "Examples:
   cargo xtask image                                      # docker when the daemon answers, else oci
@@ -240,6 +245,16 @@ pub struct TestFlags {
     /// Arguments passed to `cargo test` after `--` (a test name filter, say).
     #[arg(last = true)]
     pub cargo_test_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FuzzFlags {
+    /// The target to fuzz; every target, one after the other, when left out.
+    #[arg(value_enum)]
+    pub target: Option<FuzzTarget>,
+    /// How long to fuzz each target. New inputs that reach new code join fuzz/corpus/TARGET/.
+    #[arg(long, value_parser = duration, default_value = "5m")]
+    pub time: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -20,6 +20,7 @@ pub mod control_plane;
 pub mod debian;
 pub mod error;
 pub mod flags;
+pub mod fuzz;
 pub mod image;
 pub mod image_ref;
 pub mod kube_version;

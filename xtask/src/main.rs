@@ -11,8 +11,8 @@ use xtask::config::Settings;
 use xtask::flags::{Command, Xtask};
 use xtask::report::Reporter;
 use xtask::{
-    alerts, bench, build, cluster, completions, config, conformance, exit, image, local, odds, push, release, render,
-    report_cmd, test,
+    alerts, bench, build, cluster, completions, config, conformance, exit, fuzz, image, local, odds, push, release,
+    render, report_cmd, test,
 };
 
 fn main() -> ExitCode {
@@ -92,6 +92,7 @@ fn run(flags: Xtask, settings: &Settings, matches: &ArgMatches) -> anyhow::Resul
         Command::Build(f) => build::run(&f, &out).map(drop),
         Command::Test(f) => test::run(&f, &out),
         Command::Bench(f) => bench::run(&f, &out),
+        Command::Fuzz(f) => fuzz::run(&f, &out),
         Command::Image(f) => image::run(&f, &out),
         Command::Push(f) => push::run(&f, &out),
         Command::Render(f) => render::run(&f, &out),

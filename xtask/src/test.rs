@@ -2,6 +2,7 @@
 //! where this machine allows), build the real worker, then run every test of
 //! the workspace. Nothing is skipped: ignored tests are run too, and a test
 //! whose prerequisite is missing fails with a message, it does not pass.
+//! Then every fuzz target runs briefly on its corpus.
 //! Afterwards it checks that the tests left what a user made as it was (the
 //! daemon's images, target/release/, the embedded registry's storage).
 
@@ -56,10 +57,15 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
         .env("JOB_TEST_KUBE_BIN", &kube_bin)
         .run()
         .context("some tests failed (their output is above)");
+    // Every parser of outside input, fuzzed briefly on its corpus; after
+    // the tests, so that their output comes first, and whatever they said.
+    out.status(format!("fuzzing every parser of outside input, {} inputs each", crate::fuzz::SMOKE_RUNS));
+    let fuzzed = crate::fuzz::smoke(out);
     // Checked whatever the tests' verdict: a failing test must not leave
     // the user's things changed either.
     let changed = before.changes(&UserState::read(&sh)?);
     tests?;
+    out.status(fuzzed?.to_string());
     if !changed.is_empty() {
         anyhow::bail!("the tests changed what a user made, which they must never touch:\n  {}", changed.join("\n  "));
     }
