@@ -1002,3 +1002,120 @@ fn every_rendering_render_accepts_is_valid_and_round_trips() {
     let (accepted, refused) = (accepted.get(), refused.get());
     assert!(accepted >= 20 && refused >= 20, "accepted {accepted}, refused {refused}");
 }
+
+/// Generated worker settings, from a fixed seed: what `render` accepts, the
+/// worker accepts from the rendered container's environment, with the same
+/// configuration render reported; what the worker refuses, render refuses,
+/// naming the render flag. Values are drawn from near-misses of each
+/// setting's grammar so that both sides are reached; never empty, which
+/// the flags refuse before either parser sees it.
+#[test]
+fn render_and_the_worker_agree_on_every_worker_setting() {
+    use job_worker::config::{self as worker, Command as WorkerCommand};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let settings = (
+        prop_oneof![8 => "0(\\.[0-9]{1,3})?", 2 => "1(\\.0)?", 1 => "[0-9]{1,3}%", 1 => "[-+]?[0-9.e]{1,5}", 1 => "[a-zA-Z]{1,4}"],
+        prop_oneof![
+            Just("exit".to_owned()),
+            Just("panic".to_owned()),
+            Just("abort".to_owned()),
+            Just("hang".to_owned()),
+            Just("oom".to_owned()),
+            "[a-zA-Z-]{1,6}"
+        ],
+        prop_oneof![8 => "1?[0-9]{1,2}", 1 => "-?[0-9]{1,5}", 1 => "[0-9a-z]{1,3}"],
+        prop_oneof![8 => "[0-9]{1,2}(ms|s|m)", 1 => "[0-9]{1,4}", 1 => "[0-9a-z][0-9a-z ]{0,4}"],
+        proptest::option::weighted(0.3, prop_oneof!["[0-9]{1,20}", "[0-9a-z-]{1,6}"]),
+        proptest::option::weighted(
+            0.5,
+            prop_oneof![
+                6 => "[0-3](-[0-3])?(:[0-9]{1,3})?(,[0-3](:[0-9]{1,3})?){0,2}",
+                1 => "[0-9,:a-]{1,8}"
+            ],
+        ),
+        prop_oneof![6 => Just("0".to_owned()), 2 => "[0-9]{1,2}", 1 => "-?[0-9a-z]{1,3}"],
+    );
+    let config = Config { cases: 400, failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let (accepted, refused) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let result = runner.run(&settings, |(p, mode, code, duration, seed, indexes, attempts)| {
+        let mut env = vec![
+            (worker::FAIL_PROBABILITY, p),
+            (worker::FAILURE_MODE, mode),
+            (worker::FAIL_EXIT_CODE, code),
+            (worker::WORK_DURATION, duration),
+            (worker::FAIL_ATTEMPTS, attempts),
+        ];
+        env.extend(seed.map(|s| (worker::SEED, s)));
+        env.extend(indexes.map(|i| (worker::FAIL_INDEXES, i)));
+        let mut argv: Vec<String> =
+            ["--completion-mode", "Indexed", "--completions", "4", "--active-deadline-seconds", "600"]
+                .map(str::to_owned)
+                .to_vec();
+        for (spec, value) in &env {
+            // `--flag=VALUE`: a value may begin with a dash.
+            argv.push(format!("{}={value}", spec.flag));
+        }
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        // The worker alone, given the same values as its environment.
+        let alone =
+            worker::parse(Vec::<String>::new(), |name| env.iter().find(|(s, _)| s.env == name).map(|(_, v)| v.into()));
+        let f = render_flags(&args);
+        match (params::rendering(&f.job, &f.rbac, false, params::UnpinnedImage::Quiet), alone) {
+            (Ok((job, _, _)), Ok(WorkerCommand::Run(_))) => {
+                accepted.set(accepted.get() + 1);
+                // The rendered container's environment, as the pod gets it
+                // (the attempts folder exists only in the pod: not parsed).
+                let rendered = manifest::job_objects(&job);
+                let Some(Object::Job(rendered)) = rendered.iter().find(|o| matches!(o, Object::Job(_))) else {
+                    panic!("no Job rendered")
+                };
+                let pod = rendered.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+                let vars = pod.containers[0].env.clone().unwrap_or_default();
+                let in_pod = worker::parse(Vec::<String>::new(), |name| {
+                    (name != worker::STATE_DIR.env)
+                        .then(|| vars.iter().find(|v| v.name == name).and_then(|v| v.value.clone()))
+                        .flatten()
+                        .map(Into::into)
+                });
+                let Ok(WorkerCommand::Run(mut in_pod)) = in_pod else {
+                    return Err(TestCaseError::fail(format!("{args:?}: the worker refuses the rendered env {vars:?}")));
+                };
+                in_pod.state_dir = job.worker.state_dir.clone();
+                prop_assert_eq!(&*in_pod, &job.worker, "{:?}", args);
+            }
+            (Err(e), Err(errors)) => {
+                refused.set(refused.get() + 1);
+                for refusal in &errors.errors {
+                    let flag = worker::SPECS.iter().find(|s| s.env == refusal.name).unwrap().flag;
+                    prop_assert!(
+                        e.to_string().contains(&format!("{flag} {}", refusal.value)),
+                        "{args:?}: the worker refuses {} {:?}; render says: {e}",
+                        flag,
+                        refusal.value
+                    );
+                }
+            }
+            (Ok(_), Err(errors)) => {
+                return Err(TestCaseError::fail(format!("{args:?}: render accepts what the worker refuses: {errors}")));
+            }
+            (Err(e), Ok(WorkerCommand::Run(_))) => {
+                // Render's own rules on top of the worker's: a list of
+                // failing indexes past --completions, say.
+                refused.set(refused.get() + 1);
+                prop_assert!(
+                    !e.to_string().contains("expected "),
+                    "{args:?}: the worker accepts these, render refuses a worker value: {e}"
+                );
+            }
+            (_, Ok(other)) => {
+                return Err(TestCaseError::fail(format!("{args:?}: settings alone made the worker ask {other:?}")));
+            }
+        }
+        Ok(())
+    });
+    result.unwrap_or_else(|e| panic!("{e}"));
+    let (accepted, refused) = (accepted.get(), refused.get());
+    assert!(accepted >= 40 && refused >= 40, "accepted {accepted}, refused {refused}");
+}
