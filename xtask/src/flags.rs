@@ -276,6 +276,11 @@ pub struct BenchFlags {
     /// Runs of `odds --target 99.9%` for a million completions against a plain `odds` of the same Job; 0 skips it.
     #[arg(long, default_value_t = 3)]
     pub odds_runs: u32,
+    /// A local Job of 500 completions at parallelism 20: its wall time against its floor and its peak memory
+    /// against a one-pod Job's (three minutes on 2 cores); --load=false skips it.
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+          default_value_t = true, value_name = "BOOL", hide_possible_values = true)]
+    pub load: bool,
 }
 
 #[derive(Debug, Clone, Args)]

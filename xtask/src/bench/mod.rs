@@ -8,10 +8,13 @@
 //! - binary size, against the 512 KiB aim (from the build; no file of its own);
 //! - `pipeline`: `cargo xtask push` against `docker build` + `docker push`;
 //! - `local_run`: `cargo xtask run-local` against serial `docker run`s;
-//! - `odds`: `odds --target` against a plain `odds`.
+//! - `odds`: `odds --target` against a plain `odds`;
+//! - `load`: a local Job of 500 completions against its floor (time) and a
+//!   one-pod Job (peak memory).
 //!
 //! The report is one value: text (Display) and JSON (Serialize).
 
+mod load;
 mod local_run;
 mod odds;
 mod pipeline;
@@ -30,6 +33,7 @@ use crate::build;
 use crate::choices::Target;
 use crate::flags::BenchFlags;
 use crate::report::Reporter;
+use load::Load;
 use local_run::LocalRun;
 use odds::OddsTarget;
 use pipeline::Pipeline;
@@ -53,6 +57,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         (flags.pipeline_runs > 0).then(|| pipeline::measure(flags.pipeline_runs, &worker.path, out)).transpose()?;
     let local = (flags.local_runs > 0).then(|| local_run::measure(flags.local_runs, &worker.path, out)).transpose()?;
     let odds_target = (flags.odds_runs > 0).then(|| odds::measure(flags.odds_runs, out)).transpose()?;
+    let load = flags.load.then(|| load::measure(&worker.path, out)).transpose()?;
 
     let report = Report {
         runs: flags.runs,
@@ -71,6 +76,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         pipeline_seconds: pipeline,
         local_job: local,
         odds_target,
+        load,
     };
     out.result(&report);
     if let Some(path) = &flags.save {
@@ -96,6 +102,7 @@ struct Report {
     pipeline_seconds: Option<Pipeline>,
     local_job: Option<LocalRun>,
     odds_target: Option<OddsTarget>,
+    load: Option<Load>,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,6 +132,9 @@ impl fmt::Display for Report {
         }
         if let Some(o) = &self.odds_target {
             write!(f, "\n{o}")?;
+        }
+        if let Some(l) = &self.load {
+            write!(f, "\n{l}")?;
         }
         Ok(())
     }
@@ -203,6 +213,19 @@ mod tests {
                 plain_odds: stats(3_000_000),
                 plain_over_target_median: 100.0,
             }),
+            load: Some(Load {
+                completions: 500,
+                parallelism: 20,
+                fail_probability: 0.2,
+                work_seconds: 1.0,
+                time_scale: 0.01,
+                pods: 620,
+                seconds: 62.0,
+                floor_seconds: 31.0,
+                peak_rss_kib: 40_960,
+                one_pod_seconds: 2.0,
+                one_pod_peak_rss_kib: 20_480,
+            }),
         };
         let text = report.to_string();
         assert!(text.contains("/root/.pyenv/versions/3.11.7/bin/python3 (Python 3.11.7)"), "{text}");
@@ -228,6 +251,15 @@ mod tests {
         assert_eq!(json["local_job"]["run_local"], 2.5);
         assert_eq!(json["local_job"]["docker_run_pod"], 0.45);
         assert_eq!(json["odds_target"]["target_search"], 0.03);
+        assert!(
+            text.contains(
+                "a big local Job (500 completions, parallelism 20, p 0.2, work 1 s, --time-scale 0.01; 620 pods):\n  \
+             wall time    62.0 s against its floor of 31.0 s (pods x work / parallelism): 2.00x\n  \
+             peak memory  40.0 MiB against 20.0 MiB for a one-pod Job run the same way: 2.00x"
+            ),
+            "{text}"
+        );
+        assert_eq!(json["load"]["peak_rss_kib"], 40_960);
         assert!(text.contains("odds --target 99.9%                  0.030 s"), "{text}");
         // And the new ones.
         assert_eq!(json["python3"]["executable"], "/root/.pyenv/versions/3.11.7/bin/python3");
