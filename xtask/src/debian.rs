@@ -72,6 +72,10 @@ pub const QEMU_AARCH64: Tool = Tool {
     otherwise: "put a qemu-aarch64-static in PATH",
 };
 
+/// libFuzzer is C++: libfuzzer-sys compiles it when the fuzz targets build.
+pub const CXX: Tool =
+    Tool { program: "c++", package: "g++", what: "a C++ compiler", otherwise: "put a C++ compiler in PATH as c++" };
+
 /// The completion tests check the zsh script with zsh's own parser.
 pub const ZSH: Tool =
     Tool { program: "zsh", package: "zsh", what: "the zsh shell", otherwise: "run the tests with a zsh in PATH" };

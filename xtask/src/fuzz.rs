@@ -114,6 +114,7 @@ pub fn corpus_dir(target: FuzzTarget) -> PathBuf {
 
 /// Builds every target; returns the folder holding their binaries.
 fn build(out: &Reporter) -> Result<PathBuf> {
+    crate::debian::CXX.ensure(false, out)?;
     let sh = Shell::new()?;
     let host = host_triple(&sh)?;
     let target_dir = crate::target_dir().join("fuzz");

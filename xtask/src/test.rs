@@ -35,10 +35,11 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     crate::debian::PROMTOOL.ensure(install, out)?;
     crate::debian::CHROMIUM.ensure(install, out)?;
     crate::debian::JDK.ensure(install, out)?;
+    crate::debian::CXX.ensure(install, out)?;
     let kube_bin = control_plane::ensure(install, out)?;
     out.status(format!(
         "prerequisites: the musl targets (x86_64, aarch64), the Docker daemon, the registry binary, qemu-aarch64, \
-         zsh, fish, GNU time, promtool, chromium and a JDK, and the Kubernetes {} control plane are here",
+         zsh, fish, GNU time, promtool, chromium, a JDK and a C++ compiler (libFuzzer), and the Kubernetes {} control plane are here",
         control_plane::KUBERNETES_VERSION
     ));
 
