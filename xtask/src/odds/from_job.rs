@@ -94,6 +94,11 @@ pub fn model_of(job: &Job, file: Option<&Path>, pod_startup: Duration) -> Result
     if parallelism == 0 {
         return Err(refuse("spec.parallelism", "0 runs no pod until it is raised"));
     }
+    if completions == 0 {
+        // As `--completions 0` is refused; the closed forms and the
+        // simulation both start from at least one success to wait for.
+        return Err(refuse("spec.completions", "0 asks for no successful pod, so there is nothing to draw"));
+    }
     let backoff_limit_per_index = n("spec.backoffLimitPerIndex", spec.backoff_limit_per_index)?;
     // The API's default: 6, or unset beside a per-index limit.
     let backoff_limit = match spec.backoff_limit {
@@ -125,4 +130,38 @@ pub fn model_of(job: &Job, file: Option<&Path>, pod_startup: Duration) -> Result
         deadline,
         pod_startup,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Job of a file, with `spec` lines of its own.
+    fn job(spec: &str) -> Job {
+        let yaml = format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: x\nspec:\n{spec}  template:\n    spec:\n      \
+             restartPolicy: Never\n      containers:\n      - name: worker\n        image: w\n"
+        );
+        match crate::manifest::from_yaml(&yaml).unwrap().remove(0) {
+            crate::manifest::Object::Job(job) => *job,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_job_with_nothing_to_draw_is_refused_by_its_field() {
+        // Found by the job_file fuzz target: completions 0 reached the
+        // closed forms, which indexed an empty list of chances.
+        let file = Path::new("job.yaml");
+        let e =
+            model_of(&job("  completionMode: Indexed\n  completions: 0\n"), Some(file), Duration::ZERO).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "-f job.yaml: job.batch/x: spec.completions: 0 asks for no successful pod, so there is nothing to draw; \
+             `cargo xtask run-local -f job.yaml` runs it"
+        );
+        let e = model_of(&job("  parallelism: 0\n"), None, Duration::ZERO).unwrap_err();
+        assert_eq!(e.to_string(), "job.batch/x: spec.parallelism: 0 runs no pod until it is raised");
+        assert!(model_of(&job("  completions: 3\n"), None, Duration::ZERO).is_ok());
+    }
 }
