@@ -27,7 +27,7 @@
 //! whatever the number of completions.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap};
 
 use job_worker::decision::{self, Verdict};
 
@@ -120,7 +120,9 @@ impl Ord for Pod {
 /// every index at or above `fresh` is untouched and ready.
 #[derive(Default)]
 struct Indexes {
-    failures: HashMap<u32, u32>,
+    /// Failed pods by index, grown to the highest index that failed: a
+    /// lookup per container run, which a hash map made a fifth of the time.
+    failures: Vec<u32>,
     /// Indexes that ran, are idle and may get a pod now.
     ready: BTreeSet<u32>,
     /// Indexes that ran and wait out their back-off.
@@ -235,7 +237,7 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
             };
             let seq = pods_created;
             pods_created += 1;
-            let index_failures = idx.failures.get(&index).copied().unwrap_or(0);
+            let index_failures = idx.failures.get(index as usize).copied().unwrap_or(0);
             let failed = decide(seq, index, 0, index_failures)?;
             trace(PodEvent::Created { seq, index, at: t });
             active.push(Pod { ends_at: run_end(t + startup, failed), seq, index, verdict_failed: failed, restarts: 0 });
@@ -306,9 +308,11 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
                 failed_pods += 1;
                 consecutive_failures += 1;
                 let failures = {
-                    let f = idx.failures.entry(i).or_insert(0);
-                    *f += 1;
-                    *f
+                    if idx.failures.len() <= i as usize {
+                        idx.failures.resize(i as usize + 1, 0);
+                    }
+                    idx.failures[i as usize] += 1;
+                    idx.failures[i as usize]
                 };
                 if m.backoff_limit.is_some_and(|b| failed_pods > b) {
                     return trial_end(End::BackoffLimitExceeded, t, pods_created, runs);
