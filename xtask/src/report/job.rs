@@ -489,6 +489,20 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_saved_report_reads_back_with_the_same_numbers() {
+        // Found by the api_objects fuzz target: without serde_json's
+        // float_roundtrip, FAIL_PROBABILITY 0.00000000000000000000002 was
+        // saved as 2.0000000000000002e-23 and read back as 2e-23.
+        let mut r = report(vec![failed_pod(0, 3)]);
+        r.configured_probability = job_worker::config::parse_probability("0.00000000000000000000002");
+        r.seconds = Some(0.1 + 0.2);
+        let json = serde_json::to_string(&r).unwrap();
+        let back: JobReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.configured_probability.map(f64::to_bits), r.configured_probability.map(f64::to_bits));
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+
+    #[test]
     fn a_phase_is_written_and_read_as_its_word() {
         for phase in [
             PodPhase::Pending,
