@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use super::docker_context;
+use super::BenchImage;
 use crate::report::Reporter;
 
 /// What the big Job and its one-pod baseline took.
@@ -59,69 +59,52 @@ impl fmt::Display for Load {
 
 pub(super) fn measure(worker: &Path, out: &Reporter) -> Result<Load> {
     let (completions, parallelism, p, work, scale) = (500u32, 20u32, 0.2, 1.0, 0.01);
-    let gnu_time = Path::new("/usr/bin/time");
-    if !gnu_time.exists() {
-        return Err(crate::Error::prerequisite(
-            "/usr/bin/time (GNU time) measures the run's peak memory: `apt-get install time`",
-        )
-        .into());
-    }
+    crate::debian::GNU_TIME.ensure(false, out)?;
     let xtask = std::env::current_exe().context("finding the running xtask")?;
     let pid = std::process::id();
-    let context = docker_context(&format!("job-test-bench-load-{pid}"), worker)?;
-    let image = format!("job-test-bench-load:{pid}");
-    let built = Command::new("docker").args(["build", "--quiet", "--tag", &image]).arg(&context).output();
-    let _ = std::fs::remove_dir_all(&context);
-    if !built.as_ref().is_ok_and(|o| o.status.success()) {
-        bail!("docker build of the bench's image failed: {built:?}");
-    }
-    let measured = (|| -> Result<Load> {
-        let timed = |name: &str, completions: u32, parallelism: u32| -> Result<(f64, u64, u64)> {
-            let times = std::env::temp_dir().join(format!("{name}.time"));
-            // The settings file and JOB_TEST_ variables left out, as for
-            // every child the bench runs; GNU time passes its environment on.
-            let mut cmd = Command::new(gnu_time);
-            crate::config::without_settings(&mut cmd);
-            cmd.args(["-f", "%e %M", "-o"]).arg(&times).arg(&xtask);
-            let o = cmd
-                .args(["--output", "json", "run-local", "--name", name, "--image", &image])
-                .args(["--completions", &completions.to_string(), "--parallelism", &parallelism.to_string()])
-                .args(["--fail-probability", &p.to_string(), "--work-duration", "1s", "--backoff-limit", "100000"])
-                .args(["--time-scale", &scale.to_string()])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .output()
-                .context("running cargo xtask run-local under /usr/bin/time")?;
-            if !o.status.success() {
-                bail!("run-local failed: {}", String::from_utf8_lossy(&o.stderr));
-            }
-            let report: serde_json::Value = serde_json::from_slice(&o.stdout).context("run-local's JSON report")?;
-            let pods = report["pods"].as_array().map_or(0, Vec::len) as u64;
-            let said = std::fs::read_to_string(&times).context("reading GNU time's output")?;
-            let _ = std::fs::remove_file(&times);
-            let last = said.lines().last().unwrap_or_default();
-            let (seconds, kib) = last.split_once(' ').with_context(|| format!("GNU time printed {said:?}"))?;
-            Ok((seconds.parse()?, kib.trim().parse()?, pods))
-        };
-        out.status(
-            "timing a one-pod local Job, then one of 500 completions at parallelism 20 (three minutes on 2 cores)",
-        );
-        let (one_pod_seconds, one_pod_peak_rss_kib, _) = timed(&format!("job-test-bench-one-{pid}"), 1, 1)?;
-        let (seconds, peak_rss_kib, pods) = timed(&format!("job-test-bench-load-{pid}"), completions, parallelism)?;
-        Ok(Load {
-            completions,
-            parallelism,
-            fail_probability: p,
-            work_seconds: work,
-            time_scale: scale,
-            pods,
-            seconds,
-            floor_seconds: pods as f64 * work / f64::from(parallelism),
-            peak_rss_kib,
-            one_pod_seconds,
-            one_pod_peak_rss_kib,
-        })
-    })();
-    let _ = Command::new("docker").args(["rmi", "--force", &image]).output();
-    measured
+    let image = BenchImage::build("load", worker)?;
+    let image = &image.tag;
+    let timed = |name: &str, completions: u32, parallelism: u32| -> Result<(f64, u64, u64)> {
+        let times = std::env::temp_dir().join(format!("{name}.time"));
+        // The settings file and JOB_TEST_ variables left out, as for
+        // every child the bench runs; GNU time passes its environment on.
+        let mut cmd = Command::new(crate::debian::GNU_TIME.program);
+        crate::config::without_settings(&mut cmd);
+        cmd.args(["-f", "%e %M", "-o"]).arg(&times).arg(&xtask);
+        let o = cmd
+            .args(["--output", "json", "run-local", "--name", name, "--image", image])
+            .args(["--completions", &completions.to_string(), "--parallelism", &parallelism.to_string()])
+            .args(["--fail-probability", &p.to_string(), "--work-duration", "1s", "--backoff-limit", "100000"])
+            .args(["--time-scale", &scale.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .context("running cargo xtask run-local under /usr/bin/time")?;
+        if !o.status.success() {
+            bail!("run-local failed: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).context("run-local's JSON report")?;
+        let pods = report["pods"].as_array().map_or(0, Vec::len) as u64;
+        let said = std::fs::read_to_string(&times).context("reading GNU time's output")?;
+        let _ = std::fs::remove_file(&times);
+        let last = said.lines().last().unwrap_or_default();
+        let (seconds, kib) = last.split_once(' ').with_context(|| format!("GNU time printed {said:?}"))?;
+        Ok((seconds.parse()?, kib.trim().parse()?, pods))
+    };
+    out.status("timing a one-pod local Job, then one of 500 completions at parallelism 20 (three minutes on 2 cores)");
+    let (one_pod_seconds, one_pod_peak_rss_kib, _) = timed(&format!("job-test-bench-one-{pid}"), 1, 1)?;
+    let (seconds, peak_rss_kib, pods) = timed(&format!("job-test-bench-load-{pid}"), completions, parallelism)?;
+    Ok(Load {
+        completions,
+        parallelism,
+        fail_probability: p,
+        work_seconds: work,
+        time_scale: scale,
+        pods,
+        seconds,
+        floor_seconds: pods as f64 * work / f64::from(parallelism),
+        peak_rss_kib,
+        one_pod_seconds,
+        one_pod_peak_rss_kib,
+    })
 }

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::stats::{Stats, median_seconds};
-use super::{docker_context, xtask_child};
+use super::{BenchImage, xtask_child};
 use crate::report::Reporter;
 
 /// The local Job against `docker run`s of the same pods; seconds.
@@ -71,8 +71,8 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalR
     let (completions, parallelism, p, scale) = (5u32, 2u32, 0.2, 0.01);
     let xtask = std::env::current_exe().context("finding the running xtask")?;
     let pid = std::process::id();
-    let context = docker_context(&format!("job-test-bench-local-{pid}"), worker)?;
-    let image = format!("job-test-bench-local:{pid}");
+    let bench_image = BenchImage::build("local", worker)?;
+    let image = &bench_image.tag;
     let name = format!("job-test-bench-{pid}");
     let quiet = |cmd: &mut Command| -> Result<String> {
         let o = cmd.stderr(Stdio::piped()).output().with_context(|| format!("running {cmd:?}"))?;
@@ -81,7 +81,6 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalR
         }
         Ok(String::from_utf8_lossy(&o.stdout).into_owned())
     };
-    quiet(Command::new("docker").args(["build", "--quiet", "--tag", &image]).arg(&context))?;
     out.status(format!(
         "timing {runs} local Jobs ({completions} completions, parallelism {parallelism}, p {p}, --time-scale {scale}) \
          and as many pods by docker run, interleaved"
@@ -92,7 +91,7 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalR
         for _ in 0..runs {
             let start = Instant::now();
             let o = xtask_child(&xtask)
-                .args(["run-local", "--keep", "--name", &name, "--image", &image])
+                .args(["run-local", "--keep", "--name", &name, "--image", image])
                 .args(["--completions", &completions.to_string(), "--parallelism", &parallelism.to_string()])
                 .args(["--fail-probability", &p.to_string(), "--backoff-limit", "100"])
                 .args(["--time-scale", &scale.to_string()])
@@ -119,7 +118,7 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalR
                 let o = Command::new("docker")
                     .args(["run", "--network", "none", "--label", &format!("{name}=baseline")])
                     .args(["-e", &format!("FAIL_PROBABILITY={p}"), "-e", "TERMINATION_LOG=/dev/null"])
-                    .arg(&image)
+                    .arg(image)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .status()
@@ -136,14 +135,13 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<LocalR
         }
         Ok((totals, baselines, pod_times, docker_pod_times, pods))
     })();
-    // Whatever happened: no container, image or folder of the bench is left.
+    // Whatever happened: no container of the bench is left (nor its image,
+    // which `bench_image` removes when dropped, after them).
     let _ = xtask_child(&xtask).args(["delete", "--local", "--name", &name]).output();
     if let Ok(o) = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label={name}")]).output() {
         let ids = String::from_utf8_lossy(&o.stdout).into_owned();
         let _ = Command::new("docker").args(["rm", "--force"]).args(ids.split_whitespace()).output();
     }
-    let _ = Command::new("docker").args(["rmi", "--force", &image]).output();
-    let _ = std::fs::remove_dir_all(&context);
     let (mut totals, mut baselines, mut pod_times, mut docker_pod_times, pods) = measured?;
     Ok(LocalRun {
         runs,

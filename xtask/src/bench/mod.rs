@@ -140,6 +140,34 @@ impl fmt::Display for Report {
     }
 }
 
+/// The image of the freshly built worker that a measurement runs, tagged
+/// `job-test-bench-NAME:PID` by `docker build`; removed from the daemon
+/// when dropped, whatever the measurement did.
+struct BenchImage {
+    tag: String,
+}
+
+impl BenchImage {
+    fn build(name: &str, worker: &Path) -> Result<BenchImage> {
+        let pid = std::process::id();
+        let context = docker_context(&format!("job-test-bench-{name}-{pid}"), worker)?;
+        let tag = format!("job-test-bench-{name}:{pid}");
+        let built = Command::new("docker").args(["build", "--quiet", "--tag", &tag]).arg(&context).output();
+        let _ = std::fs::remove_dir_all(&context);
+        match built {
+            Ok(o) if o.status.success() => Ok(BenchImage { tag }),
+            Ok(o) => anyhow::bail!("docker build of {tag} failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+            Err(e) => Err(e).context("running docker build"),
+        }
+    }
+}
+
+impl Drop for BenchImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "--force", &self.tag]).output();
+    }
+}
+
 /// A folder holding the project's Dockerfile and the freshly built worker,
 /// for the measurements that build the image with `docker build`.
 fn docker_context(name: &str, worker: &Path) -> Result<PathBuf> {
