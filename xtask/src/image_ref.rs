@@ -67,15 +67,6 @@ impl ImageRef {
                 return Err(format!("the registry {registry:?} is not a host name with an optional port"));
             }
         }
-        // Docker Hub files a one-component name under library/, and the
-        // repository as the registry names it has the same limit.
-        let hub = matches!(registry, None | Some("docker.io" | "index.docker.io"));
-        if hub && !repository.contains('/') && repository.len() + "library/".len() > 255 {
-            return Err(format!(
-                "the name is longer than 255 characters as Docker Hub files it (library/{repository}, {})",
-                repository.len() + "library/".len()
-            ));
-        }
         for component in repository.split('/') {
             if !path_component_ok(component) {
                 return Err(format!(
@@ -83,12 +74,36 @@ impl ImageRef {
                 ));
             }
         }
-        Ok(ImageRef {
+        let image = ImageRef {
             registry: registry.map(str::to_owned),
             repository: repository.to_owned(),
             tag: tag.map(str::to_owned),
             digest,
-        })
+        };
+        // The repository as the registry names it has the same limit.
+        let named = image.registry_repository();
+        if named.len() > 255 {
+            return Err(format!(
+                "the name is longer than 255 characters as Docker Hub files it ({named}, {})",
+                named.len()
+            ));
+        }
+        Ok(image)
+    }
+
+    /// Whether the reference names Docker Hub: no registry, or one of its hosts.
+    pub fn on_docker_hub(&self) -> bool {
+        matches!(self.registry.as_deref(), None | Some("docker.io" | "index.docker.io"))
+    }
+
+    /// The repository as the registry names it: Docker Hub files a
+    /// one-component name under `library/`.
+    pub fn registry_repository(&self) -> String {
+        if self.on_docker_hub() && !self.repository.contains('/') {
+            format!("library/{}", self.repository)
+        } else {
+            self.repository.clone()
+        }
     }
 
     /// The reference without tag and digest: `registry/repository`.

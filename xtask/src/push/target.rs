@@ -51,15 +51,8 @@ pub fn target_reference(image: Option<&ImageRef>) -> Result<ImageRef> {
 /// `library/` namespace), without that parser: its regular expression is
 /// compiled on first use, which cost a tenth of a no-op push.
 pub fn oci_reference(target: &ImageRef, tag: &str) -> oci_client::Reference {
-    let mut registry = registry_host(target);
-    let mut repository = target.repository.clone();
-    if registry == "index.docker.io" {
-        registry = "docker.io".into();
-    }
-    if registry == "docker.io" && !repository.contains('/') {
-        repository = format!("library/{repository}");
-    }
-    oci_client::Reference::with_tag(registry, repository, tag.to_owned())
+    let registry = if target.on_docker_hub() { "docker.io".to_owned() } else { registry_host(target) };
+    oci_client::Reference::with_tag(registry, target.registry_repository(), tag.to_owned())
 }
 
 pub fn registry_host(r: &ImageRef) -> String {
