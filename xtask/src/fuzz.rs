@@ -79,7 +79,6 @@ pub fn smoke(out: &Reporter) -> Result<FuzzReport> {
 /// checked-in corpus stays small; inputs with names of their own (the
 /// seeds, the regressions) always stay. Returns the counts before and after.
 fn minimize(program: &Path, corpus: &Path) -> Result<(usize, usize)> {
-    let count = |dir: &Path| std::fs::read_dir(dir).map_or(0, |d| d.count());
     let merged = crate::target_dir().join("fuzz/merged").join(corpus.file_name().expect("a corpus folder"));
     let _ = std::fs::remove_dir_all(&merged);
     std::fs::create_dir_all(&merged).with_context(|| format!("creating {}", merged.display()))?;
@@ -91,7 +90,7 @@ fn minimize(program: &Path, corpus: &Path) -> Result<(usize, usize)> {
         .status()
         .with_context(|| format!("running {} -merge=1", program.display()))?;
     anyhow::ensure!(status.success(), "{} -merge=1 failed ({status})", program.display());
-    let before = count(corpus);
+    let before = inputs(corpus);
     // libFuzzer names what it keeps by the content's SHA-1; the seeds and
     // regressions, named by people, always stay.
     let kept: std::collections::HashSet<Vec<u8>> =
@@ -104,7 +103,12 @@ fn minimize(program: &Path, corpus: &Path) -> Result<(usize, usize)> {
         }
     }
     let _ = std::fs::remove_dir_all(&merged);
-    Ok((before, count(corpus)))
+    Ok((before, inputs(corpus)))
+}
+
+/// How many inputs a corpus folder holds (none when it is missing).
+fn inputs(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
 
 /// The checked-in corpus of a target.
@@ -137,7 +141,7 @@ fn host_triple(sh: &Shell) -> Result<String> {
 /// What one target's run did.
 #[derive(Debug, Serialize)]
 pub struct TargetRun {
-    pub target: &'static str,
+    pub target: String,
     /// Inputs tried, the corpus's replay included.
     pub executions: u64,
     pub seconds: f64,
@@ -179,9 +183,8 @@ impl fmt::Display for FuzzReport {
 /// crash, a timeout or running out of memory is an error naming the input
 /// libFuzzer saved and the panic's message.
 fn fuzz(bin: &Path, target: FuzzTarget, corpora: &[PathBuf], limits: &[String], out: &Reporter) -> Result<TargetRun> {
-    let count = |dir: &Path| std::fs::read_dir(dir).map_or(0, |d| d.count());
-    let corpus: usize = corpora.iter().map(|d| count(d)).sum();
-    let before_first = count(&corpora[0]);
+    let corpus: usize = corpora.iter().map(|d| inputs(d)).sum();
+    let before_first = inputs(&corpora[0]);
     let artifacts = crate::target_dir().join("fuzz/artifacts").join(target.name());
     std::fs::create_dir_all(&artifacts).with_context(|| format!("creating {}", artifacts.display()))?;
     let program = bin.join(target.name());
@@ -223,7 +226,7 @@ fn fuzz(bin: &Path, target: FuzzTarget, corpora: &[PathBuf], limits: &[String], 
         executions: executions.context("the fuzzer printed no number_of_executed_units")?,
         seconds: started.elapsed().as_secs_f64(),
         corpus,
-        new_inputs: count(&corpora[0]).saturating_sub(before_first),
+        new_inputs: inputs(&corpora[0]).saturating_sub(before_first),
     })
 }
 
@@ -253,6 +256,18 @@ fn finding(target: FuzzTarget, program: &Path, said: &[String]) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_target_the_flag_takes_has_its_source_its_binary_and_its_corpus() {
+        let manifest = std::fs::read_to_string(project_root().join("fuzz/Cargo.toml")).unwrap();
+        for &target in FuzzTarget::value_variants() {
+            let name = target.name();
+            assert!(project_root().join(format!("fuzz/fuzz_targets/{name}.rs")).is_file(), "{name}");
+            assert!(manifest.contains(&format!("name = \"{name}\"")), "{name} is not a [[bin]] of fuzz/Cargo.toml");
+            assert!(inputs(&corpus_dir(target)) > 0, "{name} has no corpus");
+        }
+        assert_eq!(FuzzTarget::JobFile.name(), "job_file");
+    }
 
     #[test]
     fn a_finding_names_the_panic_the_input_and_how_to_replay_it() {
