@@ -1,5 +1,5 @@
 //! A Job file as `run-local -f`, `apply -f` and `odds -f` read it: the YAML
-//! stream, each Job as every version's controller takes it, and its odds.
+//! stream, each Job as every version's controller takes it (the oldest tested to the newest), and its odds.
 //!
 //! Checked: never panics; a refusal is a message, never empty.
 #![no_main]
@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use xtask::kube_version::KubeVersion;
+use xtask::kube_version::{KubeVersion, NEWEST, OLDEST_TESTED};
 use xtask::local::controller::{Controller, Spec, local_caveats};
 use xtask::manifest::Object;
 use xtask::manifest::versions::{ControllerRules, adapt_job};
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => return assert!(!e.trim().is_empty(), "an empty refusal"),
     };
     for job in objects.iter().filter_map(|o| if let Object::Job(job) = o { Some(job) } else { None }) {
-        for minor in 20..=33 {
+        for minor in OLDEST_TESTED.minor..=NEWEST.minor {
             let version = KubeVersion::new(1, minor);
             let mut adapted = (**job).clone();
             if adapt_job(&mut adapted, version).into_result(version, "fuzz").is_err() {

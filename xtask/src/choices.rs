@@ -132,7 +132,7 @@ impl std::fmt::Display for Platform {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum FuzzTarget {
-    /// The worker's flags and environment (FAILURE_PROBABILITY, FAIL_INDEXES, durations).
+    /// The worker's flags and environment (FAIL_PROBABILITY, FAIL_INDEXES, durations).
     WorkerSettings,
     /// An image reference (--image), and what oci-client makes of it.
     ImageReference,
