@@ -328,7 +328,7 @@ pub struct OddsFlags {
     /// and the simulated pods and wall time with the deadline.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Simulated Jobs at most, for the time and deadline estimates; fewer when the work budget of 4,000,000
+    /// Simulated Jobs at most, for the time and deadline estimates; fewer when the work budget of 1,000,000
     /// container runs runs out (the output says how many ran).
     #[arg(long, default_value_t = 20_000, value_name = "N")]
     pub trials: u32,

@@ -87,6 +87,7 @@ pub struct SimulatedOdds {
     pub pods_mean: f64,
     pub pods_standard_deviation: f64,
     pub seconds_mean: f64,
+    pub seconds_mean_standard_error: f64,
     pub seconds_median: f64,
     pub seconds_p90: f64,
     pub pod_startup_seconds: f64,
@@ -143,6 +144,7 @@ impl OddsReport {
                 pods_mean: s.pods_mean,
                 pods_standard_deviation: s.pods_sd,
                 seconds_mean: s.seconds_mean,
+                seconds_mean_standard_error: s.seconds_mean_se(),
                 seconds_median: s.seconds_median,
                 seconds_p90: s.seconds_p90,
                 pod_startup_seconds: m.pod_startup.as_secs_f64(),
@@ -229,11 +231,25 @@ impl fmt::Display for OddsReport {
                 } else {
                     format!("{} Jobs", s.trials)
                 };
+                // One Job has no spread to estimate an error from.
+                let error = |se: String| {
+                    if s.trials > 1 { format!(" ± {se} {SE}") } else { " (one Job: no error estimate)".into() }
+                };
                 writeln!(
                     f,
-                    "Completes (with time and deadline): {} ± {} {SE}  simulated, {trials}",
+                    "Completes (with time and deadline): {}{}  simulated, {trials}",
                     percent(s.p_complete),
-                    percent(s.p_complete_standard_error),
+                    if s.trials > 1 && (s.p_complete == 0.0 || s.p_complete == 1.0) {
+                        // Every Job ended alike, so the standard error is 0;
+                        // what the trials say is a bound (the rule of three).
+                        format!(
+                            " (all {} Jobs alike: the other outcome is below {} at 95% confidence)",
+                            s.trials,
+                            percent((3.0 / f64::from(s.trials)).min(1.0))
+                        )
+                    } else {
+                        error(percent(s.p_complete_standard_error))
+                    },
                 )?;
                 let failures: Vec<String> = s
                     .ends
@@ -262,8 +278,9 @@ impl fmt::Display for OddsReport {
                 )?;
                 writeln!(
                     f,
-                    "Wall time:                          mean {}, median {}, 90% within {}  simulated",
+                    "Wall time:                          mean {}{}, median {}, 90% within {}  simulated",
                     human_seconds(s.seconds_mean),
+                    error(error_seconds(s.seconds_mean_standard_error)),
                     human_seconds(s.seconds_median),
                     human_seconds(s.seconds_p90)
                 )?;
@@ -282,6 +299,12 @@ impl fmt::Display for OddsReport {
             human_seconds(self.pod_startup.as_secs_f64())
         )
     }
+}
+
+/// A standard error in seconds: tenths below a minute, where whole seconds
+/// would round a small error to nothing.
+fn error_seconds(s: f64) -> String {
+    if s < 60.0 { format!("{s:.1}s") } else { human_seconds(s) }
 }
 
 fn restart_policy_name<S: Serializer>(p: &RestartPolicy, s: S) -> Result<S::Ok, S::Error> {

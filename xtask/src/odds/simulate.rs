@@ -23,22 +23,25 @@
 //! The work is bounded: every container run counts against a budget, and
 //! the simulation stops after the last whole Job that fits, so a huge Job
 //! gets fewer trials (and a larger stated error) instead of running for
-//! hours. Events come from a heap, so one run costs O(log parallelism)
-//! whatever the number of completions.
+//! hours. Events come from a queue (restartPolicy Never) or a heap
+//! (OnFailure), so one run costs at most O(log parallelism) whatever the
+//! number of completions.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, VecDeque};
 
 use job_worker::decision::{self, Verdict};
 
 use super::Model;
 use crate::manifest::params::RestartPolicy;
 
-/// Container runs all trials together may simulate by default: about five
-/// seconds on one core in the unoptimized build `cargo xtask` runs, a
-/// fraction of a second optimized. Work, not time, so that the same flags
-/// give the same numbers on every machine.
-pub const WORK_BUDGET: u64 = 4_000_000;
+/// Container runs all trials together may simulate by default: under 0.7 s
+/// on one core of the 2-core machine `docs/bench.md` names, in the
+/// unoptimized build `cargo xtask` runs (0.4 µs a run, 0.6 µs for an
+/// Indexed Job with backoffLimitPerIndex), so that `odds` answers within a
+/// second whatever the Job's size; a Job too large for many trials says
+/// how many it got, with the standard errors that follow. Work, not time, so that
+/// the same flags give the same numbers on every machine.
+pub const WORK_BUDGET: u64 = 1_000_000;
 
 /// How a simulated Job ended, with the reasons the Job controller gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,8 +90,7 @@ fn backoff((base, cap): (f64, f64), failures: u32) -> f64 {
     (base * 2f64.powi(failures.min(30) as i32 - 1)).min(cap)
 }
 
-/// A pod whose container is running; the heap orders pods by when their
-/// current run ends, earliest first (ties by creation).
+/// A pod whose container is running.
 struct Pod {
     ends_at: f64,
     seq: u32,
@@ -98,21 +100,93 @@ struct Pod {
     restarts: u32,
 }
 
-impl PartialEq for Pod {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+impl Pod {
+    /// Runs end in order of time, ties in order of creation. The times
+    /// compared are finite: a run that hangs is never queued.
+    #[inline(always)]
+    fn ends_before(&self, other: &Pod) -> bool {
+        self.ends_at < other.ends_at || (self.ends_at == other.ends_at && self.seq < other.seq)
     }
 }
-impl Eq for Pod {}
-impl PartialOrd for Pod {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
+
+/// The pods whose container runs, in the order their runs end.
+///
+/// A run ends a fixed delay after the moment it is scheduled: the work
+/// after the start-up for a new pod, after the kubelet's back-off for a
+/// restart (OnFailure). Moments come in time order, new pods in order of
+/// creation and the restarts of one moment in the order their pods' runs
+/// ended, so the runs scheduled with one delay end in the order they were
+/// scheduled: one queue per kind and delay, and the next run to end is the
+/// earliest of the queues' fronts. There are few delays (one under Never;
+/// the back-off's doublings to its cap under OnFailure), so this costs less
+/// than a heap, above all in the unoptimized build `cargo xtask` runs,
+/// where std's heap was most of a large Job's time. A run that hangs never
+/// ends: it holds its slot and is only counted.
+#[derive(Default)]
+struct Active {
+    /// How the runs were scheduled, and the runs, earliest end first.
+    queues: Vec<(Delay, VecDeque<Pod>)>,
+    /// The queue whose front ends first.
+    first: Option<usize>,
+    running: usize,
+    hung: usize,
 }
-impl Ord for Pod {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // Reversed: BinaryHeap is a max-heap.
-        other.ends_at.total_cmp(&self.ends_at).then(other.seq.cmp(&self.seq))
+
+/// How a run was scheduled: a new pod's start-up, or a restart's back-off
+/// (its bits), each followed by the work.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Delay {
+    StartUp,
+    Restart(u64),
+}
+
+impl Active {
+    fn len(&self) -> usize {
+        self.running + self.hung
+    }
+
+    fn push(&mut self, pod: Pod, delay: Delay) {
+        if pod.ends_at.is_infinite() {
+            self.hung += 1;
+            return;
+        }
+        // Loops by hand: in the unoptimized build every iterator adapter
+        // is a call, and this runs once per container run.
+        let mut at = 0;
+        while at < self.queues.len() && self.queues[at].0 != delay {
+            at += 1;
+        }
+        if at == self.queues.len() {
+            self.queues.push((delay, VecDeque::new()));
+        }
+        let ends_first = self.peek().is_none_or(|first| pod.ends_before(first));
+        self.queues[at].1.push_back(pod);
+        self.running += 1;
+        if ends_first {
+            self.first = Some(at);
+        }
+    }
+
+    /// The run that ends next, if any does.
+    fn peek(&self) -> Option<&Pod> {
+        self.first.and_then(|at| self.queues[at].1.front())
+    }
+
+    fn pop(&mut self) -> Option<Pod> {
+        let pod = self.queues[self.first?].1.pop_front()?;
+        self.running -= 1;
+        let mut first: Option<(usize, &Pod)> = None;
+        let mut at = 0;
+        while at < self.queues.len() {
+            if let Some(front) = self.queues[at].1.front()
+                && first.is_none_or(|(_, best)| front.ends_before(best))
+            {
+                first = Some((at, front));
+            }
+            at += 1;
+        }
+        self.first = first.map(|(at, _)| at);
+        Some(pod)
     }
 }
 
@@ -126,15 +200,54 @@ struct Indexes {
     /// Indexes that ran, are idle and may get a pod now.
     ready: BTreeSet<u32>,
     /// Indexes that ran and wait out their back-off.
-    waiting: BinaryHeap<Reverse<(u64, u32)>>,
+    waiting: Waiting,
     fresh: u32,
     done: u32,
     failed: u32,
 }
 
-/// `f64` times as heap keys (non-negative, so the bit order is the order).
-fn key(t: f64) -> u64 {
-    t.to_bits()
+/// Indexes waiting out their back-off (backoffLimitPerIndex), as `Active`
+/// keeps runs: the back-offs of one length end in the order they began, so
+/// one queue per length, and few lengths (the doublings to the cap).
+#[derive(Default)]
+struct Waiting {
+    /// The back-off's bits, and when each index's ends.
+    queues: Vec<(u64, VecDeque<(f64, u32)>)>,
+}
+
+impl Waiting {
+    fn push(&mut self, ends_at: f64, delay: f64, index: u32) {
+        let key = delay.to_bits();
+        let mut at = 0;
+        while at < self.queues.len() && self.queues[at].0 != key {
+            at += 1;
+        }
+        if at == self.queues.len() {
+            self.queues.push((key, VecDeque::new()));
+        }
+        self.queues[at].1.push_back((ends_at, index));
+    }
+
+    /// When the next back-off ends.
+    fn next_due(&self) -> f64 {
+        let mut next = f64::INFINITY;
+        for (_, queue) in &self.queues {
+            if let Some(&(ends_at, _)) = queue.front() {
+                next = next.min(ends_at);
+            }
+        }
+        next
+    }
+
+    /// An index whose back-off has ended by `t`.
+    fn pop_due(&mut self, t: f64) -> Option<u32> {
+        for (_, queue) in &mut self.queues {
+            if queue.front().is_some_and(|&(ends_at, _)| ends_at <= t) {
+                return queue.pop_front().map(|(_, index)| index);
+            }
+        }
+        None
+    }
 }
 
 /// What happened to one pod of a traced trial (`simulate_traced`).
@@ -178,7 +291,7 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
     let mut failed_pods = 0u32;
     let mut consecutive_failures = 0u32;
     let mut next_creation = 0.0f64;
-    let mut active: BinaryHeap<Pod> = BinaryHeap::new();
+    let mut active = Active::default();
     let mut active_restarts = 0u64;
     let mut idx = Indexes::default();
 
@@ -208,11 +321,7 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
         // Create pods while the controller would.
         while active.len() < slots && t >= next_creation {
             let index = if m.indexed {
-                while let Some(Reverse((at, i))) = idx.waiting.peek().copied() {
-                    if f64::from_bits(at) > t {
-                        break;
-                    }
-                    idx.waiting.pop();
+                while let Some(i) = idx.waiting.pop_due(t) {
                     idx.ready.insert(i);
                 }
                 // The lowest index that may run.
@@ -240,17 +349,17 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
             let index_failures = idx.failures.get(index as usize).copied().unwrap_or(0);
             let failed = decide(seq, index, 0, index_failures)?;
             trace(PodEvent::Created { seq, index, at: t });
-            active.push(Pod { ends_at: run_end(t + startup, failed), seq, index, verdict_failed: failed, restarts: 0 });
+            active.push(
+                Pod { ends_at: run_end(t + startup, failed), seq, index, verdict_failed: failed, restarts: 0 },
+                Delay::StartUp,
+            );
         }
 
         // The next event: a run ends, a back-off expires, or the deadline.
         let next_end = active.peek().map_or(f64::INFINITY, |p| p.ends_at);
         let next_ready = if active.len() < slots {
-            let idle_ready = if !m.indexed || !idx.ready.is_empty() || idx.fresh < c {
-                0.0
-            } else {
-                idx.waiting.peek().map_or(f64::INFINITY, |Reverse((at, _))| f64::from_bits(*at))
-            };
+            let idle_ready =
+                if !m.indexed || !idx.ready.is_empty() || idx.fresh < c { 0.0 } else { idx.waiting.next_due() };
             Some(idle_ready.max(next_creation)).filter(|&at| at > t).unwrap_or(f64::INFINITY)
         } else {
             f64::INFINITY
@@ -262,7 +371,7 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
             return trial_end(End::DeadlineExceeded, deadline, pods_created, runs);
         }
         t = next;
-        if active.peek().is_none_or(|p| p.ends_at > t) {
+        if next_end > t {
             continue;
         }
         let Some(mut pod) = active.pop() else { continue };
@@ -297,11 +406,11 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
                 if (limit == 0 && active_restarts > 0) || (limit > 0 && active_restarts >= limit) {
                     return trial_end(End::BackoffLimitExceeded, t, pods_created, runs);
                 }
-                let start = t + backoff(KUBELET_BACKOFF, pod.restarts);
+                let delay = backoff(KUBELET_BACKOFF, pod.restarts);
                 let failed = decide(pod.seq, pod.index, pod.restarts, 0)?;
                 pod.verdict_failed = failed;
-                pod.ends_at = run_end(start, failed);
-                active.push(pod);
+                pod.ends_at = run_end(t + delay, failed);
+                active.push(pod, Delay::Restart(delay.to_bits()));
             }
             RestartPolicy::Never => {
                 trace(PodEvent::Ended { seq: pod.seq, at: t, failed: true });
@@ -328,7 +437,8 @@ fn simulate_with(m: &Model, trial: u64, budget: u64, mut trace: impl FnMut(PodEv
                                 return trial_end(End::FailedIndexes, t, pods_created, runs);
                             }
                         } else {
-                            idx.waiting.push(Reverse((key(t + backoff(NEVER_BACKOFF, failures)), i)));
+                            let delay = backoff(NEVER_BACKOFF, failures);
+                            idx.waiting.push(t + delay, delay, i);
                         }
                     }
                     None => {
@@ -391,6 +501,8 @@ pub struct Simulated {
     pub ends: Vec<(End, u32)>,
     pub p_complete: f64,
     pub seconds_mean: f64,
+    /// How far the wall time varies from Job to Job.
+    pub seconds_sd: f64,
     pub seconds_median: f64,
     pub seconds_p90: f64,
     pub pods_mean: f64,
@@ -407,6 +519,11 @@ impl Simulated {
     /// One standard error of the simulated chance to complete.
     pub fn p_complete_se(&self) -> f64 {
         (self.p_complete * (1.0 - self.p_complete) / f64::from(self.trials.max(1))).sqrt()
+    }
+
+    /// One standard error of the simulated mean wall time.
+    pub fn seconds_mean_se(&self) -> f64 {
+        self.seconds_sd / f64::from(self.trials.max(1)).sqrt()
     }
 
     /// Whether the budget cut the trials short.
@@ -449,7 +566,7 @@ pub fn summarize(mut all: Vec<Trial>, work: u64, trials: u32, budget: u64) -> Si
     };
     let (pods_mean, pods_sd) = mean_sd(&mut all.iter().map(|t| f64::from(t.pods)));
     let (runs_mean, runs_sd) = mean_sd(&mut all.iter().map(|t| f64::from(t.runs)));
-    let (seconds_mean, _) = mean_sd(&mut all.iter().map(|t| t.seconds));
+    let (seconds_mean, seconds_sd) = mean_sd(&mut all.iter().map(|t| t.seconds));
     all.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
     let at = |q: f64| all.get(((all.len().max(1) - 1) as f64 * q).round() as usize).map_or(0.0, |t| t.seconds);
     let complete = all.iter().filter(|t| t.end == End::Complete).count();
@@ -460,6 +577,7 @@ pub fn summarize(mut all: Vec<Trial>, work: u64, trials: u32, budget: u64) -> Si
         budget,
         p_complete: complete as f64 / n,
         seconds_mean,
+        seconds_sd,
         seconds_median: at(0.5),
         seconds_p90: at(0.9),
         pods_mean,
@@ -467,5 +585,62 @@ pub fn summarize(mut all: Vec<Trial>, work: u64, trials: u32, budget: u64) -> Si
         runs_mean,
         runs_sd,
         ends,
+    }
+}
+
+#[cfg(test)]
+mod active_tests {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    use super::{Active, Delay, KUBELET_BACKOFF, Pod, backoff};
+
+    /// Driven as the simulation drives it (time only moves forward, new
+    /// pods at the current time, a failed run restarted at the moment it
+    /// ended with its back-off), `Active` gives the runs back in the order a
+    /// heap by end and creation gives: ties included, as every run lasts
+    /// the same and many end together; hanging runs counted, never given.
+    #[test]
+    fn runs_leave_in_the_order_of_their_end_then_creation() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (startup, work) = (2.0, 5.0);
+        let mut active = Active::default();
+        let mut reference: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::new();
+        let (mut t, mut seq, mut hung, mut popped) = (0.0f64, 0u32, 0usize, 0u32);
+        for _ in 0..20_000 {
+            if next() % 2 == 0 && reference.len() < 60 {
+                let hangs = next() % 200 == 0;
+                let ends_at = if hangs { f64::INFINITY } else { t + startup + work };
+                active.push(Pod { ends_at, seq, index: 0, verdict_failed: false, restarts: 0 }, Delay::StartUp);
+                if hangs {
+                    hung += 1;
+                } else {
+                    reference.push(Reverse((ends_at.to_bits(), seq)));
+                }
+                seq += 1;
+                continue;
+            }
+            let Some(Reverse((end, want_seq))) = reference.pop() else { continue };
+            t = f64::from_bits(end);
+            let mut pod = active.pop().expect("the reference holds a run");
+            assert_eq!((pod.ends_at, pod.seq), (t, want_seq), "after {popped} runs");
+            popped += 1;
+            if next() % 3 == 0 {
+                pod.restarts += 1;
+                let delay = backoff(KUBELET_BACKOFF, pod.restarts.min(7));
+                pod.ends_at = t + delay + work;
+                reference.push(Reverse((pod.ends_at.to_bits(), pod.seq)));
+                active.push(pod, Delay::Restart(delay.to_bits()));
+            }
+            assert_eq!(active.len(), reference.len() + hung);
+        }
+        assert!(popped > 5_000 && hung > 20, "both paths were exercised: {popped} runs ended, {hung} hung");
+        assert!(active.queues.len() > 4, "restarts of several back-offs: {} queues", active.queues.len());
     }
 }
