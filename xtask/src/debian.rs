@@ -11,7 +11,8 @@ use crate::report::Reporter;
 
 /// A program from a Debian package.
 pub struct Tool {
-    /// The program, run with `--version` to see whether it is there.
+    /// The program, started with `--version` to see whether it is there
+    /// (whatever it answers: not every program knows the flag).
     pub program: &'static str,
     pub package: &'static str,
     /// What it is, for the messages: "the CNCF registry binary".
@@ -26,7 +27,14 @@ impl Tool {
     pub fn ensure(&self, install: bool, out: &Reporter) -> Result<()> {
         let Tool { program, package, what, otherwise } = self;
         let sh = Shell::new()?;
-        if cmd!(sh, "{program} --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        let starts = std::process::Command::new(program)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok();
+        if starts {
             return Ok(());
         }
         let missing = format!("{what} `{program}` is missing");
@@ -120,4 +128,21 @@ pub const JDK: Tool = Tool {
     package: "default-jdk-headless",
     what: "the Java compiler (a JDK)",
     otherwise: "put a JDK 11 or newer (javac, java, keytool) in PATH",
+};
+
+/// The bench's TLS registry: a self-signed certificate for 127.0.0.1.
+pub const OPENSSL: Tool = Tool {
+    program: "openssl",
+    package: "openssl",
+    what: "the OpenSSL command line tool",
+    otherwise: "put an openssl in PATH",
+};
+
+/// The bench's registry with basic auth: the CNCF registry reads bcrypt
+/// hashes from an htpasswd file, as its documentation makes them.
+pub const HTPASSWD: Tool = Tool {
+    program: "htpasswd",
+    package: "apache2-utils",
+    what: "Apache's htpasswd",
+    otherwise: "put an htpasswd (bcrypt, -B) in PATH",
 };

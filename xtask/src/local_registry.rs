@@ -7,7 +7,7 @@
 
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -64,13 +64,7 @@ pub fn ensure_running(out: &Reporter) -> Result<()> {
         dir.join("data").display()
     );
     std::fs::write(dir.join("config.yml"), config)?;
-    let log = std::fs::File::create(dir.join("registry.log"))?;
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.join("config.yml"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
+    let child = serve(&dir)?
         // Its own process group: it outlives this command, as a daemon would.
         .process_group(0)
         .spawn()
@@ -81,18 +75,34 @@ pub fn ensure_running(out: &Reporter) -> Result<()> {
             ))
         })?;
     std::fs::write(dir.join("pid"), child.id().to_string())?;
-    let start = Instant::now();
-    while TcpStream::connect(&address).is_err() {
-        if start.elapsed() > Duration::from_secs(15) {
-            let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
-            anyhow::bail!("the local registry did not start on {address}; its log:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_listening(&address, &dir, "the local registry")?;
     out.status(format!(
         "started a local registry on {address} (storage {}, stop it with `kill $(cat {})`)",
         dir.join("data").display(),
         dir.join("pid").display()
     ));
+    Ok(())
+}
+
+/// `docker-registry serve DIR/config.yml`, its output to DIR/registry.log.
+pub fn serve(dir: &Path) -> Result<Command> {
+    let log = std::fs::File::create(dir.join("registry.log"))
+        .with_context(|| format!("creating {}", dir.join("registry.log").display()))?;
+    let mut cmd = Command::new("docker-registry");
+    cmd.arg("serve").arg(dir.join("config.yml")).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    Ok(cmd)
+}
+
+/// Waits up to 15 s for the registry `serve(dir)` started to listen on
+/// `address`; else fails with its log.
+pub fn wait_until_listening(address: &str, dir: &Path, what: &str) -> Result<()> {
+    let start = Instant::now();
+    while TcpStream::connect(address).is_err() {
+        if start.elapsed() > Duration::from_secs(15) {
+            let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
+            anyhow::bail!("{what} did not start on {address}; its log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     Ok(())
 }

@@ -7,6 +7,8 @@
 //!   the contract allows;
 //! - binary size, against the 512 KiB aim (from the build; no file of its own);
 //! - `pipeline`: `cargo xtask push` against `docker build` + `docker push`;
+//! - `secure_push`: a no-op `cargo xtask push`, through cargo, against
+//!   docker's, to a registry with TLS and basic auth;
 //! - `local_run`: `cargo xtask run-local` against serial `docker run`s;
 //! - `odds`: `odds --target` against a plain `odds`;
 //! - `load`: a local Job of 500 completions against its floor (time) and a
@@ -18,6 +20,7 @@ mod load;
 mod local_run;
 mod odds;
 mod pipeline;
+mod secure_push;
 mod sigterm;
 mod startup;
 mod stats;
@@ -37,6 +40,7 @@ use load::Load;
 use local_run::LocalRun;
 use odds::OddsTarget;
 use pipeline::Pipeline;
+use secure_push::SecurePush;
 use startup::{Floor, Interpreter, StartToExit};
 use stats::Stats;
 
@@ -55,6 +59,8 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
     // The sections with a run count of their own are skipped at 0.
     let pipeline =
         (flags.pipeline_runs > 0).then(|| pipeline::measure(flags.pipeline_runs, &worker.path, out)).transpose()?;
+    let secure_push =
+        (flags.pipeline_runs > 0).then(|| secure_push::measure(flags.pipeline_runs, &worker.path, out)).transpose()?;
     let local = (flags.local_runs > 0).then(|| local_run::measure(flags.local_runs, &worker.path, out)).transpose()?;
     let odds_target = (flags.odds_runs > 0).then(|| odds::measure(flags.odds_runs, out)).transpose()?;
     let load = flags.load.then(|| load::measure(&worker.path, out)).transpose()?;
@@ -74,6 +80,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         signal_runs,
         sigterm_to_exit_us: sigterm,
         pipeline_seconds: pipeline,
+        secure_push_seconds: secure_push,
         local_job: local,
         odds_target,
         load,
@@ -100,6 +107,7 @@ struct Report {
     signal_runs: u32,
     sigterm_to_exit_us: Stats,
     pipeline_seconds: Option<Pipeline>,
+    secure_push_seconds: Option<SecurePush>,
     local_job: Option<LocalRun>,
     odds_target: Option<OddsTarget>,
     load: Option<Load>,
@@ -126,6 +134,9 @@ impl fmt::Display for Report {
         sigterm::write(f, *signal_runs, sigterm_to_exit_us)?;
         if let Some(pl) = &self.pipeline_seconds {
             write!(f, "\n{pl}")?;
+        }
+        if let Some(s) = &self.secure_push_seconds {
+            write!(f, "\n{s}")?;
         }
         if let Some(l) = &self.local_job {
             write!(f, "\n{l}")?;
@@ -222,6 +233,7 @@ mod tests {
             signal_runs: 30,
             sigterm_to_exit_us: stats(150),
             pipeline_seconds: None,
+            secure_push_seconds: None,
             local_job: Some(LocalRun {
                 runs: 3,
                 completions: 5,
@@ -306,5 +318,20 @@ mod tests {
             "{text}"
         );
         assert!(text.lines().all(|l| l == l.trim_end()), "trailing blanks: {text:?}");
+
+        // The no-op push where users push, through cargo, against docker's.
+        report.secure_push_seconds = Some(secure_push::example());
+        let text = report.to_string();
+        assert!(
+            text.contains(
+                "cargo xtask push --builder oci --platform linux/amd64   0.56 s  0.34x (docker / cargo xtask): misses \
+                 the goal of 1"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["secure_push_seconds"]["cargo_xtask_noop"], 0.56);
+        assert_eq!(json["secure_push_seconds"]["docker_build_push"], 0.19);
+        assert_eq!(json["secure_push_seconds"]["docker_over_cargo_xtask"], 0.34);
     }
 }
