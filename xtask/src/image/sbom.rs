@@ -35,7 +35,7 @@ const CRATES_IO: &str = "registry+https://github.com/rust-lang/crates.io-index";
 const NOASSERTION: &str = "NOASSERTION";
 
 /// A crate linked into the worker.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Crate {
     pub name: String,
     pub version: String,
@@ -50,7 +50,7 @@ pub struct Crate {
     pub dependencies: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum CrateSource {
     CratesIo,
     /// Another registry, or git: cargo's source string.
@@ -122,18 +122,72 @@ struct Locked {
 
 /// The crates linked into the worker for these targets (several: the
 /// union), from `cargo metadata` and Cargo.lock, sorted by name and version.
+///
+/// `cargo metadata` takes about 0.3 s, as long as the whole rest of a
+/// no-op push, so its answer is kept in the target directory under the hash
+/// of everything it reads (Cargo.lock, the workspace's manifests, the
+/// targets and the cargo that answered): a push with none of them changed
+/// reads the kept list instead.
 pub fn read_crates(targets: &[Target]) -> Result<Vec<Crate>> {
-    let sh = Shell::new()?;
-    sh.change_dir(crate::project_root());
+    let root = crate::project_root();
     let cargo = std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| "cargo".into());
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let kept = crate::target_dir().join("sbom").join(format!("{}.json", inputs_hash(&root, &cargo, targets, &lock)?));
+    if let Some(crates) = std::fs::read(&kept).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
+        return Ok(crates);
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&root);
     let filters = targets.iter().flat_map(|t| ["--filter-platform", t.triple()]);
     let metadata = cmd!(sh, "{cargo} metadata --format-version 1 --locked {filters...}")
         .quiet()
         .output()
         .context("cargo metadata, for the SBOM")?
         .stdout;
-    let lock = std::fs::read_to_string(crate::project_root().join("Cargo.lock")).context("reading Cargo.lock")?;
-    linked(&metadata, &lock)
+    let crates = linked(&metadata, &lock)?;
+    // Kept for the next push; a failure to keep it costs only time.
+    if let Some(dir) = kept.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = std::fs::write(&kept, serde_json::to_vec(&crates)?);
+    }
+    Ok(crates)
+}
+
+/// The hash of what `cargo metadata` reads for `read_crates`: Cargo.lock,
+/// the workspace's Cargo.toml and each member's, the targets, and which
+/// cargo (its path names the toolchain).
+fn inputs_hash(root: &std::path::Path, cargo: &std::ffi::OsStr, targets: &[Target], lock: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    #[derive(Deserialize)]
+    struct Manifest {
+        workspace: Option<Workspace>,
+    }
+    #[derive(Deserialize)]
+    struct Workspace {
+        #[serde(default)]
+        members: Vec<String>,
+    }
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).context("reading Cargo.toml")?;
+    let members = toml::from_str::<Manifest>(&manifest)
+        .context("reading Cargo.toml's [workspace]")?
+        .workspace
+        .map_or_else(Vec::new, |w| w.members);
+    let mut hash = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    part(cargo.as_encoded_bytes());
+    targets.iter().for_each(|t| part(t.triple().as_bytes()));
+    part(lock.as_bytes());
+    part(manifest.as_bytes());
+    for member in members {
+        let path = root.join(&member).join("Cargo.toml");
+        part(member.as_bytes());
+        part(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The crates job-worker links, from `cargo metadata`'s JSON and Cargo.lock.
