@@ -276,6 +276,10 @@ pub struct BenchFlags {
     /// Runs of `odds --target 99.9%` for a million completions against a plain `odds` of the same Job; 0 skips it.
     #[arg(long, default_value_t = 3)]
     pub odds_runs: u32,
+    /// Also time the first build: `cargo build -p xtask` from an empty target directory against the worker's
+    /// release build from another (some minutes on 2 cores); cargo's --timings page is kept in target/bench/.
+    #[arg(long)]
+    pub first_build: bool,
     /// A local Job of 500 completions at parallelism 20: its wall time against its floor and its peak memory
     /// against a one-pod Job's (three minutes on 2 cores); --load=false skips it.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true",

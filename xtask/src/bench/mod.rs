@@ -11,11 +11,14 @@
 //!   docker's, to a registry with TLS and basic auth;
 //! - `local_run`: `cargo xtask run-local` against serial `docker run`s;
 //! - `odds`: `odds --target` against a plain `odds`;
+//! - `first_build`: the pipeline's first build against the worker's, each
+//!   from an empty target directory (`--first-build`);
 //! - `load`: a local Job of 500 completions against its floor (time) and a
 //!   one-pod Job (peak memory).
 //!
 //! The report is one value: text (Display) and JSON (Serialize).
 
+mod first_build;
 mod load;
 mod local_run;
 mod odds;
@@ -36,6 +39,7 @@ use crate::build;
 use crate::choices::Target;
 use crate::flags::BenchFlags;
 use crate::report::Reporter;
+use first_build::FirstBuild;
 use load::Load;
 use local_run::LocalRun;
 use odds::OddsTarget;
@@ -63,6 +67,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         (flags.pipeline_runs > 0).then(|| secure_push::measure(flags.pipeline_runs, &worker.path, out)).transpose()?;
     let local = (flags.local_runs > 0).then(|| local_run::measure(flags.local_runs, &worker.path, out)).transpose()?;
     let odds_target = (flags.odds_runs > 0).then(|| odds::measure(flags.odds_runs, out)).transpose()?;
+    let first_build = flags.first_build.then(|| first_build::measure(out)).transpose()?;
     let load = flags.load.then(|| load::measure(&worker.path, out)).transpose()?;
 
     let report = Report {
@@ -83,6 +88,7 @@ pub fn run(flags: &BenchFlags, out: &Reporter) -> Result<()> {
         secure_push_seconds: secure_push,
         local_job: local,
         odds_target,
+        first_build,
         load,
     };
     out.result(&report);
@@ -110,6 +116,7 @@ struct Report {
     secure_push_seconds: Option<SecurePush>,
     local_job: Option<LocalRun>,
     odds_target: Option<OddsTarget>,
+    first_build: Option<FirstBuild>,
     load: Option<Load>,
 }
 
@@ -143,6 +150,9 @@ impl fmt::Display for Report {
         }
         if let Some(o) = &self.odds_target {
             write!(f, "\n{o}")?;
+        }
+        if let Some(b) = &self.first_build {
+            write!(f, "\n{b}")?;
         }
         if let Some(l) = &self.load {
             write!(f, "\n{l}")?;
@@ -187,6 +197,26 @@ fn docker_context(name: &str, worker: &Path) -> Result<PathBuf> {
     std::fs::copy(crate::project_root().join("Dockerfile"), context.join("Dockerfile"))?;
     std::fs::copy(worker, context.join("job-worker"))?;
     Ok(context)
+}
+
+/// `cmd` with the environment a user's shell has, not the one `cargo run`
+/// gave the bench: cargo sets CARGO_MANIFEST_DIR and the package's
+/// variables for the program it runs, and ring's build script reruns when
+/// CARGO_MANIFEST_DIR changes, so a cargo started from the bench with them
+/// rebuilt ring and all that depends on it (kube, rustls, xtask), and again
+/// when the user next built.
+fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let name_str = name.to_string_lossy();
+        let set_by_cargo_run = ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_BIN_NAME"]
+            .contains(&name_str.as_ref())
+            || name_str.starts_with("CARGO_PKG_")
+            || name_str == "CARGO_PRIMARY_PACKAGE";
+        if set_by_cargo_run {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd
 }
 
 /// A child `cargo xtask` of the bench, free of the project's settings file
@@ -252,7 +282,11 @@ mod tests {
                 target_search: stats(30_000),
                 plain_odds: stats(3_000_000),
                 plain_over_target_median: 100.0,
+                budget_spent: stats(500_000),
+                default_job: stats(100_000),
+                budget_spent_over_default_job: 5.0,
             }),
+            first_build: Some(first_build::example()),
             load: Some(Load {
                 completions: 500,
                 parallelism: 20,
@@ -300,7 +334,25 @@ mod tests {
             "{text}"
         );
         assert_eq!(json["load"]["peak_rss_kib"], 40_960);
+        assert!(
+            text.contains(
+                "cargo build -p xtask (what the first cargo xtask compiles)  150.0 s, 402 units\n  \
+                 the worker alone (release, musl)                           10.0 s, 20 units\n  \
+                 ratio                                                      15.0x (pipeline / worker)"
+            ),
+            "{text}"
+        );
+        assert_eq!(json["first_build"]["xtask_units"], 402);
         assert!(text.contains("odds --target 99.9%                  0.030 s"), "{text}");
+        assert!(
+            text.contains(
+                "odds --backoff-limit 1000000         0.500 s (the whole simulation budget; the goal is under 1 s)\n  \
+                 odds of the default Job              0.100 s\n  \
+                 ratio                                5.0x (a million / the default)"
+            ),
+            "{text}"
+        );
+        assert_eq!(json["odds_target"]["budget_spent"], 0.5);
         // And the new ones.
         assert_eq!(json["python3"]["executable"], "/root/.pyenv/versions/3.11.7/bin/python3");
         assert_eq!(json["start_to_exit_us"]["true"]["median"], 625.0);

@@ -210,7 +210,7 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<Secure
     let xtask_push = |via_cargo: bool, image: &str, layout: &str, amd64: bool| -> Result<Duration> {
         let mut cmd = if via_cargo {
             let mut c = Command::new("cargo");
-            c.arg("xtask");
+            super::as_from_a_shell(&mut c).arg("xtask");
             c
         } else {
             Command::new(&xtask_binary)

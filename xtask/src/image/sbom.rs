@@ -482,6 +482,29 @@ mod tests {
 
     use super::*;
 
+    /// The kept crate list is read again only while nothing cargo metadata
+    /// reads has changed: a member's manifest, the lock file, the targets
+    /// or the cargo each make another key.
+    #[test]
+    fn the_kept_crate_list_is_keyed_by_everything_cargo_metadata_reads() {
+        let root = std::env::temp_dir().join(format!("job-test-sbom-key-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("member")).unwrap();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"member\"]\n").unwrap();
+        std::fs::write(root.join("member/Cargo.toml"), "[package]\nname = \"member\"\n").unwrap();
+        let cargo = std::ffi::OsStr::new("/toolchains/stable/bin/cargo");
+        let key =
+            |cargo: &std::ffi::OsStr, targets: &[Target], lock: &str| inputs_hash(&root, cargo, targets, lock).unwrap();
+        let first = key(cargo, &[Target::Musl], "lock");
+        assert_eq!(key(cargo, &[Target::Musl], "lock"), first, "the same inputs, the same key");
+        assert_ne!(key(cargo, &[Target::Musl], "lock 2"), first, "Cargo.lock");
+        assert_ne!(key(cargo, &[Target::Musl, Target::Aarch64Musl], "lock"), first, "the targets");
+        assert_ne!(key(std::ffi::OsStr::new("cargo"), &[Target::Musl], "lock"), first, "the cargo");
+        std::fs::write(root.join("member/Cargo.toml"), "[package]\nname = \"member\"\n[dependencies]\nx = \"1\"\n")
+            .unwrap();
+        assert_ne!(key(cargo, &[Target::Musl], "lock"), first, "a member's manifest");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     /// A resolve graph shaped as `cargo metadata` gives it: job-worker with
     /// a normal, a dev, a build and a proc-macro dependency.
     fn metadata() -> Vec<u8> {

@@ -1,0 +1,117 @@
+//! The first build on a fresh machine, compile only: what the first `cargo
+//! xtask` compiles (`cargo build -p xtask`, the dev profile) from an empty
+//! target directory, against what the image needs (`cargo build --release
+//! -p job-worker --target x86_64-unknown-linux-musl`) from another, one
+//! after the other, the crates already downloaded for both. cargo's
+//! `--timings` page of the pipeline's build is kept, for its critical path.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::report::Reporter;
+
+#[derive(Debug, Serialize)]
+pub(super) struct FirstBuild {
+    pub(super) xtask_seconds: f64,
+    pub(super) xtask_units: usize,
+    pub(super) worker_seconds: f64,
+    pub(super) worker_units: usize,
+    pub(super) xtask_over_worker: f64,
+    /// cargo's `--timings` page of the pipeline's build.
+    pub(super) timings: PathBuf,
+}
+
+impl fmt::Display for FirstBuild {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "first build from an empty target directory (crates already downloaded):\n  \
+             cargo build -p xtask (what the first cargo xtask compiles)  {:.1} s, {} units\n  \
+             the worker alone (release, musl)                           {:.1} s, {} units\n  \
+             ratio                                                      {:.1}x (pipeline / worker)\n  \
+             critical path: {}",
+            self.xtask_seconds,
+            self.xtask_units,
+            self.worker_seconds,
+            self.worker_units,
+            self.xtask_over_worker,
+            self.timings.display()
+        )
+    }
+}
+
+/// One clean build of `args` in a target directory of its own, removed
+/// after: its time and the units cargo compiled.
+fn clean_build(name: &str, args: &[&str], keep_timings: Option<&PathBuf>) -> Result<(Duration, usize)> {
+    let target = std::env::temp_dir().join(format!("job-test-bench-first-build-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&target);
+    let cargo = std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| "cargo".into());
+    // Fetched first, so that downloads are not timed.
+    let fetched = super::as_from_a_shell(&mut Command::new(&cargo))
+        .args(["fetch", "--locked"])
+        .current_dir(crate::project_root())
+        .output()?;
+    if !fetched.status.success() {
+        bail!("cargo fetch failed: {}", String::from_utf8_lossy(&fetched.stderr).trim());
+    }
+    let start = Instant::now();
+    let built = super::as_from_a_shell(&mut Command::new(&cargo))
+        .args(["build", "--locked"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_TERM_PROGRESS_WHEN", "never")
+        .current_dir(crate::project_root())
+        .output()
+        .with_context(|| format!("running cargo build {}", args.join(" ")))?;
+    let elapsed = start.elapsed();
+    let kept = match keep_timings {
+        Some(keep) if built.status.success() => keep
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::copy(target.join("cargo-timings").join("cargo-timing.html"), keep))
+            .map(drop)
+            .with_context(|| format!("keeping cargo's timings page as {}", keep.display())),
+        _ => Ok(()),
+    };
+    let _ = std::fs::remove_dir_all(&target);
+    if !built.status.success() {
+        bail!("cargo build {} failed: {}", args.join(" "), String::from_utf8_lossy(&built.stderr));
+    }
+    kept?;
+    let stderr = String::from_utf8_lossy(&built.stderr);
+    Ok((elapsed, stderr.lines().filter(|l| l.trim_start().starts_with("Compiling ")).count()))
+}
+
+pub(super) fn measure(out: &Reporter) -> Result<FirstBuild> {
+    out.status("building the pipeline, then the worker, each from an empty target directory (some minutes)");
+    let timings = crate::target_dir().join("bench").join("first-build-timings.html");
+    let (xtask, xtask_units) = clean_build("xtask", &["-p", "xtask", "--timings"], Some(&timings))?;
+    let (worker, worker_units) =
+        clean_build("worker", &["--release", "-p", "job-worker", "--target", "x86_64-unknown-linux-musl"], None)?;
+    Ok(FirstBuild {
+        xtask_seconds: xtask.as_secs_f64(),
+        xtask_units,
+        worker_seconds: worker.as_secs_f64(),
+        worker_units,
+        xtask_over_worker: xtask.as_secs_f64() / worker.as_secs_f64(),
+        timings,
+    })
+}
+
+/// A report of a first build, for the tests.
+#[cfg(test)]
+pub(super) fn example() -> FirstBuild {
+    FirstBuild {
+        xtask_seconds: 150.0,
+        xtask_units: 402,
+        worker_seconds: 10.0,
+        worker_units: 20,
+        xtask_over_worker: 15.0,
+        timings: "/w/target/bench/first-build-timings.html".into(),
+    }
+}
