@@ -57,6 +57,24 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// The variables `cargo run` sets for the program it runs (the package's
+/// manifest and metadata), which a cargo started from `cargo xtask` must
+/// not inherit: ring's build script reruns when CARGO_MANIFEST_DIR
+/// changes, so with them a nested cargo rebuilt ring and all that depends
+/// on it (rustls, kube, bollard, xtask), and the user's next `cargo xtask`
+/// rebuilt them all again without them.
+pub fn vars_set_by_cargo_run() -> Vec<std::ffi::OsString> {
+    std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            let name = name.to_string_lossy();
+            ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"]
+                .contains(&name.as_ref())
+                || name.starts_with("CARGO_PKG_")
+        })
+        .collect()
+}
+
 /// Installs the process's one rustls crypto provider (ring, the one kube
 /// uses); oci-client is built without one. Without this, the first TLS
 /// connection panics when two providers are compiled in. Idempotent.
@@ -106,4 +124,19 @@ pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
 pub fn one_line(message: &str) -> String {
     let line = message.split_whitespace().collect::<Vec<_>>().join(" ");
     if line.chars().count() > 400 { format!("{}…", line.chars().take(400).collect::<String>()) } else { line }
+}
+
+#[cfg(test)]
+mod tests {
+    /// cargo runs the tests as it runs `cargo xtask`, with the package's
+    /// variables set: those are the ones a nested cargo must not see, and
+    /// what configures cargo or finds it stays.
+    #[test]
+    fn a_nested_cargo_drops_what_cargo_run_set_and_keeps_the_rest() {
+        let dropped = super::vars_set_by_cargo_run();
+        let has = |name: &str| dropped.iter().any(|d| d == name);
+        assert!(has("CARGO_MANIFEST_DIR") && has("CARGO_PKG_NAME") && has("CARGO_PKG_VERSION"), "{dropped:?}");
+        assert!(!has("CARGO") && !has("PATH") && !has("HOME"), "{dropped:?}");
+        assert!(dropped.iter().all(|d| d.to_string_lossy().starts_with("CARGO_")), "{dropped:?}");
+    }
 }

@@ -200,21 +200,10 @@ fn docker_context(name: &str, worker: &Path) -> Result<PathBuf> {
 }
 
 /// `cmd` with the environment a user's shell has, not the one `cargo run`
-/// gave the bench: cargo sets CARGO_MANIFEST_DIR and the package's
-/// variables for the program it runs, and ring's build script reruns when
-/// CARGO_MANIFEST_DIR changes, so a cargo started from the bench with them
-/// rebuilt ring and all that depends on it (kube, rustls, xtask), and again
-/// when the user next built.
+/// gave the bench (`crate::vars_set_by_cargo_run`).
 fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
-    for (name, _) in std::env::vars_os() {
-        let name_str = name.to_string_lossy();
-        let set_by_cargo_run = ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_BIN_NAME"]
-            .contains(&name_str.as_ref())
-            || name_str.starts_with("CARGO_PKG_")
-            || name_str == "CARGO_PRIMARY_PACKAGE";
-        if set_by_cargo_run {
-            cmd.env_remove(&name);
-        }
+    for name in crate::vars_set_by_cargo_run() {
+        cmd.env_remove(name);
     }
     cmd
 }
