@@ -100,8 +100,7 @@ pub fn build_all(targets: &[Target], out: &Reporter) -> Result<Vec<Binary>> {
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
         .unwrap_or_default();
-    let cargo = cargo();
-    let mut build = cmd!(sh, "{cargo} build --release --locked --package job-worker");
+    let mut build = cargo_cmd(&sh).args(["build", "--release", "--locked", "--package", "job-worker"]);
     for target in targets {
         let mut rustflags = format!("--remap-path-prefix={}=/cargo", cargo_home.display());
         match target {
@@ -129,8 +128,17 @@ pub fn build_all(targets: &[Target], out: &Reporter) -> Result<Vec<Binary>> {
 /// The cargo that runs this xtask (`CARGO`, set by `cargo run`): the
 /// toolchain's own binary, without a rustup proxy starting in front of it.
 /// Else `cargo` from PATH.
-fn cargo() -> PathBuf {
+pub fn cargo() -> PathBuf {
     std::env::var_os("CARGO").filter(|c| !c.is_empty()).map_or_else(|| "cargo".into(), PathBuf::from)
+}
+
+/// A cargo started from `cargo xtask` (`cargo()`), with the environment of
+/// the user's own cargo: without the variables `cargo run` set for xtask
+/// (`crate::vars_set_by_cargo_run`), which would make it rebuild what the
+/// user's next `cargo xtask` then rebuilds back.
+pub fn cargo_cmd(sh: &Shell) -> xshell::Cmd<'_> {
+    let cargo = cargo();
+    crate::vars_set_by_cargo_run().into_iter().fold(cmd!(sh, "{cargo}"), |cmd, name| cmd.env_remove(name))
 }
 
 /// Whether the standard library for `triple` is in the sysroot of `cargo`

@@ -124,7 +124,10 @@ fn build(out: &Reporter) -> Result<PathBuf> {
     let target_dir = crate::target_dir().join("fuzz");
     let manifest = project_root().join("fuzz/Cargo.toml");
     out.status("building the fuzz targets (instrumented; the first build takes some minutes)");
-    cmd!(sh, "cargo build --quiet --manifest-path {manifest} --profile fuzz --locked --target {host} --bins")
+    crate::build::cargo_cmd(&sh)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .args(["--profile", "fuzz", "--locked", "--target", &host, "--bins"])
         .env("RUSTFLAGS", RUSTFLAGS)
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

@@ -59,10 +59,10 @@ pub fn target_dir() -> PathBuf {
 
 /// The variables `cargo run` sets for the program it runs (the package's
 /// manifest and metadata), which a cargo started from `cargo xtask` must
-/// not inherit: ring's build script reruns when CARGO_MANIFEST_DIR
-/// changes, so with them a nested cargo rebuilt ring and all that depends
-/// on it (rustls, kube, bollard, xtask), and the user's next `cargo xtask`
-/// rebuilt them all again without them.
+/// not inherit (`build::cargo_cmd`): ring's build script reruns when
+/// CARGO_MANIFEST_DIR changes, so with them a nested cargo rebuilt ring and
+/// all that depends on it (rustls, kube, bollard, xtask), and the user's
+/// next `cargo xtask` rebuilt them all again without them.
 pub fn vars_set_by_cargo_run() -> Vec<std::ffi::OsString> {
     std::env::vars_os()
         .map(|(name, _)| name)

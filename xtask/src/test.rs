@@ -51,13 +51,9 @@ pub fn run(flags: &TestFlags, out: &Reporter) -> Result<()> {
     let args = &flags.cargo_test_args;
     let before = UserState::read(&sh)?;
     out.status("running every test of the workspace");
-    let mut cargo_test = cmd!(sh, "cargo test --workspace --locked --no-fail-fast -- --include-ignored {args...}");
-    // Built with the environment of the user's own cargo, so that the
-    // next `cargo xtask` finds every unit fresh.
-    for name in crate::vars_set_by_cargo_run() {
-        cargo_test = cargo_test.env_remove(name);
-    }
-    let tests = cargo_test
+    let tests = build::cargo_cmd(&sh)
+        .args(["test", "--workspace", "--locked", "--no-fail-fast", "--", "--include-ignored"])
+        .args(args)
         .env("JOB_WORKER_BIN", &worker.path)
         .env("JOB_WORKER_BIN_AARCH64", &worker_aarch64.path)
         .env("JOB_TEST_XTASK_BIN", &xtask)

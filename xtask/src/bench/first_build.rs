@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
+use xshell::Shell;
 
 use crate::report::Reporter;
 
@@ -46,28 +47,21 @@ impl fmt::Display for FirstBuild {
 }
 
 /// One clean build of `args` in a target directory of its own, removed
-/// after: its time and the units cargo compiled.
+/// after: its time and the crates cargo compiled.
 fn clean_build(name: &str, args: &[&str], keep_timings: Option<&PathBuf>) -> Result<(Duration, usize)> {
     let target = std::env::temp_dir().join(format!("job-test-bench-first-build-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&target);
-    let cargo = std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| "cargo".into());
-    // Fetched first, so that downloads are not timed.
-    let fetched = super::as_from_a_shell(&mut Command::new(&cargo))
-        .args(["fetch", "--locked"])
-        .current_dir(crate::project_root())
-        .output()?;
-    if !fetched.status.success() {
-        bail!("cargo fetch failed: {}", String::from_utf8_lossy(&fetched.stderr).trim());
-    }
+    let sh = Shell::new()?;
+    sh.change_dir(crate::project_root());
+    let mut build = Command::from(
+        crate::build::cargo_cmd(&sh)
+            .args(["build", "--locked"])
+            .args(args)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_TERM_PROGRESS_WHEN", "never"),
+    );
     let start = Instant::now();
-    let built = super::as_from_a_shell(&mut Command::new(&cargo))
-        .args(["build", "--locked"])
-        .args(args)
-        .env("CARGO_TARGET_DIR", &target)
-        .env("CARGO_TERM_PROGRESS_WHEN", "never")
-        .current_dir(crate::project_root())
-        .output()
-        .with_context(|| format!("running cargo build {}", args.join(" ")))?;
+    let built = build.output().with_context(|| format!("running cargo build {}", args.join(" ")))?;
     let elapsed = start.elapsed();
     let kept = match keep_timings {
         Some(keep) if built.status.success() => keep
@@ -89,6 +83,10 @@ fn clean_build(name: &str, args: &[&str], keep_timings: Option<&PathBuf>) -> Res
 
 pub(super) fn measure(out: &Reporter) -> Result<FirstBuild> {
     out.status("building the pipeline, then the worker, each from an empty target directory (some minutes)");
+    // Fetched once, first, so that downloads are not timed.
+    let sh = Shell::new()?;
+    sh.change_dir(crate::project_root());
+    crate::build::cargo_cmd(&sh).args(["fetch", "--locked"]).quiet().run().context("cargo fetch")?;
     let timings = crate::target_dir().join("bench").join("first-build-timings.html");
     let (xtask, xtask_units) = clean_build("xtask", &["-p", "xtask", "--timings"], Some(&timings))?;
     let (worker, worker_units) =

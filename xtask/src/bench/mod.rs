@@ -199,15 +199,6 @@ fn docker_context(name: &str, worker: &Path) -> Result<PathBuf> {
     Ok(context)
 }
 
-/// `cmd` with the environment a user's shell has, not the one `cargo run`
-/// gave the bench (`crate::vars_set_by_cargo_run`).
-fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
-    for name in crate::vars_set_by_cargo_run() {
-        cmd.env_remove(name);
-    }
-    cmd
-}
-
 /// A child `cargo xtask` of the bench, free of the project's settings file
 /// and of JOB_TEST_<FLAG>: what is measured is what its arguments say.
 fn xtask_child(xtask: &Path) -> Command {

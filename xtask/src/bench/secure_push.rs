@@ -209,8 +209,13 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<Secure
     let ca = registry.dir.join("ca.pem");
     let xtask_push = |via_cargo: bool, image: &str, layout: &str, amd64: bool| -> Result<Duration> {
         let mut cmd = if via_cargo {
+            // As a user types it: the cargo on PATH, with the environment
+            // of a shell, not the one `cargo run` gave the bench.
             let mut c = Command::new("cargo");
-            super::as_from_a_shell(&mut c).arg("xtask");
+            for name in crate::vars_set_by_cargo_run() {
+                c.env_remove(name);
+            }
+            c.arg("xtask");
             c
         } else {
             Command::new(&xtask_binary)

@@ -16,10 +16,11 @@
 //! document, and so the same artifact digest.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use xshell::{Shell, cmd};
+use xshell::Shell;
 
 use super::Labels;
 use super::layout::{Annotations, Artifact, Image, canonical_json};
@@ -130,8 +131,8 @@ struct Locked {
 /// reads the kept list instead.
 pub fn read_crates(targets: &[Target]) -> Result<Vec<Crate>> {
     let root = crate::project_root();
-    let cargo = std::env::var_os("CARGO").filter(|c| !c.is_empty()).unwrap_or_else(|| "cargo".into());
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let cargo = crate::build::cargo();
     let kept = crate::target_dir().join("sbom").join(format!("{}.json", inputs_hash(&root, &cargo, targets, &lock)?));
     if let Some(crates) = std::fs::read(&kept).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
         return Ok(crates);
@@ -139,7 +140,9 @@ pub fn read_crates(targets: &[Target]) -> Result<Vec<Crate>> {
     let sh = Shell::new()?;
     sh.change_dir(&root);
     let filters = targets.iter().flat_map(|t| ["--filter-platform", t.triple()]);
-    let metadata = cmd!(sh, "{cargo} metadata --format-version 1 --locked {filters...}")
+    let metadata = crate::build::cargo_cmd(&sh)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(filters)
         .quiet()
         .output()
         .context("cargo metadata, for the SBOM")?
@@ -157,7 +160,7 @@ pub fn read_crates(targets: &[Target]) -> Result<Vec<Crate>> {
 /// The hash of what `cargo metadata` reads for `read_crates`: Cargo.lock,
 /// the workspace's Cargo.toml and each member's, the targets, and which
 /// cargo (its path names the toolchain).
-fn inputs_hash(root: &std::path::Path, cargo: &std::ffi::OsStr, targets: &[Target], lock: &str) -> Result<String> {
+fn inputs_hash(root: &Path, cargo: &Path, targets: &[Target], lock: &str) -> Result<String> {
     use sha2::{Digest, Sha256};
     #[derive(Deserialize)]
     struct Manifest {
@@ -178,7 +181,7 @@ fn inputs_hash(root: &std::path::Path, cargo: &std::ffi::OsStr, targets: &[Targe
         hash.update((bytes.len() as u64).to_le_bytes());
         hash.update(bytes);
     };
-    part(cargo.as_encoded_bytes());
+    part(cargo.as_os_str().as_encoded_bytes());
     targets.iter().for_each(|t| part(t.triple().as_bytes()));
     part(lock.as_bytes());
     part(manifest.as_bytes());
@@ -187,7 +190,7 @@ fn inputs_hash(root: &std::path::Path, cargo: &std::ffi::OsStr, targets: &[Targe
         part(member.as_bytes());
         part(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
     }
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::build::hex(&hash.finalize()))
 }
 
 /// The crates job-worker links, from `cargo metadata`'s JSON and Cargo.lock.
@@ -491,14 +494,13 @@ mod tests {
         std::fs::create_dir_all(root.join("member")).unwrap();
         std::fs::write(root.join("Cargo.toml"), "[workspace]\nmembers = [\"member\"]\n").unwrap();
         std::fs::write(root.join("member/Cargo.toml"), "[package]\nname = \"member\"\n").unwrap();
-        let cargo = std::ffi::OsStr::new("/toolchains/stable/bin/cargo");
-        let key =
-            |cargo: &std::ffi::OsStr, targets: &[Target], lock: &str| inputs_hash(&root, cargo, targets, lock).unwrap();
+        let cargo = Path::new("/toolchains/stable/bin/cargo");
+        let key = |cargo: &Path, targets: &[Target], lock: &str| inputs_hash(&root, cargo, targets, lock).unwrap();
         let first = key(cargo, &[Target::Musl], "lock");
         assert_eq!(key(cargo, &[Target::Musl], "lock"), first, "the same inputs, the same key");
         assert_ne!(key(cargo, &[Target::Musl], "lock 2"), first, "Cargo.lock");
         assert_ne!(key(cargo, &[Target::Musl, Target::Aarch64Musl], "lock"), first, "the targets");
-        assert_ne!(key(std::ffi::OsStr::new("cargo"), &[Target::Musl], "lock"), first, "the cargo");
+        assert_ne!(key(Path::new("cargo"), &[Target::Musl], "lock"), first, "the cargo");
         std::fs::write(root.join("member/Cargo.toml"), "[package]\nname = \"member\"\n[dependencies]\nx = \"1\"\n")
             .unwrap();
         assert_ne!(key(cargo, &[Target::Musl], "lock"), first, "a member's manifest");
