@@ -9,13 +9,13 @@
 
 use std::fmt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::stats::{Stats, median_seconds};
+use super::stats::{Stats, median_seconds, run_checked};
 use super::{docker_context, xtask_child};
 use crate::report::Reporter;
 
@@ -87,14 +87,7 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<Pipeli
     let sh = xshell::Shell::new()?;
     sh.change_dir(crate::project_root());
     let labels = crate::image::Labels::of_checkout(&sh);
-    let run = |cmd: &mut Command| -> Result<Duration> {
-        let start = Instant::now();
-        let o = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
-        if !o.status.success() {
-            bail!("{:?} failed: {}", cmd, String::from_utf8_lossy(&o.stderr));
-        }
-        Ok(start.elapsed())
-    };
+    let run = |cmd: &mut Command| run_checked(cmd, b"").map(|(took, _)| took);
     for i in 0..runs {
         let tag = format!("{registry}/bench-{}-{i}/xtask:1", std::process::id());
         let push = |c: &mut Command| -> Result<Duration> {

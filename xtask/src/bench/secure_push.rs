@@ -15,14 +15,14 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::docker_context;
-use super::stats::{Stats, median_seconds};
+use super::stats::{Stats, median_seconds, run_checked};
 use crate::report::Reporter;
 
 const USER: &str = "bench";
@@ -86,13 +86,7 @@ impl SecureRegistry {
         }
         let dir = std::env::temp_dir().join(format!("job-test-bench-tls-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("data")).with_context(|| format!("creating {}", dir.display()))?;
-        let run = |cmd: &mut Command, what: &str| -> Result<()> {
-            let o = cmd.stdin(Stdio::null()).output().with_context(|| format!("running {what}"))?;
-            if !o.status.success() {
-                bail!("{what} failed: {}", String::from_utf8_lossy(&o.stderr).trim());
-            }
-            Ok(())
-        };
+        let run = |cmd: &mut Command, what: &str| run_checked(cmd, b"").map(drop).with_context(|| what.to_owned());
         // A CA and a server certificate it signs: rustls refuses a
         // self-signed certificate that is its own CA (CaUsedAsEndEntity).
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
@@ -124,29 +118,16 @@ impl SecureRegistry {
                 .current_dir(&dir),
             "openssl x509 (the registry's certificate)",
         )?;
-        let mut bytes = [0u8; 18];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-            .map_err(|_| anyhow::anyhow!("the operating system's random source failed"))?;
-        let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let password = crate::cluster::truststore::generate_password()?;
         // The password goes in on stdin, never on a command line.
-        let mut htpasswd = Command::new("htpasswd")
-            .args(["-niB", USER])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("running htpasswd")?;
-        htpasswd.stdin.take().context("htpasswd's stdin")?.write_all(password.as_bytes())?;
-        let o = htpasswd.wait_with_output()?;
-        if !o.status.success() {
-            bail!("htpasswd failed: {}", String::from_utf8_lossy(&o.stderr).trim());
-        }
+        let (_, hash) = run_checked(Command::new("htpasswd").args(["-niB", USER]), password.as_bytes())
+            .context("htpasswd (the registry's users)")?;
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(dir.join("htpasswd"))
-            .and_then(|mut f| f.write_all(&o.stdout))
+            .and_then(|mut f| f.write_all(&hash))
             .context("writing the registry's htpasswd")?;
         let address = {
             let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
@@ -180,20 +161,7 @@ impl Drop for SecureRegistry {
 
 /// Runs `cmd` with the registry password on stdin; the time it took.
 fn timed_with_password(cmd: &mut Command, password: &str) -> Result<Duration> {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {cmd:?}"))?;
-    child.stdin.take().context("the child's stdin")?.write_all(password.as_bytes())?;
-    let o = child.wait_with_output()?;
-    let elapsed = start.elapsed();
-    if !o.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr).trim());
-    }
-    Ok(elapsed)
+    run_checked(cmd, password.as_bytes()).map(|(took, _)| took)
 }
 
 /// Times the no-op pushes, interleaved, after one first push of each.
@@ -243,14 +211,8 @@ pub(super) fn measure(runs: u32, worker: &Path, out: &Reporter) -> Result<Secure
     timed_with_password(&mut docker(&["login", address, "--username", USER, "--password-stdin"]), password)?;
     let docker_build_push = || -> Result<Duration> {
         let start = Instant::now();
-        let build = docker(&["build", "--quiet", "--tag", &docker_tag]).arg(&context).output()?;
-        if !build.status.success() {
-            bail!("docker build failed: {}", String::from_utf8_lossy(&build.stderr).trim());
-        }
-        let push = docker(&["push", "--quiet", &docker_tag]).output()?;
-        if !push.status.success() {
-            bail!("docker push failed: {}", String::from_utf8_lossy(&push.stderr).trim());
-        }
+        run_checked(docker(&["build", "--quiet", "--tag", &docker_tag]).arg(&context), b"")?;
+        run_checked(&mut docker(&["push", "--quiet", &docker_tag]), b"")?;
         Ok(start.elapsed())
     };
     let measured = (|| -> Result<SecurePush> {

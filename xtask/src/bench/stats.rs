@@ -65,6 +65,30 @@ pub(super) fn time_run(cmd: &mut Command) -> Result<Duration> {
     Ok(elapsed)
 }
 
+/// Runs `cmd` to its end with `input` on its stdin (closed at once when
+/// empty): the time it took and its stdout, or an error with the command
+/// and its stderr. For the runs that must succeed (builds, pushes, the
+/// tools that set a measurement up); a secret goes in on stdin, never on
+/// the command line the error shows.
+pub(super) fn run_checked(cmd: &mut Command, input: &[u8]) -> Result<(Duration, Vec<u8>)> {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let mut stdin = child.stdin.take().context("the child's stdin")?;
+    std::io::Write::write_all(&mut stdin, input).with_context(|| format!("writing to {cmd:?}"))?;
+    drop(stdin);
+    let o = child.wait_with_output()?;
+    let elapsed = start.elapsed();
+    if !o.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&o.stderr).trim());
+    }
+    Ok((elapsed, o.stdout))
+}
+
 /// Stats around a median, for the reports' tests.
 #[cfg(test)]
 pub(super) fn example(median_us: u64) -> Stats {
