@@ -23,9 +23,9 @@
 //! The work is bounded: every container run counts against a budget, and
 //! the simulation stops after the last whole Job that fits, so a huge Job
 //! gets fewer trials (and a larger stated error) instead of running for
-//! hours. Events come from a queue (restartPolicy Never) or a heap
-//! (OnFailure), so one run costs at most O(log parallelism) whatever the
-//! number of completions.
+//! hours. Running pods and per-index back-offs wait in one queue per delay
+//! (`ByDelay`), so one run costs the same whatever the number of
+//! completions.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -38,9 +38,9 @@ use crate::manifest::params::RestartPolicy;
 /// on one core of the 2-core machine `docs/bench.md` names, in the
 /// unoptimized build `cargo xtask` runs (0.4 µs a run, 0.6 µs for an
 /// Indexed Job with backoffLimitPerIndex), so that `odds` answers within a
-/// second whatever the Job's size; a Job too large for many trials says
-/// how many it got, with the standard errors that follow. Work, not time, so that
-/// the same flags give the same numbers on every machine.
+/// second whatever the Job's size; a Job too large for many trials says how
+/// many it got, with the standard errors that follow. Work, not time, so
+/// that the same flags give the same numbers on every machine.
 pub const WORK_BUDGET: u64 = 1_000_000;
 
 /// How a simulated Job ended, with the reasons the Job controller gives.
@@ -109,6 +109,39 @@ impl Pod {
     }
 }
 
+/// Items scheduled to end a fixed delay after the moment they were
+/// scheduled, one queue per delay: moments come in time order, so each
+/// queue is in the order its items end, and the next to end is the
+/// earliest of the fronts. There are few delays (the back-off's doublings
+/// to its cap), so this costs less than a heap, above all in the
+/// unoptimized build `cargo xtask` runs, where std's heap was most of a
+/// large Job's time. Loops by hand: there every iterator adapter is a call,
+/// and this runs once per container run.
+struct ByDelay<K, T> {
+    queues: Vec<(K, VecDeque<T>)>,
+}
+
+impl<K, T> Default for ByDelay<K, T> {
+    fn default() -> Self {
+        ByDelay { queues: Vec::new() }
+    }
+}
+
+impl<K: PartialEq, T> ByDelay<K, T> {
+    /// Queues `item` behind the others of `delay`; the number of its queue.
+    fn push(&mut self, delay: K, item: T) -> usize {
+        let mut at = 0;
+        while at < self.queues.len() && self.queues[at].0 != delay {
+            at += 1;
+        }
+        if at == self.queues.len() {
+            self.queues.push((delay, VecDeque::new()));
+        }
+        self.queues[at].1.push_back(item);
+        at
+    }
+}
+
 /// The pods whose container runs, in the order their runs end.
 ///
 /// A run ends a fixed delay after the moment it is scheduled: the work
@@ -116,16 +149,12 @@ impl Pod {
 /// restart (OnFailure). Moments come in time order, new pods in order of
 /// creation and the restarts of one moment in the order their pods' runs
 /// ended, so the runs scheduled with one delay end in the order they were
-/// scheduled: one queue per kind and delay, and the next run to end is the
-/// earliest of the queues' fronts. There are few delays (one under Never;
-/// the back-off's doublings to its cap under OnFailure), so this costs less
-/// than a heap, above all in the unoptimized build `cargo xtask` runs,
-/// where std's heap was most of a large Job's time. A run that hangs never
-/// ends: it holds its slot and is only counted.
+/// scheduled: one queue per kind and delay (`ByDelay`; one under Never). A
+/// run that hangs never ends: it holds its slot and is only counted.
 #[derive(Default)]
 struct Active {
     /// How the runs were scheduled, and the runs, earliest end first.
-    queues: Vec<(Delay, VecDeque<Pod>)>,
+    queues: ByDelay<Delay, Pod>,
     /// The queue whose front ends first.
     first: Option<usize>,
     running: usize,
@@ -150,17 +179,8 @@ impl Active {
             self.hung += 1;
             return;
         }
-        // Loops by hand: in the unoptimized build every iterator adapter
-        // is a call, and this runs once per container run.
-        let mut at = 0;
-        while at < self.queues.len() && self.queues[at].0 != delay {
-            at += 1;
-        }
-        if at == self.queues.len() {
-            self.queues.push((delay, VecDeque::new()));
-        }
         let ends_first = self.peek().is_none_or(|first| pod.ends_before(first));
-        self.queues[at].1.push_back(pod);
+        let at = self.queues.push(delay, pod);
         self.running += 1;
         if ends_first {
             self.first = Some(at);
@@ -169,16 +189,17 @@ impl Active {
 
     /// The run that ends next, if any does.
     fn peek(&self) -> Option<&Pod> {
-        self.first.and_then(|at| self.queues[at].1.front())
+        self.first.and_then(|at| self.queues.queues[at].1.front())
     }
 
     fn pop(&mut self) -> Option<Pod> {
-        let pod = self.queues[self.first?].1.pop_front()?;
+        let queues = &mut self.queues.queues;
+        let pod = queues[self.first?].1.pop_front()?;
         self.running -= 1;
         let mut first: Option<(usize, &Pod)> = None;
         let mut at = 0;
-        while at < self.queues.len() {
-            if let Some(front) = self.queues[at].1.front()
+        while at < queues.len() {
+            if let Some(front) = queues[at].1.front()
                 && first.is_none_or(|(_, best)| front.ends_before(best))
             {
                 first = Some((at, front));
@@ -206,32 +227,20 @@ struct Indexes {
     failed: u32,
 }
 
-/// Indexes waiting out their back-off (backoffLimitPerIndex), as `Active`
-/// keeps runs: the back-offs of one length end in the order they began, so
-/// one queue per length, and few lengths (the doublings to the cap).
+/// Indexes waiting out their back-off (backoffLimitPerIndex), by the
+/// back-off's length (its bits): when each index's ends.
 #[derive(Default)]
-struct Waiting {
-    /// The back-off's bits, and when each index's ends.
-    queues: Vec<(u64, VecDeque<(f64, u32)>)>,
-}
+struct Waiting(ByDelay<u64, (f64, u32)>);
 
 impl Waiting {
     fn push(&mut self, ends_at: f64, delay: f64, index: u32) {
-        let key = delay.to_bits();
-        let mut at = 0;
-        while at < self.queues.len() && self.queues[at].0 != key {
-            at += 1;
-        }
-        if at == self.queues.len() {
-            self.queues.push((key, VecDeque::new()));
-        }
-        self.queues[at].1.push_back((ends_at, index));
+        self.0.push(delay.to_bits(), (ends_at, index));
     }
 
     /// When the next back-off ends.
     fn next_due(&self) -> f64 {
         let mut next = f64::INFINITY;
-        for (_, queue) in &self.queues {
+        for (_, queue) in &self.0.queues {
             if let Some(&(ends_at, _)) = queue.front() {
                 next = next.min(ends_at);
             }
@@ -241,7 +250,7 @@ impl Waiting {
 
     /// An index whose back-off has ended by `t`.
     fn pop_due(&mut self, t: f64) -> Option<u32> {
-        for (_, queue) in &mut self.queues {
+        for (_, queue) in &mut self.0.queues {
             if queue.front().is_some_and(|&(ends_at, _)| ends_at <= t) {
                 return queue.pop_front().map(|(_, index)| index);
             }
@@ -641,6 +650,7 @@ mod active_tests {
             assert_eq!(active.len(), reference.len() + hung);
         }
         assert!(popped > 5_000 && hung > 20, "both paths were exercised: {popped} runs ended, {hung} hung");
-        assert!(active.queues.len() > 4, "restarts of several back-offs: {} queues", active.queues.len());
+        let queues = active.queues.queues.len();
+        assert!(queues > 4, "restarts of several back-offs: {queues} queues");
     }
 }
