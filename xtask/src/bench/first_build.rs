@@ -19,8 +19,12 @@ use crate::report::Reporter;
 #[derive(Debug, Serialize)]
 pub(super) struct FirstBuild {
     pub(super) xtask_seconds: f64,
+    /// User plus system time of the build's processes.
+    pub(super) xtask_cpu_seconds: f64,
+    /// Crates compiled (cargo's "Compiling" lines; build scripts not counted).
     pub(super) xtask_units: usize,
     pub(super) worker_seconds: f64,
+    pub(super) worker_cpu_seconds: f64,
     pub(super) worker_units: usize,
     pub(super) xtask_over_worker: f64,
     /// cargo's `--timings` page of the pipeline's build.
@@ -32,13 +36,15 @@ impl fmt::Display for FirstBuild {
         write!(
             f,
             "first build from an empty target directory (crates already downloaded):\n  \
-             cargo build -p xtask (what the first cargo xtask compiles)  {:.1} s, {} units\n  \
-             the worker alone (release, musl)                           {:.1} s, {} units\n  \
+             cargo build -p xtask (what the first cargo xtask compiles)  {:.1} s ({:.1} s of CPU), {} crates\n  \
+             the worker alone (release, musl)                           {:.1} s ({:.1} s of CPU), {} crates\n  \
              ratio                                                      {:.1}x (pipeline / worker)\n  \
              critical path: {}",
             self.xtask_seconds,
+            self.xtask_cpu_seconds,
             self.xtask_units,
             self.worker_seconds,
+            self.worker_cpu_seconds,
             self.worker_units,
             self.xtask_over_worker,
             self.timings.display()
@@ -46,9 +52,27 @@ impl fmt::Display for FirstBuild {
     }
 }
 
+/// What one clean build took.
+struct Built {
+    wall: Duration,
+    cpu: Duration,
+    crates: usize,
+}
+
+/// User plus system time of this process's waited-for children and their
+/// waited-for descendants, so far.
+fn children_cpu_time() -> Duration {
+    // SAFETY: getrusage writes one plain struct, zeroed here first.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to that struct; RUSAGE_CHILDREN cannot fail.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 /// One clean build of `args` in a target directory of its own, removed
-/// after: its time and the crates cargo compiled.
-fn clean_build(name: &str, args: &[&str], keep_timings: Option<&PathBuf>) -> Result<(Duration, usize)> {
+/// after: its wall and CPU time and the crates cargo compiled.
+fn clean_build(name: &str, args: &[&str], keep_timings: Option<&PathBuf>) -> Result<Built> {
     let target = std::env::temp_dir().join(format!("job-test-bench-first-build-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&target);
     let sh = Shell::new()?;
@@ -60,9 +84,9 @@ fn clean_build(name: &str, args: &[&str], keep_timings: Option<&PathBuf>) -> Res
             .env("CARGO_TARGET_DIR", &target)
             .env("CARGO_TERM_PROGRESS_WHEN", "never"),
     );
-    let start = Instant::now();
+    let (start, cpu_before) = (Instant::now(), children_cpu_time());
     let built = build.output().with_context(|| format!("running cargo build {}", args.join(" ")))?;
-    let elapsed = start.elapsed();
+    let (wall, cpu) = (start.elapsed(), children_cpu_time().saturating_sub(cpu_before));
     let kept = match keep_timings {
         Some(keep) if built.status.success() => keep
             .parent()
@@ -78,7 +102,8 @@ fn clean_build(name: &str, args: &[&str], keep_timings: Option<&PathBuf>) -> Res
     }
     kept?;
     let stderr = String::from_utf8_lossy(&built.stderr);
-    Ok((elapsed, stderr.lines().filter(|l| l.trim_start().starts_with("Compiling ")).count()))
+    let crates = stderr.lines().filter(|l| l.trim_start().starts_with("Compiling ")).count();
+    Ok(Built { wall, cpu, crates })
 }
 
 pub(super) fn measure(out: &Reporter) -> Result<FirstBuild> {
@@ -88,15 +113,17 @@ pub(super) fn measure(out: &Reporter) -> Result<FirstBuild> {
     sh.change_dir(crate::project_root());
     crate::build::cargo_cmd(&sh).args(["fetch", "--locked"]).quiet().run().context("cargo fetch")?;
     let timings = crate::target_dir().join("bench").join("first-build-timings.html");
-    let (xtask, xtask_units) = clean_build("xtask", &["-p", "xtask", "--timings"], Some(&timings))?;
-    let (worker, worker_units) =
+    let xtask = clean_build("xtask", &["-p", "xtask", "--timings"], Some(&timings))?;
+    let worker =
         clean_build("worker", &["--release", "-p", "job-worker", "--target", "x86_64-unknown-linux-musl"], None)?;
     Ok(FirstBuild {
-        xtask_seconds: xtask.as_secs_f64(),
-        xtask_units,
-        worker_seconds: worker.as_secs_f64(),
-        worker_units,
-        xtask_over_worker: xtask.as_secs_f64() / worker.as_secs_f64(),
+        xtask_seconds: xtask.wall.as_secs_f64(),
+        xtask_cpu_seconds: xtask.cpu.as_secs_f64(),
+        xtask_units: xtask.crates,
+        worker_seconds: worker.wall.as_secs_f64(),
+        worker_cpu_seconds: worker.cpu.as_secs_f64(),
+        worker_units: worker.crates,
+        xtask_over_worker: xtask.wall.as_secs_f64() / worker.wall.as_secs_f64(),
         timings,
     })
 }
@@ -106,8 +133,10 @@ pub(super) fn measure(out: &Reporter) -> Result<FirstBuild> {
 pub(super) fn example() -> FirstBuild {
     FirstBuild {
         xtask_seconds: 150.0,
+        xtask_cpu_seconds: 280.0,
         xtask_units: 402,
         worker_seconds: 10.0,
+        worker_cpu_seconds: 12.5,
         worker_units: 20,
         xtask_over_worker: 15.0,
         timings: "/w/target/bench/first-build-timings.html".into(),

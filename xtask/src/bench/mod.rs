@@ -316,13 +316,14 @@ mod tests {
         assert_eq!(json["load"]["peak_rss_kib"], 40_960);
         assert!(
             text.contains(
-                "cargo build -p xtask (what the first cargo xtask compiles)  150.0 s, 402 units\n  \
-                 the worker alone (release, musl)                           10.0 s, 20 units\n  \
+                "cargo build -p xtask (what the first cargo xtask compiles)  150.0 s (280.0 s of CPU), 402 crates\n  \
+                 the worker alone (release, musl)                           10.0 s (12.5 s of CPU), 20 crates\n  \
                  ratio                                                      15.0x (pipeline / worker)"
             ),
             "{text}"
         );
         assert_eq!(json["first_build"]["xtask_units"], 402);
+        assert_eq!(json["first_build"]["xtask_cpu_seconds"], 280.0);
         assert!(text.contains("odds --target 99.9%                  0.030 s"), "{text}");
         assert!(
             text.contains(
