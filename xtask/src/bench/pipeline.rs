@@ -1,4 +1,6 @@
-//! `cargo xtask push --builder docker` (build, export, push) against
+//! The xtask binary's `push --builder docker` (build, export, push; run
+//! directly, so cargo's own check is not in it: the TLS part below times
+//! that too) against
 //! `docker build` + `docker push` of the same Dockerfile and binary to the
 //! same local registry, each to a fresh repository, builds cached for
 //! both (the Docker daemon mounts layers across repositories, so its push
@@ -45,9 +47,10 @@ impl fmt::Display for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "build + push to a local registry, median of {} runs:\n  cargo xtask push --builder docker  {:.2} s\n  \
+            "build + push to a local registry by the xtask binary (cargo's check not included), median of {} runs:\n  \
+             xtask push --builder docker        {:.2} s\n  \
              docker build + docker push         {:.2} s\n  ratio                              {:.2}x (docker / xtask)\n  \
-             a second, no-op cargo xtask push   {:.2} s (0 bytes uploaded)\n  \
+             a second, no-op xtask push         {:.2} s (0 bytes uploaded)\n  \
              ratio                              {:.2}x (docker / no-op xtask; the goal is at least 1)",
             self.runs,
             self.xtask.median_secs(),
@@ -56,7 +59,10 @@ impl fmt::Display for Pipeline {
             self.noop.median_secs(),
             self.docker_over_noop,
         )?;
-        write!(f, "\nno-op cargo xtask push --builder oci, against docker build + push (one platform, the daemon's):")?;
+        write!(
+            f,
+            "\nno-op xtask push --builder oci (the binary), against docker build + push (one platform, the daemon's):"
+        )?;
         for (what, noop, ratio) in [
             ("linux/amd64 + linux/arm64", &self.noop_oci, self.docker_over_noop_oci),
             ("--platform linux/amd64", &self.noop_oci_amd64, self.docker_over_noop_oci_amd64),
