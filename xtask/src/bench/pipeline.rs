@@ -1,6 +1,6 @@
 //! The xtask binary's `push --builder docker` (build, export, push; run
-//! directly, so cargo's own check is not in it: the TLS part below times
-//! that too) against
+//! directly, so cargo's own check is not in it: `secure_push` times the
+//! command through cargo too) against
 //! `docker build` + `docker push` of the same Dockerfile and binary to the
 //! same local registry, each to a fresh repository, builds cached for
 //! both (the Docker daemon mounts layers across repositories, so its push
